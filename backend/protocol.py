@@ -1,0 +1,621 @@
+"""The Deskbell wire protocol, v1: every frame of every channel, in one place.
+
+This module is the backend's published contract (docs/protocol.md says it in words).
+It does no I/O and knows nothing of the server: it imports only the standard library
+and msgspec, so the desktop app and third-party tools can import it on its own.
+
+Decoding never raises anything but :class:`ProtocolError`, whose ``code`` is one of
+:data:`ERROR_CODES` and whose ``request_id`` is the frame's ``id`` when one could be
+read, so a server can always answer a bad frame with an ``error`` frame.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+
+SUBPROTOCOL: Final = "deskbell.v1"
+DEFAULT_PORT: Final = 8765
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+MAX_BODY_CHARS: Final = 8000
+"""Longest message text a visitor or agent may send (characters)."""
+MAX_NAME_CHARS: Final = 120
+RESUME_DEFAULT_LIMIT: Final = 500
+RESUME_MAX_LIMIT: Final = 1000
+HISTORY_MAX_LIMIT: Final = 200
+
+AGENT_TOKEN_PREFIX: Final = "dbat_"
+SERVICE_TOKEN_PREFIX: Final = "dbst_"
+VISITOR_TOKEN_PREFIX: Final = "dbvt_"
+
+CLOSE_GOING_AWAY: Final = 1001
+CLOSE_TOO_LARGE: Final = 1009
+CLOSE_TRY_AGAIN_LATER: Final = 1013
+"""Sent to a client whose send buffer overflowed: it should reconnect and resume."""
+CLOSE_TOKEN_REVOKED: Final = 4001
+
+ErrorCode = Literal[
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "rate_limited",
+    "too_large",
+    "unavailable",
+    "internal",
+]
+ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
+
+RequestId = str | int
+PresenceStatus = Literal["online", "away", "dnd"]
+ConversationStatus = Literal["open", "resolved"]
+AuthorKind = Literal["visitor", "agent", "system"]
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+# Kinds the backend itself makes.
+KIND_CONVERSATION_CREATED: Final = "chat.conversation.created"
+KIND_MESSAGE_CREATED: Final = "chat.message.created"
+KIND_CONVERSATION_ASSIGNED: Final = "chat.conversation.assigned"
+KIND_PATTERN: Final = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
+Kind = Annotated[str, msgspec.Meta(pattern=KIND_PATTERN, max_length=100)]
+
+
+def category_of(kind: str) -> str:
+    """Return the category of a notification kind: the part before the first dot."""
+    return kind.split(".", 1)[0]
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be accepted; answer it with an ``error`` frame.
+
+    Attributes:
+        code: one of :data:`ERROR_CODES`.
+        message: what was wrong, written for a person.
+        request_id: the frame's ``id`` when it could be read, else None.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, request_id: RequestId | None = None):
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
+        self.request_id = request_id
+
+
+class _Frame(msgspec.Struct, tag_field="type", kw_only=True):
+    """Base of every frame: a JSON object with a string field ``type``."""
+
+
+# --------------------------------------------------------------------------- objects
+
+
+class AgentRef(msgspec.Struct):
+    id: str
+    name: str
+
+
+class AgentInfo(msgspec.Struct):
+    id: str
+    name: str
+    email: str
+
+
+class InboxRef(msgspec.Struct):
+    id: str
+    name: str
+
+
+class Author(msgspec.Struct):
+    kind: AuthorKind
+    id: str | None
+    name: str
+
+
+class Message(msgspec.Struct):
+    id: str
+    author: Author
+    body: str
+    created_at: str
+
+
+class Visitor(msgspec.Struct):
+    name: str
+
+
+class Conversation(msgspec.Struct):
+    id: str
+    inbox: InboxRef
+    status: ConversationStatus
+    assignee: AgentRef | None
+    visitor: Visitor
+    messages: list[Message]
+
+
+class Notification(msgspec.Struct):
+    """One notification of one agent. ``title`` and ``body`` are plain text."""
+
+    id: str
+    seq: int
+    kind: str
+    category: str
+    title: str
+    body: str
+    conversation_id: str | None
+    url: str | None
+    created_at: str
+    read: bool
+    data: dict[str, Any] = {}
+
+
+class ServerInfo(msgspec.Struct):
+    version: str
+    node: str
+
+
+Unread = dict[str, int]
+"""Unread counts by category; ``total`` and ``chat`` are always present."""
+
+
+def unread_object(by_category: dict[str, int]) -> Unread:
+    """Build the wire form of unread counts: total, chat, and every category above 0."""
+    out: Unread = {"total": sum(by_category.values()), "chat": by_category.get("chat", 0)}
+    for category, count in sorted(by_category.items()):
+        if count > 0 and category not in out:
+            out[category] = count
+    return out
+
+
+# --------------------------------------------------------------- agent channel: client
+
+
+class Resume(_Frame, tag="resume"):
+    id: RequestId
+    after_seq: NonNegative
+    limit: Annotated[int, msgspec.Meta(ge=1, le=RESUME_MAX_LIMIT)] = RESUME_DEFAULT_LIMIT
+
+
+class History(_Frame, tag="history"):
+    id: RequestId
+    before_seq: NonNegative | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=HISTORY_MAX_LIMIT)] = 50
+    category: str | None = None
+    unread_only: bool = False
+
+
+class MarkRead(_Frame, tag="mark_read"):
+    """Either ``ids`` or ``conversation_id``, not both."""
+
+    id: RequestId
+    ids: Annotated[list[str], msgspec.Meta(max_length=1000)] | None = None
+    conversation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.ids is None) == (self.conversation_id is None):
+            raise ValueError("give either `ids` or `conversation_id`")
+
+
+class MarkAllRead(_Frame, tag="mark_all_read"):
+    id: RequestId
+    category: str | None = None
+
+
+class GetConversation(_Frame, tag="conversation"):
+    id: RequestId
+    conversation_id: str
+
+
+class Reply(_Frame, tag="reply"):
+    id: RequestId
+    conversation_id: str
+    body: Body
+    client_msg_id: ShortText
+
+
+class Assign(_Frame, tag="assign"):
+    id: RequestId
+    conversation_id: str
+    agent_id: str
+
+
+class Presence(_Frame, tag="presence"):
+    status: PresenceStatus
+    id: RequestId | None = None
+
+
+AgentRequest = Resume | History | MarkRead | MarkAllRead | GetConversation | Reply | Assign | Presence
+
+# ------------------------------------------------------------------------ sign-in
+
+
+class Login(_Frame, tag="login"):
+    id: RequestId
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    device: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class Logout(_Frame, tag="logout"):
+    id: RequestId
+    token: str
+
+
+AuthRequest = Login | Logout
+
+# ---------------------------------------------------------------- service channel
+
+
+class Publish(_Frame, tag="publish"):
+    """``event`` is checked by :func:`decode_event` once the envelope is read."""
+
+    id: RequestId
+    event: dict[str, Any]
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+ServiceRequest = Publish
+
+
+class ExternalConversationNew(msgspec.Struct):
+    external_id: ShortText
+    visitor_name: Name
+
+
+class ExternalConversationRef(msgspec.Struct):
+    external_id: ShortText
+
+
+class VisitorAuthor(msgspec.Struct):
+    kind: Literal["visitor"]
+    name: Name
+
+
+class ConversationCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_CONVERSATION_CREATED):
+    inbox: Name
+    conversation: ExternalConversationNew
+    text: Body
+
+
+class MessageCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_MESSAGE_CREATED):
+    conversation: ExternalConversationRef
+    author: VisitorAuthor
+    text: Body
+
+
+class GenericEvent(msgspec.Struct, kw_only=True):
+    """Any kind outside the chat category, sent to explicit recipients.
+
+    ``recipients`` entries are agent emails, agent ids, or ``inbox:<name>``.
+    """
+
+    kind: Kind
+    recipients: Annotated[list[ShortText], msgspec.Meta(min_length=1, max_length=10000)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    body: Annotated[str, msgspec.Meta(max_length=MAX_BODY_CHARS)] = ""
+    url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    data: dict[str, Any] = {}
+
+
+ServiceEvent = ConversationCreatedEvent | MessageCreatedEvent | GenericEvent
+
+# ---------------------------------------------------------------- visitor channel
+# Not part of PROTOCOL.md: the widget's own channel, documented in docs/protocol.md.
+
+
+class VisitorStart(_Frame, tag="start"):
+    id: RequestId
+    inbox: Name
+    name: Name
+    text: Body
+
+
+class VisitorAttach(_Frame, tag="attach"):
+    id: RequestId
+    token: str
+
+
+class VisitorSend(_Frame, tag="send"):
+    id: RequestId
+    text: Body
+    client_msg_id: ShortText
+
+
+VisitorRequest = VisitorStart | VisitorAttach | VisitorSend
+
+
+class VisitorConversation(msgspec.Struct):
+    """What a visitor sees of their conversation: no agent emails, no internals."""
+
+    id: str
+    inbox: str
+    status: ConversationStatus
+    messages: list[Message]
+
+
+# ---------------------------------------------------------------- server frames
+
+
+class Welcome(_Frame, tag="welcome"):
+    agent: AgentInfo
+    last_seq: int
+    unread: Unread
+    server: ServerInfo
+
+
+class Ok(_Frame, tag="ok"):
+    """A reply with no result fields beyond ``id``."""
+
+    id: RequestId | None
+
+
+class ResumeOk(_Frame, tag="ok"):
+    id: RequestId
+    last_seq: int
+    truncated: bool
+
+
+class HistoryOk(_Frame, tag="ok"):
+    id: RequestId
+    items: list[Notification]
+    more: bool
+
+
+class UnreadOk(_Frame, tag="ok"):
+    id: RequestId
+    unread: Unread
+
+
+class ConversationOk(_Frame, tag="ok"):
+    id: RequestId
+    conversation: Conversation
+
+
+class MessageOk(_Frame, tag="ok"):
+    id: RequestId
+    message: Message
+
+
+class LoginOk(_Frame, tag="ok"):
+    id: RequestId
+    token: str
+    agent: AgentInfo
+
+
+class PublishOk(_Frame, tag="ok"):
+    id: RequestId
+    notifications: int
+
+
+class VisitorSessionOk(_Frame, tag="ok"):
+    id: RequestId
+    token: str
+    conversation: VisitorConversation
+
+
+class Error(_Frame, tag="error"):
+    id: RequestId | None
+    code: ErrorCode
+    message: str
+
+
+class NotificationPush(_Frame, tag="notification"):
+    """A new notification. ``unread`` carries the counts after it (see docs/protocol.md)."""
+
+    notification: Notification
+    unread: Unread | None = None
+
+
+class UnreadPush(_Frame, tag="unread"):
+    unread: Unread
+
+
+class ReadPush(_Frame, tag="read"):
+    ids: list[str]
+
+
+class MessagePush(_Frame, tag="message"):
+    conversation_id: str
+    message: Message
+
+
+class ConversationStatusPush(_Frame, tag="status"):
+    """Visitor channel: the conversation was resolved or reopened."""
+
+    conversation_id: str
+    status: ConversationStatus
+
+
+ServerPush = NotificationPush | UnreadPush | ReadPush | MessagePush | ConversationStatusPush
+Reply_ = (
+    Ok | ResumeOk | HistoryOk | UnreadOk | ConversationOk | MessageOk | LoginOk | PublishOk
+    | VisitorSessionOk
+)
+
+# ------------------------------------------------------------------ encode / decode
+
+_encoder = msgspec.json.Encoder()
+encode = _encoder.encode
+"""Encode any frame or object to UTF-8 JSON bytes."""
+
+T = TypeVar("T")
+
+
+class _Envelope(msgspec.Struct):
+    type: str = ""
+    id: Any = None
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_object_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def _describe(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    text = str(exc)
+    if isinstance(exc, msgspec.ValidationError) and "Object missing required field `type`" in text:
+        return "every frame needs a string field `type`"
+    return text.replace("Invalid enum value", "Unknown value")
+
+
+def _request_id(data: bytes | str) -> RequestId | None:
+    try:
+        envelope = _envelope_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    value = envelope.id
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+class FrameDecoder:
+    """Decodes one channel's client frames into typed requests.
+
+    Args:
+        frame_type: the union of frame types the channel accepts.
+        channel: the channel's name, used in error messages.
+    """
+
+    def __init__(self, frame_type: Any, channel: str):
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(frame_type)
+        self._channel = channel
+        members = getattr(frame_type, "__args__", (frame_type,))
+        self._known = sorted(t.__struct_config__.tag for t in members)
+
+    def decode(self, data: bytes | str) -> Any:
+        """Return the typed frame.
+
+        Raises:
+            ProtocolError: ``bad_request`` for anything that is not a valid frame of
+                this channel, with the reason and the frame's id when it has one.
+        """
+        if not isinstance(data, str):
+            # Binary frames are not part of the protocol, even if they hold JSON.
+            raise ProtocolError("bad_request", "binary frames are not accepted; send text JSON")
+        try:
+            return self._decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            request_id = _request_id(data)
+            text = str(exc)
+            if "Invalid value" in text and "`$.type`" in text:
+                frame = _envelope_decoder.decode(data).type
+                message = (
+                    f"unknown frame type {frame!r} on {self._channel}; "
+                    f"expected one of {', '.join(self._known)}"
+                )
+            else:
+                message = _describe(exc)
+            raise ProtocolError("bad_request", message, request_id) from None
+        except msgspec.DecodeError as exc:
+            text = str(exc)
+            if text.startswith("Input data was truncated") or "JSON is malformed" in text:
+                message = f"not valid JSON: {text}"
+            else:
+                message = f"frame must be a JSON object: {text}"
+            raise ProtocolError("bad_request", message, _request_id(data)) from None
+
+
+agent_decoder = FrameDecoder(AgentRequest, "/agent")
+auth_decoder = FrameDecoder(AuthRequest, "/auth")
+service_decoder = FrameDecoder(ServiceRequest, "/service")
+visitor_decoder = FrameDecoder(VisitorRequest, "/visitor")
+
+_chat_event_types: dict[str, type[msgspec.Struct]] = {
+    KIND_CONVERSATION_CREATED: ConversationCreatedEvent,
+    KIND_MESSAGE_CREATED: MessageCreatedEvent,
+}
+
+
+def decode_event(event: dict[str, Any], request_id: RequestId | None = None) -> ServiceEvent:
+    """Validate a published event (the ``event`` of a ``publish`` frame).
+
+    Raises:
+        ProtocolError: ``bad_request`` with the reason.
+    """
+    kind = event.get("kind")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_request", "event needs a string field `kind`", request_id)
+    event_type = _chat_event_types.get(kind, GenericEvent)
+    try:
+        result: ServiceEvent = msgspec.convert(event, event_type)
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace("`$.", "`event.")
+        if kind == KIND_CONVERSATION_ASSIGNED:
+            message = "chat.conversation.assigned is made by the backend and cannot be published"
+        raise ProtocolError("bad_request", message, request_id) from None
+    if isinstance(result, GenericEvent) and category_of(kind) == "chat":
+        raise ProtocolError(
+            "bad_request",
+            f"unknown chat event kind {kind!r}; publish {KIND_CONVERSATION_CREATED} "
+            f"or {KIND_MESSAGE_CREATED}",
+            request_id,
+        )
+    return result
+
+
+class ServerFrame(msgspec.Struct):
+    """What a client reads first from any server frame: its type and id.
+
+    ``raw`` keeps the whole frame so a client can decode it fully with
+    :func:`decode_as` once it knows what it expects.
+    """
+
+    type: str
+    id: RequestId | None
+    raw: bytes
+
+
+def peek(data: bytes | str) -> ServerFrame:
+    """Read the type and id of a server frame.
+
+    Raises:
+        ProtocolError: the frame is not a JSON object with a string ``type``.
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        envelope = _envelope_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError("bad_request", f"unreadable frame from server: {exc}") from None
+    if not envelope.type:
+        raise ProtocolError("bad_request", "frame from server has no `type`")
+    request_id = envelope.id if isinstance(envelope.id, str | int) else None
+    return ServerFrame(envelope.type, request_id, raw)
+
+
+_typed_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def decode_as(raw: bytes | str, frame_type: type[T]) -> T:
+    """Decode a frame (or object) as a known type.
+
+    Raises:
+        ProtocolError: it does not have that shape.
+    """
+    decoder = _typed_decoders.get(frame_type)
+    if decoder is None:
+        decoder = _typed_decoders[frame_type] = msgspec.json.Decoder(frame_type)
+    try:
+        result: T = decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError("bad_request", f"unexpected frame shape: {exc}") from None
+    return result
+
+
+def decode_object(raw: bytes | str) -> dict[str, Any]:
+    """Decode any JSON object, for generic tools.
+
+    Raises:
+        ProtocolError: not a JSON object.
+    """
+    try:
+        return _object_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ProtocolError("bad_request", f"not a JSON object: {exc}") from None
+
+
+def error_frame(exc: ProtocolError) -> bytes:
+    """Encode the ``error`` frame that answers a :class:`ProtocolError`."""
+    return encode(Error(id=exc.request_id, code=exc.code, message=exc.message))
