@@ -227,7 +227,9 @@ class Presence(_Frame, tag="presence"):
     id: RequestId | None = None
 
 
-AgentRequest = Resume | History | MarkRead | MarkAllRead | GetConversation | Reply | Assign | Presence
+AgentRequest = (
+    Resume | History | MarkRead | MarkAllRead | GetConversation | Reply | Assign | Presence
+)
 
 # ------------------------------------------------------------------------ sign-in
 
@@ -431,7 +433,14 @@ class ConversationStatusPush(_Frame, tag="status"):
 
 ServerPush = NotificationPush | UnreadPush | ReadPush | MessagePush | ConversationStatusPush
 Reply_ = (
-    Ok | ResumeOk | HistoryOk | UnreadOk | ConversationOk | MessageOk | LoginOk | PublishOk
+    Ok
+    | ResumeOk
+    | HistoryOk
+    | UnreadOk
+    | ConversationOk
+    | MessageOk
+    | LoginOk
+    | PublishOk
     | VisitorSessionOk
 )
 

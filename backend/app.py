@@ -1,0 +1,159 @@
+"""Composition root of ``deskbell-server``: builds the parts and wires them.
+
+Nothing else in the backend constructs a store, bus or server; tests use the same
+functions, so what they run is what operators run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from backend import __version__
+from backend.bus import Bus, open_bus
+from backend.config import Config
+from backend.errors import DeskbellError
+from backend.gateway import Gateway
+from backend.metrics import Metrics
+from backend.server import DeskbellServer, ServerOptions
+from backend.service import Limits, Service
+from backend.store import Store, open_store
+
+log = logging.getLogger("deskbell")
+
+REVOCATION_POLL_SECONDS = 2.0
+
+
+@dataclass
+class Backend:
+    """A running backend's parts."""
+
+    config: Config
+    store: Store
+    bus: Bus
+    metrics: Metrics
+    gateway: Gateway
+    service: Service
+    server: DeskbellServer
+
+
+@contextlib.asynccontextmanager
+async def open_service(config: Config) -> AsyncIterator[Service]:
+    """A service on an opened store and a local bus, for CLI commands."""
+    store = open_store(config.db)
+    await store.open()
+    bus = open_bus("local")
+    try:
+        yield Service(store, bus, Metrics(), limits=_limits(config))
+    finally:
+        await store.close()
+
+
+def _limits(config: Config) -> Limits:
+    return Limits(
+        visitor_messages_per_minute=config.visitor_messages_per_minute,
+        visitor_starts_per_address=config.visitor_starts_per_address,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_backend(config: Config) -> AsyncIterator[Backend]:
+    """Start the whole backend; on exit stop it gracefully (1001 to every client,
+    in-flight commits finished, store closed)."""
+    store = open_store(config.db)
+    await store.open()
+    metrics = Metrics()
+    gateway = Gateway(metrics)
+    bus = open_bus(config.bus)
+    service = Service(store, bus, metrics, limits=_limits(config))
+    options = ServerOptions(
+        host=config.host,
+        port=config.port,
+        max_message_bytes=config.max_message_bytes,
+        ping_interval=config.ping_interval,
+        visitor_origins=config.visitor_origins,
+        tls_cert=config.tls_cert,
+        tls_key=config.tls_key,
+        node=config.node or socket.gethostname(),
+        version=__version__,
+    )
+    server = DeskbellServer(service, gateway, metrics, options)
+    watcher: asyncio.Task[None] | None = None
+    try:
+        await bus.start(gateway.deliver)
+        await server.start()
+        watcher = asyncio.create_task(_watch_revocations(store, gateway))
+        yield Backend(config, store, bus, metrics, gateway, service, server)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await server.stop()
+        await bus.close()
+        await store.close()
+
+
+async def _watch_revocations(store: Store, gateway: Gateway) -> None:
+    """Close connections of tokens revoked by any process (the CLI, another node)."""
+    since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat(timespec="microseconds")
+    since = since.replace("+00:00", "Z")
+    while True:
+        await asyncio.sleep(REVOCATION_POLL_SECONDS)
+        try:
+            hashes, since = await store.revoked_since(since)
+        except DeskbellError as exc:
+            log.warning("event=revocation_check_failed reason=%r", exc.message)
+            continue
+        except Exception:
+            log.exception("revocation check failed")
+            continue
+        if hashes:
+            gateway.revoke(hashes)
+
+
+async def serve_forever(config: Config, on_ready: Callable[[Backend], None] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_backend(config) as backend:
+        scheme = "wss" if config.tls_cert else "ws"
+        http_scheme = "https" if config.tls_cert else "http"
+        host = config.host if ":" not in config.host else f"[{config.host}]"
+        base = f"{host}:{backend.server.port}"
+        log.info(
+            "event=listening url=%s://%s db=%s bus=%s",
+            scheme,
+            base,
+            _safe_db(config.db),
+            config.bus,
+        )
+        print(
+            f"deskbell-server {__version__}: listening on {scheme}://{base} "
+            f"(widget: {http_scheme}://{base}/widget/)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if on_ready is not None:
+            on_ready(backend)
+        await stop.wait()
+        log.info("event=stopping reason=signal")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(signum)
+
+
+def _safe_db(url: str) -> str:
+    """The database URL without a password, for logs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

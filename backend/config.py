@@ -1,0 +1,95 @@
+"""Server configuration: flags win over ``DESKBELL_*`` environment over a TOML file.
+
+Every key has the same name in all three places: ``port`` is ``--port``,
+``DESKBELL_PORT`` and ``port = 8765`` in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from backend import protocol
+from backend.errors import ConfigError
+
+
+def default_db() -> str:
+    """``deskbell.sqlite3`` in the platform's data folder for this user."""
+    return str(Path(platformdirs.user_data_dir("deskbell", appauthor=False)) / "deskbell.sqlite3")
+
+
+@dataclass
+class Config:
+    db: str = ""
+    host: str = "127.0.0.1"
+    port: int = protocol.DEFAULT_PORT
+    bus: str = "local"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    log_level: str = "INFO"
+    node: str = ""
+    visitor_origins: tuple[str, ...] = ()
+    max_message_bytes: int = protocol.MAX_MESSAGE_BYTES
+    ping_interval: float = 20.0
+    visitor_messages_per_minute: int = 20
+    visitor_starts_per_address: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.db:
+            self.db = default_db()
+
+
+def _coerce(name: str, value: Any, kind: Any, source: str) -> Any:
+    text = str(kind)
+    try:
+        if "tuple" in text:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        if text == "int":
+            return int(value)
+        if text == "float":
+            return float(value)
+        return None if value is None else str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {name} must be a {text}, not {value!r}") from None
+
+
+def load_config(
+    flags: Mapping[str, Any], config_file: str | None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Merge the three sources into a :class:`Config`.
+
+    Raises:
+        ConfigError: an unreadable or invalid file, or a value of the wrong type.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    known = {f.name: f.type for f in fields(Config)}
+    path = config_file or environ.get("DESKBELL_CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for key, value in data.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[name] = _coerce(name, value, known[name], f"config file {path}")
+    for name, kind in known.items():
+        env_value = environ.get(f"DESKBELL_{name.upper()}")
+        if env_value is not None:
+            values[name] = _coerce(name, env_value, kind, f"DESKBELL_{name.upper()}")
+    for name, value in flags.items():
+        if value is not None and name in known:
+            values[name] = _coerce(name, value, known[name], f"--{name.replace('_', '-')}")
+    return Config(**values)

@@ -1,0 +1,262 @@
+"""The gateway: this node's open sockets, and fan-out of bus events to them.
+
+Writes to sockets never await. Frames go straight into the connection's transport (as
+``websockets.broadcast`` does), which is what makes one event to thousands of agents
+cheap; a connection whose unsent bytes pass ``buffer_limit`` is closed with 1013 and
+resumes later, so one slow client never holds up the rest (DESIGN.md guarantee 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Iterable
+from typing import TypeVar
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from backend import ids, protocol
+from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
+from backend.metrics import Metrics
+from backend.store.base import Agent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER_LIMIT = 4 * 1024 * 1024
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class ReplayState(enum.Enum):
+    WAITING = "waiting"
+    """Welcomed, no resume yet: nothing is pushed."""
+    REPLAYING = "replaying"
+    """A resume is reading the store: live notifications are held back."""
+    LIVE = "live"
+
+
+class Socket:
+    """One WebSocket connection, with non-blocking, bounded writes."""
+
+    def __init__(self, connection: ServerConnection, buffer_limit: int, metrics: Metrics):
+        self.connection = connection
+        self.buffer_limit = buffer_limit
+        self.metrics = metrics
+        self.closing = False
+        self.conversations: set[str] = set()
+
+    def send(self, frame: bytes) -> bool:
+        """Write one text frame now. Returns False when the connection is gone or was
+        closed for being too slow."""
+        connection = self.connection
+        if self.closing or connection.protocol.state is not State.OPEN:
+            return False
+        try:
+            connection.protocol.send_text(frame)
+            connection.send_data()
+        except Exception as exc:  # the transport died under us
+            log.debug("write failed: %s", exc)
+            return False
+        transport = connection.transport
+        if transport.get_write_buffer_size() > self.buffer_limit:
+            self.close_slow()
+            return False
+        return True
+
+    def close_slow(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.metrics.slow_disconnects.inc()
+        log.warning(
+            "event=slow_consumer remote=%s buffered=%d",
+            self.connection.remote_address,
+            self.connection.transport.get_write_buffer_size(),
+        )
+        # The close frame would queue behind the unread backlog, so drop the link; the
+        # client sees an abnormal close, reconnects and resumes from its last seq.
+        self.connection.transport.abort()
+
+
+class AgentSocket(Socket):
+    """An agent's connection on ``/agent`` and its place in the notification stream."""
+
+    def __init__(
+        self,
+        connection: ServerConnection,
+        agent: Agent,
+        token_hash: str,
+        buffer_limit: int,
+        metrics: Metrics,
+    ):
+        super().__init__(connection, buffer_limit, metrics)
+        self.agent = agent
+        self.token_hash = token_hash
+        self.state = ReplayState.WAITING
+        self.sent_seq = 0
+        self.held: list[tuple[int, bytes]] = []
+
+    def push(self, seq: int, frame: bytes) -> bool:
+        """Deliver a live notification frame unless this session already has it."""
+        if self.state is ReplayState.LIVE:
+            if seq <= self.sent_seq:
+                return False
+            if self.send(frame):
+                self.sent_seq = seq
+                return True
+            return False
+        if self.state is ReplayState.REPLAYING:
+            self.held.append((seq, frame))
+        return False
+
+    def begin_replay(self, after_seq: int) -> None:
+        self.state = ReplayState.REPLAYING
+        self.sent_seq = after_seq
+        self.held = []
+
+    def finish_replay(self) -> None:
+        """Send what arrived during the replay and was not in it, then go live."""
+        held, self.held = self.held, []
+        self.state = ReplayState.LIVE
+        for seq, frame in sorted(held, key=lambda item: item[0]):
+            self.push(seq, frame)
+
+
+class Gateway:
+    """Maps agents and conversations to this node's sockets and fans events out."""
+
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+        self._agents: dict[int, set[AgentSocket]] = {}
+        self._conversations: dict[str, set[Socket]] = {}
+        self._by_token: dict[str, set[AgentSocket]] = {}
+
+    # -- membership -----------------------------------------------------------------
+    def add_agent(self, sock: AgentSocket) -> None:
+        self._agents.setdefault(sock.agent.id, set()).add(sock)
+        self._by_token.setdefault(sock.token_hash, set()).add(sock)
+
+    def remove(self, sock: Socket) -> None:
+        if isinstance(sock, AgentSocket):
+            _discard(self._agents, sock.agent.id, sock)
+            _discard(self._by_token, sock.token_hash, sock)
+        for conversation in sock.conversations:
+            _discard(self._conversations, conversation, sock)
+        sock.conversations.clear()
+
+    def watch_conversation(self, sock: Socket, conversation_id: str) -> None:
+        sock.conversations.add(conversation_id)
+        self._conversations.setdefault(conversation_id, set()).add(sock)
+
+    def agent_sockets(self) -> Iterable[AgentSocket]:
+        for socks in self._agents.values():
+            yield from socks
+
+    def live_tokens(self) -> list[str]:
+        return list(self._by_token)
+
+    @property
+    def agent_count(self) -> int:
+        return len(self._agents)
+
+    # -- fan-out --------------------------------------------------------------------
+    def deliver(self, event: BusEvent) -> None:
+        """Hand one bus event to the sockets it concerns. Never raises."""
+        try:
+            match event:
+                case NotificationsStored():
+                    self._notifications(event)
+                case ReadChanged():
+                    self._read(event)
+                case MessageAdded():
+                    self._message(event)
+                case TokensRevoked():
+                    self.revoke(event.token_hashes)
+        except Exception:
+            log.exception("delivering a %s event failed", type(event).__name__)
+
+    def _notifications(self, event: NotificationsStored) -> None:
+        agents = self._agents
+        encode = protocol.encode
+        delivered = 0
+        for agent_id, agent_public_id, seq, unread in event.deliveries:
+            socks = agents.get(agent_id)
+            if not socks:
+                continue
+            # Each recipient's frame differs (id, seq, counts): encoded once per recipient.
+            frame = encode(
+                protocol.NotificationPush(
+                    notification=protocol.Notification(
+                        id=ids.notification_id(agent_public_id, seq),
+                        seq=seq,
+                        kind=event.kind,
+                        category=event.category,
+                        title=event.title,
+                        body=event.body,
+                        conversation_id=event.conversation_id,
+                        url=event.url,
+                        created_at=event.created_at,
+                        read=False,
+                        data=event.data,
+                    ),
+                    unread=unread,
+                )
+            )
+            for sock in socks:
+                if sock.push(seq, frame):
+                    delivered += 1
+        if delivered:
+            self.metrics.notifications_delivered.inc(delivered)
+            self.metrics.delivery_latency.observe(max(0.0, time.time() - event.accepted_at))
+
+    def _read(self, event: ReadChanged) -> None:
+        socks = self._agents.get(event.agent_id)
+        if not socks:
+            return
+        read_frame = protocol.encode(protocol.ReadPush(ids=event.ids))
+        unread_frame = protocol.encode(protocol.UnreadPush(unread=event.unread))
+        for sock in socks:
+            if event.ids:
+                sock.send(read_frame)
+            sock.send(unread_frame)
+
+    def _message(self, event: MessageAdded) -> None:
+        socks = self._conversations.get(event.conversation_id)
+        if not socks:
+            return
+        frame = protocol.encode(
+            protocol.MessagePush(conversation_id=event.conversation_id, message=event.message)
+        )
+        for sock in socks:
+            sock.send(frame)
+
+    def revoke(self, token_hashes: Iterable[str]) -> None:
+        """Close every connection of these tokens with 4001."""
+        for token_hash in token_hashes:
+            for sock in list(self._by_token.get(token_hash, ())):
+                sock.closing = True
+                asyncio.get_running_loop().create_task(
+                    sock.connection.close(
+                        protocol.CLOSE_TOKEN_REVOKED, "token revoked: sign in again"
+                    )
+                )
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every connection (graceful stop) and wait for the handshakes."""
+        socks: set[Socket] = set(self.agent_sockets())
+        for members in self._conversations.values():
+            socks |= members
+        await asyncio.gather(
+            *(sock.connection.close(code, reason) for sock in socks), return_exceptions=True
+        )
+
+
+def _discard(index: dict[K, set[V]], key: K, item: V) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(item)
+        if not members:
+            del index[key]

@@ -1,0 +1,457 @@
+"""The network face of the backend: one ``websockets`` server for every channel.
+
+``/agent``, ``/auth``, ``/service`` and ``/visitor`` are WebSocket channels; ``/healthz``,
+``/metrics`` and ``/widget/`` are plain HTTP GETs answered from the handshake hook.
+Each channel handler decodes frames with :mod:`backend.protocol`, calls the service,
+and answers; a bad frame gets an ``error`` frame and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import mimetypes
+import ssl
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from websockets.asyncio.server import Server as WsServer
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from backend import protocol
+from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
+from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
+from backend.metrics import Metrics
+from backend.service import Service
+from backend.store.base import Agent, ConversationFacts
+
+log = logging.getLogger("deskbell.server")
+
+CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    host: str = "127.0.0.1"
+    port: int = protocol.DEFAULT_PORT
+    max_message_bytes: int = protocol.MAX_MESSAGE_BYTES
+    ping_interval: float = 20.0
+    buffer_limit: int = DEFAULT_BUFFER_LIMIT
+    visitor_origins: tuple[str, ...] = ()
+    """Origins allowed on /visitor besides the server's own; "*" allows any."""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    node: str = "local"
+    version: str = "0"
+    service_concurrency: int = 1000
+
+
+@dataclass
+class _Handshake:
+    channel: str
+    agent: Agent | None = None
+    token_hash: str | None = None
+    service: str | None = None
+    address: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _address(connection: ServerConnection) -> str:
+    remote = connection.remote_address
+    return str(remote[0]) if remote else "unknown"
+
+
+class DeskbellServer:
+    """Runs the channels on one port until :meth:`stop`."""
+
+    def __init__(
+        self, service: Service, gateway: Gateway, metrics: Metrics, options: ServerOptions
+    ):
+        self.service = service
+        self.gateway = gateway
+        self.metrics = metrics
+        self.options = options
+        self._ws: WsServer | None = None
+        self._handshakes: weakref.WeakKeyDictionary[ServerConnection, _Handshake] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._widget = resources.files("backend") / "widget"
+        self.port = options.port
+
+    # -- life cycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        ssl_context = None
+        if self.options.tls_cert:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(self.options.tls_cert, self.options.tls_key)
+        self._ws = await serve(
+            self._handle,
+            self.options.host,
+            self.options.port,
+            process_request=self._process_request,
+            subprotocols=[protocol.SUBPROTOCOL],  # type: ignore[list-item]
+            max_size=self.options.max_message_bytes,
+            ping_interval=self.options.ping_interval,
+            ping_timeout=self.options.ping_interval,
+            ssl=ssl_context,
+            server_header=f"deskbell/{self.options.version}",
+            # Frames are written directly to transports (gateway.Socket.send), so
+            # websockets' own write-limit backpressure does not apply; ours does.
+            max_queue=64,
+        )
+        sockets = self._ws.sockets
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection with 1001, wait for handlers."""
+        if self._ws is None:
+            return
+        self._ws.close(close_connections=False)
+        await self.gateway.close_all(protocol.CLOSE_GOING_AWAY, "server is restarting")
+        self._ws.close(close_connections=True)
+        await self._ws.wait_closed()
+
+    # -- handshake hook: HTTP endpoints and channel authorization ---------------------
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            return await self._healthz(connection)
+        if path == "/metrics":
+            return _response(connection, 200, self.metrics.render(), "text/plain; version=0.0.4")
+        if path == "/widget":
+            response = _response(connection, 301, b"", "text/plain")
+            response.headers["Location"] = "/widget/"
+            return response
+        if path.startswith("/widget/"):
+            return self._static(connection, path.removeprefix("/widget/") or "index.html")
+        if path not in CHANNELS:
+            return _response(connection, 404, b"not found\n", "text/plain")
+        offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        if protocol.SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
+            return _response(
+                connection,
+                400,
+                f"offer the {protocol.SUBPROTOCOL} subprotocol\n".encode(),
+                "text/plain",
+            )
+        handshake = _Handshake(channel=path, address=_address(connection))
+        if path in ("/agent", "/service"):
+            token = _bearer(request.headers)
+            try:
+                if token is None:
+                    raise Unauthorized("missing Authorization: Bearer token")
+                if path == "/agent":
+                    handshake.agent, handshake.token_hash = await self.service.agent_for_token(
+                        token
+                    )
+                else:
+                    handshake.service = await self.service.service_for_token(token)
+            except Unauthorized as exc:
+                log.info("event=auth_failed channel=%s remote=%s", path, handshake.address)
+                return _response(connection, 401, f"{exc.message}\n".encode(), "text/plain")
+            except StoreUnavailable as exc:
+                return _response(connection, 503, f"{exc.message}\n".encode(), "text/plain")
+        if path == "/visitor" and not self._origin_allowed(request.headers):
+            log.info(
+                "event=origin_refused remote=%s origin=%s",
+                handshake.address,
+                request.headers.get("Origin"),
+            )
+            return _response(connection, 403, b"this website may not use the chat\n", "text/plain")
+        self._handshakes[connection] = handshake
+        return None
+
+    def _origin_allowed(self, headers: Headers) -> bool:
+        origin = headers.get("Origin")
+        allowed = self.options.visitor_origins
+        if "*" in allowed or origin is None:
+            # No Origin header: not a browser, so no cross-site risk to guard against.
+            return True
+        host = headers.get("Host", "")
+        if origin.split("://", 1)[-1] == host:
+            return True
+        return origin in allowed
+
+    async def _healthz(self, connection: ServerConnection) -> Response:
+        try:
+            await asyncio.wait_for(self.service.store.ping(), timeout=2.0)
+        except (StoreUnavailable, TimeoutError):
+            body = protocol.encode({"status": "unavailable", "version": self.options.version})
+            return _response(connection, 503, body, "application/json")
+        status = "ok" if self.service.bus.healthy else "degraded"
+        body = protocol.encode({"status": status, "version": self.options.version})
+        return _response(connection, 200, body, "application/json")
+
+    def _static(self, connection: ServerConnection, name: str) -> Response:
+        if "/" in name or name.startswith("."):
+            return _response(connection, 404, b"not found\n", "text/plain")
+        entry = self._widget / name
+        if not entry.is_file():
+            return _response(connection, 404, b"not found\n", "text/plain")
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if kind.startswith("text/") or kind.endswith("javascript"):
+            kind += "; charset=utf-8"
+        response = _response(connection, 200, entry.read_bytes(), kind)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+            "style-src 'self'; script-src 'self'; frame-ancestors *"
+        )
+        return response
+
+    # -- channels ---------------------------------------------------------------------
+    async def _handle(self, connection: ServerConnection) -> None:
+        handshake = self._handshakes.get(connection)
+        if handshake is None:  # cannot happen: process_request ran first
+            await connection.close(1011, "no handshake state")
+            return
+        channel = handshake.channel.lstrip("/")
+        gauge = self.metrics.connections.labels(channel)
+        gauge.inc()
+        who = handshake.agent.public_id if handshake.agent else (handshake.service or "-")
+        log.info("event=open channel=%s who=%s remote=%s", channel, who, handshake.address)
+        try:
+            if handshake.channel == "/agent":
+                await self._agent_channel(connection, handshake)
+            elif handshake.channel == "/service":
+                await self._service_channel(connection, handshake)
+            elif handshake.channel == "/auth":
+                await self._auth_channel(connection, handshake)
+            else:
+                await self._visitor_channel(connection, handshake)
+        except ConnectionClosed:
+            pass
+        finally:
+            gauge.dec()
+            log.info(
+                "event=close channel=%s who=%s remote=%s code=%s",
+                channel,
+                who,
+                handshake.address,
+                connection.close_code,
+            )
+
+    async def _serve_frames(
+        self,
+        connection: ServerConnection,
+        sock: Socket,
+        decoder: protocol.FrameDecoder,
+        handle: Callable[[Any], Awaitable[bytes | None]],
+    ) -> None:
+        """Read frames one by one; answer each with its reply or an error frame."""
+        async for data in connection:
+            reply = await self._answer(decoder, data, handle)
+            if reply:
+                sock.send(reply)
+
+    async def _answer(
+        self,
+        decoder: protocol.FrameDecoder,
+        data: str | bytes,
+        handle: Callable[[Any], Awaitable[bytes | None]],
+    ) -> bytes:
+        request_id: protocol.RequestId | None = None
+        try:
+            frame = decoder.decode(data)
+            request_id = getattr(frame, "id", None)
+            reply = await handle(frame)
+            return reply if reply is not None else b""
+        except protocol.ProtocolError as exc:
+            error = exc
+        except DeskbellError as exc:
+            error = protocol.ProtocolError(exc.code, exc.message, request_id)
+        except Exception:
+            log.exception("request failed")
+            error = protocol.ProtocolError(
+                "internal", "the server failed to handle this request; try again", request_id
+            )
+        self.metrics.errors.labels(error.code).inc()
+        return protocol.error_frame(error)
+
+    async def _agent_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
+        agent = handshake.agent
+        assert agent is not None and handshake.token_hash is not None
+        sock = AgentSocket(
+            connection, agent, handshake.token_hash, self.options.buffer_limit, self.metrics
+        )
+        self.gateway.add_agent(sock)
+        try:
+            welcome = await self.service.welcome(agent, self.options.node, self.options.version)
+            sock.send(protocol.encode(welcome))
+
+            async def handle(frame: protocol.AgentRequest) -> bytes | None:
+                return await self._agent_request(sock, frame)
+
+            async for data in connection:
+                reply = await self._answer(protocol.agent_decoder, data, handle)
+                if reply:
+                    sock.send(reply)
+        finally:
+            self.gateway.remove(sock)
+
+    async def _agent_request(self, sock: AgentSocket, frame: protocol.AgentRequest) -> bytes | None:
+        service = self.service
+        agent = sock.agent
+        encode = protocol.encode
+        match frame:
+            case protocol.Resume(id=rid, after_seq=after, limit=limit):
+                last_seq, _ = await service.store.agent_state(agent.id)
+                after = min(after, last_seq)
+                sock.begin_replay(after)
+                items, truncated = await service.store.notifications_after(agent, after, limit)
+                for item in items:
+                    sock.send(encode(protocol.NotificationPush(notification=item)))
+                replayed_to = items[-1].seq if items else after
+                sock.sent_seq = replayed_to
+                sock.send(
+                    encode(protocol.ResumeOk(id=rid, last_seq=replayed_to, truncated=truncated))
+                )
+                sock.finish_replay()
+                return None
+            case protocol.History(id=rid):
+                items, more = await service.store.history(
+                    agent, frame.before_seq, frame.limit, frame.category, frame.unread_only
+                )
+                return encode(protocol.HistoryOk(id=rid, items=items, more=more))
+            case protocol.MarkRead(id=rid):
+                unread = await service.mark_read(
+                    agent, notification_ids=frame.ids, conversation_id=frame.conversation_id
+                )
+                return encode(protocol.UnreadOk(id=rid, unread=unread))
+            case protocol.MarkAllRead(id=rid, category=category):
+                unread = await service.mark_read(agent, all_in=category)
+                return encode(protocol.UnreadOk(id=rid, unread=unread))
+            case protocol.GetConversation(id=rid, conversation_id=conversation_id):
+                conversation = await service.conversation(agent, conversation_id)
+                self.gateway.watch_conversation(sock, conversation.id)
+                return encode(protocol.ConversationOk(id=rid, conversation=conversation))
+            case protocol.Reply(id=rid):
+                message = await service.reply(
+                    agent, frame.conversation_id, frame.body, frame.client_msg_id
+                )
+                return encode(protocol.MessageOk(id=rid, message=message))
+            case protocol.Assign(id=rid):
+                await service.assign(agent, frame.conversation_id, frame.agent_id)
+                return encode(protocol.Ok(id=rid))
+            case protocol.Presence(id=rid, status=status):
+                log.debug("event=presence agent=%s status=%s", agent.public_id, status)
+                return encode(protocol.Ok(id=rid)) if rid is not None else None
+        raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
+
+    async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
+        name = handshake.service
+        assert name is not None
+        sock = Socket(connection, self.options.buffer_limit, self.metrics)
+        # Publishes are handled concurrently so the store can batch their commits;
+        # replies carry the request id, so they may come back in any order.
+        slots = asyncio.Semaphore(self.options.service_concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def handle(frame: protocol.Publish) -> bytes:
+            event = protocol.decode_event(frame.event, frame.id)
+            count = await self.service.publish(name, event, frame.key)
+            return protocol.encode(protocol.PublishOk(id=frame.id, notifications=count))
+
+        async def answer(data: str | bytes) -> None:
+            try:
+                sock.send(await self._answer(protocol.service_decoder, data, handle))
+            finally:
+                slots.release()
+
+        try:
+            async for data in connection:
+                await slots.acquire()
+                task = asyncio.create_task(answer(data))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            if tasks:
+                # Commits already under way finish; their replies may have nowhere to go.
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _auth_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
+        sock = Socket(connection, self.options.buffer_limit, self.metrics)
+
+        async def handle(frame: protocol.AuthRequest) -> bytes:
+            match frame:
+                case protocol.Login():
+                    try:
+                        token, agent = await self.service.login(
+                            frame.email, frame.password, frame.device, handshake.address
+                        )
+                    except DeskbellError:
+                        log.info("event=auth_failed channel=auth remote=%s", handshake.address)
+                        raise
+                    log.info("event=login agent=%s remote=%s", agent.public_id, handshake.address)
+                    return protocol.encode(
+                        protocol.LoginOk(id=frame.id, token=token, agent=agent.info())
+                    )
+                case protocol.Logout():
+                    await self.service.revoke_token(frame.token)
+                    return protocol.encode(protocol.Ok(id=frame.id))
+            raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
+
+        await self._serve_frames(connection, sock, protocol.auth_decoder, handle)
+
+    async def _visitor_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
+        sock = Socket(connection, self.options.buffer_limit, self.metrics)
+        current: list[ConversationFacts] = []
+
+        async def handle(frame: protocol.VisitorRequest) -> bytes:
+            match frame:
+                case protocol.VisitorStart():
+                    session = await self.service.visitor_start(
+                        frame.inbox, frame.name, frame.text, handshake.address
+                    )
+                case protocol.VisitorAttach():
+                    session = await self.service.visitor_attach(frame.token)
+                case protocol.VisitorSend():
+                    if not current:
+                        raise protocol.ProtocolError(
+                            "bad_request", "start or attach to a conversation first", frame.id
+                        )
+                    message = await self.service.visitor_send(
+                        current[0], frame.text, frame.client_msg_id
+                    )
+                    return protocol.encode(protocol.MessageOk(id=frame.id, message=message))
+            current[:] = [session.facts]
+            self.gateway.remove(sock)
+            self.gateway.watch_conversation(sock, session.facts.public_id)
+            token = session.token if session.token is not None else frame.token  # type: ignore[union-attr]
+            return protocol.encode(
+                protocol.VisitorSessionOk(id=frame.id, token=token, conversation=session.view())
+            )
+
+        try:
+            await self._serve_frames(connection, sock, protocol.visitor_decoder, handle)
+        finally:
+            self.gateway.remove(sock)
+
+
+def _bearer(headers: Headers) -> str | None:
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _response(
+    connection: ServerConnection, status: int, body: bytes, content_type: str
+) -> Response:
+    response = connection.respond(http.HTTPStatus(status), "")
+    response.body = body
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Length"] = str(len(body))
+    return response

@@ -1,0 +1,555 @@
+"""The chat and notification service: what every channel and the CLI ask for.
+
+It turns requests into store changes, routes chat events with :mod:`backend.routing`,
+commits, and only then publishes what was stored on the bus (DESIGN.md guarantee 1:
+a notification is committed before it is pushed and before a publisher's ``ok``).
+Errors are :class:`~backend.errors.DeskbellError` subclasses with a message for a person.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from backend import ids, protocol, routing
+from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
+from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from backend.metrics import Metrics
+from backend.security import SlidingWindowLimiter, hash_password, verify_password
+from backend.store.base import (
+    Agent,
+    Change,
+    Committed,
+    ConversationFacts,
+    ImportResult,
+    ImportRow,
+    NewConversation,
+    NewEvent,
+    NewMessage,
+    Store,
+)
+from backend.store.sqlite import now_iso
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Abuse limits; the defaults suit a public website."""
+
+    login_failures_per_email: int = 10
+    login_failures_per_address: int = 50
+    login_window: float = 600.0
+    visitor_messages_per_minute: int = 20
+    visitor_starts_per_address: int = 10
+    visitor_start_window: float = 600.0
+
+
+@dataclass(frozen=True)
+class VisitorSession:
+    token: str | None
+    facts: ConversationFacts
+    messages: list[protocol.Message]
+
+    def view(self) -> protocol.VisitorConversation:
+        return protocol.VisitorConversation(
+            id=self.facts.public_id,
+            inbox=self.facts.inbox.name,
+            status=self.facts.status,
+            messages=self.messages,
+        )
+
+
+class Service:
+    """The backend's operations. Built once per process by the composition root."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.store = store
+        self.bus = bus
+        self.metrics = metrics
+        self.limits = limits or Limits()
+        self.clock = clock
+        lim = self.limits
+        self._login_email = SlidingWindowLimiter(lim.login_failures_per_email, lim.login_window)
+        self._login_address = SlidingWindowLimiter(lim.login_failures_per_address, lim.login_window)
+        self._visitor_messages = SlidingWindowLimiter(lim.visitor_messages_per_minute, 60.0)
+        self._visitor_starts = SlidingWindowLimiter(
+            lim.visitor_starts_per_address, lim.visitor_start_window
+        )
+
+    # -- identity ---------------------------------------------------------------------
+    async def agent_for_token(self, token: str) -> tuple[Agent, str]:
+        """The agent of a live agent token and the token's hash.
+
+        Raises:
+            Unauthorized: unknown, revoked or expired token, or one of another kind.
+        """
+        token_hash = ids.token_hash(token)
+        found = await self.store.token(token_hash)
+        if found is None or found.kind != "agent" or found.agent_id is None:
+            raise Unauthorized("this token is not a valid agent token; sign in again")
+        return await self.store.agent(found.agent_id), token_hash
+
+    async def service_for_token(self, token: str) -> str:
+        """The name of a live service token.
+
+        Raises:
+            Unauthorized: anything else.
+        """
+        found = await self.store.token(ids.token_hash(token))
+        if found is None or found.kind != "service" or found.name is None:
+            raise Unauthorized("this token is not a valid service token")
+        return found.name
+
+    async def issue_agent_token(self, email: str, device: str | None = None) -> tuple[str, Agent]:
+        agent = await self.store.agent_by_email(email)
+        if agent is None:
+            raise NotFound(f"there is no agent {email}")
+        token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
+        return token, agent
+
+    async def issue_service_token(self, name: str) -> str:
+        token = ids.new_token(protocol.SERVICE_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "service", name=name)
+        return token
+
+    async def revoke_token(self, token: str) -> bool:
+        token_hash = ids.token_hash(token)
+        revoked = await self.store.revoke_token(token_hash)
+        if revoked:
+            await self.bus.publish(TokensRevoked(token_hashes=[token_hash]))
+        return revoked
+
+    async def login(
+        self, email: str, password: str, device: str | None, address: str
+    ) -> tuple[str, Agent]:
+        """Check credentials and issue a token.
+
+        Raises:
+            RateLimited: too many failures for this email or from this address.
+            Unauthorized: wrong email or password (the same for both).
+        """
+        now = self.clock()
+        email_key = email.strip().lower()
+        for limiter, key in ((self._login_email, email_key), (self._login_address, address)):
+            if limiter.blocked(key, now):
+                wait = int(limiter.retry_after(key, now)) + 1
+                raise RateLimited(f"too many failed sign-ins; try again in {wait} seconds")
+        agent = await self.store.agent_by_email(email.strip())
+        # scrypt takes tens of milliseconds: off the event loop. The same work is done
+        # for unknown emails, so the reply and its timing tell nothing.
+        ok = await asyncio.to_thread(
+            verify_password, password, agent.password_hash if agent else None
+        )
+        if not ok or agent is None:
+            self._login_email.record(email_key, now)
+            self._login_address.record(address, now)
+            raise Unauthorized("wrong email or password")
+        self._login_email.reset(email_key)
+        token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
+        return token, agent
+
+    # -- administration ----------------------------------------------------------------
+    async def add_agent(
+        self, email: str, name: str, inboxes: list[str], password: str | None
+    ) -> Agent:
+        password_hash = None
+        if password is not None:
+            password_hash = await asyncio.to_thread(hash_password, password)
+        return await self.store.add_agent(email, name, inboxes, password_hash)
+
+    async def import_agents(
+        self, rows: list[ImportRow], issue_tokens: bool
+    ) -> tuple[ImportResult, dict[str, str]]:
+        tokens: dict[str, str] = {}
+        if issue_tokens:
+            prepared = []
+            for row in rows:
+                token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+                tokens[row.email] = token
+                prepared.append(ImportRow(row.email, row.name, row.inboxes, ids.token_hash(token)))
+            rows = prepared
+        return await self.store.import_agents(rows), tokens
+
+    # -- agent channel -------------------------------------------------------------------
+    async def welcome(self, agent: Agent, node: str, version: str) -> protocol.Welcome:
+        last_seq, counts = await self.store.agent_state(agent.id)
+        return protocol.Welcome(
+            agent=agent.info(),
+            last_seq=last_seq,
+            unread=protocol.unread_object(counts),
+            server=protocol.ServerInfo(version=version, node=node),
+        )
+
+    async def mark_read(
+        self,
+        agent: Agent,
+        *,
+        notification_ids: list[str] | None = None,
+        conversation_id: str | None = None,
+        all_in: str | Literal[False] | None = False,
+    ) -> dict[str, int]:
+        """Mark read by ids, by conversation, or everything (``all_in`` = a category or
+        None for all categories). Every session of the agent is told.
+
+        Raises:
+            NotFound: an id that is not one of this agent's notifications, or a
+                conversation the agent cannot see.
+        """
+        if notification_ids is not None:
+            seqs = []
+            for value in notification_ids:
+                parsed = ids.parse_notification_id(value)
+                if parsed is None or parsed[0] != agent.public_id:
+                    raise NotFound(f"no such notification: {value}")
+                seqs.append(parsed[1])
+            last_seq, _ = await self.store.agent_state(agent.id)
+            unknown = [
+                v for v, s in zip(notification_ids, seqs, strict=True) if s < 1 or s > last_seq
+            ]
+            if unknown:
+                raise NotFound(f"no such notification: {unknown[0]}")
+            result = await self.store.mark_read(agent, seqs=seqs)
+        elif conversation_id is not None:
+            facts = await self._visible_conversation(agent, conversation_id)
+            result = await self.store.mark_read(agent, conversation_id=facts.id)
+        elif all_in is not False:
+            result = await self.store.mark_read(agent, everything=True, category=all_in)
+        else:
+            raise BadRequest("say which notifications to mark read")
+        await self.bus.publish(ReadChanged(agent_id=agent.id, ids=result.ids, unread=result.unread))
+        return result.unread
+
+    async def _visible_conversation(self, agent: Agent, conversation_id: str) -> ConversationFacts:
+        """The conversation if it is in one of the agent's inboxes; else NotFound (the
+        same answer as for an id that does not exist, so ids cannot be probed)."""
+        try:
+            facts = await self.store.conversation_facts(conversation_id)
+        except NotFound:
+            raise NotFound(f"no such conversation: {conversation_id}") from None
+        if agent.id not in facts.inbox_members:
+            raise NotFound(f"no such conversation: {conversation_id}")
+        return facts
+
+    async def conversation(self, agent: Agent, conversation_id: str) -> protocol.Conversation:
+        facts = await self._visible_conversation(agent, conversation_id)
+        messages = await self.store.messages(facts.id)
+        return protocol.Conversation(
+            id=facts.public_id,
+            inbox=protocol.InboxRef(id=facts.inbox.public_id, name=facts.inbox.name),
+            status=facts.status,
+            assignee=facts.assignee.ref() if facts.assignee else None,
+            visitor=protocol.Visitor(name=facts.visitor_name),
+            messages=messages,
+        )
+
+    async def reply(
+        self, agent: Agent, conversation_id: str, body: str, client_msg_id: str
+    ) -> protocol.Message:
+        """Store an agent's reply; the visitor and open windows get it live. A retry
+        with the same ``client_msg_id`` stores nothing new and returns the first."""
+        facts = await self._visible_conversation(agent, conversation_id)
+        committed = await self.store.commit(
+            Change(
+                message=NewMessage(
+                    public_id=ids.new_id("m"),
+                    conversation_id=facts.id,
+                    author_kind="agent",
+                    author_agent_id=agent.id,
+                    author_agent_public_id=agent.public_id,
+                    author_name=agent.name,
+                    body=body,
+                    client_msg_id=client_msg_id,
+                    created_at=now_iso(),
+                )
+            )
+        )
+        assert committed.message is not None
+        if not committed.duplicate:
+            await self.bus.publish(
+                MessageAdded(conversation_id=facts.public_id, message=committed.message)
+            )
+        return committed.message
+
+    async def assign(self, agent: Agent, conversation_id: str, assignee_id: str) -> None:
+        facts = await self._visible_conversation(agent, conversation_id)
+        assignee = await self.store.agent_by_public_id(assignee_id)
+        if assignee is None:
+            raise NotFound(f"no such agent: {assignee_id}")
+        if assignee.id not in facts.inbox_members:
+            raise Forbidden(f"{assignee.name} is not an agent of the {facts.inbox.name} inbox")
+        recipients = routing.recipients(routing.ConversationAssigned(assignee.id), actor=agent.id)
+        event = NewEvent(
+            kind=protocol.KIND_CONVERSATION_ASSIGNED,
+            title=f"{facts.visitor_name} was assigned to you",
+            body=f"{agent.name} assigned you the conversation with {facts.visitor_name}.",
+            conversation_public_id=facts.public_id,
+            conversation_id=facts.id,
+            url=None,
+            data=_chat_data(facts.inbox.name, facts.visitor_name),
+            created_at=now_iso(),
+            recipients=tuple(recipients),
+        )
+        await self._commit_and_publish(Change(assign=(facts.id, assignee.id), event=event))
+
+    # -- visitors ------------------------------------------------------------------------
+    async def visitor_start(
+        self, inbox_name: str, visitor_name: str, text: str, address: str
+    ) -> VisitorSession:
+        now = self.clock()
+        if self._visitor_starts.blocked(address, now):
+            raise RateLimited("too many new conversations from your address; try again later")
+        try:
+            inbox = await self.store.inbox_by_name(inbox_name)
+        except NotFound:
+            raise NotFound(f"this help desk ({inbox_name}) does not exist") from None
+        self._visitor_starts.record(address, now)
+        token = ids.new_token(protocol.VISITOR_TOKEN_PREFIX)
+        members = await self.store.inbox_member_ids(inbox_name)
+        public_id = ids.new_id("c")
+        message, event = self._visitor_message_parts(
+            None,
+            public_id,
+            inbox.name,
+            visitor_name,
+            text,
+            None,
+            routing.ConversationCreated(members),
+            protocol.KIND_CONVERSATION_CREATED,
+        )
+        committed = await self._commit_and_publish(
+            Change(
+                new_conversation=NewConversation(
+                    public_id, inbox.id, visitor_name, visitor_token_hash=ids.token_hash(token)
+                ),
+                message=message,
+                event=event,
+            )
+        )
+        facts = await self.store.conversation_facts(public_id)
+        assert committed.message is not None
+        return VisitorSession(token, facts, [committed.message])
+
+    async def visitor_attach(self, token: str) -> VisitorSession:
+        facts = await self.store.conversation_by_visitor_token(ids.token_hash(token))
+        if facts is None:
+            raise NotFound("this conversation is no longer available; start a new one")
+        return VisitorSession(None, facts, await self.store.messages(facts.id))
+
+    async def visitor_send(
+        self, facts: ConversationFacts, text: str, client_msg_id: str | None
+    ) -> protocol.Message:
+        now = self.clock()
+        if self._visitor_messages.blocked(facts.public_id, now):
+            wait = int(self._visitor_messages.retry_after(facts.public_id, now)) + 1
+            raise RateLimited(
+                f"you are sending messages too fast; wait {wait} seconds and send again"
+            )
+        self._visitor_messages.record(facts.public_id, now)
+        fresh = await self.store.conversation_facts(facts.public_id)
+        assignee = fresh.assignee.id if fresh.assignee else None
+        message, event = self._visitor_message_parts(
+            fresh.id,
+            fresh.public_id,
+            fresh.inbox.name,
+            fresh.visitor_name,
+            text,
+            client_msg_id,
+            routing.VisitorMessage(fresh.inbox_members, assignee),
+            protocol.KIND_MESSAGE_CREATED,
+        )
+        committed = await self._commit_and_publish(Change(message=message, event=event))
+        assert committed.message is not None
+        return committed.message
+
+    def _visitor_message_parts(
+        self,
+        conversation_id: int | None,
+        conversation_public_id: str,
+        inbox: str,
+        visitor_name: str,
+        text: str,
+        client_msg_id: str | None,
+        routed: routing.RoutedEvent,
+        kind: str,
+    ) -> tuple[NewMessage, NewEvent]:
+        created_at = now_iso()
+        message = NewMessage(
+            public_id=ids.new_id("m"),
+            conversation_id=conversation_id,
+            author_kind="visitor",
+            author_agent_id=None,
+            author_agent_public_id=None,
+            author_name=visitor_name,
+            body=text,
+            client_msg_id=client_msg_id,
+            created_at=created_at,
+        )
+        event = NewEvent(
+            kind=kind,
+            title=visitor_name,
+            body=text,
+            conversation_public_id=conversation_public_id,
+            conversation_id=conversation_id,
+            url=None,
+            data=_chat_data(inbox, visitor_name) | {"message_id": message.public_id},
+            created_at=created_at,
+            recipients=tuple(routing.recipients(routed, actor=None)),
+        )
+        return message, event
+
+    # -- integrations --------------------------------------------------------------------
+    async def publish(self, service: str, event: protocol.ServiceEvent, key: str | None) -> int:
+        """Store a published event; returns how many notifications were stored (the
+        first result again for a repeated key).
+
+        Raises:
+            NotFound: an unknown inbox, conversation or recipient.
+        """
+        if key is not None:
+            earlier = await self.store.publish_result(service, key)
+            if earlier is not None:
+                return earlier
+        publish_key = (service, key) if key is not None else None
+        match event:
+            case protocol.ConversationCreatedEvent():
+                change = await self._external_conversation(event, publish_key)
+            case protocol.MessageCreatedEvent():
+                change = await self._external_message(event, publish_key)
+            case protocol.GenericEvent():
+                change = await self._direct_event(event, publish_key)
+        committed = await self._commit_and_publish(change)
+        self.metrics.publishes.inc()
+        return committed.notifications
+
+    async def _external_conversation(
+        self, event: protocol.ConversationCreatedEvent, key: tuple[str, str] | None
+    ) -> Change:
+        external_id = event.conversation.external_id
+        if await self.store.conversation_by_external_id(external_id) is not None:
+            raise BadRequest(f"conversation {external_id} was already created")
+        inbox = await self.store.inbox_by_name(event.inbox)
+        members = await self.store.inbox_member_ids(event.inbox)
+        public_id = ids.new_id("c")
+        name = event.conversation.visitor_name
+        message, stored_event = self._visitor_message_parts(
+            None,
+            public_id,
+            inbox.name,
+            name,
+            event.text,
+            None,
+            routing.ConversationCreated(members),
+            protocol.KIND_CONVERSATION_CREATED,
+        )
+        return Change(
+            new_conversation=NewConversation(public_id, inbox.id, name, external_id=external_id),
+            message=message,
+            event=stored_event,
+            publish_key=key,
+        )
+
+    async def _external_message(
+        self, event: protocol.MessageCreatedEvent, key: tuple[str, str] | None
+    ) -> Change:
+        facts = await self.store.conversation_by_external_id(event.conversation.external_id)
+        if facts is None:
+            raise NotFound(
+                f"no conversation {event.conversation.external_id}; publish "
+                f"{protocol.KIND_CONVERSATION_CREATED} first"
+            )
+        assignee = facts.assignee.id if facts.assignee else None
+        message, stored_event = self._visitor_message_parts(
+            facts.id,
+            facts.public_id,
+            facts.inbox.name,
+            event.author.name,
+            event.text,
+            None,
+            routing.VisitorMessage(facts.inbox_members, assignee),
+            protocol.KIND_MESSAGE_CREATED,
+        )
+        return Change(message=message, event=stored_event, publish_key=key)
+
+    async def _direct_event(
+        self, event: protocol.GenericEvent, key: tuple[str, str] | None
+    ) -> Change:
+        recipients: set[int] = set()
+        for entry in event.recipients:
+            if entry.startswith("inbox:"):
+                recipients |= await self.store.inbox_member_ids(entry.removeprefix("inbox:"))
+                continue
+            agent = (
+                await self.store.agent_by_public_id(entry)
+                if entry.startswith("a_")
+                else await self.store.agent_by_email(entry)
+            )
+            if agent is None:
+                raise NotFound(f"unknown recipient {entry}")
+            recipients.add(agent.id)
+        return Change(
+            event=NewEvent(
+                kind=event.kind,
+                title=event.title,
+                body=event.body,
+                conversation_public_id=None,
+                url=event.url,
+                data=event.data,
+                created_at=now_iso(),
+                recipients=tuple(
+                    routing.recipients(routing.DirectEvent(frozenset(recipients)), None)
+                ),
+            ),
+            publish_key=key,
+        )
+
+    async def _commit_and_publish(self, change: Change) -> Committed:
+        accepted_at = time.time()
+        committed = await self.store.commit(change)
+        if committed.duplicate:
+            return committed
+        if committed.message is not None and change.event is not None:
+            conversation = change.event.conversation_public_id
+            if conversation is not None:
+                await self.bus.publish(
+                    MessageAdded(conversation_id=conversation, message=committed.message)
+                )
+        if committed.deliveries and change.event is not None:
+            event = change.event
+            self.metrics.notifications_stored.inc(len(committed.deliveries))
+            await self.bus.publish(
+                NotificationsStored(
+                    kind=event.kind,
+                    category=event.category,
+                    title=event.title,
+                    body=event.body,
+                    conversation_id=event.conversation_public_id,
+                    url=event.url,
+                    data=event.data,
+                    created_at=event.created_at,
+                    deliveries=[
+                        (d.agent_id, d.agent_public_id, d.seq, d.unread)
+                        for d in committed.deliveries
+                    ],
+                    accepted_at=accepted_at,
+                )
+            )
+        return committed
+
+
+def _chat_data(inbox: str, visitor_name: str) -> dict[str, str]:
+    return {"inbox": inbox, "visitor_name": visitor_name}

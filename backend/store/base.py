@@ -1,0 +1,318 @@
+"""The store interface: what the service layer needs from a database.
+
+Two implementations: :mod:`backend.store.sqlite` (the default) and the PostgreSQL one
+of the scale-out work. Both pass the same test suite (tests/backend/store).
+
+Every method is a coroutine and may raise :class:`~backend.errors.StoreUnavailable`
+when the database cannot be reached or written (a full disk, for instance); nothing is
+half-written then. Ids passed in and out are the internal integer ids unless a name
+says ``public_id``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from backend import protocol
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Inbox:
+    id: int
+    public_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    id: int
+    public_id: str
+    email: str
+    name: str
+    inboxes: tuple[str, ...] = ()
+    password_hash: str | None = None
+
+    def info(self) -> protocol.AgentInfo:
+        return protocol.AgentInfo(id=self.public_id, name=self.name, email=self.email)
+
+    def ref(self) -> protocol.AgentRef:
+        return protocol.AgentRef(id=self.public_id, name=self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    hash: str
+    kind: Literal["agent", "service"]
+    agent_id: int | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFacts:
+    """A conversation's state plus what routing needs to know about it."""
+
+    id: int
+    public_id: str
+    inbox: Inbox
+    visitor_name: str
+    status: protocol.ConversationStatus
+    assignee: Agent | None
+    inbox_members: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversation:
+    public_id: str
+    inbox_id: int
+    visitor_name: str
+    visitor_token_hash: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store; ``conversation_id`` None means the change's new conversation."""
+
+    public_id: str
+    conversation_id: int | None
+    author_kind: protocol.AuthorKind
+    author_agent_id: int | None
+    author_agent_public_id: str | None
+    author_name: str
+    body: str
+    client_msg_id: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """Something to notify ``recipients`` of; stored once, one notification each."""
+
+    kind: str
+    title: str
+    body: str
+    conversation_public_id: str | None
+    url: str | None
+    data: dict[str, Any]
+    created_at: str
+    recipients: tuple[int, ...]
+    conversation_id: int | None = None
+    """Internal id; None with a ``conversation_public_id`` of the change's new conversation."""
+
+    @property
+    def category(self) -> str:
+        return protocol.category_of(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic unit of work: everything in it is committed together or not at all."""
+
+    new_conversation: NewConversation | None = None
+    message: NewMessage | None = None
+    assign: tuple[int, int] | None = None
+    """(conversation id, agent id)"""
+    event: NewEvent | None = None
+    publish_key: tuple[str, str] | None = None
+    """(service name, idempotency key): a key seen before makes the change a no-op."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """One stored notification of one agent, with that agent's counts after it."""
+
+    agent_id: int
+    agent_public_id: str
+    seq: int
+    unread: dict[str, int]
+
+
+@dataclass(slots=True)
+class Committed:
+    """What a :class:`Change` stored.
+
+    ``duplicate`` is True when the change was a retry (same client_msg_id or publish
+    key) and nothing new was stored; ``message`` is then the first one stored.
+    """
+
+    conversation_id: int | None = None
+    message: protocol.Message | None = None
+    deliveries: list[Delivered] = field(default_factory=list)
+    notifications: int = 0
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """Notifications newly marked read for one agent, and the counts after."""
+
+    ids: list[str]
+    unread: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    email: str
+    name: str
+    inboxes: tuple[str, ...]
+    token_hash: str | None = None
+    """When set, a new agent token with this hash is stored in the same transaction."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    created: int
+    updated: int
+    agents: list[Agent]
+
+
+class Store(abc.ABC):
+    """Persistent state of the service. See the module docstring for the contract."""
+
+    node_name: str = "local"
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create or upgrade the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish in-flight commits and disconnect."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    # -- inboxes and agents --------------------------------------------------------
+    @abc.abstractmethod
+    async def add_inbox(self, name: str) -> Inbox:
+        """Raises Conflict when the name exists."""
+
+    @abc.abstractmethod
+    async def inbox_by_name(self, name: str) -> Inbox:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def add_agent(
+        self, email: str, name: str, inboxes: list[str], password_hash: str | None
+    ) -> Agent:
+        """Raises Conflict for a known email, NotFound for an unknown inbox."""
+
+    @abc.abstractmethod
+    async def import_agents(self, rows: list[ImportRow]) -> ImportResult:
+        """Create or update agents in one transaction; missing inboxes are created."""
+
+    @abc.abstractmethod
+    async def list_agents(self) -> list[Agent]: ...
+
+    @abc.abstractmethod
+    async def agent(self, agent_id: int) -> Agent:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def agent_by_email(self, email: str) -> Agent | None: ...
+
+    @abc.abstractmethod
+    async def agent_by_public_id(self, public_id: str) -> Agent | None: ...
+
+    @abc.abstractmethod
+    async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
+        """Raises NotFound for an unknown inbox."""
+
+    @abc.abstractmethod
+    async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]: ...
+
+    # -- tokens --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_token(
+        self,
+        token_hash: str,
+        kind: Literal["agent", "service"],
+        *,
+        agent_id: int | None = None,
+        name: str | None = None,
+        device: str | None = None,
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def token(self, token_hash: str) -> Token | None:
+        """The token if it exists and is neither revoked nor expired."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_hash: str) -> bool:
+        """Revoke; False when no such live token existed."""
+
+    @abc.abstractmethod
+    async def revoked_since(self, since: str) -> tuple[list[str], str]:
+        """Token hashes revoked after ``since`` (ISO time) and the new watermark."""
+
+    # -- conversations -------------------------------------------------------------
+    @abc.abstractmethod
+    async def conversation_facts(self, public_id: str) -> ConversationFacts:
+        """Raises NotFound."""
+
+    @abc.abstractmethod
+    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None: ...
+
+    @abc.abstractmethod
+    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None: ...
+
+    @abc.abstractmethod
+    async def messages(self, conversation_id: int, limit: int = 500) -> list[protocol.Message]:
+        """The newest ``limit`` messages, oldest first."""
+
+    @abc.abstractmethod
+    async def publish_result(self, service: str, key: str) -> int | None:
+        """The notification count stored by an earlier publish with this key."""
+
+    # -- the write path ------------------------------------------------------------
+    @abc.abstractmethod
+    async def commit(self, change: Change) -> Committed:
+        """Store a change atomically and return what it stored.
+
+        Raises:
+            NotFound / Conflict: the change refers to something that is not there.
+            StoreUnavailable: nothing was stored.
+        """
+
+    # -- notifications -------------------------------------------------------------
+    @abc.abstractmethod
+    async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
+        """(last seq, unread counts by category) of an agent."""
+
+    @abc.abstractmethod
+    async def notifications_after(
+        self, agent: Agent, after_seq: int, limit: int
+    ) -> tuple[list[protocol.Notification], bool]:
+        """The newest ``limit`` notifications with seq > after_seq, oldest first, and
+        whether older ones were left out."""
+
+    @abc.abstractmethod
+    async def history(
+        self,
+        agent: Agent,
+        before_seq: int | None,
+        limit: int,
+        category: str | None,
+        unread_only: bool,
+    ) -> tuple[list[protocol.Notification], bool]:
+        """Notifications newest first, and whether there are more."""
+
+    @abc.abstractmethod
+    async def mark_read(
+        self,
+        agent: Agent,
+        *,
+        seqs: list[int] | None = None,
+        conversation_id: int | None = None,
+        category: str | None = None,
+        everything: bool = False,
+    ) -> ReadResult:
+        """Mark notifications read by seq, by conversation, or all (of a category)."""

@@ -1,0 +1,901 @@
+"""The SQLite store: one file in WAL mode, the zero-set-up default.
+
+Writes never block the event loop: one writer thread owns the write connection and
+commits every change that queued up while it was busy in one transaction (each change
+in its own savepoint, so one bad change fails alone). Under load that turns thousands
+of small commits into a few large ones. Reads run on a small thread pool with their
+own connections, which WAL lets proceed while the writer commits.
+
+Durability: ``synchronous=NORMAL`` in WAL mode. A commit is in the OS before a future
+resolves, so killing the process at any moment loses nothing acknowledged; a power
+cut may lose the last commits (``durable=True`` selects ``synchronous=FULL``).
+
+The writer keeps each agent's last seq and unread counts in memory. They stay right
+because this writer is the only one that writes notifications; ``PRAGMA
+data_version`` tells it when another connection wrote anything, and then it reloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from backend import ids, protocol
+from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.store.base import (
+    SCHEMA_VERSION,
+    Agent,
+    Change,
+    Committed,
+    ConversationFacts,
+    Delivered,
+    ImportResult,
+    ImportRow,
+    Inbox,
+    ReadResult,
+    Store,
+    Token,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_MAX_BATCH = 2000
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def now_iso() -> str:
+    """The current UTC time as stored and sent: ``2026-11-25T10:15:03.120Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _precise_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """The schema migrations shipped with the package, as (version, SQL), in order."""
+    folder = resources.files("backend.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    text = str(exc)
+    if "disk is full" in text or "disk I/O" in text:
+        return StoreUnavailable(
+            "the database could not be written: the disk is full. Nothing was stored; "
+            "free some space and try again"
+        )
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable("the database is busy; try again in a moment")
+    return StoreUnavailable(f"the database failed: {text}")
+
+
+def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+_data_decoder = msgspec.json.Decoder(dict[str, Any])
+_NOTIFICATION_COLUMNS = """
+    n.seq, n.read, e.kind, e.category, e.title, e.body, c.public_id, e.url, e.data,
+    e.created_at
+    FROM notifications n JOIN events e ON e.id = n.event_id
+    LEFT JOIN conversations c ON c.id = e.conversation_id
+"""
+
+
+def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notification:
+    seq, read, kind, category, title, body, conversation, url, data, created_at = row
+    return protocol.Notification(
+        id=ids.notification_id(agent_public_id, seq),
+        seq=seq,
+        kind=kind,
+        category=category,
+        title=title,
+        body=body,
+        conversation_id=conversation,
+        url=url,
+        created_at=created_at,
+        read=bool(read),
+        data=_data_decoder.decode(data) if data != "{}" else {},
+    )
+
+
+class _Writer:
+    """The thread that owns the write connection and batches commits."""
+
+    def __init__(self, path: str, durable: bool):
+        self._path = path
+        self._durable = durable
+        self._queue: queue.SimpleQueue[
+            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, name="deskbell-sqlite-writer", daemon=True
+        )
+        self._conn: sqlite3.Connection | None = None
+        self.last_seq: dict[int, int] = {}
+        self.unread: dict[int, dict[str, int]] = {}
+        self.public_ids: dict[int, str] = {}
+        self._data_version = -1
+        self.batches = 0
+
+    def start(self) -> None:
+        self._conn = _connect(self._path, durable=self._durable)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put((fn, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batch.append(more)
+            self._commit_batch(conn, batch)
+
+    def _commit_batch(
+        self,
+        conn: sqlite3.Connection,
+        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+    ) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._data_version:
+                # Someone else wrote since our last commit: cached counters may be stale.
+                self.last_seq.clear()
+                self.unread.clear()
+                self._data_version = version
+            for fn, _ in batch:
+                conn.execute("SAVEPOINT change")
+                try:
+                    results.append((True, fn(conn)))
+                    conn.execute("RELEASE change")
+                except Exception as exc:  # one change fails alone
+                    conn.execute("ROLLBACK TO change")
+                    conn.execute("RELEASE change")
+                    self._forget_caches()
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+            self.batches += 1
+        except sqlite3.Error as exc:
+            log.error("commit of %d changes failed: %s", len(batch), exc)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._forget_caches()
+            failure = _unavailable(exc)
+            results = [(False, failure)] * len(batch)
+        if batch:
+            loop = batch[0][1].get_loop()
+            try:
+                loop.call_soon_threadsafe(_resolve, batch, results)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+    def _forget_caches(self) -> None:
+        self.last_seq.clear()
+        self.unread.clear()
+
+    # -- cached counters, used only on the writer thread ------------------------------
+    def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
+        value = self.last_seq.get(agent_id)
+        if value is None:
+            value = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM notifications WHERE agent_id = ?", (agent_id,)
+            ).fetchone()[0]
+            self.last_seq[agent_id] = value
+        return value
+
+    def unread_of(self, conn: sqlite3.Connection, agent_id: int) -> dict[str, int]:
+        counts = self.unread.get(agent_id)
+        if counts is None:
+            counts = dict(
+                conn.execute(
+                    "SELECT category, COUNT(*) FROM notifications "
+                    "WHERE agent_id = ? AND read = 0 GROUP BY category",
+                    (agent_id,),
+                ).fetchall()
+            )
+            self.unread[agent_id] = counts
+        return counts
+
+    def public_id_of(self, conn: sqlite3.Connection, agent_ids: Iterable[int]) -> None:
+        missing = [a for a in agent_ids if a not in self.public_ids]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for agent_id, public_id in conn.execute(
+                f"SELECT id, public_id FROM agents WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            ):
+                self.public_ids[agent_id] = public_id
+
+
+def _resolve(
+    batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
+    results: list[tuple[bool, Any]],
+) -> None:
+    for (_, future), (ok, value) in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
+class SQLiteStore(Store):
+    """The default store. ``path`` is a file path or ``:memory:``-free temp file."""
+
+    def __init__(self, path: str | Path, *, durable: bool = False, readers: int = 2):
+        self.path = str(path)
+        self._durable = durable
+        self._writer = _Writer(self.path, durable)
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._opened = False
+
+    # -- life cycle ------------------------------------------------------------------
+    async def open(self) -> None:
+        parent = Path(self.path).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._migrate)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
+        self._writer.start()
+        self._opened = True
+
+    def _migrate(self) -> None:
+        conn = _connect(self.path, durable=self._durable)
+        try:
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                raise StoreUnavailable(f"{self.path}: the database cannot use WAL mode")
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                raise StoreUnavailable(
+                    f"{self.path} has schema version {version}, newer than this "
+                    f"deskbell-server knows ({SCHEMA_VERSION}); upgrade deskbell-server"
+                )
+            for number, sql in migrations():
+                if number > version:
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if "file is not a database" in str(exc):
+                raise StoreUnavailable(f"{self.path} is not a Deskbell database") from exc
+            raise
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._opened:
+            await asyncio.to_thread(self._writer.stop)
+            self._opened = False
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    async def schema_version(self) -> int:
+        version: int = await self._read(lambda c: c.execute("PRAGMA user_version").fetchone()[0])
+        return version
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    # -- plumbing --------------------------------------------------------------------
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, durable=self._durable, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            try:
+                return fn(self._reader())
+            except sqlite3.Error as exc:
+                raise _unavailable(exc) from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._opened:
+            raise StoreUnavailable("the store is closed")
+        try:
+            return await self._writer.submit(fn)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"that would break a uniqueness rule: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise _unavailable(exc) from exc
+
+    # -- inboxes and agents ----------------------------------------------------------
+    async def add_inbox(self, name: str) -> Inbox:
+        def run(conn: sqlite3.Connection) -> Inbox:
+            if conn.execute("SELECT 1 FROM inboxes WHERE name = ?", (name,)).fetchone():
+                raise Conflict(f"inbox {name} already exists")
+            return _insert_inbox(conn, name)
+
+        return await self._write(run)
+
+    async def inbox_by_name(self, name: str) -> Inbox:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT id, public_id, name FROM inboxes WHERE name = ?", (name,)
+            ).fetchone()
+        )
+        if row is None:
+            raise NotFound(f"there is no inbox named {name}")
+        return Inbox(*row)
+
+    async def add_agent(
+        self, email: str, name: str, inboxes: list[str], password_hash: str | None
+    ) -> Agent:
+        def run(conn: sqlite3.Connection) -> Agent:
+            if conn.execute("SELECT 1 FROM agents WHERE email = ?", (email,)).fetchone():
+                raise Conflict(f"agent {email} already exists")
+            inbox_ids = []
+            for inbox in inboxes:
+                row = conn.execute("SELECT id FROM inboxes WHERE name = ?", (inbox,)).fetchone()
+                if row is None:
+                    raise NotFound(
+                        f"there is no inbox named {inbox}; create it first with "
+                        f"`deskbell-server inbox add {inbox}`"
+                    )
+                inbox_ids.append(row[0])
+            public_id = ids.new_id("a")
+            agent_id = conn.execute(
+                "INSERT INTO agents (public_id, email, name, password_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (public_id, email, name, password_hash, now_iso()),
+            ).lastrowid
+            assert agent_id is not None
+            conn.executemany(
+                "INSERT OR IGNORE INTO inbox_members (inbox_id, agent_id) VALUES (?, ?)",
+                [(inbox_id, agent_id) for inbox_id in inbox_ids],
+            )
+            return Agent(agent_id, public_id, email, name, tuple(inboxes), password_hash)
+
+        return await self._write(run)
+
+    async def import_agents(self, rows: list[ImportRow]) -> ImportResult:
+        def run(conn: sqlite3.Connection) -> ImportResult:
+            inbox_ids = dict(conn.execute("SELECT name, id FROM inboxes").fetchall())
+            existing = {
+                email: (agent_id, public_id, password_hash)
+                for agent_id, public_id, email, password_hash in conn.execute(
+                    "SELECT id, public_id, email, password_hash FROM agents"
+                )
+            }
+            created = updated = 0
+            agents = []
+            now = now_iso()
+            for row in rows:
+                for inbox in row.inboxes:
+                    if inbox not in inbox_ids:
+                        inbox_ids[inbox] = _insert_inbox(conn, inbox).id
+                known = existing.get(row.email)
+                if known is None:
+                    public_id = ids.new_id("a")
+                    agent_id = conn.execute(
+                        "INSERT INTO agents (public_id, email, name, created_at) VALUES (?, ?, ?, ?)",
+                        (public_id, row.email, row.name, now),
+                    ).lastrowid
+                    assert agent_id is not None
+                    existing[row.email] = (agent_id, public_id, None)
+                    password_hash = None
+                    created += 1
+                else:
+                    agent_id, public_id, password_hash = known
+                    conn.execute("UPDATE agents SET name = ? WHERE id = ?", (row.name, agent_id))
+                    conn.execute("DELETE FROM inbox_members WHERE agent_id = ?", (agent_id,))
+                    updated += 1
+                conn.executemany(
+                    "INSERT OR IGNORE INTO inbox_members (inbox_id, agent_id) VALUES (?, ?)",
+                    [(inbox_ids[inbox], agent_id) for inbox in row.inboxes],
+                )
+                if row.token_hash is not None:
+                    conn.execute(
+                        "INSERT INTO tokens (hash, kind, agent_id, device, created_at) "
+                        "VALUES (?, 'agent', ?, 'import', ?)",
+                        (row.token_hash, agent_id, now),
+                    )
+                agents.append(
+                    Agent(agent_id, public_id, row.email, row.name, row.inboxes, password_hash)
+                )
+            return ImportResult(created, updated, agents)
+
+        return await self._write(run)
+
+    async def list_agents(self) -> list[Agent]:
+        def run(conn: sqlite3.Connection) -> list[Agent]:
+            inboxes: dict[int, list[str]] = {}
+            for agent_id, inbox in conn.execute(
+                "SELECT m.agent_id, i.name FROM inbox_members m JOIN inboxes i ON i.id = m.inbox_id "
+                "ORDER BY i.name"
+            ):
+                inboxes.setdefault(agent_id, []).append(inbox)
+            return [
+                Agent(row[0], row[1], row[2], row[3], tuple(inboxes.get(row[0], ())))
+                for row in conn.execute(
+                    "SELECT id, public_id, email, name FROM agents ORDER BY email"
+                )
+            ]
+
+        return await self._read(run)
+
+    async def _agent_where(self, clause: str, value: object) -> Agent | None:
+        def run(conn: sqlite3.Connection) -> Agent | None:
+            row = conn.execute(
+                f"SELECT id, public_id, email, name, password_hash FROM agents WHERE {clause} = ?",  # noqa: S608
+                (value,),
+            ).fetchone()
+            if row is None:
+                return None
+            inboxes = tuple(
+                name
+                for (name,) in conn.execute(
+                    "SELECT i.name FROM inbox_members m JOIN inboxes i ON i.id = m.inbox_id "
+                    "WHERE m.agent_id = ? ORDER BY i.name",
+                    (row[0],),
+                )
+            )
+            return Agent(row[0], row[1], row[2], row[3], inboxes, row[4])
+
+        return await self._read(run)
+
+    async def agent(self, agent_id: int) -> Agent:
+        found = await self._agent_where("id", agent_id)
+        if found is None:
+            raise NotFound("no such agent")
+        return found
+
+    async def agent_by_email(self, email: str) -> Agent | None:
+        return await self._agent_where("email", email)
+
+    async def agent_by_public_id(self, public_id: str) -> Agent | None:
+        return await self._agent_where("public_id", public_id)
+
+    async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
+        def run(conn: sqlite3.Connection) -> frozenset[int] | None:
+            row = conn.execute("SELECT id FROM inboxes WHERE name = ?", (inbox_name,)).fetchone()
+            if row is None:
+                return None
+            return _members(conn, row[0])
+
+        members = await self._read(run)
+        if members is None:
+            raise NotFound(f"there is no inbox named {inbox_name}")
+        return members
+
+    async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
+        return await self._read(
+            lambda c: frozenset(
+                r[0]
+                for r in c.execute(
+                    "SELECT inbox_id FROM inbox_members WHERE agent_id = ?", (agent_id,)
+                )
+            )
+        )
+
+    # -- tokens ----------------------------------------------------------------------
+    async def add_token(
+        self,
+        token_hash: str,
+        kind: Literal["agent", "service"],
+        *,
+        agent_id: int | None = None,
+        name: str | None = None,
+        device: str | None = None,
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, kind, agent_id, name, device, now_iso()),
+            )
+        )
+
+    async def token(self, token_hash: str) -> Token | None:
+        now = now_iso()
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT hash, kind, agent_id, name FROM tokens WHERE hash = ? "
+                "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+                (token_hash, now),
+            ).fetchone()
+        )
+        return None if row is None else Token(*row)
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
+                (_precise_now(), token_hash),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(run)
+
+    async def revoked_since(self, since: str) -> tuple[list[str], str]:
+        def run(conn: sqlite3.Connection) -> tuple[list[str], str]:
+            rows = conn.execute(
+                "SELECT hash, revoked_at FROM tokens WHERE revoked_at > ? ORDER BY revoked_at",
+                (since,),
+            ).fetchall()
+            return [r[0] for r in rows], (rows[-1][1] if rows else since)
+
+        return await self._read(run)
+
+    # -- conversations ---------------------------------------------------------------
+    async def conversation_facts(self, public_id: str) -> ConversationFacts:
+        facts = await self._read(lambda c: _facts(c, "c.public_id", public_id))
+        if facts is None:
+            raise NotFound("no such conversation")
+        return facts
+
+    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None:
+        return await self._read(lambda c: _facts(c, "c.visitor_token_hash", token_hash))
+
+    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None:
+        return await self._read(lambda c: _facts(c, "c.external_id", external_id))
+
+    async def messages(self, conversation_id: int, limit: int = 500) -> list[protocol.Message]:
+        def run(conn: sqlite3.Connection) -> list[protocol.Message]:
+            rows = conn.execute(
+                "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, m.created_at "
+                "FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
+                "WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?",
+                (conversation_id, limit),
+            ).fetchall()
+            return [_message(row) for row in reversed(rows)]
+
+        return await self._read(run)
+
+    async def publish_result(self, service: str, key: str) -> int | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
+                (service, key),
+            ).fetchone()
+        )
+        return None if row is None else int(row[0])
+
+    # -- the write path --------------------------------------------------------------
+    async def commit(self, change: Change) -> Committed:
+        return await self._write(lambda conn: self._apply(conn, change))
+
+    def _apply(self, conn: sqlite3.Connection, change: Change) -> Committed:
+        writer = self._writer
+        result = Committed()
+        if change.publish_key is not None:
+            row = conn.execute(
+                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
+                change.publish_key,
+            ).fetchone()
+            if row is not None:
+                return Committed(notifications=row[0], duplicate=True)
+        conversation_id: int | None = None
+        if change.new_conversation is not None:
+            new = change.new_conversation
+            conversation_id = conn.execute(
+                "INSERT INTO conversations (public_id, inbox_id, visitor_name, visitor_token_hash, "
+                "external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    new.public_id,
+                    new.inbox_id,
+                    new.visitor_name,
+                    new.visitor_token_hash,
+                    new.external_id,
+                    now_iso(),
+                ),
+            ).lastrowid
+            result.conversation_id = conversation_id
+        if change.message is not None:
+            msg = change.message
+            target = msg.conversation_id if msg.conversation_id is not None else conversation_id
+            if msg.client_msg_id is not None:
+                row = conn.execute(
+                    "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
+                    "m.created_at FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
+                    "WHERE m.conversation_id = ? AND m.author_kind = ? AND m.client_msg_id = ?",
+                    (target, msg.author_kind, msg.client_msg_id),
+                ).fetchone()
+                if row is not None:
+                    return Committed(message=_message(row), duplicate=True)
+            conn.execute(
+                "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
+                "author_name, body, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    msg.public_id,
+                    target,
+                    msg.author_kind,
+                    msg.author_agent_id,
+                    msg.author_name,
+                    msg.body,
+                    msg.client_msg_id,
+                    msg.created_at,
+                ),
+            )
+            result.message = protocol.Message(
+                id=msg.public_id,
+                author=protocol.Author(
+                    kind=msg.author_kind, id=msg.author_agent_public_id, name=msg.author_name
+                ),
+                body=msg.body,
+                created_at=msg.created_at,
+            )
+        if change.assign is not None:
+            conn.execute(
+                "UPDATE conversations SET assignee_id = ? WHERE id = ?",
+                (change.assign[1], change.assign[0]),
+            )
+        pending_counts: list[tuple[int, int, dict[str, int]]] = []
+        if change.event is not None and change.event.recipients:
+            event = change.event
+            event_conversation = (
+                event.conversation_id if event.conversation_id is not None else conversation_id
+            )
+            event_id = conn.execute(
+                "INSERT INTO events (kind, category, title, body, conversation_id, url, data, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.kind,
+                    event.category,
+                    event.title,
+                    event.body,
+                    event_conversation,
+                    event.url,
+                    protocol.encode(event.data).decode(),
+                    event.created_at,
+                ),
+            ).lastrowid
+            category = event.category
+            rows = []
+            for agent_id in event.recipients:
+                seq = writer.seq_of(conn, agent_id) + 1
+                counts = dict(writer.unread_of(conn, agent_id))
+                counts[category] = counts.get(category, 0) + 1
+                rows.append((agent_id, seq, event_id, category, event_conversation))
+                pending_counts.append((agent_id, seq, counts))
+            conn.executemany(
+                "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            writer.public_id_of(conn, event.recipients)
+            result.notifications = len(rows)
+        if change.publish_key is not None:
+            conn.execute(
+                "INSERT INTO publish_keys (service, key, notifications, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (*change.publish_key, result.notifications, now_iso()),
+            )
+        # Every statement succeeded: only now move the cached counters.
+        for agent_id, seq, counts in pending_counts:
+            writer.last_seq[agent_id] = seq
+            writer.unread[agent_id] = counts
+            result.deliveries.append(
+                Delivered(
+                    agent_id, writer.public_ids[agent_id], seq, protocol.unread_object(counts)
+                )
+            )
+        return result
+
+    # -- notifications ---------------------------------------------------------------
+    async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
+        writer = self._writer
+        return await self._write(
+            lambda c: (writer.seq_of(c, agent_id), dict(writer.unread_of(c, agent_id)))
+        )
+
+    async def notifications_after(
+        self, agent: Agent, after_seq: int, limit: int
+    ) -> tuple[list[protocol.Notification], bool]:
+        def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
+            rows = conn.execute(
+                f"SELECT {_NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
+                "ORDER BY n.seq DESC LIMIT ?",
+                (agent.id, after_seq, limit + 1),
+            ).fetchall()
+            truncated = len(rows) > limit
+            return [_notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
+
+        return await self._read(run)
+
+    async def history(
+        self,
+        agent: Agent,
+        before_seq: int | None,
+        limit: int,
+        category: str | None,
+        unread_only: bool,
+    ) -> tuple[list[protocol.Notification], bool]:
+        clauses = ["n.agent_id = ?"]
+        params: list[Any] = [agent.id]
+        if before_seq is not None:
+            clauses.append("n.seq < ?")
+            params.append(before_seq)
+        if category is not None:
+            clauses.append("n.category = ?")
+            params.append(category)
+        if unread_only:
+            clauses.append("n.read = 0")
+        params.append(limit + 1)
+        sql = (
+            f"SELECT {_NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
+            "ORDER BY n.seq DESC LIMIT ?"
+        )
+
+        def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
+            rows = conn.execute(sql, params).fetchall()
+            return [_notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
+
+        return await self._read(run)
+
+    async def mark_read(
+        self,
+        agent: Agent,
+        *,
+        seqs: list[int] | None = None,
+        conversation_id: int | None = None,
+        category: str | None = None,
+        everything: bool = False,
+    ) -> ReadResult:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> ReadResult:
+            changed: list[tuple[int, str]] = []
+            base = "UPDATE notifications SET read = 1 WHERE agent_id = ? AND read = 0"
+            if seqs is not None:
+                for start in range(0, len(seqs), 500):
+                    chunk = seqs[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    changed += conn.execute(
+                        f"{base} AND seq IN ({marks}) RETURNING seq, category",
+                        (agent.id, *chunk),
+                    ).fetchall()
+            elif conversation_id is not None:
+                changed = conn.execute(
+                    f"{base} AND conversation_id = ? RETURNING seq, category",
+                    (agent.id, conversation_id),
+                ).fetchall()
+            elif everything and category is not None:
+                changed = conn.execute(
+                    f"{base} AND category = ? RETURNING seq, category", (agent.id, category)
+                ).fetchall()
+            elif everything:
+                changed = conn.execute(f"{base} RETURNING seq, category", (agent.id,)).fetchall()
+            counts = dict(writer.unread_of(conn, agent.id))
+            for _, cat in changed:
+                counts[cat] = counts.get(cat, 0) - 1
+                if counts[cat] <= 0:
+                    del counts[cat]
+            writer.unread[agent.id] = counts
+            changed.sort()
+            return ReadResult(
+                [ids.notification_id(agent.public_id, seq) for seq, _ in changed],
+                protocol.unread_object(counts),
+            )
+
+        return await self._write(run)
+
+
+def _statements(sql: str) -> Iterable[str]:
+    """Split a migration file into statements (no semicolons inside our literals)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    for statement in "\n".join(lines).split(";"):
+        if statement.strip():
+            yield statement
+
+
+def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
+    public_id = ids.new_id("i")
+    inbox_id = conn.execute(
+        "INSERT INTO inboxes (public_id, name, created_at) VALUES (?, ?, ?)",
+        (public_id, name, now_iso()),
+    ).lastrowid
+    assert inbox_id is not None
+    return Inbox(inbox_id, public_id, name)
+
+
+def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
+    return frozenset(
+        r[0]
+        for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
+    )
+
+
+def _message(row: Sequence[Any]) -> protocol.Message:
+    public_id, kind, agent_public_id, name, body, created_at = row
+    return protocol.Message(
+        id=public_id,
+        author=protocol.Author(kind=kind, id=agent_public_id, name=name),
+        body=body,
+        created_at=created_at,
+    )
+
+
+def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
+    row = conn.execute(
+        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, c.visitor_name, c.status, "
+        "a.id, a.public_id, a.email, a.name "
+        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
+        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?",
+        (value,),
+    ).fetchone()
+    if row is None:
+        return None
+    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
+    return ConversationFacts(
+        id=row[0],
+        public_id=row[1],
+        inbox=Inbox(row[2], row[3], row[4]),
+        visitor_name=row[5],
+        status=row[6],
+        assignee=assignee,
+        inbox_members=_members(conn, row[2]),
+    )
+
+
+__all__ = ["DeskbellError", "SQLiteStore", "migrations", "now_iso"]
