@@ -39,6 +39,8 @@ class Config:
     ping_interval: float = 20.0
     visitor_messages_per_minute: int = 20
     visitor_starts_per_address: int = 10
+    send_buffer_limit: int = 4 * 1024 * 1024
+    """Unsent bytes a connection may hold before it is dropped as too slow."""
 
     def __post_init__(self) -> None:
         if not self.db:

@@ -244,15 +244,6 @@ class Gateway:
                     )
                 )
 
-    async def close_all(self, code: int, reason: str) -> None:
-        """Close every connection (graceful stop) and wait for the handshakes."""
-        socks: set[Socket] = set(self.agent_sockets())
-        for members in self._conversations.values():
-            socks |= members
-        await asyncio.gather(
-            *(sock.connection.close(code, reason) for sock in socks), return_exceptions=True
-        )
-
 
 def _discard(index: dict[K, set[V]], key: K, item: V) -> None:
     members = index.get(key)

@@ -114,8 +114,8 @@ class DeskbellServer:
         """Stop accepting, close every connection with 1001, wait for handlers."""
         if self._ws is None:
             return
-        self._ws.close(close_connections=False)
-        await self.gateway.close_all(protocol.CLOSE_GOING_AWAY, "server is restarting")
+        # One call does both: websockets stops listening and closes every open
+        # connection with 1001 (a second close() would be ignored).
         self._ws.close(close_connections=True)
         await self._ws.wait_closed()
 
@@ -452,6 +452,9 @@ def _response(
 ) -> Response:
     response = connection.respond(http.HTTPStatus(status), "")
     response.body = body
+    # Headers is a multi-dict: assignment would add a second value.
+    del response.headers["Content-Type"]
+    del response.headers["Content-Length"]
     response.headers["Content-Type"] = content_type
     response.headers["Content-Length"] = str(len(body))
     return response
