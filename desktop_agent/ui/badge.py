@@ -39,7 +39,9 @@ def badge_text(count: int) -> str:
     return str(count) if count < 100 else "99+"
 
 
-def render_tray_icon(count: int, state: IconState, size: int, device_pixel_ratio: float = 1.0) -> QPixmap:
+def render_tray_icon(
+    count: int, state: IconState, size: int, device_pixel_ratio: float = 1.0
+) -> QPixmap:
     """Paint the tray icon.
 
     Args:
@@ -68,7 +70,11 @@ def render_tray_icon(count: int, state: IconState, size: int, device_pixel_ratio
     s = float(size)
     text = badge_text(count)
     # With a badge, the bell shrinks towards the bottom left to leave the corner free.
-    bell_box = QRectF(0, s * 0.10, s * 0.84, s * 0.84) if text else QRectF(s * 0.04, s * 0.04, s * 0.92, s * 0.92)
+    bell_box = (
+        QRectF(0, s * 0.10, s * 0.84, s * 0.84)
+        if text
+        else QRectF(s * 0.04, s * 0.04, s * 0.92, s * 0.92)
+    )
     _paint_bell(painter, bell_box, state)
     if state == "dnd":
         _paint_moon(painter, s)
@@ -106,7 +112,9 @@ def _paint_slash(painter: QPainter, box: QRectF) -> None:
     start = QPointF(box.left() + box.width() * 0.1, box.top() + box.height() * 0.1)
     end = QPointF(box.right() - box.width() * 0.1, box.bottom() - box.height() * 0.05)
     # a light halo first, so the slash reads on the grey bell and on dark panels
-    painter.setPen(QPen(QColor("#f2f2f2"), width * 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+    painter.setPen(
+        QPen(QColor("#f2f2f2"), width * 2.0, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+    )
     painter.drawLine(start, end)
     painter.setPen(QPen(GREY_DARK, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
     painter.drawLine(start, end)

@@ -25,7 +25,12 @@ from PySide6.QtWidgets import (
 
 from backend.protocol import MAX_BODY_CHARS, AgentRef, Conversation, Message
 from desktop_agent.ui.delegate import Clock, local_now
-from desktop_agent.ui.transcript import ReplyState, TranscriptDelegate, TranscriptModel, TranscriptRole
+from desktop_agent.ui.transcript import (
+    ReplyState,
+    TranscriptDelegate,
+    TranscriptModel,
+    TranscriptRole,
+)
 
 STATUS_TEXT = {"open": "Open", "resolved": "Resolved"}
 
@@ -99,7 +104,9 @@ class ConversationWindow(QWidget):
         self.assignee_label = QLabel()
         self.assignee_label.setTextFormat(Qt.TextFormat.PlainText)
         self.assign_button = QPushButton("Assign to me")
-        self.assign_button.clicked.connect(lambda: self.assignToMeRequested.emit(self.conversation_id))
+        self.assign_button.clicked.connect(
+            lambda: self.assignToMeRequested.emit(self.conversation_id)
+        )
 
         self.model = TranscriptModel(self_agent.id, self)
         self.view = QListView()
@@ -168,7 +175,9 @@ class ConversationWindow(QWidget):
         self.model.add_message(message)
         self._update_retry_bar()
 
-    def set_reply_state(self, client_msg_id: str, state: ReplyState, message: Message | None = None) -> None:
+    def set_reply_state(
+        self, client_msg_id: str, state: ReplyState, message: Message | None = None
+    ) -> None:
         """Show the state of an own reply: "sending", "sent" or "failed".
 
         ``message`` is the server's copy when the reply was accepted, so a later push
@@ -187,7 +196,9 @@ class ConversationWindow(QWidget):
         if assignee is None:
             self.assignee_label.setText("Unassigned")
         else:
-            self.assignee_label.setText("Assigned to you" if mine else f"Assigned to {assignee.name}")
+            self.assignee_label.setText(
+                "Assigned to you" if mine else f"Assigned to {assignee.name}"
+            )
         self.assign_button.setVisible(not mine)
 
     def set_error(self, text: str) -> None:
@@ -239,7 +250,8 @@ class ConversationWindow(QWidget):
         failed = len(self.model.failed())
         if failed:
             self.retry_label.setText(
-                "1 reply was not sent: check the connection, then Retry." if failed == 1
+                "1 reply was not sent: check the connection, then Retry."
+                if failed == 1
                 else f"{failed} replies were not sent: check the connection, then Retry."
             )
         self.retry_bar.setVisible(failed > 0)

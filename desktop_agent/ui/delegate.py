@@ -10,7 +10,16 @@ import calendar
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -70,18 +79,23 @@ class NotificationDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._clock = clock
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         """Two text lines plus padding; the same for every row (uniform item sizes)."""
-        line = QFontMetrics(option.font).height()  # type: ignore[attr-defined]
+        line = QFontMetrics(option.font).height()
         return QSize(320, line * 2 + 16)
 
     def paint(
-        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         """Draw the row into ``option.rect``."""
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        palette: QPalette = option.palette  # type: ignore[attr-defined]
-        state = option.state  # type: ignore[attr-defined]
+        rect: QRect = option.rect
+        palette: QPalette = option.palette
+        state = option.state
         selected = bool(state & QStyle.StateFlag.State_Selected)
         unread = not index.data(Role.Read)
         is_chat = bool(index.data(Role.IsChat))
@@ -100,14 +114,16 @@ class NotificationDelegate(QStyledItemDelegate):
 
         pad = 8
         icon_size = min(rect.height() - 2 * pad, 28)
-        icon_box = QRectF(rect.left() + pad + 10, rect.center().y() - icon_size / 2, icon_size, icon_size)
+        icon_box = QRectF(
+            rect.left() + pad + 10, rect.center().y() - icon_size / 2, icon_size, icon_size
+        )
         self._paint_icon(painter, icon_box, is_chat)
         if unread:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(ACCENT if not selected else text_colour)
             painter.drawEllipse(QPointF(rect.left() + pad, rect.center().y()), 3.5, 3.5)
 
-        base: QFont = QFont(option.font)  # type: ignore[attr-defined]
+        base: QFont = QFont(option.font)
         title_font = QFont(base)
         title_font.setBold(unread)
         time_text = relative_time(index.data(Role.Created), self._clock())
@@ -122,9 +138,13 @@ class NotificationDelegate(QStyledItemDelegate):
         painter.setFont(title_font)
         painter.setPen(text_colour)
         title = QFontMetrics(title_font).elidedText(
-            one_line(str(index.data(Role.Title) or "")), Qt.TextElideMode.ElideRight, title_rect.width()
+            one_line(str(index.data(Role.Title) or "")),
+            Qt.TextElideMode.ElideRight,
+            title_rect.width(),
         )
-        painter.drawText(title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        painter.drawText(
+            title_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title
+        )
 
         painter.setFont(base)
         painter.setPen(text_colour if unread else muted)
@@ -135,9 +155,13 @@ class NotificationDelegate(QStyledItemDelegate):
         )
         painter.setPen(muted)
         body = metrics.elidedText(
-            one_line(str(index.data(Role.Body) or "")), Qt.TextElideMode.ElideRight, body_rect.width()
+            one_line(str(index.data(Role.Body) or "")),
+            Qt.TextElideMode.ElideRight,
+            body_rect.width(),
         )
-        painter.drawText(body_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, body)
+        painter.drawText(
+            body_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, body
+        )
         painter.restore()
 
     @staticmethod

@@ -47,10 +47,16 @@ def bell_path(box: QRectF) -> QPainterPath:
     path = QPainterPath()
     path.moveTo(x0 + w * 0.08, rim_y)
     # left flank up to the shoulder, then the dome, then down the right flank
-    path.cubicTo(x0 + w * 0.20, rim_y - h * 0.06, x0 + w * 0.20, y0 + h * 0.50, x0 + w * 0.22, y0 + h * 0.40)
+    path.cubicTo(
+        x0 + w * 0.20, rim_y - h * 0.06, x0 + w * 0.20, y0 + h * 0.50, x0 + w * 0.22, y0 + h * 0.40
+    )
     path.cubicTo(x0 + w * 0.25, y0 + h * 0.18, cx - w * 0.10, y0 + h * 0.13, cx, y0 + h * 0.13)
-    path.cubicTo(cx + w * 0.10, y0 + h * 0.13, x0 + w * 0.75, y0 + h * 0.18, x0 + w * 0.78, y0 + h * 0.40)
-    path.cubicTo(x0 + w * 0.80, y0 + h * 0.50, x0 + w * 0.80, rim_y - h * 0.06, x0 + w * 0.92, rim_y)
+    path.cubicTo(
+        cx + w * 0.10, y0 + h * 0.13, x0 + w * 0.75, y0 + h * 0.18, x0 + w * 0.78, y0 + h * 0.40
+    )
+    path.cubicTo(
+        x0 + w * 0.80, y0 + h * 0.50, x0 + w * 0.80, rim_y - h * 0.06, x0 + w * 0.92, rim_y
+    )
     path.closeSubpath()
     knob = QPainterPath()
     knob.addEllipse(QPointF(cx, y0 + h * 0.10), w * 0.07, w * 0.07)

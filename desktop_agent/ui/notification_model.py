@@ -20,6 +20,7 @@ from typing import Any, Literal
 import msgspec
 from PySide6.QtCore import (
     QAbstractListModel,
+    QByteArray,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -88,15 +89,15 @@ class NotificationListModel(QAbstractListModel):
 
     # ------------------------------------------------------------------ Qt API
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
         """Number of notifications (0 under any valid parent: this is a flat list)."""
         return 0 if parent.isValid() else len(self._rows)
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         """Role names, for QML and for debugging."""
         names = dict(super().roleNames())
         for role in Role:
-            names[int(role)] = role.name[0].lower().encode() + role.name[1:].encode()
+            names[int(role)] = QByteArray((role.name[0].lower() + role.name[1:]).encode())
         return names
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -149,7 +150,11 @@ class NotificationListModel(QAbstractListModel):
         """Rows are selectable and enabled, never editable."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
 
     # ------------------------------------------------------------- read access
 

@@ -9,7 +9,7 @@ server's answer comes back.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -180,10 +180,10 @@ class NotificationWindow(QWidget):
         self._tick.start()
         QTimer.singleShot(0, self._maybe_request_history)
 
-    def hideEvent(self, event: object) -> None:  # type: ignore[override]
+    def hideEvent(self, event: QHideEvent) -> None:
         """Stop the relative-time tick while hidden."""
         self._tick.stop()
-        super().hideEvent(event)  # type: ignore[arg-type]
+        super().hideEvent(event)
 
     def _on_tab_changed(self, index: int) -> None:
         self.proxy.set_mode(TABS[index][1])
@@ -216,8 +216,12 @@ class NotificationWindow(QWidget):
     def _refresh(self, *_args: object) -> None:
         unread = self._unread_in_tab()
         self.mark_all_button.setEnabled(unread > 0)
-        self.tabs.setTabText(0, f"Chat ({self.model.unread_count(CHAT_CATEGORY)})"
-                             if self.model.unread_count(CHAT_CATEGORY) else "Chat")
+        self.tabs.setTabText(
+            0,
+            f"Chat ({self.model.unread_count(CHAT_CATEGORY)})"
+            if self.model.unread_count(CHAT_CATEGORY)
+            else "Chat",
+        )
         if self.proxy.rowCount() > 0:
             self.stack.setCurrentWidget(self.view)
             return

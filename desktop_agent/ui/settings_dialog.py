@@ -138,7 +138,11 @@ class SettingsDialog(QDialog):
         for radio in (self.badge_chat_radio, self.badge_all_radio):
             self._badge_group.addButton(radio)
             scope_layout.addWidget(radio)
-        (self.badge_all_radio if settings.value(keys.badge_scope) == "all" else self.badge_chat_radio).setChecked(True)
+        (
+            self.badge_all_radio
+            if settings.value(keys.badge_scope) == "all"
+            else self.badge_chat_radio
+        ).setChecked(True)
         form.addRow("Badge counts", self._row(keys.badge_scope, scope))
 
         self.sound_check = QCheckBox("Play a sound with pop-ups")
@@ -165,7 +169,9 @@ class SettingsDialog(QDialog):
         form.addRow("Do not disturb", self._row(keys.dnd_schedule, dnd))
         self._sync_dnd_edits()
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.buttons = buttons
@@ -208,7 +214,8 @@ class SettingsDialog(QDialog):
         return {
             k.server_url: self.server_url_edit.text().strip(),
             k.autostart: self.autostart_check.isChecked(),
-            k.toast_categories: ["chat"] + [c for c, box in self.category_checks.items() if box.isChecked()],
+            k.toast_categories: ["chat"]
+            + [c for c, box in self.category_checks.items() if box.isChecked()],
             k.badge_scope: "all" if self.badge_all_radio.isChecked() else "chat",
             k.sound: self.sound_check.isChecked(),
             k.dnd_schedule: schedule,
@@ -222,8 +229,8 @@ class SettingsDialog(QDialog):
                 continue
             current = self._settings.value(key)
             if key == self._keys.toast_categories:
-                current = ["chat"] + sorted(set(current or ()) - {"chat"})
-                value = ["chat"] + sorted(set(value) - {"chat"})
+                current = ["chat", *sorted(set(current or ()) - {"chat"})]
+                value = ["chat", *sorted(set(value) - {"chat"})]
             if value != current:
                 self._settings.set_user(key, value)
                 written.append(key)

@@ -81,7 +81,7 @@ class TranscriptModel(QAbstractListModel):
         self._self_id = self_agent_id
         self._rows: list[TranscriptEntry] = []
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
         """Number of messages (0 under a valid parent)."""
         return 0 if parent.isValid() else len(self._rows)
 
@@ -110,7 +110,11 @@ class TranscriptModel(QAbstractListModel):
         """Rows can be selected (to copy or retry), never edited."""
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
 
     def entry(self, row: int) -> TranscriptEntry:
         """The entry at ``row``."""
@@ -135,8 +139,10 @@ class TranscriptModel(QAbstractListModel):
         """Replace the transcript with the server's, keeping own replies it lacks yet."""
         known = {m.id for m in messages}
         pending = [
-            e for e in self._rows
-            if e.client_msg_id is not None and (e.message_id is None or e.message_id not in known)
+            e
+            for e in self._rows
+            if e.client_msg_id is not None
+            and (e.message_id is None or e.message_id not in known)
             and e.state != "sent"
         ]
         self.beginResetModel()
@@ -149,15 +155,22 @@ class TranscriptModel(QAbstractListModel):
         An own message the server echoes back takes the place of the matching pending
         reply (same message id, or else the oldest unconfirmed reply with the same text).
         """
-        for row, entry in enumerate(self._rows):
-            if entry.message_id == message.id:
-                return False
+        if any(existing.message_id == message.id for existing in self._rows):
+            return False
         entry = self._from_message(message)
         if entry.own:
             for row, pending in enumerate(self._rows):
-                if pending.message_id is None and pending.client_msg_id and pending.body == message.body:
-                    self._replace(row, replace(pending, message_id=message.id, created=entry.created,
-                                               state="sent"))
+                if (
+                    pending.message_id is None
+                    and pending.client_msg_id
+                    and pending.body == message.body
+                ):
+                    self._replace(
+                        row,
+                        replace(
+                            pending, message_id=message.id, created=entry.created, state="sent"
+                        ),
+                    )
                     return False
         position = len(self._rows)
         self.beginInsertRows(QModelIndex(), position, position)
@@ -165,12 +178,16 @@ class TranscriptModel(QAbstractListModel):
         self.endInsertRows()
         return True
 
-    def add_pending(self, client_msg_id: str, body: str, author_name: str, created: datetime) -> None:
+    def add_pending(
+        self, client_msg_id: str, body: str, author_name: str, created: datetime
+    ) -> None:
         """Show an own reply at once, in state "sending"."""
         position = len(self._rows)
         self.beginInsertRows(QModelIndex(), position, position)
         self._rows.append(
-            TranscriptEntry(None, "agent", author_name, body, created, True, client_msg_id, "sending")
+            TranscriptEntry(
+                None, "agent", author_name, body, created, True, client_msg_id, "sending"
+            )
         )
         self.endInsertRows()
 
@@ -181,7 +198,9 @@ class TranscriptModel(QAbstractListModel):
                 return row
         return -1
 
-    def set_state(self, client_msg_id: str, state: ReplyState, message: Message | None = None) -> bool:
+    def set_state(
+        self, client_msg_id: str, state: ReplyState, message: Message | None = None
+    ) -> bool:
         """Set an own reply's state; ``message`` (the server's copy) binds its id.
 
         Returns False when no reply has this ``client_msg_id``.
@@ -199,7 +218,9 @@ class TranscriptModel(QAbstractListModel):
                 del self._rows[duplicate]
                 self.endRemoveRows()
                 row = self.row_of_client_msg_id(client_msg_id)
-            entry = replace(entry, message_id=message.id, created=parse_timestamp(message.created_at))
+            entry = replace(
+                entry, message_id=message.id, created=parse_timestamp(message.created_at)
+            )
         self._replace(row, entry)
         return True
 
@@ -247,7 +268,7 @@ def layout_plain_text(text: str, font: QFont, width: float) -> tuple[QTextLayout
 
 
 def format_time(created: datetime | None, now: datetime) -> str:
-    """"14:02" today, "9 Mar 14:02" on other days (in ``now``'s timezone)."""
+    """ "14:02" today, "9 Mar 14:02" on other days (in ``now``'s timezone)."""
     if created is None:
         return ""
     if created.tzinfo is not None and now.tzinfo is not None:
@@ -273,15 +294,17 @@ class TranscriptDelegate(QStyledItemDelegate):
         self._clock = clock
 
     def _width(self, option: QStyleOptionViewItem) -> float:
-        rect = option.rect  # type: ignore[attr-defined]
+        rect = option.rect
         width = rect.width() if rect.isValid() and rect.width() > 0 else self._view.width()
         return float(max(200, width))
 
     def _bubble_width(self, total: float) -> float:
         return total * 0.78 - 2 * self.PAD
 
-    def _lines(self, option: QStyleOptionViewItem, index: ModelIndex) -> tuple[QFont, QFont, str, str]:
-        base = QFont(option.font)  # type: ignore[attr-defined]
+    def _lines(
+        self, option: QStyleOptionViewItem, index: ModelIndex
+    ) -> tuple[QFont, QFont, str, str]:
+        base = QFont(option.font)
         small = QFont(base)
         small.setPointSizeF(max(6.0, base.pointSizeF() * 0.85))
         name = str(index.data(TranscriptRole.AuthorName) or "")
@@ -293,7 +316,7 @@ class TranscriptDelegate(QStyledItemDelegate):
 
     def layout_for(self, option: QStyleOptionViewItem, index: ModelIndex) -> QTextLayout:
         """The body layout used to paint a row (tests read its text)."""
-        base = QFont(option.font)  # type: ignore[attr-defined]
+        base = QFont(option.font)
         body = str(index.data(TranscriptRole.Body) or "")
         return layout_plain_text(body, base, self._bubble_width(self._width(option)))[0]
 
@@ -311,14 +334,16 @@ class TranscriptDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         """Draw the bubble for one message."""
-        rect = QRectF(option.rect)  # type: ignore[attr-defined]
-        palette: QPalette = option.palette  # type: ignore[attr-defined]
+        rect = QRectF(option.rect)
+        palette: QPalette = option.palette
         base, small, header, footer = self._lines(option, index)
         kind = index.data(TranscriptRole.AuthorKind)
         own = bool(index.data(TranscriptRole.Own))
         state = index.data(TranscriptRole.State)
         body = str(index.data(TranscriptRole.Body) or "")
-        layout, body_height, widest = layout_plain_text(body, base, self._bubble_width(rect.width()))
+        layout, body_height, widest = layout_plain_text(
+            body, base, self._bubble_width(rect.width())
+        )
         small_metrics = QFontMetricsF(small)
         header_font = QFont(small)
         header_font.setBold(True)
@@ -332,7 +357,9 @@ class TranscriptDelegate(QStyledItemDelegate):
         else:
             left = rect.right() - self.MARGIN - bubble_width
         top = rect.top() + self.MARGIN / 2
-        bubble = QRectF(left, top, bubble_width, small_metrics.height() + body_height + 2 * self.PAD)
+        bubble = QRectF(
+            left, top, bubble_width, small_metrics.height() + body_height + 2 * self.PAD
+        )
 
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -341,19 +368,40 @@ class TranscriptDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(colour)
             painter.drawRoundedRect(bubble, 10, 10)
-        text_colour = QColor("#1f2328") if kind != "system" else palette.color(QPalette.ColorRole.PlaceholderText)
+        text_colour = (
+            QColor("#1f2328")
+            if kind != "system"
+            else palette.color(QPalette.ColorRole.PlaceholderText)
+        )
         painter.setFont(header_font)
         painter.setPen(text_colour)
-        header_rect = QRectF(bubble.left() + self.PAD, bubble.top() + self.PAD / 2,
-                             bubble.width() - 2 * self.PAD, small_metrics.height())
-        painter.drawText(header_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         header_metrics.elidedText(header, Qt.TextElideMode.ElideRight, header_rect.width()))
+        header_rect = QRectF(
+            bubble.left() + self.PAD,
+            bubble.top() + self.PAD / 2,
+            bubble.width() - 2 * self.PAD,
+            small_metrics.height(),
+        )
+        painter.drawText(
+            header_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            header_metrics.elidedText(header, Qt.TextElideMode.ElideRight, header_rect.width()),
+        )
         painter.setPen(text_colour)
         layout.draw(painter, QPointF(bubble.left() + self.PAD, header_rect.bottom() + self.PAD / 2))
         if footer:
             painter.setFont(small)
-            painter.setPen(FAILED_TEXT if state == "failed" else palette.color(QPalette.ColorRole.PlaceholderText))
-            footer_rect = QRectF(rect.left() + self.MARGIN, bubble.bottom() + 1,
-                                 rect.width() - 2 * self.MARGIN, small_metrics.height())
-            painter.drawText(footer_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, footer)
+            painter.setPen(
+                FAILED_TEXT
+                if state == "failed"
+                else palette.color(QPalette.ColorRole.PlaceholderText)
+            )
+            footer_rect = QRectF(
+                rect.left() + self.MARGIN,
+                bubble.bottom() + 1,
+                rect.width() - 2 * self.MARGIN,
+                small_metrics.height(),
+            )
+            painter.drawText(
+                footer_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, footer
+            )
         painter.restore()

@@ -71,14 +71,17 @@ def test_badge_text_is_painted_in_white_on_the_badge(qapp: Any, size: int, dpr: 
     image = render(7, "normal", size, dpr)
     top = image.height() * 0.52
     whites = [
-        (x, y) for x, y, c in pixels(image)
+        (x, y)
+        for x, y, c in pixels(image)
         if y < top and x > image.width() * 0.5 and min(c.red(), c.green(), c.blue()) > 220
     ]
     assert whites, "the digit must be visible"
 
 
 @pytest.mark.parametrize(("size", "dpr"), SIZES)
-def test_ninety_nine_plus_badge_is_wider_than_a_single_digit(qapp: Any, size: int, dpr: float) -> None:
+def test_ninety_nine_plus_badge_is_wider_than_a_single_digit(
+    qapp: Any, size: int, dpr: float
+) -> None:
     seven = red_columns(render(7, "normal", size, dpr))
     many = red_columns(render(100, "normal", size, dpr))
     assert len(many) > len(seven)
@@ -86,7 +89,9 @@ def test_ninety_nine_plus_badge_is_wider_than_a_single_digit(qapp: Any, size: in
 
 @pytest.mark.parametrize(("size", "dpr"), SIZES)
 @pytest.mark.parametrize("count", [0, 7, 100])
-def test_disconnected_icon_has_no_saturated_colour(qapp: Any, size: int, dpr: float, count: int) -> None:
+def test_disconnected_icon_has_no_saturated_colour(
+    qapp: Any, size: int, dpr: float, count: int
+) -> None:
     image = render(count, "disconnected", size, dpr)
     saturated = [c for _, _, c in pixels(image) if c.hsvSaturationF() > 0.2]
     assert saturated == []
@@ -94,10 +99,13 @@ def test_disconnected_icon_has_no_saturated_colour(qapp: Any, size: int, dpr: fl
 
 
 @pytest.mark.parametrize(("size", "dpr"), SIZES)
-def test_do_not_disturb_shows_a_blue_moon_and_keeps_the_count(qapp: Any, size: int, dpr: float) -> None:
+def test_do_not_disturb_shows_a_blue_moon_and_keeps_the_count(
+    qapp: Any, size: int, dpr: float
+) -> None:
     image = render(7, "dnd", size, dpr)
     blue = [
-        (x, y) for x, y, c in pixels(image)
+        (x, y)
+        for x, y, c in pixels(image)
         if c.blue() > 170 and c.red() < 120 and c.hsvSaturationF() > 0.4
     ]
     assert blue, "a moon marks do-not-disturb"

@@ -40,7 +40,9 @@ def ids() -> Iterator[str]:
 
 
 @pytest.fixture
-def window(qtbot: Any, clock: Callable[[], datetime], ids: Iterator[str], make_message: MakeMessage) -> ConversationWindow:
+def window(
+    qtbot: Any, clock: Callable[[], datetime], ids: Iterator[str], make_message: MakeMessage
+) -> ConversationWindow:
     window = ConversationWindow("c1", ME, clock=clock, make_client_msg_id=lambda: next(ids))
     qtbot.addWidget(window)
     window.show_conversation(conversation(make_message))
@@ -53,7 +55,9 @@ def bodies(window: ConversationWindow) -> list[str]:
     return [e.body for e in window.model.entries()]
 
 
-def test_transcript_model_passes_qtmodeltester(qtmodeltester: Any, make_message: MakeMessage) -> None:
+def test_transcript_model_passes_qtmodeltester(
+    qtmodeltester: Any, make_message: MakeMessage
+) -> None:
     model = TranscriptModel("a1")
     qtmodeltester.check(model)
     model.set_messages([make_message("m1", "hello")])
@@ -76,14 +80,21 @@ def test_visitor_and_agents_are_told_apart(window: ConversationWindow) -> None:
     assert (second.author_kind, second.author_name) == ("agent", "Sam")
 
 
-def test_enter_sends_the_reply_with_a_fresh_client_msg_id(qtbot: Any, window: ConversationWindow) -> None:
+def test_enter_sends_the_reply_with_a_fresh_client_msg_id(
+    qtbot: Any, window: ConversationWindow
+) -> None:
     qtbot.keyClicks(window.reply_edit, "On its way")
     with qtbot.waitSignal(window.replyRequested) as blocker:
         qtbot.keyClick(window.reply_edit, Qt.Key.Key_Return)
     assert blocker.args == ["c1", "On its way", "cm1"]
     assert window.reply_edit.toPlainText() == ""
     last = window.model.entries()[-1]
-    assert (last.body, last.own, last.state, last.client_msg_id) == ("On its way", True, "sending", "cm1")
+    assert (last.body, last.own, last.state, last.client_msg_id) == (
+        "On its way",
+        True,
+        "sending",
+        "cm1",
+    )
 
 
 def test_shift_enter_adds_a_line_and_does_not_send(qtbot: Any, window: ConversationWindow) -> None:
@@ -110,7 +121,9 @@ def test_a_too_long_reply_is_refused_with_a_reason(qtbot: Any, window: Conversat
     assert window.reply_edit.toPlainText() == "x" * 8001  # nothing typed is lost
 
 
-def test_failed_reply_is_retried_with_the_same_client_msg_id(qtbot: Any, window: ConversationWindow) -> None:
+def test_failed_reply_is_retried_with_the_same_client_msg_id(
+    qtbot: Any, window: ConversationWindow
+) -> None:
     window.reply_edit.setPlainText("Sorry for the wait")
     window.send_button.click()
     window.set_reply_state("cm1", "failed")
@@ -135,7 +148,9 @@ def test_double_clicking_a_failed_reply_retries_it(qtbot: Any, window: Conversat
     assert blocker.args[2] == "cm1"
 
 
-def test_sent_reply_and_its_echo_make_one_row(window: ConversationWindow, make_message: MakeMessage) -> None:
+def test_sent_reply_and_its_echo_make_one_row(
+    window: ConversationWindow, make_message: MakeMessage
+) -> None:
     window.reply_edit.setPlainText("On its way")
     window.send_button.click()
     server_copy = make_message("m9", "On its way", kind="agent", author_id="a1", name="Alex Agent")
@@ -145,7 +160,9 @@ def test_sent_reply_and_its_echo_make_one_row(window: ConversationWindow, make_m
     assert window.model.entries()[-1].state == "sent"
 
 
-def test_echo_before_the_answer_still_makes_one_row(window: ConversationWindow, make_message: MakeMessage) -> None:
+def test_echo_before_the_answer_still_makes_one_row(
+    window: ConversationWindow, make_message: MakeMessage
+) -> None:
     window.reply_edit.setPlainText("On its way")
     window.send_button.click()
     server_copy = make_message("m9", "On its way", kind="agent", author_id="a1", name="Alex Agent")
@@ -154,7 +171,9 @@ def test_echo_before_the_answer_still_makes_one_row(window: ConversationWindow, 
     assert bodies(window).count("On its way") == 1
 
 
-def test_live_messages_are_added_once(window: ConversationWindow, make_message: MakeMessage) -> None:
+def test_live_messages_are_added_once(
+    window: ConversationWindow, make_message: MakeMessage
+) -> None:
     message = make_message("m3", "Any news?")
     window.add_message(message)
     window.add_message(message)
@@ -173,7 +192,9 @@ def test_markup_is_shown_literally(window: ConversationWindow, make_message: Mak
     assert index.data(TranscriptRole.Body) == "<b>bold?</b> <a href='https://evil'>click</a>"
 
 
-def test_multi_line_messages_get_taller_rows(window: ConversationWindow, make_message: MakeMessage) -> None:
+def test_multi_line_messages_get_taller_rows(
+    window: ConversationWindow, make_message: MakeMessage
+) -> None:
     window.add_message(make_message("m3", "one line"))
     window.add_message(make_message("m4", "one\ntwo\nthree\nfour"))
     rows = window.model.rowCount()

@@ -76,20 +76,30 @@ def paint_row(item: Notification) -> tuple[RecordingPainter, QImage]:
     return painter, image
 
 
-def test_row_paints_title_preview_and_time(qapp: Any, make_notification: Callable[..., Notification]) -> None:
-    painter, _ = paint_row(make_notification(1, title="Dana Smith · Support", body="Where is\nmy order?"))
+def test_row_paints_title_preview_and_time(
+    qapp: Any, make_notification: Callable[..., Notification]
+) -> None:
+    painter, _ = paint_row(
+        make_notification(1, title="Dana Smith · Support", body="Where is\nmy order?")
+    )
     drawn = [text for text, _ in painter.texts]
     assert drawn == ["Dana Smith · Support", "5 min", "Where is my order?"]
 
 
-def test_visitor_markup_is_painted_literally(qapp: Any, make_notification: Callable[..., Notification]) -> None:
-    painter, _ = paint_row(make_notification(1, title="<b>x</b>", body="<i>hi</i> &amp; <a href='x'>y</a>"))
+def test_visitor_markup_is_painted_literally(
+    qapp: Any, make_notification: Callable[..., Notification]
+) -> None:
+    painter, _ = paint_row(
+        make_notification(1, title="<b>x</b>", body="<i>hi</i> &amp; <a href='x'>y</a>")
+    )
     drawn = [text for text, _ in painter.texts]
     assert "<b>x</b>" in drawn
     assert "<i>hi</i> &amp; <a href='x'>y</a>" in drawn
 
 
-def test_unread_title_is_bold_with_an_accent_dot(qapp: Any, make_notification: Callable[..., Notification]) -> None:
+def test_unread_title_is_bold_with_an_accent_dot(
+    qapp: Any, make_notification: Callable[..., Notification]
+) -> None:
     unread_painter, unread_image = paint_row(make_notification(1, read=False))
     read_painter, read_image = paint_row(make_notification(1, read=True))
     assert unread_painter.texts[0][1] is True

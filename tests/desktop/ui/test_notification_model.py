@@ -22,7 +22,9 @@ def ids(model: Any) -> list[str]:
     return [model.index(r, 0).data(Role.Id) for r in range(model.rowCount())]
 
 
-def test_model_passes_qtmodeltester_while_rows_arrive(qtmodeltester: Any, make_notification: Make) -> None:
+def test_model_passes_qtmodeltester_while_rows_arrive(
+    qtmodeltester: Any, make_notification: Make
+) -> None:
     model = NotificationListModel()
     qtmodeltester.check(model)
     model.upsert([make_notification(s) for s in (3, 1, 2)])
@@ -44,7 +46,9 @@ def test_rows_are_newest_first_whatever_the_arrival_order(make_notification: Mak
     assert model.newest_seq() == 9
 
 
-def test_replayed_notification_updates_its_row_instead_of_adding_one(make_notification: Make) -> None:
+def test_replayed_notification_updates_its_row_instead_of_adding_one(
+    make_notification: Make,
+) -> None:
     model = NotificationListModel()
     model.upsert([make_notification(1), make_notification(2)])
     changed: list[int] = []
@@ -121,7 +125,9 @@ def test_mark_read_by_ids_by_conversation_and_by_category(make_notification: Mak
     assert model.unread_count() == 0
 
 
-def test_unread_counts_signal_fires_only_when_counts_change(qtbot: Any, make_notification: Make) -> None:
+def test_unread_counts_signal_fires_only_when_counts_change(
+    qtbot: Any, make_notification: Make
+) -> None:
     model = NotificationListModel()
     model.upsert([make_notification(1)])
     with qtbot.waitSignal(model.unreadCountsChanged):

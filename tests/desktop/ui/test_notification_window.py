@@ -31,7 +31,9 @@ def model(make_notification: Make) -> NotificationListModel:
 
 
 @pytest.fixture
-def window(qtbot: Any, model: NotificationListModel, clock: Callable[[], datetime]) -> NotificationWindow:
+def window(
+    qtbot: Any, model: NotificationListModel, clock: Callable[[], datetime]
+) -> NotificationWindow:
     window = NotificationWindow(model, clock=clock)
     qtbot.addWidget(window)
     window.show()
@@ -73,7 +75,9 @@ def test_search_box_filters_the_current_tab(qtbot: Any, window: NotificationWind
     assert shown_ids(window) == ["n1"]
 
 
-@pytest.mark.parametrize(("mode", "expected"), [("chat", ["chat"]), ("all", [None]), ("other", ["system", "ticket"])])
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("chat", ["chat"]), ("all", [None]), ("other", ["system", "ticket"])]
+)
 def test_mark_all_read_asks_for_the_current_filter(
     qtbot: Any, window: NotificationWindow, mode: Any, expected: list[str | None]
 ) -> None:
@@ -109,7 +113,10 @@ def test_clicking_a_read_row_does_not_ask_to_mark_it_again(
     qtbot: Any, window: NotificationWindow, model: NotificationListModel
 ) -> None:
     model.mark_read(["n3"])
-    with qtbot.assertNotEmitted(window.markReadRequested), qtbot.waitSignal(window.conversationRequested):
+    with (
+        qtbot.assertNotEmitted(window.markReadRequested),
+        qtbot.waitSignal(window.conversationRequested),
+    ):
         click_row(qtbot, window, 0)
 
 
@@ -121,12 +128,17 @@ def test_clicking_an_other_row_with_a_link_asks_to_open_it(
     qtbot.addWidget(window)
     window.show()
     window.set_mode("other")
-    with qtbot.assertNotEmitted(window.conversationRequested), qtbot.waitSignal(window.urlRequested) as blocker:
+    with (
+        qtbot.assertNotEmitted(window.conversationRequested),
+        qtbot.waitSignal(window.urlRequested) as blocker,
+    ):
         click_row(qtbot, window, 0)
     assert blocker.args == ["https://desk.example/t/9"]
 
 
-def test_live_rows_appear_at_the_top(window: NotificationWindow, model: NotificationListModel, make_notification: Make) -> None:
+def test_live_rows_appear_at_the_top(
+    window: NotificationWindow, model: NotificationListModel, make_notification: Make
+) -> None:
     model.upsert([make_notification(10)])
     assert shown_ids(window)[0] == "n10"
 
@@ -157,7 +169,9 @@ def test_scrolling_near_the_end_asks_for_older_history_once_per_page(
     assert asked == [301, 251]
 
 
-def test_empty_chat_tab_says_what_is_happening(qtbot: Any, clock: Any, make_notification: Make) -> None:
+def test_empty_chat_tab_says_what_is_happening(
+    qtbot: Any, clock: Any, make_notification: Make
+) -> None:
     model = NotificationListModel()
     window = NotificationWindow(model, clock=clock)
     qtbot.addWidget(window)
@@ -173,7 +187,9 @@ def test_empty_chat_tab_says_what_is_happening(qtbot: Any, clock: Any, make_noti
     assert window.stack.currentWidget() is window.view
 
 
-def test_empty_search_result_quotes_the_search_as_plain_text(qtbot: Any, window: NotificationWindow) -> None:
+def test_empty_search_result_quotes_the_search_as_plain_text(
+    qtbot: Any, window: NotificationWindow
+) -> None:
     qtbot.keyClicks(window.search, "<b>zzz</b>")
     assert window.stack.currentWidget() is window.empty_label
     assert window.empty_label.textFormat() == Qt.TextFormat.PlainText
@@ -186,9 +202,13 @@ def test_window_can_be_grabbed_for_screenshots(window: NotificationWindow) -> No
     assert image.width() >= 300
 
 
-def test_hundred_thousand_rows_scroll_without_trouble(qtbot: Any, make_notification: Make, clock: Any) -> None:
+def test_hundred_thousand_rows_scroll_without_trouble(
+    qtbot: Any, make_notification: Make, clock: Any
+) -> None:
     model = NotificationListModel()
-    model.upsert([make_notification(s, category="chat" if s % 2 else "ticket") for s in range(1, 100_001)])
+    model.upsert(
+        [make_notification(s, category="chat" if s % 2 else "ticket") for s in range(1, 100_001)]
+    )
     window = NotificationWindow(model, clock=clock)
     qtbot.addWidget(window)
     window.show()

@@ -53,7 +53,9 @@ def make_dialog(qtbot: Any) -> Any:
 
 def test_dialog_shows_the_effective_values(make_dialog: Any) -> None:
     dialog, _ = make_dialog(
-        toast_categories=["chat", "ticket"], badge_scope="all", sound=True,
+        toast_categories=["chat", "ticket"],
+        badge_scope="all",
+        sound=True,
         dnd_schedule={"start": "19:30", "end": "07:15", "days": [0, 1, 2, 3, 4]},
     )
     assert dialog.server_url_edit.text() == "wss://desk.example.org"
@@ -126,7 +128,9 @@ def test_locked_values_are_never_written(make_dialog: Any) -> None:
 
 
 def test_locked_schedule_keeps_time_edits_disabled(make_dialog: Any) -> None:
-    dialog, _ = make_dialog(locked={"dnd_schedule"}, dnd_schedule={"start": "18:00", "end": "08:00"})
+    dialog, _ = make_dialog(
+        locked={"dnd_schedule"}, dnd_schedule={"start": "18:00", "end": "08:00"}
+    )
     assert not dialog.dnd_from_edit.isEnabled()
     assert not dialog.dnd_check.isEnabledTo(dialog)
 

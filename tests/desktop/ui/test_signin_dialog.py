@@ -48,7 +48,9 @@ def test_locked_server_address_is_read_only_and_says_so(qtbot: Any) -> None:
     assert not dialog.url_edit.isEnabled()  # busy state does not unlock it
 
 
-def test_sign_in_emits_url_email_and_password_and_goes_busy(qtbot: Any, dialog: SignInDialog) -> None:
+def test_sign_in_emits_url_email_and_password_and_goes_busy(
+    qtbot: Any, dialog: SignInDialog
+) -> None:
     fill(qtbot, dialog, "dana@example.org", "s3cret")
     with qtbot.waitSignal(dialog.submitted) as blocker:
         qtbot.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
@@ -89,7 +91,12 @@ def test_failure_message_and_retry(qtbot: Any, dialog: SignInDialog) -> None:
 @pytest.mark.parametrize(
     ("url", "email", "password", "message"),
     [
-        ("http://x", "dana@example.org", "pw", "Check the server address: it must start with ws:// or wss://."),
+        (
+            "http://x",
+            "dana@example.org",
+            "pw",
+            "Check the server address: it must start with ws:// or wss://.",
+        ),
         ("wss://x", "dana", "pw", "Enter your work email address, like you@example.org."),
         ("wss://x", "dana@example.org", "", "Enter your password."),
     ],
@@ -107,7 +114,9 @@ def test_incomplete_form_says_what_to_fix(
 
 def test_reason_and_notice_are_shown_as_plain_text(dialog: SignInDialog) -> None:
     dialog.set_error("Your session ended: the token was revoked. Sign in again.")
-    assert dialog.message_label.text() == "Your session ended: the token was revoked. Sign in again."
+    assert (
+        dialog.message_label.text() == "Your session ended: the token was revoked. Sign in again."
+    )
     dialog.set_notice("No system keyring found: you will stay signed in only until you quit. <b>")
     assert dialog.message_label.textFormat() == Qt.TextFormat.PlainText
     assert dialog.message_label.text().endswith("<b>")
@@ -117,7 +126,9 @@ def test_prefilled_email_puts_focus_on_the_password(qtbot: Any) -> None:
     dialog = SignInDialog("wss://x", email="dana@example.org")
     qtbot.addWidget(dialog)
     dialog.show()
-    qtbot.waitUntil(lambda: dialog.password_edit.hasFocus() or dialog.focusWidget() is dialog.password_edit)
+    qtbot.waitUntil(
+        lambda: dialog.password_edit.hasFocus() or dialog.focusWidget() is dialog.password_edit
+    )
 
 
 def test_dialog_can_be_grabbed_for_screenshots(dialog: SignInDialog) -> None:

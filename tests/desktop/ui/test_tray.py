@@ -19,9 +19,18 @@ def menu_texts(tray: TrayController) -> list[str]:
 def test_menu_offers_the_actions_in_order(qapp: Any) -> None:
     tray = TrayController(tray_available=True)
     assert menu_texts(tray) == [
-        "Open notifications", "Do not disturb", "Settings…", "Sign out", "Quit Deskbell",
+        "Open notifications",
+        "Do not disturb",
+        "Settings…",
+        "Sign out",
+        "Quit Deskbell",
     ]
-    assert [a.text() for a in tray.dnd_menu.actions()] == ["On", "For 1 hour", "Until tomorrow", "Off"]
+    assert [a.text() for a in tray.dnd_menu.actions()] == [
+        "On",
+        "For 1 hour",
+        "Until tomorrow",
+        "Off",
+    ]
 
 
 def test_disable_sign_out_policy_hides_sign_out(qapp: Any) -> None:
