@@ -217,7 +217,8 @@ class NotificationListModel(QAbstractListModel):
         changed_rows: list[int] = []
         moved: list[Notification] = []
         counts_before = dict(self._unread)
-        for item in notifications:
+        latest = {item.id: item for item in notifications}  # the last copy of an id wins
+        for item in latest.values():
             old = self._by_id.get(item.id)
             if old is None:
                 fresh[item.id] = item

@@ -7,7 +7,7 @@ clicks into signals for the composition root.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -55,16 +55,32 @@ def icon_state(connection: str, dnd: bool) -> IconState:
     return "dnd" if dnd else "normal"
 
 
-def tooltip_text(unread: int, connection: str, dnd: bool) -> str:
-    """The tray tooltip: state, count, and DND, each on its own line."""
+def tooltip_text(
+    unread: int, connection: str, dnd: bool, counts: Mapping[str, int] | None = None
+) -> str:
+    """The tray tooltip: state, counts, and DND, each on its own line.
+
+    ``counts`` is the server's unread object (``total``, ``chat``, per category); with
+    it the tooltip splits chats from the rest, without it it shows ``unread``.
+    """
     lines = [f"Deskbell: {CONNECTION_TEXT.get(connection, connection)}"]
-    if unread == 0:
-        lines.append("No unread notifications")
+    if counts is not None:
+        chats = counts.get("chat", 0)
+        others = max(0, counts.get("total", chats) - chats)
+        lines.append(_plural(chats, "unread chat", "No unread chats"))
+        if others:
+            lines.append(_plural(others, "other unread notification", ""))
     else:
-        lines.append(f"{unread} unread notification{'s' if unread != 1 else ''}")
+        lines.append(_plural(unread, "unread notification", "No unread notifications"))
     if dnd:
         lines.append("Do not disturb is on: no pop-ups")
     return "\n".join(lines)
+
+
+def _plural(count: int, noun: str, none: str) -> str:
+    if count == 0:
+        return none
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 class FallbackWindow(QMainWindow):
@@ -130,6 +146,7 @@ class TrayController(QObject):
         self._unread = 0
         self._connection = "connecting"
         self._dnd = False
+        self._counts: dict[str, int] | None = None
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
 
@@ -184,10 +201,22 @@ class TrayController(QObject):
         if self.fallback_window is not None:
             self.fallback_window.hide()
 
-    def set_state(self, unread: int, connection: str, dnd: bool) -> None:
-        """Show a new count, connection state ("connecting", "connected",
-        "disconnected", "signed_out") and do-not-disturb flag."""
-        self._unread, self._connection, self._dnd = max(0, unread), connection, dnd
+    def set_state(
+        self,
+        unread: int,
+        connection: str,
+        dnd: bool,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        """Show a new badge count, connection state ("connecting", "connected",
+        "disconnected", "signed_out") and do-not-disturb flag.
+
+        ``counts`` (optional) is the server's unread object, for a fuller tooltip.
+        """
+        state = (max(0, unread), connection, dnd, dict(counts) if counts is not None else None)
+        if state == (self._unread, self._connection, self._dnd, self._counts):
+            return  # nothing to repaint: fourteen pixmaps are not free
+        self._unread, self._connection, self._dnd, self._counts = state
         self._render()
 
     def icon(self) -> QIcon:
@@ -196,7 +225,7 @@ class TrayController(QObject):
 
     def tooltip(self) -> str:
         """The tooltip currently shown."""
-        return tooltip_text(self._unread, self._connection, self._dnd)
+        return tooltip_text(self._unread, self._connection, self._dnd, self._counts)
 
     def _render(self) -> None:
         icon = self.icon()

@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import QModelIndex
 
 from backend.protocol import Notification
@@ -223,3 +226,58 @@ def test_unknown_mode_is_refused(make_notification: Make) -> None:
     else:
         raise AssertionError("expected ValueError")
     assert proxy.index(0, 0, QModelIndex()).isValid()
+
+
+# ----------------------------------------------------------- property
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[list[tuple[int, int, bool, str]]]:
+    item = st.tuples(
+        st.integers(0, 15),  # id
+        st.integers(1, 40),  # seq (a replay may even move a row)
+        st.booleans(),  # read
+        st.sampled_from(["chat", "ticket", "system"]),
+    )
+    return draw(st.lists(st.lists(item, max_size=12), max_size=8))
+
+
+@settings(max_examples=150, deadline=None)
+@given(batches(), st.lists(st.integers(0, 15), max_size=5))
+def test_any_sequence_of_upserts_keeps_one_row_per_id_newest_first(
+    steps: list[list[tuple[int, int, bool, str]]], read_ids: list[int]
+) -> None:
+    model = NotificationListModel()
+    expected: dict[str, Notification] = {}
+    for batch in steps:
+        items = [
+            Notification(
+                id=f"n{i}",
+                seq=seq,
+                kind=f"{cat}.x",
+                category=cat,
+                title="t",
+                body="b",
+                conversation_id=None,
+                url=None,
+                created_at="2026-03-10T15:00:00+00:00",
+                read=read,
+            )
+            for i, seq, read, cat in batch
+        ]
+        model.upsert(items)
+        for item in items:
+            expected[item.id] = item
+    model.mark_read([f"n{i}" for i in read_ids])
+    for i in read_ids:
+        if f"n{i}" in expected:
+            expected[f"n{i}"] = msgspec.structs.replace(expected[f"n{i}"], read=True)
+
+    rows = [model.notification_at(r) for r in range(model.rowCount())]
+    assert sorted(r.id for r in rows) == sorted(expected)
+    assert [r.seq for r in rows] == sorted((n.seq for n in expected.values()), reverse=True)
+    assert all(model.row_of(n.id) == r for r, n in enumerate(rows))
+    assert {r.id: r for r in rows} == expected
+    for category in ("chat", "ticket", "system"):
+        want = sum(1 for n in expected.values() if n.category == category and not n.read)
+        assert model.unread_count(category) == want

@@ -125,3 +125,19 @@ def test_without_a_tray_a_fallback_window_shows_count_and_actions(qtbot: Any) ->
 def test_offscreen_has_no_tray_so_the_default_is_the_fallback(qapp: Any) -> None:
     tray = TrayController()
     assert (tray.tray is None) == (not QSystemTrayIcon.isSystemTrayAvailable())
+
+
+def test_tooltip_splits_chats_from_other_notifications_when_given_counts() -> None:
+    text = tooltip_text(3, "connected", False, {"total": 5, "chat": 3, "ticket": 2})
+    assert text == "Deskbell: Connected\n3 unread chats\n2 other unread notifications"
+    assert tooltip_text(0, "connected", False, {"total": 0, "chat": 0}).endswith("No unread chats")
+
+
+def test_same_state_does_not_repaint(qapp: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tray = TrayController(tray_available=True)
+    tray.set_state(2, "connected", False)
+    renders: list[int] = []
+    monkeypatch.setattr(tray, "_render", lambda: renders.append(1))
+    tray.set_state(2, "connected", False)
+    tray.set_state(3, "connected", False)
+    assert renders == [1]
