@@ -81,7 +81,9 @@ def render_tray_icon(
     elif state == "disconnected":
         _paint_slash(painter, bell_box)
     if text:
-        _paint_badge(painter, s, text, grey=state == "disconnected")
+        _paint_badge(
+            painter, s, text, grey=state == "disconnected", tiny=size * device_pixel_ratio < 24
+        )
     painter.end()
     return pixmap
 
@@ -127,11 +129,16 @@ def _paint_moon(painter: QPainter, s: float) -> None:
     painter.drawPath(moon_path(box))
 
 
-def _paint_badge(painter: QPainter, s: float, text: str, *, grey: bool) -> None:
-    height = max(8.0, s * 0.52)
+def _paint_badge(painter: QPainter, s: float, text: str, *, grey: bool, tiny: bool) -> None:
+    # Under 24 device pixels every pixel of text counts: a taller badge with tighter
+    # letters keeps "99+" legible at the cost of more of the bell.
+    long_text = len(text) >= 3
+    height = max(8.0, s * (0.62 if tiny and long_text else 0.52))
     font = QFont()
     font.setBold(True)
-    font.setPixelSize(max(6, round(height * (0.74 if len(text) < 3 else 0.66))))
+    font.setPixelSize(max(6, round(height * (0.74 if not long_text or tiny else 0.66))))
+    if tiny and long_text:
+        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, -0.6)
     metrics = QFontMetricsF(font)
     width = max(height, metrics.horizontalAdvance(text) + height * 0.42)
     width = min(width, s)
