@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -73,10 +73,15 @@ class ConversationWindow(QWidget):
         replyRequested(str, str, str): conversation_id, body, client_msg_id. Answer with
             :meth:`set_reply_state`.
         assignToMeRequested(str): conversation_id.
+        activeChanged(str, bool): conversation_id, whether the window is now the active
+            one (the toast policy skips toasts for the conversation open and focused).
+        closed(str): conversation_id; the window was closed.
     """
 
     replyRequested = Signal(str, str, str)
     assignToMeRequested = Signal(str)
+    activeChanged = Signal(str, bool)
+    closed = Signal(str)
 
     def __init__(
         self,
@@ -205,6 +210,18 @@ class ConversationWindow(QWidget):
         """Show a problem for a person (what happened, what to do); "" hides it."""
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Report activation changes as ``activeChanged``."""
+        if event.type() == QEvent.Type.ActivationChange:
+            self.activeChanged.emit(self.conversation_id, self.isActiveWindow())
+        super().changeEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Report the close as ``closed`` (the app drops its reference)."""
+        self.activeChanged.emit(self.conversation_id, False)
+        self.closed.emit(self.conversation_id)
+        super().closeEvent(event)
 
     # ---------------------------------------------------------------- actions
 

@@ -8,7 +8,7 @@ the same reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import time
 from typing import Any, Protocol
@@ -67,6 +67,10 @@ class SettingKeys:
     dnd_schedule: str = "dnd_schedule"
 
 
+def _accept_any(url: str) -> str:
+    return url
+
+
 def _parse_time(text: Any, fallback: time) -> QTime:
     try:
         value = time.fromisoformat(str(text))
@@ -82,6 +86,8 @@ class SettingsDialog(QDialog):
         settings: read and written through :class:`SettingsSource`.
         categories: non-chat categories offered for toasts (chat always toasts).
         keys: the setting names.
+        validate_url: returns the canonical server address or raises ValueError whose
+            message says what to type instead (the app passes the core's normaliser).
 
     Signals:
         applied(list): the keys written when OK was pressed (only changed, unlocked ones).
@@ -94,10 +100,12 @@ class SettingsDialog(QDialog):
         settings: SettingsSource,
         categories: Sequence[str] = ("ticket", "system"),
         keys: SettingKeys = SettingKeys(),
+        validate_url: Callable[[str], str] = _accept_any,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Deskbell settings")
+        self._validate_url = validate_url
         self.setObjectName("deskbellSettingsDialog")
         self._settings = settings
         self._keys = keys
@@ -175,8 +183,14 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         self.buttons = buttons
+        self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #b91c1c")
+        self.error_label.hide()
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.error_label)
         layout.addWidget(buttons)
 
     def _row(self, key: str, editor: QWidget) -> QWidget:
@@ -222,9 +236,22 @@ class SettingsDialog(QDialog):
         }
 
     def accept(self) -> None:
-        """Write every changed, unlocked value with ``set_user``, then close."""
+        """Write every changed, unlocked value with ``set_user``, then close.
+
+        A server address that does not validate keeps the dialog open with the reason.
+        """
+        values = self.values()
+        url_key = self._keys.server_url
+        if not self._settings.is_locked(url_key):
+            try:
+                values[url_key] = self._validate_url(values[url_key])
+            except ValueError as exc:
+                self.error_label.setText(f"Check the server address: {exc}. Nothing was saved.")
+                self.error_label.show()
+                self.server_url_edit.setFocus()
+                return
         written: list[str] = []
-        for key, value in self.values().items():
+        for key, value in values.items():
             if self._settings.is_locked(key):
                 continue
             current = self._settings.value(key)

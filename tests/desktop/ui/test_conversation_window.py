@@ -233,3 +233,15 @@ def test_format_time(clock: Callable[[], datetime]) -> None:
 
 def test_window_can_be_grabbed_for_screenshots(window: ConversationWindow) -> None:
     assert not window.grab().isNull()
+
+
+def test_activation_and_close_are_reported(qtbot: Any, window: ConversationWindow) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    with qtbot.waitSignal(window.activeChanged) as blocker:
+        QApplication.sendEvent(window, QEvent(QEvent.Type.ActivationChange))
+    assert blocker.args == ["c1", window.isActiveWindow()]
+    with qtbot.waitSignal(window.closed) as closed:
+        window.close()
+    assert closed.args == ["c1"]

@@ -139,3 +139,28 @@ def test_dialog_can_be_grabbed_for_screenshots(make_dialog: Any) -> None:
     dialog, _ = make_dialog(locked={"server_url"})
     dialog.show()
     assert not dialog.grab().isNull()
+
+
+def test_bad_server_address_keeps_the_dialog_open_and_saves_nothing(qtbot: Any) -> None:
+    def strict(url: str) -> str:
+        if not url.startswith(("ws://", "wss://")):
+            raise ValueError("it must start with ws:// or wss://")
+        return url.rstrip("/")
+
+    settings = FakeSettings(dict(DEFAULTS))
+    dialog = SettingsDialog(settings, validate_url=strict)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.server_url_edit.setText("ftp://desk")
+    dialog.sound_check.setChecked(True)
+    with qtbot.assertNotEmitted(dialog.applied):
+        dialog.buttons.accepted.emit()
+    assert dialog.isVisible()
+    assert settings.writes == []
+    assert dialog.error_label.text() == (
+        "Check the server address: it must start with ws:// or wss://. Nothing was saved."
+    )
+    dialog.server_url_edit.setText("wss://new.example.org/")
+    dialog.buttons.accepted.emit()
+    assert ("server_url", "wss://new.example.org") in settings.writes
+    assert not dialog.isVisible()
