@@ -172,6 +172,11 @@ class NotificationWindow(QWidget):
             self._requested_before = None
             self._maybe_request_history()
 
+    def history_failed(self) -> None:
+        """The last page could not be fetched: allow asking for it again."""
+        self._requested_before = None
+        self._maybe_request_history()
+
     # ---------------------------------------------------------------- private
 
     def showEvent(self, event: QShowEvent) -> None:

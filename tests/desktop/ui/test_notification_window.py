@@ -217,3 +217,19 @@ def test_hundred_thousand_rows_scroll_without_trouble(
     window.view.scrollToTop()
     assert window.view.model().rowCount() == 100_000
     assert not window.grab().isNull()
+
+
+def test_a_failed_history_page_can_be_asked_for_again(
+    qtbot: Any, make_notification: Make, clock: Any
+) -> None:
+    model = NotificationListModel()
+    model.upsert([make_notification(s) for s in range(301, 501)])
+    window = NotificationWindow(model, clock=clock)
+    qtbot.addWidget(window)
+    asked: list[int] = []
+    window.moreHistoryRequested.connect(asked.append)
+    window.show()
+    window.view.scrollToBottom()
+    qtbot.waitUntil(lambda: asked == [301])
+    window.history_failed()
+    assert asked == [301, 301]
