@@ -25,12 +25,8 @@ from PySide6.QtWidgets import (
 
 from backend.protocol import MAX_BODY_CHARS, AgentRef, Conversation, Message
 from desktop_agent.ui.delegate import Clock, local_now
-from desktop_agent.ui.transcript import (
-    ReplyState,
-    TranscriptDelegate,
-    TranscriptModel,
-    TranscriptRole,
-)
+from desktop_agent.ui.transcript import ReplyState, TranscriptModel, TranscriptRole
+from desktop_agent.ui.transcript_delegate import TranscriptDelegate
 
 STATUS_TEXT = {"open": "Open", "resolved": "Resolved"}
 

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 
 from backend.protocol import AgentRef, Conversation, InboxRef, Message, Visitor
 from desktop_agent.ui.conversation_window import ConversationWindow
-from desktop_agent.ui.transcript import TranscriptModel, TranscriptRole, format_time
+from desktop_agent.ui.transcript import TranscriptModel, TranscriptRole
+from desktop_agent.ui.transcript_delegate import format_time
 
 ME = AgentRef(id="a1", name="Alex Agent")
 MakeMessage = Callable[..., Message]
