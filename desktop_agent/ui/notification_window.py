@@ -1,0 +1,278 @@
+"""The notification window: Chat / All / Other tabs, search, Mark all read, lazy history.
+
+It shows a :class:`NotificationListModel` through its own filter proxy and a
+:class:`NotificationDelegate`; it never changes the model itself. Clicks, "Mark all
+read" and the need for older pages go out as signals, and the model changes when the
+server's answer comes back.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QStackedWidget,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_agent.ui.delegate import Clock, NotificationDelegate, local_now
+from desktop_agent.ui.notification_model import (
+    CHAT_CATEGORY,
+    FilterMode,
+    NotificationFilterProxy,
+    NotificationListModel,
+    Role,
+)
+
+TABS: tuple[tuple[str, FilterMode], ...] = (("Chat", "chat"), ("All", "all"), ("Other", "other"))
+
+HISTORY_MARGIN_ROWS = 20
+"""Ask for the next page when the last visible row is this close to the end."""
+
+EMPTY_TEXT: dict[FilterMode, str] = {
+    "chat": "No chat notifications yet.\nNew chats from visitors will appear here as they arrive.",
+    "all": "No notifications yet.\nThey will appear here as they arrive.",
+    "other": "No other notifications yet.\nTicket and system notifications will appear here.",
+}
+CONNECTION_EMPTY_TEXT = {
+    "connecting": "Connecting to the server…\nNotifications will appear here once connected.",
+    "disconnected": "Offline: Deskbell is reconnecting on its own.\n"
+    "New notifications will appear here when the connection is back.",
+    "signed_out": "You are signed out.\nSign in to see your notifications.",
+}
+
+
+class NotificationWindow(QWidget):
+    """The list of notifications, filtered by tab and search.
+
+    Args:
+        model: the shared notification model (not owned, not modified).
+        clock: "now" for relative times; injected for tests.
+
+    Signals:
+        conversationRequested(str): a chat row was clicked: open this conversation.
+        markReadRequested(list): these notification ids were opened: mark them read.
+        urlRequested(str): a non-chat row with a link was clicked.
+        markAllReadRequested(object): "Mark all read" for a category, or None for all.
+            On the Other tab it is emitted once per non-chat category with unread rows.
+        moreHistoryRequested(int): the list is scrolled near its end: fetch the page
+            before this ``seq``. Emitted once per page.
+    """
+
+    conversationRequested = Signal(str)
+    markReadRequested = Signal(list)
+    urlRequested = Signal(str)
+    markAllReadRequested = Signal(object)
+    moreHistoryRequested = Signal(int)
+
+    def __init__(
+        self,
+        model: NotificationListModel,
+        clock: Clock = local_now,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Deskbell notifications")
+        self.setObjectName("deskbellNotificationWindow")
+        self.model = model
+        self.proxy = NotificationFilterProxy(self)
+        self.proxy.setSourceModel(model)
+        self._connection = "connected"
+        self._history_complete = False
+        self._requested_before: int | None = None
+
+        self.tabs = QTabBar()
+        for label, _mode in TABS:
+            self.tabs.addTab(label)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search titles and messages")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._on_search)
+        self.mark_all_button = QPushButton("Mark all read")
+        self.mark_all_button.clicked.connect(self._on_mark_all)
+
+        self.view = QListView()
+        self.view.setModel(self.proxy)
+        self.delegate = NotificationDelegate(clock, self.view)
+        self.view.setItemDelegate(self.delegate)
+        self.view.setUniformItemSizes(True)  # 100,000 rows: no per-row size queries
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setMouseTracking(True)
+        self.view.clicked.connect(self._open)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            shortcut = QShortcut(QKeySequence(key), self.view)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(lambda: self._open(self.view.currentIndex()))
+        scrollbar = self.view.verticalScrollBar()
+        scrollbar.valueChanged.connect(self._maybe_request_history)
+        scrollbar.rangeChanged.connect(self._maybe_request_history)
+
+        self.empty_label = QLabel()
+        self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.empty_label)
+
+        top = QHBoxLayout()
+        top.addWidget(self.tabs)
+        top.addStretch(1)
+        top.addWidget(self.mark_all_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.search)
+        layout.addWidget(self.stack, 1)
+
+        for signal in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.proxy.modelReset,
+            self.proxy.layoutChanged,
+        ):
+            signal.connect(self._refresh)
+        model.unreadCountsChanged.connect(self._refresh)
+        model.modelReset.connect(self._forget_history_requests)
+        # relative times ("5 min") age while the window is open
+        self._tick = QTimer(self)
+        self._tick.setInterval(60_000)
+        self._tick.timeout.connect(self.view.viewport().update)
+        self.resize(420, 560)
+        self._refresh()
+
+    # ----------------------------------------------------------------- public
+
+    def mode(self) -> FilterMode:
+        """The current tab's filter."""
+        return self.proxy.mode()
+
+    def set_mode(self, mode: FilterMode) -> None:
+        """Switch tab (chat, all, other)."""
+        self.tabs.setCurrentIndex([m for _, m in TABS].index(mode))
+
+    def set_connection_state(self, state: str) -> None:
+        """Say in the empty list what the connection is doing."""
+        self._connection = state
+        self._refresh()
+
+    def set_history_complete(self, complete: bool) -> None:
+        """Tell the window whether the server has older pages (``more`` of history)."""
+        self._history_complete = complete
+        if not complete:
+            self._requested_before = None
+            self._maybe_request_history()
+
+    def history_failed(self) -> None:
+        """The last page could not be fetched: allow asking for it again."""
+        self._requested_before = None
+        self._maybe_request_history()
+
+    # ---------------------------------------------------------------- private
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Start the relative-time tick and check whether history is needed."""
+        super().showEvent(event)
+        self._tick.start()
+        QTimer.singleShot(0, self._maybe_request_history)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Stop the relative-time tick while hidden."""
+        self._tick.stop()
+        super().hideEvent(event)
+
+    def _on_tab_changed(self, index: int) -> None:
+        self.proxy.set_mode(TABS[index][1])
+        self._refresh()
+        self._maybe_request_history()
+
+    def _on_search(self, text: str) -> None:
+        self.proxy.set_search_text(text)
+        self._refresh()
+
+    def _on_mark_all(self) -> None:
+        mode = self.proxy.mode()
+        if mode == "chat":
+            self.markAllReadRequested.emit(CHAT_CATEGORY)
+        elif mode == "all":
+            self.markAllReadRequested.emit(None)
+        else:
+            for category in self.model.unread_categories():
+                if category != CHAT_CATEGORY:
+                    self.markAllReadRequested.emit(category)
+
+    def _unread_in_tab(self) -> int:
+        mode = self.proxy.mode()
+        chat = self.model.unread_count(CHAT_CATEGORY)
+        if mode == "chat":
+            return chat
+        total = self.model.unread_count()
+        return total if mode == "all" else total - chat
+
+    def _refresh(self, *_args: object) -> None:
+        unread = self._unread_in_tab()
+        self.mark_all_button.setEnabled(unread > 0)
+        self.tabs.setTabText(
+            0,
+            f"Chat ({self.model.unread_count(CHAT_CATEGORY)})"
+            if self.model.unread_count(CHAT_CATEGORY)
+            else "Chat",
+        )
+        if self.proxy.rowCount() > 0:
+            self.stack.setCurrentWidget(self.view)
+            return
+        self.empty_label.setText(self._empty_text())
+        self.stack.setCurrentWidget(self.empty_label)
+
+    def _empty_text(self) -> str:
+        if self.proxy.search_text():
+            return (
+                f"No notifications here match “{self.search.text().strip()}”.\n"
+                "Try other words, or clear the search."
+            )
+        if self._connection in CONNECTION_EMPTY_TEXT and self.model.rowCount() == 0:
+            return CONNECTION_EMPTY_TEXT[self._connection]
+        return EMPTY_TEXT[self.proxy.mode()]
+
+    def _open(self, index: QModelIndex | QPersistentModelIndex) -> None:
+        if not index.isValid():
+            return
+        if not index.data(Role.Read):
+            self.markReadRequested.emit([index.data(Role.Id)])
+        conversation_id = index.data(Role.ConversationId)
+        if index.data(Role.IsChat) and conversation_id:
+            self.conversationRequested.emit(conversation_id)
+        elif index.data(Role.Url):
+            self.urlRequested.emit(index.data(Role.Url))
+
+    def _forget_history_requests(self) -> None:
+        self._requested_before = None
+        self._history_complete = False
+
+    def _near_end(self) -> bool:
+        count = self.proxy.rowCount()
+        if count == 0:
+            return True
+        viewport = self.view.viewport()
+        last = self.view.indexAt(viewport.rect().bottomLeft())
+        last_row = last.row() if last.isValid() else count - 1
+        return last_row >= count - 1 - HISTORY_MARGIN_ROWS
+
+    def _maybe_request_history(self, *_args: object) -> None:
+        if self._history_complete or not self.isVisible():
+            return
+        before = self.model.oldest_seq()
+        if before is None or before <= 1 or before == self._requested_before:
+            return
+        if self._near_end():
+            self._requested_before = before
+            self.moreHistoryRequested.emit(before)
