@@ -40,7 +40,7 @@ class Autostart(Protocol):
 
 # -- pure builders ----------------------------------------------------------------------
 
-_EXEC_RESERVED = set(' \t\n"\'\\><~|&;$*?#()`')
+_EXEC_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 
 
 def _exec_argument(argument: str) -> str:
@@ -55,8 +55,9 @@ def _exec_argument(argument: str) -> str:
     return quoted.replace("\\", "\\\\")
 
 
-def desktop_entry(command: Sequence[str], *, name: str = APP_NAME,
-                  icon: str = "deskbell", comment: str = COMMENT) -> str:
+def desktop_entry(
+    command: Sequence[str], *, name: str = APP_NAME, icon: str = "deskbell", comment: str = COMMENT
+) -> str:
     """The text of an XDG autostart .desktop file that runs `command` (argv) at login."""
     if not command:
         raise ValueError("command must name the executable")
@@ -85,13 +86,15 @@ def launch_agent_plist(command: Sequence[str], *, label: str = APP_ID) -> bytes:
     """The XML of a per-user LaunchAgent that runs `command` (argv) at login."""
     if not command:
         raise ValueError("command must name the executable")
-    return plistlib.dumps({
-        "Label": label,
-        "ProgramArguments": list(command),
-        "RunAtLoad": True,
-        "ProcessType": "Interactive",
-        "LimitLoadToSessionType": "Aqua",
-    })
+    return plistlib.dumps(
+        {
+            "Label": label,
+            "ProgramArguments": list(command),
+            "RunAtLoad": True,
+            "ProcessType": "Interactive",
+            "LimitLoadToSessionType": "Aqua",
+        }
+    )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -102,6 +105,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 # -- per-OS implementations -------------------------------------------------------------
+
 
 def default_autostart_dir() -> Path:
     """$XDG_CONFIG_HOME/autostart, or ~/.config/autostart."""
@@ -140,8 +144,9 @@ class WindowsRunKey:
         same functions, for tests.
     """
 
-    def __init__(self, command: Sequence[str], *, value_name: str = APP_NAME,
-                 registry: Any = None) -> None:
+    def __init__(
+        self, command: Sequence[str], *, value_name: str = APP_NAME, registry: Any = None
+    ) -> None:
         # winreg exists only on Windows; imported by name so other OSes can load this module.
         self._registry: Any = registry or importlib.import_module("winreg")
         self.command = list(command)
@@ -164,8 +169,7 @@ class WindowsRunKey:
     def disable(self) -> None:
         reg = self._registry
         try:
-            with reg.OpenKey(reg.HKEY_CURRENT_USER, RUN_KEY_PATH, 0,
-                             reg.KEY_SET_VALUE) as key:
+            with reg.OpenKey(reg.HKEY_CURRENT_USER, RUN_KEY_PATH, 0, reg.KEY_SET_VALUE) as key:
                 reg.DeleteValue(key, self.value_name)
         except FileNotFoundError:
             pass
@@ -174,8 +178,9 @@ class WindowsRunKey:
 class MacLaunchAgent:
     """~/Library/LaunchAgents/<label>.plist, loaded by launchd at the next login."""
 
-    def __init__(self, command: Sequence[str], *, label: str = APP_ID,
-                 agents_dir: Path | None = None) -> None:
+    def __init__(
+        self, command: Sequence[str], *, label: str = APP_ID, agents_dir: Path | None = None
+    ) -> None:
         self.command = list(command)
         self.label = label
         self.path = (agents_dir or Path.home() / "Library" / "LaunchAgents") / f"{label}.plist"

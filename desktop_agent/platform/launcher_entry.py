@@ -40,8 +40,13 @@ class LauncherEntry:
       object_path: where the entry object lives on our connection.
     """
 
-    def __init__(self, app_uri: str = DEFAULT_APP_URI, *, bus_address: str | None = None,
-                 object_path: str = DEFAULT_OBJECT_PATH) -> None:
+    def __init__(
+        self,
+        app_uri: str = DEFAULT_APP_URI,
+        *,
+        bus_address: str | None = None,
+        object_path: str = DEFAULT_OBJECT_PATH,
+    ) -> None:
         self.app_uri = app_uri
         self._bus_address = bus_address
         self._object_path = object_path
@@ -93,14 +98,23 @@ class LauncherEntry:
         return bus
 
     def _update_signal(self, count: int) -> Message:
-        return Message.new_signal(self._object_path, INTERFACE, "Update", "sa{sv}",
-                                  [self.app_uri, launcher_properties(count)])
+        return Message.new_signal(
+            self._object_path,
+            INTERFACE,
+            "Update",
+            "sa{sv}",
+            [self.app_uri, launcher_properties(count)],
+        )
 
     def _answer_query(self, message: Message) -> Message | None:
         """Reply to Query on our object with the current state; leave other messages."""
-        if (message.message_type == MessageType.METHOD_CALL
-                and message.path == self._object_path
-                and message.interface == INTERFACE and message.member == "Query"):
-            return Message.new_method_return(message, "sa{sv}",
-                                             [self.app_uri, launcher_properties(self.count)])
+        if (
+            message.message_type == MessageType.METHOD_CALL
+            and message.path == self._object_path
+            and message.interface == INTERFACE
+            and message.member == "Query"
+        ):
+            return Message.new_method_return(
+                message, "sa{sv}", [self.app_uri, launcher_properties(self.count)]
+            )
         return None

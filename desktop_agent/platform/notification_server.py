@@ -55,16 +55,23 @@ async def query_server(bus_address: str | None = None) -> ServerInfo:
     try:
         replies = []
         for member in ("GetServerInformation", "GetCapabilities"):
-            reply = await bus.call(Message(destination=NOTIFICATIONS_NAME,
-                                           path=NOTIFICATIONS_PATH,
-                                           interface=NOTIFICATIONS_NAME, member=member))
+            reply = await bus.call(
+                Message(
+                    destination=NOTIFICATIONS_NAME,
+                    path=NOTIFICATIONS_PATH,
+                    interface=NOTIFICATIONS_NAME,
+                    member=member,
+                )
+            )
             if reply is None or reply.message_type == MessageType.ERROR:
                 detail = reply.error_name if reply is not None else "no reply"
                 raise NotificationServerUnavailable(
-                    f"{NOTIFICATIONS_NAME}.{member} failed: {detail}")
+                    f"{NOTIFICATIONS_NAME}.{member} failed: {detail}"
+                )
             replies.append(reply.body)
         (name, vendor, version, *_), (capabilities,) = replies
-        return ServerInfo(str(name), str(vendor), str(version),
-                          frozenset(str(c) for c in capabilities))
+        return ServerInfo(
+            str(name), str(vendor), str(version), frozenset(str(c) for c in capabilities)
+        )
     finally:
         bus.disconnect()

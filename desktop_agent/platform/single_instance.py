@@ -75,8 +75,13 @@ class SingleInstance(QObject):
     argumentsReceived = Signal(list)
     """argv (list[str]) sent by a later instance; emitted in the first instance."""
 
-    def __init__(self, socket_name: str | None = None, *, connect_timeout_ms: int = 2000,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        socket_name: str | None = None,
+        *,
+        connect_timeout_ms: int = 2000,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.socket_name = socket_name or default_socket_name()
         self._timeout_ms = connect_timeout_ms

@@ -150,8 +150,11 @@ class DesktopNotifierToaster:
         # The summary (title) is plain text by the notification spec; servers escape it
         # themselves, so escaping it here would show "&lt;" to the person.
         buttons = tuple(
-            Button(title=ACTION_LABELS[action], identifier=action,
-                   on_pressed=self._button_handler(action, key, conversation_id))
+            Button(
+                title=ACTION_LABELS[action],
+                identifier=action,
+                on_pressed=self._button_handler(action, key, conversation_id),
+            )
             for action in request.actions
         )
         dispatched: list[bool] = []
@@ -214,8 +217,9 @@ class DesktopNotifierToaster:
                 return True  # unknown server: escaping is the safe side
         return self._server.body_markup
 
-    def _button_handler(self, action: str, key: str,
-                        conversation_id: str | None) -> Callable[[], None]:
+    def _button_handler(
+        self, action: str, key: str, conversation_id: str | None
+    ) -> Callable[[], None]:
         callback = self._on_mark_read if action == "mark_read" else self._on_activated
         return lambda: self._fire(callback, key, conversation_id)
 

@@ -67,8 +67,9 @@ class BusMonitor:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> BusMonitor:
-        self._process = subprocess.Popen(self._argv, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            self._argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
         self._thread = threading.Thread(target=self._read, name="dbus-monitor", daemon=True)
         self._thread.start()
         # dbus-monitor is eavesdropping once the bus told it its unique name.
@@ -91,8 +92,13 @@ class BusMonitor:
         with self._condition:
             return list(self._messages)
 
-    def wait_for(self, predicate: Callable[[Captured], bool], timeout: float = 5.0, *,
-                 include_seen: bool = True) -> Captured:
+    def wait_for(
+        self,
+        predicate: Callable[[Captured], bool],
+        timeout: float = 5.0,
+        *,
+        include_seen: bool = True,
+    ) -> Captured:
         """Return the first captured message matching `predicate`, waiting up to `timeout`.
 
         Raises AssertionError (with everything seen) when none arrives in time.
@@ -101,19 +107,19 @@ class BusMonitor:
         with self._condition:
             start = 0 if include_seen else len(self._messages)
             while True:
-                complete = self._messages[start:self._complete]
+                complete = self._messages[start : self._complete]
                 for message in complete:
                     if predicate(message):
                         return message
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     seen = "\n".join(m.text for m in self._messages)
-                    raise AssertionError(f"no matching D-Bus message in {timeout} s; "
-                                         f"saw:\n{seen}")
+                    raise AssertionError(f"no matching D-Bus message in {timeout} s; saw:\n{seen}")
                 self._condition.wait(remaining)
 
-    async def wait_for_async(self, predicate: Callable[[Captured], bool],
-                             timeout: float = 5.0) -> Captured:
+    async def wait_for_async(
+        self, predicate: Callable[[Captured], bool], timeout: float = 5.0
+    ) -> Captured:
         """`wait_for` for async tests: waits in a worker thread, the loop keeps running."""
         return await asyncio.to_thread(self.wait_for, predicate, timeout)
 

@@ -95,8 +95,10 @@ def require_binaries(*names: str) -> None:
     """Skip the calling test (or fixture) when any of the binaries is missing."""
     missing = missing_binaries(*names)
     if missing:
-        pytest.skip(f"desktop test needs {', '.join(missing)} on PATH (Debian packages: "
-                    "dbus-daemon, xvfb, dunst, dbus-bin, gnome-keyring)")
+        pytest.skip(
+            f"desktop test needs {', '.join(missing)} on PATH (Debian packages: "
+            "dbus-daemon, xvfb, dunst, dbus-bin, gnome-keyring)"
+        )
 
 
 @dataclass
@@ -136,15 +138,18 @@ def _read_line(service: _Service, timeout: float) -> str:
     while not data.endswith(b"\n"):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DesktopServiceError(f"{service.name} printed nothing in {timeout} s\n"
-                                      f"{service.log()}")
+            raise DesktopServiceError(
+                f"{service.name} printed nothing in {timeout} s\n{service.log()}"
+            )
         ready, _, _ = select.select([fd], [], [], remaining)
         if not ready:
             continue
         chunk = os.read(fd, 1)
         if not chunk:
-            raise DesktopServiceError(f"{service.name} exited with {service.process.wait()}"
-                                      f" before it was ready\n{service.log()}")
+            raise DesktopServiceError(
+                f"{service.name} exited with {service.process.wait()}"
+                f" before it was ready\n{service.log()}"
+            )
         data += chunk
     return data.decode().strip()
 
@@ -160,21 +165,38 @@ async def _wait_for_name_owner_async(
         owned = asyncio.Event()
 
         def on_message(message: Message) -> None:
-            if (message.message_type == MessageType.SIGNAL
-                    and message.member == "NameOwnerChanged"
-                    and message.body[0] == name and message.body[2]):
+            if (
+                message.message_type == MessageType.SIGNAL
+                and message.member == "NameOwnerChanged"
+                and message.body[0] == name
+                and message.body[2]
+            ):
                 owned.set()
 
         bus.add_message_handler(on_message)
-        await bus.call(Message(
-            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-            body=[f"type='signal',interface='org.freedesktop.DBus',"
-                  f"member='NameOwnerChanged',arg0='{name}'"]))
-        reply = await bus.call(Message(
-            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus", member="NameHasOwner", signature="s",
-            body=[name]))
+        await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[
+                    f"type='signal',interface='org.freedesktop.DBus',"
+                    f"member='NameOwnerChanged',arg0='{name}'"
+                ],
+            )
+        )
+        reply = await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="NameHasOwner",
+                signature="s",
+                body=[name],
+            )
+        )
         if reply is not None and reply.body and reply.body[0]:
             return
         deadline = time.monotonic() + timeout
@@ -183,18 +205,21 @@ async def _wait_for_name_owner_async(
             if service.process.poll() is not None:
                 raise DesktopServiceError(
                     f"{service.name} exited with {service.process.returncode} before owning "
-                    f"{name}\n{service.log()}")
+                    f"{name}\n{service.log()}"
+                )
             if time.monotonic() > deadline:
-                raise DesktopServiceError(f"{service.name} did not own {name} in {timeout} s"
-                                          f"\n{service.log()}")
+                raise DesktopServiceError(
+                    f"{service.name} did not own {name} in {timeout} s\n{service.log()}"
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(owned.wait(), 0.2)
     finally:
         bus.disconnect()
 
 
-def wait_for_name_owner(address: str, name: str, service: _Service,
-                        timeout: float = READY_TIMEOUT) -> None:
+def wait_for_name_owner(
+    address: str, name: str, service: _Service, timeout: float = READY_TIMEOUT
+) -> None:
     """Block until `name` has an owner on the bus at `address`.
 
     Runs its own event loop in a helper thread, so it is safe to call from code that is
@@ -290,8 +315,15 @@ class DesktopSession:
         connect time (desktop-notifier, keyring's Secret Service backend) then talk to
         the private services.
         """
-        keys = ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "HOME", "XDG_RUNTIME_DIR",
-                "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")
+        keys = (
+            "DBUS_SESSION_BUS_ADDRESS",
+            "DISPLAY",
+            "HOME",
+            "XDG_RUNTIME_DIR",
+            "XDG_CONFIG_HOME",
+            "XDG_DATA_HOME",
+            "XDG_CACHE_HOME",
+        )
         saved = {key: os.environ.get(key) for key in keys}
         try:
             for key in keys:
@@ -335,8 +367,14 @@ class DesktopSession:
 
     def dunstctl(self, *args: str) -> str:
         """Run dunstctl against this session's dunst; return its stdout."""
-        result = subprocess.run(["dunstctl", *args], env=self.env, capture_output=True,
-                                text=True, timeout=10, check=True)
+        result = subprocess.run(
+            ["dunstctl", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return result.stdout
 
     def dunst_displayed(self) -> int:
@@ -360,31 +398,49 @@ class DesktopSession:
 
     def _prepare_home(self) -> None:
         runtime = self.root / "runtime"
-        for folder in (self.home, runtime, self.home / ".config", self.home / ".local/share",
-                       self.home / ".cache"):
+        for folder in (
+            self.home,
+            runtime,
+            self.home / ".config",
+            self.home / ".local/share",
+            self.home / ".cache",
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         runtime.chmod(0o700)
         self.env = dict(os.environ)
-        self.env.update({
-            "HOME": str(self.home),
-            "XDG_RUNTIME_DIR": str(runtime),
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_DATA_HOME": str(self.home / ".local/share"),
-            "XDG_CACHE_HOME": str(self.home / ".cache"),
-        })
+        self.env.update(
+            {
+                "HOME": str(self.home),
+                "XDG_RUNTIME_DIR": str(runtime),
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "XDG_DATA_HOME": str(self.home / ".local/share"),
+                "XDG_CACHE_HOME": str(self.home / ".cache"),
+            }
+        )
         self.env.pop("DISPLAY", None)
         self.env.pop("WAYLAND_DISPLAY", None)
         self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
 
-    def _spawn(self, name: str, argv: list[str], *, stdout_pipe: bool = False,
-               stdin_data: bytes | None = None, pass_fds: tuple[int, ...] = ()) -> _Service:
+    def _spawn(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        stdout_pipe: bool = False,
+        stdin_data: bytes | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> _Service:
         log_path = self.root / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                argv, env=self.env, stderr=log,
+                argv,
+                env=self.env,
+                stderr=log,
                 stdout=subprocess.PIPE if stdout_pipe else log,
                 stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-                pass_fds=pass_fds, start_new_session=True)
+                pass_fds=pass_fds,
+                start_new_session=True,
+            )
         if stdin_data is not None:
             assert process.stdin is not None
             process.stdin.write(stdin_data)
@@ -396,9 +452,11 @@ class DesktopSession:
     def _start_bus(self) -> None:
         config = self.root / "bus.conf"
         config.write_text(_BUS_CONFIG.format(socket=self.root / "bus"))
-        service = self._spawn("dbus-daemon", ["dbus-daemon", f"--config-file={config}",
-                                              "--nofork", "--print-address=1"],
-                              stdout_pipe=True)
+        service = self._spawn(
+            "dbus-daemon",
+            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+            stdout_pipe=True,
+        )
         # The daemon prints its address once it is listening.
         self.dbus_address = _read_line(service, READY_TIMEOUT)
         self.env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
@@ -406,9 +464,21 @@ class DesktopSession:
     def _start_xvfb(self) -> None:
         read_fd, write_fd = os.pipe()
         try:
-            service = self._spawn("Xvfb", ["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
-                                           "1280x800x24", "-nolisten", "tcp", "-noreset"],
-                                  pass_fds=(write_fd,))
+            service = self._spawn(
+                "Xvfb",
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ],
+                pass_fds=(write_fd,),
+            )
         finally:
             os.close(write_fd)
         # Xvfb writes the display number it picked to the fd once it accepts clients.
@@ -427,16 +497,18 @@ class DesktopSession:
     def _start_keyring(self) -> None:
         # --unlock reads the new login keyring's password from stdin (no trailing newline);
         # without it the first access fails with a dismissed prompt.
-        service = self._spawn("gnome-keyring-daemon",
-                              ["gnome-keyring-daemon", "--foreground", "--unlock",
-                               "--components=secrets"],
-                              stdin_data=KEYRING_PASSWORD.encode())
+        service = self._spawn(
+            "gnome-keyring-daemon",
+            ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
+            stdin_data=KEYRING_PASSWORD.encode(),
+        )
         wait_for_name_owner(self.dbus_address, SECRETS_BUS_NAME, service)
 
 
 @contextlib.contextmanager
-def desktop_session(*, display_server: bool = False, notifications: bool = False,
-                    keyring: bool = False) -> Iterator[DesktopSession]:
+def desktop_session(
+    *, display_server: bool = False, notifications: bool = False, keyring: bool = False
+) -> Iterator[DesktopSession]:
     """Start a DesktopSession in a fresh temporary folder; skip if a binary is missing."""
     session = DesktopSession(Path("."), display_server, notifications, keyring)
     require_binaries(*session.required_binaries())
@@ -448,6 +520,7 @@ def desktop_session(*, display_server: bool = False, notifications: bool = False
 
 
 # -- pytest fixtures (import the ones you need into a conftest.py) ---------------------
+
 
 @pytest.fixture(scope="module")
 def notification_session() -> Iterator[DesktopSession]:

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0,
-               what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
     """Return as soon as `condition()` is true; raise AssertionError after `timeout` s.
 
     Checks often (every few ms) so the wait ends right after the condition holds.

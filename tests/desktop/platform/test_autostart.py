@@ -42,8 +42,11 @@ def test_xdg_autostart_goes_to_dot_config_autostart_by_default(home: Path) -> No
     assert not entry.is_enabled()
     entry.enable()
     assert entry.is_enabled()
-    assert (home / ".config/autostart/deskbell.desktop").read_text().startswith(
-        "[Desktop Entry]\nType=Application\nName=Deskbell\n")
+    assert (
+        (home / ".config/autostart/deskbell.desktop")
+        .read_text()
+        .startswith("[Desktop Entry]\nType=Application\nName=Deskbell\n")
+    )
 
 
 def test_xdg_config_home_is_respected(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,8 +77,7 @@ def test_desktop_entry_exec_line_survives_glibs_parser(tmp_path: Path) -> None:
     folder = tmp_path / "a folder with spaces"
     folder.mkdir()
     script = folder / "dump argv.py"
-    script.write_text("import json, sys\n"
-                      "open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\n")
+    script.write_text("import json, sys\nopen(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\n")
     out = folder / "argv.json"
     tricky = ["--server", "wss://x/?a=1&b=2", 'q "x" `y` $HOME \\ 100%', "deskbell://c/1"]
     entry = XdgAutostart([sys.executable, str(script), str(out), *tricky], tmp_path)
@@ -92,7 +94,8 @@ def test_desktop_entry_needs_a_command() -> None:
 
 def test_run_key_value_quotes_paths_with_spaces() -> None:
     assert run_key_value([r"C:\Program Files\Deskbell\deskbell.exe", "--server", "wss://x"]) == (
-        r'"C:\Program Files\Deskbell\deskbell.exe" --server wss://x')
+        r'"C:\Program Files\Deskbell\deskbell.exe" --server wss://x'
+    )
 
 
 class RecordingRegistry:
@@ -133,8 +136,9 @@ class RecordingRegistry:
         kind, value = key[name]
         return value, kind
 
-    def SetValueEx(self, key: dict[str, tuple[int, str]], name: str, reserved: int,
-                   kind: int, value: str) -> None:
+    def SetValueEx(
+        self, key: dict[str, tuple[int, str]], name: str, reserved: int, kind: int, value: str
+    ) -> None:
         key[name] = (kind, value)
 
     def DeleteValue(self, key: dict[str, tuple[int, str]], name: str) -> None:
@@ -151,7 +155,8 @@ def test_windows_run_key_writes_and_removes_the_hkcu_value() -> None:
     run.enable()
     assert run.is_enabled()
     assert registry.keys[f"HKCU\\{RUN_KEY_PATH}"] == {
-        "Deskbell": (1, r'"C:\Program Files\Deskbell\deskbell.exe"')}
+        "Deskbell": (1, r'"C:\Program Files\Deskbell\deskbell.exe"')
+    }
     run.disable()
     assert not run.is_enabled()
 

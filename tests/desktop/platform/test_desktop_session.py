@@ -13,18 +13,26 @@ from tests.support.desktop_session import DesktopSession, desktop_session
 pytestmark = pytest.mark.desktop
 
 
-def dbus_call(session: DesktopSession, dest: str, path: str, method: str,
-              *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["dbus-send", "--session", "--print-reply", f"--dest={dest}", path,
-                           method, *args], env=session.env, capture_output=True, text=True,
-                          timeout=10)
+def dbus_call(
+    session: DesktopSession, dest: str, path: str, method: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["dbus-send", "--session", "--print-reply", f"--dest={dest}", path, method, *args],
+        env=session.env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
 
 
 @pytest.mark.skipif(shutil.which("dbus-send") is None, reason="needs dbus-send (dbus-bin)")
 def test_bare_bus_auto_starts_nothing(bus_session: DesktopSession) -> None:
-    result = dbus_call(bus_session, "org.freedesktop.Notifications",
-                       "/org/freedesktop/Notifications",
-                       "org.freedesktop.Notifications.GetCapabilities")
+    result = dbus_call(
+        bus_session,
+        "org.freedesktop.Notifications",
+        "/org/freedesktop/Notifications",
+        "org.freedesktop.Notifications.GetCapabilities",
+    )
     assert result.returncode != 0
     assert "ServiceUnknown" in result.stderr or "was not provided" in result.stderr
 
@@ -45,23 +53,31 @@ def test_activated_swaps_os_environ_and_restores_it(bus_session: DesktopSession)
 
 
 def test_notification_session_has_dunst_on_its_own_display(
-        notification_session: DesktopSession) -> None:
+    notification_session: DesktopSession,
+) -> None:
     assert notification_session.display is not None
-    result = dbus_call(notification_session, "org.freedesktop.Notifications",
-                       "/org/freedesktop/Notifications",
-                       "org.freedesktop.Notifications.GetServerInformation")
+    result = dbus_call(
+        notification_session,
+        "org.freedesktop.Notifications",
+        "/org/freedesktop/Notifications",
+        "org.freedesktop.Notifications.GetServerInformation",
+    )
     assert result.returncode == 0, result.stderr
     assert '"dunst"' in result.stdout
     assert notification_session.dunst_displayed() == 0
 
 
 def test_notification_server_can_be_stopped_and_started_again(
-        notification_session: DesktopSession) -> None:
+    notification_session: DesktopSession,
+) -> None:
     notification_session.stop_notification_server()
     try:
-        gone = dbus_call(notification_session, "org.freedesktop.Notifications",
-                         "/org/freedesktop/Notifications",
-                         "org.freedesktop.Notifications.GetCapabilities")
+        gone = dbus_call(
+            notification_session,
+            "org.freedesktop.Notifications",
+            "/org/freedesktop/Notifications",
+            "org.freedesktop.Notifications.GetCapabilities",
+        )
         assert gone.returncode != 0
     finally:
         notification_session.start_notification_server()

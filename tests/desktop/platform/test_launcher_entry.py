@@ -32,14 +32,21 @@ class Dock:
         if message.message_type == MessageType.SIGNAL and message.interface == INTERFACE:
             uri, properties = message.body
             self.updates.put_nowait(
-                (message.member, uri, {k: v.value for k, v in properties.items()}))
+                (str(message.member), uri, {k: v.value for k, v in properties.items()})
+            )
 
     async def listen(self) -> None:
         self.bus.add_message_handler(self._on_message)
-        await self.bus.call(Message(
-            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-            body=[f"type='signal',interface='{INTERFACE}'"]))
+        await self.bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[f"type='signal',interface='{INTERFACE}'"],
+            )
+        )
 
     async def next_update(self) -> tuple[str, str, dict[str, object]]:
         return await asyncio.wait_for(self.updates.get(), 5)
@@ -55,16 +62,21 @@ async def dock(bus_session: DesktopSession) -> AsyncIterator[Dock]:
 
 
 async def test_count_is_sent_as_an_update_signal_for_the_desktop_file(
-        bus_session: DesktopSession, dock: Dock) -> None:
+    bus_session: DesktopSession, dock: Dock
+) -> None:
     entry = LauncherEntry(bus_address=bus_session.dbus_address)
     await entry.set_count(7)
     assert await dock.next_update() == (
-        "Update", "application://deskbell.desktop", {"count": 7, "count-visible": True})
+        "Update",
+        "application://deskbell.desktop",
+        {"count": 7, "count-visible": True},
+    )
     await entry.close()
 
 
 async def test_zero_hides_the_badge_and_repeats_are_not_resent(
-        bus_session: DesktopSession, dock: Dock) -> None:
+    bus_session: DesktopSession, dock: Dock
+) -> None:
     entry = LauncherEntry(bus_address=bus_session.dbus_address)
     await entry.set_count(3)
     await entry.set_count(3)
@@ -75,8 +87,7 @@ async def test_zero_hides_the_badge_and_repeats_are_not_resent(
     assert dock.updates.empty()
 
 
-async def test_closing_with_unread_hides_the_badge(
-        bus_session: DesktopSession, dock: Dock) -> None:
+async def test_closing_with_unread_hides_the_badge(bus_session: DesktopSession, dock: Dock) -> None:
     entry = LauncherEntry(bus_address=bus_session.dbus_address)
     await entry.set_count(2)
     await entry.close()
@@ -85,13 +96,19 @@ async def test_closing_with_unread_hides_the_badge(
 
 
 async def test_a_restarted_dock_can_query_the_current_count(
-        bus_session: DesktopSession, dock: Dock) -> None:
+    bus_session: DesktopSession, dock: Dock
+) -> None:
     entry = LauncherEntry(bus_address=bus_session.dbus_address)
     await entry.set_count(5)
     await dock.next_update()
-    reply = await dock.bus.call(Message(
-        destination=entry.unique_name, path=DEFAULT_OBJECT_PATH, interface=INTERFACE,
-        member="Query"))
+    reply = await dock.bus.call(
+        Message(
+            destination=entry.unique_name,
+            path=DEFAULT_OBJECT_PATH,
+            interface=INTERFACE,
+            member="Query",
+        )
+    )
     assert reply is not None and reply.message_type == MessageType.METHOD_RETURN
     uri, properties = reply.body
     assert (uri, properties["count"].value) == (DEFAULT_APP_URI, 5)

@@ -14,8 +14,10 @@ def calls() -> list[tuple[str, str, str | None]]:
 
 @pytest.fixture
 def toaster(calls: list[tuple[str, str, str | None]]) -> RecordingToaster:
-    return RecordingToaster(on_activated=lambda k, c: calls.append(("open", k, c)),
-                            on_mark_read=lambda k, c: calls.append(("read", k, c)))
+    return RecordingToaster(
+        on_activated=lambda k, c: calls.append(("open", k, c)),
+        on_mark_read=lambda k, c: calls.append(("read", k, c)),
+    )
 
 
 async def test_records_every_request_in_order(toaster: RecordingToaster) -> None:
@@ -37,7 +39,8 @@ async def test_same_key_replaces_and_replaces_withdraws(toaster: RecordingToaste
 
 
 async def test_activation_reports_key_and_conversation(
-        toaster: RecordingToaster, calls: list[tuple[str, str, str | None]]) -> None:
+    toaster: RecordingToaster, calls: list[tuple[str, str, str | None]]
+) -> None:
     await toaster.show(ToastRequest("c", "T", "one", "c_1"))
     await toaster.show(ToastRequest("d", "T", "two", "c_2"))
     toaster.activate("c")
@@ -51,8 +54,7 @@ async def test_activating_a_toast_that_is_gone_is_an_error(toaster: RecordingToa
         toaster.activate("never")
 
 
-async def test_unavailable_toaster_records_but_shows_nothing(
-        toaster: RecordingToaster) -> None:
+async def test_unavailable_toaster_records_but_shows_nothing(toaster: RecordingToaster) -> None:
     toaster.availability = ToastAvailability(False, "no server")
     await toaster.show(ToastRequest("c", "T", "one", "c_1"))
     assert (await toaster.available()).reason == "no server"

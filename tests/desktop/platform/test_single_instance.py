@@ -33,9 +33,13 @@ def socket_name(tmp_path: Path) -> str:
 
 def start_probe(socket_name: str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "QT_QPA_PLATFORM": "offscreen"}
-    return subprocess.Popen([sys.executable, "-m", "tests.support.single_instance_probe",
-                             socket_name, *args], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.single_instance_probe", socket_name, *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+    )
 
 
 @pytest.fixture
@@ -51,7 +55,8 @@ def primary(socket_name: str) -> Iterator[subprocess.Popen[str]]:
 
 
 def test_second_process_hands_its_link_to_the_first_and_exits(
-        socket_name: str, primary: subprocess.Popen[str]) -> None:
+    socket_name: str, primary: subprocess.Popen[str]
+) -> None:
     second = start_probe(socket_name, "--server", "wss://x", LINK)
     out, _ = second.communicate(timeout=30)
     assert (second.returncode, out.strip()) == (0, "sent")
@@ -61,7 +66,8 @@ def test_second_process_hands_its_link_to_the_first_and_exits(
 
 
 def test_stale_socket_of_a_crashed_instance_is_taken_over(
-        socket_name: str, primary: subprocess.Popen[str], qapp: QApplication) -> None:
+    socket_name: str, primary: subprocess.Popen[str], qapp: QApplication
+) -> None:
     primary.send_signal(signal.SIGKILL)
     primary.wait(10)
     assert Path(socket_name).exists(), "a killed instance leaves its socket behind"
@@ -72,7 +78,8 @@ def test_stale_socket_of_a_crashed_instance_is_taken_over(
 
 
 def test_second_object_in_the_same_session_is_not_primary(
-        socket_name: str, qapp: QApplication) -> None:
+    socket_name: str, qapp: QApplication
+) -> None:
     first, second = SingleInstance(socket_name), SingleInstance(socket_name)
     assert first.acquire()
     assert not second.acquire()
@@ -82,7 +89,8 @@ def test_second_object_in_the_same_session_is_not_primary(
 
 
 def test_first_instance_receives_arguments_as_a_signal(
-        socket_name: str, qtbot: QtBot, qapp: QApplication) -> None:
+    socket_name: str, qtbot: QtBot, qapp: QApplication
+) -> None:
     instance = SingleInstance(socket_name)
     assert instance.acquire()
     received: list[list[str]] = []
@@ -97,12 +105,14 @@ def test_first_instance_receives_arguments_as_a_signal(
 
 
 def test_sending_with_no_first_instance_reports_failure(
-        socket_name: str, qapp: QApplication) -> None:
+    socket_name: str, qapp: QApplication
+) -> None:
     assert not SingleInstance(socket_name, connect_timeout_ms=200).send_to_primary([LINK])
 
 
 def test_socket_name_is_per_user_and_private_on_linux(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     name = default_socket_name("dev.deskbell.Deskbell", "dana smith")
     if sys.platform.startswith("linux"):

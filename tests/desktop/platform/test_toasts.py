@@ -8,9 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from desktop_agent.platform.notification_server import ServerInfo, query_server
 from desktop_agent.platform.toasts import (
+    NO_ACTIONS_REASON,
     NO_SERVER_REASON,
     DesktopNotifierToaster,
+    ServerQuery,
+    ToastAvailability,
     ToastRequest,
 )
 from tests.support.bus_monitor import BusMonitor, Captured
@@ -70,26 +74,33 @@ def toaster(clicks: Clicks) -> DesktopNotifierToaster:
     return DesktopNotifierToaster(clicks.activated, clicks.mark_read)
 
 
-def chat(key: str = "conv:c_123", body: str = "Hello, my order is late", **kw: object
-         ) -> ToastRequest:
-    return ToastRequest(key=key, title="Dana Smith · Support", body=body,
-                        conversation_id="c_123", **kw)  # type: ignore[arg-type]
+def chat(
+    key: str = "conv:c_123", body: str = "Hello, my order is late", **kw: object
+) -> ToastRequest:
+    return ToastRequest(
+        key=key, title="Dana Smith · Support", body=body, conversation_id="c_123", **kw
+    )  # type: ignore[arg-type]
 
 
 async def test_toast_reaches_dunst_as_deskbell_with_open_and_mark_read_buttons(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
         await toaster.show(chat())
         notify = await monitor.wait_for_async(is_notify)
     app_name, _icon, title, body, *actions = notify.strings[:10]
-    assert (app_name, title, body) == ("Deskbell", "Dana Smith · Support",
-                                       "Hello, my order is late")
+    assert (app_name, title, body) == (
+        "Deskbell",
+        "Dana Smith · Support",
+        "Hello, my order is late",
+    )
     assert actions == ["default", "", "open", "Open", "mark_read", "Mark read"]
     assert dunst.dunst_displayed() == 1
 
 
 async def test_visitor_markup_in_body_is_escaped_for_a_markup_reading_server(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
         await toaster.show(chat(body="<b>hi</b> & <img src=x>"))
         notify = await monitor.wait_for_async(is_notify)
@@ -99,7 +110,8 @@ async def test_visitor_markup_in_body_is_escaped_for_a_markup_reading_server(
 
 
 async def test_title_is_sent_verbatim_because_the_summary_is_plain_text(
-        dunst: DesktopSession, clicks: Clicks) -> None:
+    dunst: DesktopSession, clicks: Clicks
+) -> None:
     toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read)
     with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
         await toaster.show(ToastRequest("k", "Dana <i>&</i>", "body", "c_1"))
@@ -108,7 +120,8 @@ async def test_title_is_sent_verbatim_because_the_summary_is_plain_text(
 
 
 async def test_clicking_the_toast_activates_its_conversation(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks
+) -> None:
     await toaster.show(chat())
     await asyncio.to_thread(dunst.dunstctl, "action", "0")
     assert await clicks.next() == ("activated", "conv:c_123", "c_123")
@@ -116,7 +129,8 @@ async def test_clicking_the_toast_activates_its_conversation(
 
 
 async def test_open_button_activates_and_mark_read_button_marks_read(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks
+) -> None:
     await toaster.show(chat())
     await asyncio.to_thread(dunst.dunst_context, "Mark read")
     assert await clicks.next() == ("mark_read", "conv:c_123", "c_123")
@@ -128,7 +142,8 @@ async def test_open_button_activates_and_mark_read_button_marks_read(
 
 
 async def test_second_toast_with_same_key_replaces_the_first(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
         await toaster.show(chat(body="first"))
         await toaster.show(chat(body="second"))
@@ -140,7 +155,8 @@ async def test_second_toast_with_same_key_replaces_the_first(
 
 
 async def test_replaces_withdraws_the_named_toast(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     await toaster.show(chat(key="summary"))
     await toaster.show(chat(key="conv:c_123", replaces="summary"))
     assert dunst.dunst_displayed() == 1
@@ -148,7 +164,8 @@ async def test_replaces_withdraws_the_named_toast(
 
 
 async def test_withdraw_closes_the_toast_and_tolerates_unknown_keys(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     await toaster.show(chat())
     await toaster.withdraw("conv:c_123")
     await toaster.withdraw("never-shown")
@@ -156,7 +173,8 @@ async def test_withdraw_closes_the_toast_and_tolerates_unknown_keys(
 
 
 async def test_sound_is_requested_only_when_asked(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
         await toaster.show(chat(key="quiet", body="quiet"))
         await toaster.show(chat(key="loud", body="loud", sound=True))
@@ -167,14 +185,16 @@ async def test_sound_is_requested_only_when_asked(
 
 
 async def test_available_with_dunst_running(
-        dunst: DesktopSession, toaster: DesktopNotifierToaster) -> None:
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
     availability = await toaster.available()
     assert availability.ok
     assert availability.reason == ""
 
 
 async def test_no_server_on_the_bus_is_reported_and_show_drops_the_toast(
-        bus_session: DesktopSession, clicks: Clicks) -> None:
+    bus_session: DesktopSession, clicks: Clicks
+) -> None:
     with bus_session.activated():
         toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read)
         availability = await toaster.available()
@@ -182,3 +202,32 @@ async def test_no_server_on_the_bus_is_reported_and_show_drops_the_toast(
     assert not availability.ok
     assert availability.reason == NO_SERVER_REASON
     assert toaster.shown_keys() == frozenset()
+
+
+def server_without(capability: str) -> ServerQuery:
+    async def query() -> ServerInfo:
+        real = await query_server()
+        return ServerInfo(real.name, real.vendor, real.version, real.capabilities - {capability})
+
+    return query
+
+
+async def test_body_is_sent_unescaped_to_a_server_that_reads_no_markup(
+    dunst: DesktopSession, clicks: Clicks
+) -> None:
+    toaster = DesktopNotifierToaster(
+        clicks.activated, clicks.mark_read, server_query=server_without("body-markup")
+    )
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        await toaster.show(chat(body="<b>hi</b> & co"))
+        notify = await monitor.wait_for_async(is_notify)
+    assert notify.strings[3] == "<b>hi</b> & co"
+
+
+async def test_server_without_buttons_is_usable_but_says_clicks_will_not_open(
+    dunst: DesktopSession, clicks: Clicks
+) -> None:
+    toaster = DesktopNotifierToaster(
+        clicks.activated, clicks.mark_read, server_query=server_without("actions")
+    )
+    assert await toaster.available() == ToastAvailability(True, NO_ACTIONS_REASON)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from keyring.backends import SecretService, fail
@@ -16,34 +17,41 @@ SERVER = "wss://help.example.com"
 TOKEN = "dbat_s3cr3t-token-value-4f9a"
 
 
+def new_secret_service() -> Any:
+    """A fresh Secret Service backend (keyring's constructors carry no type hints)."""
+    return SecretService.Keyring()  # type: ignore[no-untyped-call]
+
+
+def new_fail_keyring() -> Any:
+    return fail.Keyring()  # type: ignore[no-untyped-call]
+
+
 def files_containing(root: Path, needle: str) -> list[Path]:
     data = needle.encode()
     return [p for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
 
 
 @pytest.fixture
-def secret_service(keyring_session: DesktopSession) -> Iterator[SecretService.Keyring]:
+def secret_service(keyring_session: DesktopSession) -> Iterator[Any]:
     with keyring_session.activated():
-        backend = SecretService.Keyring()
+        backend = new_secret_service()
         assert backend.priority > 0, "Secret Service on the private bus is not usable"
         yield backend
 
 
 @pytest.mark.desktop
-def test_token_round_trips_through_the_secret_service(
-        secret_service: SecretService.Keyring) -> None:
+def test_token_round_trips_through_the_secret_service(secret_service: Any) -> None:
     store = TokenStore(secret_service)
     store.save(SERVER, "dana@example.com", TOKEN)
     assert store.persistent
     assert store.backend_name() == secret_service.name
     # A new store (as after a restart) reads it back from the daemon.
-    assert TokenStore(SecretService.Keyring()).load(SERVER, "dana@example.com") == TOKEN
+    assert TokenStore(new_secret_service()).load(SERVER, "dana@example.com") == TOKEN
     assert secret_service.get_password(f"Deskbell {SERVER}", "dana@example.com") == TOKEN
 
 
 @pytest.mark.desktop
-def test_tokens_are_kept_apart_per_server_and_email(
-        secret_service: SecretService.Keyring) -> None:
+def test_tokens_are_kept_apart_per_server_and_email(secret_service: Any) -> None:
     store = TokenStore(secret_service)
     store.save(SERVER, "a@example.com", "dbat_a")
     store.save(SERVER, "b@example.com", "dbat_b")
@@ -54,8 +62,7 @@ def test_tokens_are_kept_apart_per_server_and_email(
 
 
 @pytest.mark.desktop
-def test_delete_removes_the_token_and_tolerates_a_missing_one(
-        secret_service: SecretService.Keyring) -> None:
+def test_delete_removes_the_token_and_tolerates_a_missing_one(secret_service: Any) -> None:
     store = TokenStore(secret_service)
     store.save(SERVER, "gone@example.com", TOKEN)
     store.delete(SERVER, "gone@example.com")
@@ -65,16 +72,18 @@ def test_delete_removes_the_token_and_tolerates_a_missing_one(
 
 @pytest.mark.desktop
 def test_secret_service_keeps_no_plain_copy_of_the_token(
-        keyring_session: DesktopSession, secret_service: SecretService.Keyring) -> None:
+    keyring_session: DesktopSession, secret_service: Any
+) -> None:
     TokenStore(secret_service).save(SERVER, "plain@example.com", TOKEN)
     assert files_containing(keyring_session.home, TOKEN) == []
 
 
-def test_no_keyring_means_session_only_memory(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_keyring_means_session_only_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    store = TokenStore(fail.Keyring())
+    store = TokenStore(new_fail_keyring())
     assert not store.persistent
     assert store.backend_name() == SESSION_ONLY_NAME
     assert "sign in again" in store.unavailable_reason
@@ -86,10 +95,11 @@ def test_no_keyring_means_session_only_memory(tmp_path: Path,
 
 
 def test_default_backend_on_a_headless_machine_is_session_only(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import keyring
 
-    monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
+    monkeypatch.setattr(keyring, "get_keyring", new_fail_keyring)
     assert not TokenStore().persistent
 
 
