@@ -75,11 +75,20 @@ def toaster(clicks: Clicks) -> DesktopNotifierToaster:
 
 
 def chat(
-    key: str = "conv:c_123", body: str = "Hello, my order is late", **kw: object
+    key: str = "conv:c_123",
+    body: str = "Hello, my order is late",
+    *,
+    replaces: str | None = None,
+    sound: bool = False,
 ) -> ToastRequest:
     return ToastRequest(
-        key=key, title="Dana Smith · Support", body=body, conversation_id="c_123", **kw
-    )  # type: ignore[arg-type]
+        key=key,
+        title="Dana Smith · Support",
+        body=body,
+        conversation_id="c_123",
+        replaces=replaces,
+        sound=sound,
+    )
 
 
 async def test_toast_reaches_dunst_as_deskbell_with_open_and_mark_read_buttons(
