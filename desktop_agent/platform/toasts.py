@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,10 @@ class DesktopNotifierToaster:
 
     Needs a running asyncio loop (the qasync loop in the app) for clicks to arrive.
 
+    On Windows desktop-notifier uses `app_name` as the AppUserModelID (and registers it
+    under HKCU\\Software\\Classes\\AppUserModelId), so the installer's Start-menu
+    shortcut must carry the same ID ("Deskbell") for toasts and their clicks to work.
+
     Args:
       on_activated: called with (key, conversation_id) on a body click or "Open".
       on_mark_read: called with (key, conversation_id) on "Mark read".
@@ -147,13 +152,14 @@ class DesktopNotifierToaster:
         escape = await self._body_needs_escaping()
         body = escape_markup(request.body) if escape else request.body
         key, conversation_id = request.key, request.conversation_id
+        identifier = str(uuid.uuid4())
         # The summary (title) is plain text by the notification spec; servers escape it
         # themselves, so escaping it here would show "&lt;" to the person.
         buttons = tuple(
             Button(
                 title=ACTION_LABELS[action],
                 identifier=action,
-                on_pressed=self._button_handler(action, key, conversation_id),
+                on_pressed=self._button_handler(action, key, conversation_id, identifier),
             )
             for action in request.actions
         )
@@ -162,13 +168,14 @@ class DesktopNotifierToaster:
             title=request.title,
             message=body,
             buttons=buttons,
-            on_clicked=lambda: self._fire(self._on_activated, key, conversation_id),
-            on_dismissed=lambda: self._forget(key),
+            on_clicked=lambda: self._fire(self._on_activated, key, conversation_id, identifier),
+            on_dismissed=lambda: self._forget(key, identifier),
             on_dispatched=lambda: dispatched.append(True),
             sound=DEFAULT_SOUND if request.sound else None,
             thread=key,
+            identifier=identifier,
         )
-        identifier = await self._notifier.send_notification(notification)
+        await self._notifier.send_notification(notification)
         if dispatched:
             self._shown[key] = _Shown(key, conversation_id, identifier)
         else:
@@ -218,17 +225,27 @@ class DesktopNotifierToaster:
         return self._server.body_markup
 
     def _button_handler(
-        self, action: str, key: str, conversation_id: str | None
+        self, action: str, key: str, conversation_id: str | None, identifier: str
     ) -> Callable[[], None]:
         callback = self._on_mark_read if action == "mark_read" else self._on_activated
-        return lambda: self._fire(callback, key, conversation_id)
+        return lambda: self._fire(callback, key, conversation_id, identifier)
 
-    def _fire(self, callback: ToastCallback, key: str, conversation_id: str | None) -> None:
-        self._forget(key)
-        callback(key, conversation_id)
+    def _fire(
+        self, callback: ToastCallback, key: str, conversation_id: str | None, identifier: str
+    ) -> None:
+        # A click on an older toast of the key still counts; it just must not make us
+        # forget the newer toast that replaced it.
+        self._forget(key, identifier)
+        try:
+            callback(key, conversation_id)
+        except Exception:
+            # Runs inside the D-Bus signal dispatch, where an exception would be lost.
+            logger.exception("toast callback for %r failed", key)
 
-    def _forget(self, key: str) -> None:
-        self._shown.pop(key, None)
+    def _forget(self, key: str, identifier: str) -> None:
+        shown = self._shown.get(key)
+        if shown is not None and shown.identifier == identifier:
+            del self._shown[key]
 
 
 @dataclass
@@ -267,9 +284,13 @@ class RecordingToaster:
     def activate(self, key: str, action: ToastAction = "open") -> None:
         """Simulate a click on the toast `key` (body or "Open") or its "Mark read" button.
 
-        Raises KeyError when no such toast is visible, as a real click would be impossible.
+        Raises KeyError when no such toast is visible, and ValueError for a button the
+        toast does not have: a person could not click either.
         """
-        request = self.visible.pop(key)
+        request = self.visible[key]
+        if action not in request.actions and action != "open":
+            raise ValueError(f"toast {key!r} has no {action!r} button")
+        del self.visible[key]
         callback = self.on_mark_read if action == "mark_read" else self.on_activated
         callback(key, request.conversation_id)
 

@@ -60,3 +60,12 @@ async def test_unavailable_toaster_records_but_shows_nothing(toaster: RecordingT
     assert (await toaster.available()).reason == "no server"
     assert len(toaster.requests) == 1
     assert toaster.visible == {}
+
+
+async def test_a_button_the_toast_does_not_have_cannot_be_clicked(
+    toaster: RecordingToaster,
+) -> None:
+    await toaster.show(ToastRequest("c", "T", "one", "c_1", actions=("open",)))
+    with pytest.raises(ValueError, match="mark_read"):
+        toaster.activate("c", "mark_read")
+    assert "c" in toaster.visible

@@ -240,3 +240,24 @@ async def test_server_without_buttons_is_usable_but_says_clicks_will_not_open(
         clicks.activated, clicks.mark_read, server_query=server_without("actions")
     )
     assert await toaster.available() == ToastAvailability(True, NO_ACTIONS_REASON)
+
+
+async def test_a_failing_callback_is_logged_and_later_clicks_still_work(
+    dunst: DesktopSession, clicks: Clicks, caplog: pytest.LogCaptureFixture
+) -> None:
+    failures = 0
+
+    def broken(key: str, conversation_id: str | None) -> None:
+        nonlocal failures
+        failures += 1
+        if failures == 1:
+            raise RuntimeError("handler bug")
+        clicks.activated(key, conversation_id)
+
+    toaster = DesktopNotifierToaster(broken, clicks.mark_read)
+    await toaster.show(chat(key="first"))
+    await asyncio.to_thread(dunst.dunstctl, "action", "0")
+    await toaster.show(chat(key="second"))
+    await asyncio.to_thread(dunst.dunstctl, "action", "0")
+    assert await clicks.next() == ("activated", "second", "c_123")
+    assert "toast callback for 'first' failed" in caplog.text
