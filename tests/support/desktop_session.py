@@ -101,6 +101,18 @@ def require_binaries(*names: str) -> None:
         )
 
 
+def required_binaries(display_server: bool, notifications: bool, keyring: bool) -> list[str]:
+    """The executables a DesktopSession with these options starts."""
+    names = ["dbus-daemon"]
+    if display_server or notifications:
+        names.append("Xvfb")
+    if notifications:
+        names += ["dunst", "dunstctl"]
+    if keyring:
+        names.append("gnome-keyring-daemon")
+    return names
+
+
 @dataclass
 class _Service:
     name: str
@@ -274,14 +286,7 @@ class DesktopSession:
 
     def required_binaries(self) -> list[str]:
         """The executables this session needs, given its options."""
-        names = ["dbus-daemon"]
-        if self.display_server or self.notifications:
-            names.append("Xvfb")
-        if self.notifications:
-            names += ["dunst", "dunstctl"]
-        if self.keyring:
-            names.append("gnome-keyring-daemon")
-        return names
+        return required_binaries(self.display_server, self.notifications, self.keyring)
 
     def start(self) -> None:
         """Start every requested service and wait until each one is ready.
@@ -510,13 +515,13 @@ def desktop_session(
     *, display_server: bool = False, notifications: bool = False, keyring: bool = False
 ) -> Iterator[DesktopSession]:
     """Start a DesktopSession in a fresh temporary folder; skip if a binary is missing."""
-    session = DesktopSession(Path("."), display_server, notifications, keyring)
-    require_binaries(*session.required_binaries())
+    require_binaries(*required_binaries(display_server, notifications, keyring))
     # A short root keeps the bus socket path well under the 108-byte unix socket limit.
-    with tempfile.TemporaryDirectory(prefix="deskbell-session-") as root:
-        session.root = Path(root)
-        with session:
-            yield session
+    with (
+        tempfile.TemporaryDirectory(prefix="deskbell-session-") as root,
+        DesktopSession(Path(root), display_server, notifications, keyring) as session,
+    ):
+        yield session
 
 
 # -- pytest fixtures (import the ones you need into a conftest.py) ---------------------
@@ -533,6 +538,13 @@ def notification_session() -> Iterator[DesktopSession]:
 def keyring_session() -> Iterator[DesktopSession]:
     """Private bus + unlocked gnome-keyring (Secret Service), shared by one module."""
     with desktop_session(keyring=True) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def display_session() -> Iterator[DesktopSession]:
+    """Private bus + Xvfb (for Qt on xcb: set QT_QPA_PLATFORM=xcb in the child env)."""
+    with desktop_session(display_server=True) as session:
         yield session
 
 

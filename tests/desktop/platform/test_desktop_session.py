@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from tests.support.desktop_session import DesktopSession, desktop_session
+from tests.support.desktop_session import DesktopSession, desktop_session, require_binaries
 
 pytestmark = pytest.mark.desktop
 
@@ -91,3 +92,21 @@ def test_stop_ends_every_process() -> None:
         assert all(p.poll() is None for p in processes)
     assert all(p.poll() is not None for p in processes)
     assert not session.root.exists()
+
+
+def test_qt_runs_on_the_sessions_xvfb_display(display_session: DesktopSession) -> None:
+    env = {**display_session.env, "QT_QPA_PLATFORM": "xcb"}
+    script = (
+        "from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+        "print(app.platformName(), app.primaryScreen().size().width())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["xcb", "1280"]
+
+
+def test_a_missing_binary_skips_with_its_name() -> None:
+    with pytest.raises(pytest.skip.Exception, match="no-such-deskbell-tool"):
+        require_binaries("dbus-daemon", "no-such-deskbell-tool")
