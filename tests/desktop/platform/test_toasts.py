@@ -261,3 +261,19 @@ async def test_a_failing_callback_is_logged_and_later_clicks_still_work(
     await asyncio.to_thread(dunst.dunstctl, "action", "0")
     assert await clicks.next() == ("activated", "second", "c_123")
     assert "toast callback for 'first' failed" in caplog.text
+
+
+async def test_toasts_work_once_a_notification_server_appears_later(
+    dunst: DesktopSession, clicks: Clicks
+) -> None:
+    toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read)
+    await asyncio.to_thread(dunst.stop_notification_server)
+    try:
+        assert not (await toaster.available()).ok
+        await toaster.show(chat(key="lost"))
+    finally:
+        await asyncio.to_thread(dunst.start_notification_server)
+    assert (await toaster.available()).ok
+    await toaster.show(chat(key="later"))
+    assert toaster.shown_keys() == {"later"}
+    assert dunst.dunst_displayed() == 1
