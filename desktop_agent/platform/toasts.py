@@ -1,0 +1,299 @@
+"""Toasts: the Toaster interface, a desktop-notifier implementation and a recording fake.
+
+A toast is keyed by a caller-chosen `key` (ToastPolicy uses one per conversation):
+showing a toast with a key that is already on screen, or with `replaces=` naming one,
+withdraws the old toast first, so a busy conversation never piles up pop-ups.
+Callbacks are given to the constructor and run on the asyncio loop's thread.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from desktop_agent.platform.notification_server import (
+    NotificationServerUnavailable,
+    ServerInfo,
+    query_server,
+)
+
+logger = logging.getLogger(__name__)
+
+ToastAction = Literal["open", "mark_read"]
+ToastCallback = Callable[[str, "str | None"], None]
+"""Called with (key, conversation_id)."""
+
+ACTION_LABELS: dict[str, str] = {"open": "Open", "mark_read": "Mark read"}
+
+NO_SERVER_REASON = (
+    "Pop-up notifications are off because no notification service is running on this "
+    "desktop. New chats still show in the tray and the notification list; start your "
+    "desktop's notification service (for example dunst or your desktop's own) and "
+    "restart Deskbell to get pop-ups."
+)
+NOT_AUTHORISED_REASON = (
+    "Pop-up notifications for Deskbell are turned off in your system settings. Turn them "
+    "on in the system notification settings to see new chats as pop-ups."
+)
+NO_ACTIONS_REASON = (
+    "This desktop's notification service cannot show buttons, so clicking a pop-up "
+    "will not open the conversation. Open it from the tray instead."
+)
+
+
+@dataclass(frozen=True)
+class ToastRequest:
+    """One toast to show. `body` and `title` are plain text (visitor text included)."""
+
+    key: str
+    title: str
+    body: str
+    conversation_id: str | None = None
+    actions: tuple[ToastAction, ...] = ("open", "mark_read")
+    replaces: str | None = None
+    sound: bool = False
+
+
+@dataclass(frozen=True)
+class ToastAvailability:
+    """Whether toasts can be shown; `reason` is a sentence for a person when not (or partly)."""
+
+    ok: bool
+    reason: str = ""
+
+
+class Toaster(Protocol):
+    """Shows toasts and reports clicks through the callbacks given to its constructor."""
+
+    async def show(self, request: ToastRequest) -> None:
+        """Show `request`, replacing the toast of the same key and of `request.replaces`.
+
+        Never raises for a missing notification server: the toast is dropped and logged,
+        and `available()` says why.
+        """
+
+    async def withdraw(self, key: str) -> None:
+        """Remove the toast shown under `key`, if it is still there."""
+
+    async def available(self) -> ToastAvailability:
+        """Report whether toasts can be shown right now, and if not, why."""
+
+
+def escape_markup(text: str) -> str:
+    """Escape &, < and > so a markup-reading notification server shows `text` literally."""
+    return html.escape(text, quote=False)
+
+
+@dataclass
+class _Shown:
+    key: str
+    conversation_id: str | None
+    identifier: str
+
+
+ServerQuery = Callable[[], Awaitable[ServerInfo]]
+
+
+class DesktopNotifierToaster:
+    """Toaster over desktop-notifier (D-Bus on Linux, WinRT on Windows, UN on macOS).
+
+    Needs a running asyncio loop (the qasync loop in the app) for clicks to arrive.
+
+    On Windows desktop-notifier uses `app_name` as the AppUserModelID (and registers it
+    under HKCU\\Software\\Classes\\AppUserModelId), so the installer's Start-menu
+    shortcut must carry the same ID ("Deskbell") for toasts and their clicks to work.
+
+    Args:
+      on_activated: called with (key, conversation_id) on a body click or "Open".
+      on_mark_read: called with (key, conversation_id) on "Mark read".
+      app_name: the name the notification server shows; matches the .desktop entry.
+      app_icon: path of an icon file, or None for the server's default.
+      notifier: a desktop_notifier.DesktopNotifier to use (tests, or a preconfigured one).
+      server_query: returns the server's capabilities; defaults to the session D-Bus
+        on Linux. Elsewhere servers take no markup, so nothing is escaped.
+    """
+
+    def __init__(
+        self,
+        on_activated: ToastCallback,
+        on_mark_read: ToastCallback,
+        *,
+        app_name: str = "Deskbell",
+        app_icon: str | None = None,
+        notifier: Any = None,
+        server_query: ServerQuery | None = None,
+    ) -> None:
+        from desktop_notifier import DesktopNotifier, Icon
+
+        self._on_activated = on_activated
+        self._on_mark_read = on_mark_read
+        if notifier is None:
+            icon = Icon(path=Path(app_icon)) if app_icon else None
+            notifier = DesktopNotifier(app_name=app_name, app_icon=icon)
+        self._notifier = notifier
+        if server_query is None and sys.platform.startswith("linux"):
+            server_query = query_server
+        self._server_query = server_query
+        self._server: ServerInfo | None = None
+        self._shown: dict[str, _Shown] = {}
+
+    async def show(self, request: ToastRequest) -> None:
+        from desktop_notifier import DEFAULT_SOUND, Button, Notification
+
+        for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
+            await self.withdraw(old_key)
+
+        escape = await self._body_needs_escaping()
+        body = escape_markup(request.body) if escape else request.body
+        key, conversation_id = request.key, request.conversation_id
+        identifier = str(uuid.uuid4())
+        # The summary (title) is plain text by the notification spec; servers escape it
+        # themselves, so escaping it here would show "&lt;" to the person.
+        buttons = tuple(
+            Button(
+                title=ACTION_LABELS[action],
+                identifier=action,
+                on_pressed=self._button_handler(action, key, conversation_id, identifier),
+            )
+            for action in request.actions
+        )
+        dispatched: list[bool] = []
+        notification = Notification(
+            title=request.title,
+            message=body,
+            buttons=buttons,
+            on_clicked=lambda: self._fire(self._on_activated, key, conversation_id, identifier),
+            on_dismissed=lambda: self._forget(key, identifier),
+            on_dispatched=lambda: dispatched.append(True),
+            sound=DEFAULT_SOUND if request.sound else None,
+            thread=key,
+            identifier=identifier,
+        )
+        await self._notifier.send_notification(notification)
+        if dispatched:
+            self._shown[key] = _Shown(key, conversation_id, identifier)
+        else:
+            # desktop-notifier logs the cause and never raises; forget the server so the
+            # next toast (or available()) asks again.
+            self._server = None
+            logger.warning("toast %r was not shown: the notification server refused it", key)
+
+    async def withdraw(self, key: str) -> None:
+        shown = self._shown.pop(key, None)
+        if shown is None:
+            return
+        try:
+            await self._notifier.clear(shown.identifier)
+        except KeyError:
+            pass  # the server closed it already (clicked, dismissed or expired)
+        except Exception:
+            logger.warning("could not withdraw toast %r", key, exc_info=True)
+
+    async def available(self) -> ToastAvailability:
+        if self._server_query is None:
+            if await self._notifier.has_authorisation():
+                return ToastAvailability(True)
+            return ToastAvailability(False, NOT_AUTHORISED_REASON)
+        try:
+            self._server = await self._server_query()
+        except NotificationServerUnavailable as exc:
+            self._server = None
+            logger.info("no notification server: %s", exc)
+            return ToastAvailability(False, NO_SERVER_REASON)
+        if "actions" not in self._server.capabilities:
+            return ToastAvailability(True, NO_ACTIONS_REASON)
+        return ToastAvailability(True)
+
+    def shown_keys(self) -> frozenset[str]:
+        """Keys of the toasts this toaster believes are still on screen."""
+        return frozenset(self._shown)
+
+    async def _body_needs_escaping(self) -> bool:
+        if self._server_query is None:
+            return False
+        if self._server is None:
+            try:
+                self._server = await self._server_query()
+            except NotificationServerUnavailable:
+                return True  # unknown server: escaping is the safe side
+        return self._server.body_markup
+
+    def _button_handler(
+        self, action: str, key: str, conversation_id: str | None, identifier: str
+    ) -> Callable[[], None]:
+        callback = self._on_mark_read if action == "mark_read" else self._on_activated
+        return lambda: self._fire(callback, key, conversation_id, identifier)
+
+    def _fire(
+        self, callback: ToastCallback, key: str, conversation_id: str | None, identifier: str
+    ) -> None:
+        # A click on an older toast of the key still counts; it just must not make us
+        # forget the newer toast that replaced it.
+        self._forget(key, identifier)
+        try:
+            callback(key, conversation_id)
+        except Exception:
+            # Runs inside the D-Bus signal dispatch, where an exception would be lost.
+            logger.exception("toast callback for %r failed", key)
+
+    def _forget(self, key: str, identifier: str) -> None:
+        shown = self._shown.get(key)
+        if shown is not None and shown.identifier == identifier:
+            del self._shown[key]
+
+
+@dataclass
+class RecordingToaster:
+    """In-memory Toaster: records what was asked and lets a test fire clicks.
+
+    It stands in for the Windows and macOS toast APIs (which cannot run here) and for
+    unit tests of code that shows toasts. Same replace rules as the real toaster.
+    """
+
+    on_activated: ToastCallback
+    on_mark_read: ToastCallback
+    availability: ToastAvailability = field(default_factory=lambda: ToastAvailability(True))
+    requests: list[ToastRequest] = field(default_factory=list)
+    """Every request passed to show(), in order."""
+    visible: dict[str, ToastRequest] = field(default_factory=dict)
+    """Toasts on the imaginary screen, by key."""
+    withdrawn: list[str] = field(default_factory=list)
+    """Keys withdrawn (explicitly or by a replacing toast), in order."""
+
+    async def show(self, request: ToastRequest) -> None:
+        self.requests.append(request)
+        if not self.availability.ok:
+            return
+        for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
+            await self.withdraw(old_key)
+        self.visible[request.key] = request
+
+    async def withdraw(self, key: str) -> None:
+        if self.visible.pop(key, None) is not None:
+            self.withdrawn.append(key)
+
+    async def available(self) -> ToastAvailability:
+        return self.availability
+
+    def activate(self, key: str, action: ToastAction = "open") -> None:
+        """Simulate a click on the toast `key` (body or "Open") or its "Mark read" button.
+
+        Raises KeyError when no such toast is visible, and ValueError for a button the
+        toast does not have: a person could not click either.
+        """
+        request = self.visible[key]
+        if action not in request.actions and action != "open":
+            raise ValueError(f"toast {key!r} has no {action!r} button")
+        del self.visible[key]
+        callback = self.on_mark_read if action == "mark_read" else self.on_activated
+        callback(key, request.conversation_id)
+
+    def dismiss(self, key: str) -> None:
+        """Simulate the person closing toast `key` without acting on it."""
+        self.visible.pop(key)
