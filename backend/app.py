@@ -79,6 +79,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         max_message_bytes=config.max_message_bytes,
         ping_interval=config.ping_interval,
         buffer_limit=config.send_buffer_limit,
+        compression=config.compression == "deflate",
         visitor_origins=config.visitor_origins,
         tls_cert=config.tls_cert,
         tls_key=config.tls_key,

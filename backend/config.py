@@ -39,6 +39,9 @@ class Config:
     ping_interval: float = 20.0
     visitor_messages_per_minute: int = 20
     visitor_starts_per_address: int = 10
+    compression: str = "off"
+    """permessage-deflate: "off" (default: notifications are small, and deflating each
+    recipient's frame would cost more CPU than the fan-out itself) or "deflate"."""
     send_buffer_limit: int = 4 * 1024 * 1024
     """Unsent bytes a connection may hold before it is dropped as too slow."""
 

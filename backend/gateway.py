@@ -66,6 +66,15 @@ class Socket:
             return False
         return True
 
+    async def send_paced(self, frame: bytes) -> None:
+        """Write one text frame, waiting while the peer's backlog is large. For bulk
+        sends (a resume's replay) that must not trip the slow-client bound.
+
+        Raises:
+            ConnectionClosed: the connection is gone.
+        """
+        await self.connection.send(frame, text=True)
+
     def close_slow(self) -> None:
         if self.closing:
             return

@@ -547,13 +547,17 @@ def decode_event(event: dict[str, Any], request_id: RequestId | None = None) -> 
     kind = event.get("kind")
     if not isinstance(kind, str):
         raise ProtocolError("bad_request", "event needs a string field `kind`", request_id)
+    if kind == KIND_CONVERSATION_ASSIGNED:
+        raise ProtocolError(
+            "bad_request",
+            f"{KIND_CONVERSATION_ASSIGNED} is made by the backend and cannot be published",
+            request_id,
+        )
     event_type = _chat_event_types.get(kind, GenericEvent)
     try:
         result: ServiceEvent = msgspec.convert(event, event_type)
     except msgspec.ValidationError as exc:
         message = str(exc).replace("`$.", "`event.")
-        if kind == KIND_CONVERSATION_ASSIGNED:
-            message = "chat.conversation.assigned is made by the backend and cannot be published"
         raise ProtocolError("bad_request", message, request_id) from None
     if isinstance(result, GenericEvent) and category_of(kind) == "chat":
         raise ProtocolError(

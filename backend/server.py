@@ -51,6 +51,7 @@ class ServerOptions:
     node: str = "local"
     version: str = "0"
     service_concurrency: int = 1000
+    compression: bool = False
 
 
 @dataclass
@@ -105,6 +106,7 @@ class DeskbellServer:
             # Frames are written directly to transports (gateway.Socket.send), so
             # websockets' own write-limit backpressure does not apply; ours does.
             max_queue=64,
+            compression="deflate" if self.options.compression else None,
         )
         sockets = self._ws.sockets
         if sockets:
@@ -311,7 +313,7 @@ class DeskbellServer:
                 sock.begin_replay(after)
                 items, truncated = await service.store.notifications_after(agent, after, limit)
                 for item in items:
-                    sock.send(encode(protocol.NotificationPush(notification=item)))
+                    await sock.send_paced(encode(protocol.NotificationPush(notification=item)))
                 replayed_to = items[-1].seq if items else after
                 sock.sent_seq = replayed_to
                 sock.send(
@@ -415,7 +417,12 @@ class DeskbellServer:
                         frame.inbox, frame.name, frame.text, handshake.address
                     )
                 case protocol.VisitorAttach():
-                    session = await self.service.visitor_attach(frame.token)
+
+                    def watch(facts: ConversationFacts) -> None:
+                        self.gateway.remove(sock)
+                        self.gateway.watch_conversation(sock, facts.public_id)
+
+                    session = await self.service.visitor_attach(frame.token, watch)
                 case protocol.VisitorSend():
                     if not current:
                         raise protocol.ProtocolError(

@@ -344,10 +344,16 @@ class Service:
         assert committed.message is not None
         return VisitorSession(token, facts, [committed.message])
 
-    async def visitor_attach(self, token: str) -> VisitorSession:
+    async def visitor_attach(
+        self, token: str, before_reading: Callable[[ConversationFacts], None] = lambda _: None
+    ) -> VisitorSession:
+        """The visitor's conversation and transcript. ``before_reading`` runs between the
+        look-up and reading the messages, so a caller can subscribe to new messages
+        first and miss none stored in between."""
         facts = await self.store.conversation_by_visitor_token(ids.token_hash(token))
         if facts is None:
             raise NotFound("this conversation is no longer available; start a new one")
+        before_reading(facts)
         return VisitorSession(None, facts, await self.store.messages(facts.id))
 
     async def visitor_send(
