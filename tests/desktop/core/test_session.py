@@ -1,7 +1,7 @@
+from core_factories import notification
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core_factories import notification
 from desktop_agent.core.session import Decision, SessionCursor
 
 
