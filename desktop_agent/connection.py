@@ -171,6 +171,8 @@ class ConnectionService(QObject):
         open_timeout: how long a connection attempt may take.
         request_timeout: how long a request waits for its reply.
         resume_limit: ``limit`` of every ``resume``.
+        probe_timeout: how long :meth:`wake` waits for a pong before dropping the link.
+        close_timeout: how long a closing handshake may take on a link that died.
     """
 
     stateChanged = Signal(str)
@@ -195,6 +197,8 @@ class ConnectionService(QObject):
         open_timeout: float = 10.0,
         request_timeout: float = 30.0,
         resume_limit: int = 500,
+        probe_timeout: float = 5.0,
+        close_timeout: float = 2.0,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -209,6 +213,9 @@ class ConnectionService(QObject):
         self._open_timeout = open_timeout
         self._request_timeout = request_timeout
         self._resume_limit = resume_limit
+        self._probe_timeout = probe_timeout
+        self._close_timeout = close_timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
 
         self._state = DISCONNECTED
         self._task: asyncio.Task[None] | None = None
@@ -221,6 +228,7 @@ class ConnectionService(QObject):
         self._gap_resumes = 0
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerFrame]] = {}
+        self._probes: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -246,11 +254,18 @@ class ConnectionService(QObject):
         """
         if self.running:
             return
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="deskbell-connection")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="deskbell-connection")
         self._task.add_done_callback(self._task_done)
+
+    def set_token(self, token: str) -> None:
+        """Use ``token`` from the next connection on (after signing in again)."""
+        self._token = token
 
     async def stop(self) -> None:
         """Close the connection and stop reconnecting. Safe to call twice."""
+        for probe in list(self._probes):
+            probe.cancel()
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
@@ -267,8 +282,10 @@ class ConnectionService(QObject):
         """
         self._wake.set()
         ws = self._ws
-        if ws is not None and self._state == CONNECTED:
-            asyncio.get_running_loop().create_task(self._probe(ws))
+        if ws is not None and self._state == CONNECTED and self._loop is not None:
+            probe = self._loop.create_task(self._probe(ws, self._probe_timeout))
+            self._probes.add(probe)
+            probe.add_done_callback(self._probes.discard)
 
     def network_changed(self) -> None:
         """The network came back or changed (QNetworkInformation): same as :meth:`wake`."""
@@ -322,7 +339,7 @@ class ConnectionService(QObject):
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
                 max_size=MAX_SERVER_FRAME_BYTES,
-                close_timeout=2,
+                close_timeout=self._close_timeout,
             ) as ws:
                 return await self._session(ws)
         except InvalidStatus as exc:
@@ -478,7 +495,7 @@ class ConnectionService(QObject):
             # Not fatal: the cursor lives on in memory; a restart resumes from the server's seq.
             log.exception("could not save the notification cursor")
 
-    async def _probe(self, ws: ClientConnection, pong_within: float = 5.0) -> None:
+    async def _probe(self, ws: ClientConnection, pong_within: float) -> None:
         """Ping now; drop the connection if no pong comes back in time."""
         try:
             pong = await ws.ping()

@@ -66,6 +66,8 @@ class AgentServer:
         self.resumes: list[Resume] = []
         self.handlers: dict[str, Handler] = {}
         self.drop_from_replay: set[int] = set()
+        self.before_replay: Callable[[], None] | None = None
+        self.unread_in_replay = False
         self.passwords = {"ada@example.org": "right"}
         self.logged_out: list[str] = []
         self.changed = asyncio.Event()
@@ -181,6 +183,8 @@ class AgentServer:
 
     async def _replay(self, session: AgentSession, request: Resume) -> None:
         self.resumes.append(request)
+        if self.before_replay is not None:
+            self.before_replay()
         missed = [n for n in self.stored if n.seq > request.after_seq]
         truncated = len(missed) > request.limit
         missed = missed[-request.limit:]
@@ -188,7 +192,9 @@ class AgentServer:
             if n.seq in self.drop_from_replay:
                 self.drop_from_replay.discard(n.seq)
                 continue
-            await session.ws.send(encode(NotificationPush(notification=n)), text=True)
+            unread = self.unread() if self.unread_in_replay else None
+            push = NotificationPush(notification=n, unread=unread)
+            await session.ws.send(encode(push), text=True)
         last = self.stored[-1].seq if self.stored else 0
         ok = ResumeOk(id=request.id, last_seq=last, truncated=truncated)
         await session.ws.send(encode(ok), text=True)
@@ -218,3 +224,59 @@ class AgentServer:
 def headers_of(ws: ServerConnection) -> Headers:
     assert ws.request is not None
     return ws.request.headers
+
+
+class FreezableProxy:
+    """A TCP proxy in front of a server whose open links can be frozen: bytes stop
+    flowing both ways but the sockets stay open, as on a link that died in sleep."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter, list[bool]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def __aenter__(self) -> FreezableProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for a, b, _ in self._links:
+            a.close()
+            b.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def freeze_open_links(self) -> None:
+        for _, _, frozen in self._links:
+            frozen[0] = True
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        frozen = [False]
+        self._links.append((writer, up_writer, frozen))
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(source, sink, frozen))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _pump(
+        source: asyncio.StreamReader, sink: asyncio.StreamWriter, frozen: list[bool]
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := await source.read(65536):
+                if not frozen[0]:
+                    sink.write(data)
+                    await sink.drain()
+            if not frozen[0]:
+                sink.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_agent_server import AGENT, GOOD_TOKEN, AgentServer
+from core_agent_server import AGENT, GOOD_TOKEN, AgentServer, FreezableProxy
 
 from backend.protocol import (
     Conversation,
@@ -336,6 +336,86 @@ async def test_a_refused_token_at_the_handshake_signs_out(
     assert recorder.states == ["connecting", "signed_out"]
     assert server.rejected_handshakes == 1
     assert not service.running
+
+
+async def test_a_dead_link_is_noticed_by_keepalive_pings_and_replaced(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    async with FreezableProxy(server.port) as proxy:
+        service = ConnectionService(
+            proxy.url, GOOD_TOKEN, cursors, delays=no_wait, ping_interval=0.05, ping_timeout=0.2,
+            close_timeout=0.1,
+        )
+        recorder = Recorder(service)
+        service.start()
+        await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+        proxy.freeze_open_links()
+        await recorder.wait_until(lambda: len(recorder.resumes) == 2)
+        assert recorder.states[-3:] == ["disconnected", "connecting", "connected"]
+        await service.stop()
+
+
+async def test_a_wake_up_checks_the_link_and_replaces_a_dead_one_at_once(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    async with FreezableProxy(server.port) as proxy:
+        service = ConnectionService(
+            proxy.url, GOOD_TOKEN, cursors, delays=no_wait, ping_interval=None,
+            probe_timeout=0.2,
+        )
+        recorder = Recorder(service)
+        service.start()
+        await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+        proxy.freeze_open_links()
+        service.wake()  # keep-alive is off: only the wake-up probe can notice
+        await recorder.wait_until(lambda: len(recorder.resumes) == 2)
+        await service.stop()
+
+
+async def test_a_cursor_from_before_a_server_reset_does_not_swallow_new_notifications(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    server.store(3)
+    cursors.save(server.url, AGENT.id, 500)
+    service = make_service(server, cursors)
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    assert server.resumes[0].after_seq == 3
+    await server.publish(1)
+    await recorder.wait_until(lambda: len(recorder.live) == 1)
+    assert recorder.live[0].seq == 4
+    await service.stop()
+
+
+async def test_unread_counts_of_notifications_newer_than_welcome_are_applied_after_replay(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    server.store(2)
+    cursors.save(server.url, AGENT.id, 0)
+    server.unread_in_replay = True
+    server.before_replay = lambda: server.store(1)  # arrives between welcome and resume
+    service = make_service(server, cursors)
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    assert recorder.unread[0] == {"total": 2, "chat": 2}  # from welcome
+    assert recorder.unread[-1] == {"total": 3, "chat": 3}
+    await service.stop()
+
+
+async def test_frames_it_cannot_read_are_skipped_without_dropping_the_connection(
+    server: AgentServer, connected: tuple[ConnectionService, Recorder]
+) -> None:
+    _, recorder = connected
+    ws = server.sessions[0].ws
+    await ws.send("{not json", text=True)
+    await ws.send('{"type":"something_new","x":1}', text=True)
+    await ws.send('{"type":"error","id":null,"code":"bad_request","message":"x"}', text=True)
+    await ws.send('{"type":"notification","notification":{"seq":"x"}}', text=True)
+    await server.publish(1)
+    await recorder.wait_until(lambda: len(recorder.live) == 1)
+    assert server.handshakes == 1
 
 
 # --- pushes and requests ------------------------------------------------------------
