@@ -173,6 +173,9 @@ class ConnectionService(QObject):
         resume_limit: ``limit`` of every ``resume``.
         probe_timeout: how long :meth:`wake` waits for a pong before dropping the link.
         close_timeout: how long a closing handshake may take on a link that died.
+        cursor_save_delay: the persisted cursor is written at most this often while
+            notifications stream in (and always when a connection ends or on stop), so
+            a busy stream does not write a file per notification on the GUI thread.
     """
 
     stateChanged = Signal(str)
@@ -199,6 +202,7 @@ class ConnectionService(QObject):
         resume_limit: int = 500,
         probe_timeout: float = 5.0,
         close_timeout: float = 2.0,
+        cursor_save_delay: float = 1.0,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -215,6 +219,8 @@ class ConnectionService(QObject):
         self._resume_limit = resume_limit
         self._probe_timeout = probe_timeout
         self._close_timeout = close_timeout
+        self._cursor_save_delay = cursor_save_delay
+        self._save_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
         self._state = DISCONNECTED
@@ -271,7 +277,9 @@ class ConnectionService(QObject):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._set_state(DISCONNECTED)
+        self._save_cursor()
+        if self._state != SIGNED_OUT:
+            self._set_state(DISCONNECTED)
 
     def wake(self) -> None:
         """Reconnect now instead of waiting out the backoff; when connected, check the link.
@@ -382,6 +390,7 @@ class ConnectionService(QObject):
             self._ws = None
             self._replay = None
             self._fail_pending()
+            self._save_cursor()
 
     def _on_welcome(self, welcome: Welcome) -> None:
         if self._agent is None or self._agent.id != welcome.agent.id or self._cursor is None:
@@ -432,7 +441,7 @@ class ConnectionService(QObject):
             if push.unread is not None:
                 self._unread_seq = notification.seq
                 self.unreadChanged.emit(dict(push.unread))
-            self._save_cursor()
+            self._save_cursor_soon()
         elif decision is Decision.BUFFERED:
             if push.unread is not None and self._replay is not None:
                 self._replay.unread_by_seq[notification.seq] = push.unread
@@ -486,7 +495,14 @@ class ConnectionService(QObject):
         else:
             self._gap_resumes = 0
 
+    def _save_cursor_soon(self) -> None:
+        if self._save_handle is None and self._loop is not None:
+            self._save_handle = self._loop.call_later(self._cursor_save_delay, self._save_cursor)
+
     def _save_cursor(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
         if self._cursor is None or self._agent is None:
             return
         try:

@@ -197,7 +197,40 @@ async def test_live_notifications_arrive_in_order_with_their_unread_counts(
     await recorder.wait_until(lambda: len(recorder.live) == 3)
     assert [n.seq for n in recorder.live] == [1, 2, 3]
     assert recorder.unread[-1] == {"total": 3, "chat": 3}
-    assert cursors.load(server.url, AGENT.id) == 3
+
+
+async def test_the_cursor_is_saved_while_streaming_and_when_stopping(
+    server: AgentServer, cursors: CursorStore, tmp_path: Path
+) -> None:
+    saves: list[int] = []
+    saved = asyncio.Event()
+
+    class WatchedStore(CursorStore):
+        def save(self, server_url: str, agent_id: str, last_seq: int) -> None:
+            super().save(server_url, agent_id, last_seq)
+            saves.append(last_seq)
+            saved.set()
+
+    service = make_service(server, WatchedStore(tmp_path), cursor_save_delay=0.0)
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    await server.publish(2)
+    await recorder.wait_until(lambda: len(recorder.live) == 2)
+    async with asyncio.timeout(5):
+        while 2 not in saves:
+            saved.clear()
+            await saved.wait()
+    assert CursorStore(tmp_path).load(server.url, AGENT.id) == 2
+    slow = make_service(server, cursors, cursor_save_delay=3600.0)
+    slow_recorder = Recorder(slow)
+    await service.stop()
+    slow.start()
+    await slow_recorder.wait_until(lambda: len(slow_recorder.resumes) == 1)
+    await server.publish(1)
+    await slow_recorder.wait_until(lambda: len(slow_recorder.live) == 1)
+    await slow.stop()  # an hour before the next timed save: stopping must write it
+    assert CursorStore(tmp_path).load(server.url, AGENT.id) == 3
 
 
 async def test_a_lost_live_frame_is_fetched_again_and_nothing_is_delivered_twice(
