@@ -80,21 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
-        "--server", metavar="URL", type=_server_url,
+        "--server",
+        metavar="URL",
+        type=_server_url,
         help="server address, e.g. wss://deskbell.example.org (overrides your settings "
         "unless your organisation locks it)",
     )
     parser.add_argument(
-        "--token-file", metavar="PATH", type=Path,
+        "--token-file",
+        metavar="PATH",
+        type=Path,
         help="sign in with the agent token in this file (issued by an administrator); "
         "the token is then kept in the system keyring",
     )
     parser.add_argument(
-        "--selftest", action="store_true",
+        "--selftest",
+        action="store_true",
         help="check that notifications, the tray and the keyring work here, then exit",
     )
     parser.add_argument(
-        "link", nargs="?", metavar="deskbell://conversation/<id>",
+        "link",
+        nargs="?",
+        metavar="deskbell://conversation/<id>",
         help="open this conversation",
     )
     return parser

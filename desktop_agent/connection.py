@@ -448,7 +448,8 @@ class ConnectionService(QObject):
         elif decision is Decision.GAP:
             log.warning(
                 "notification seq %d after %d: resuming to fetch the missing ones",
-                notification.seq, self._cursor.last_seq,
+                notification.seq,
+                self._cursor.last_seq,
             )
             await self._send_resume(ws, after_gap=True)
 
@@ -476,7 +477,8 @@ class ConnectionService(QObject):
         outcome = self._cursor.finish_resume(ok.last_seq, ok.truncated)
         delivered_to = self._cursor.last_seq
         fresh = [
-            (seq, unread) for seq, unread in replay.unread_by_seq.items()
+            (seq, unread)
+            for seq, unread in replay.unread_by_seq.items()
             if self._unread_seq < seq <= delivered_to
         ]
         self.resumed.emit(
@@ -568,7 +570,10 @@ class ConnectionService(QObject):
         """
         return await self._request(
             lambda rid: History(
-                id=rid, before_seq=before_seq, limit=limit, category=category,
+                id=rid,
+                before_seq=before_seq,
+                limit=limit,
+                category=category,
                 unread_only=unread_only,
             ),
             HistoryOk,
@@ -662,6 +667,7 @@ def _reply(frame: ServerFrame, reply_type: type[T]) -> T:
 
 # ---------------------------------------------------------------------- sign-in
 
+
 async def _auth_request(
     server_url: str, make: Callable[[int], Any], reply_type: type[T], *, answer_within: float
 ) -> T:
@@ -671,8 +677,11 @@ async def _auth_request(
         raise ServerUnreachable(f"The server address cannot be used: {exc}.") from None
     try:
         async with connect(
-            url, subprotocols=[SUBPROTOCOL], open_timeout=answer_within,  # type: ignore[list-item]
-            max_size=MAX_SERVER_FRAME_BYTES, close_timeout=2,
+            url,
+            subprotocols=[SUBPROTOCOL],
+            open_timeout=answer_within,  # type: ignore[list-item]
+            max_size=MAX_SERVER_FRAME_BYTES,
+            close_timeout=2,
         ) as ws:
             await ws.send(encode(make(1)), text=True)
             async with asyncio.timeout(answer_within):
@@ -710,8 +719,12 @@ async def _auth_request(
 
 
 async def sign_in(
-    server_url: str, email: str, password: str, device: str | None = None,
-    *, answer_within: float = 30.0,
+    server_url: str,
+    email: str,
+    password: str,
+    device: str | None = None,
+    *,
+    answer_within: float = 30.0,
 ) -> tuple[str, AgentInfo]:
     """Exchange email and password for an agent token over ``<server>/auth``.
 

@@ -34,16 +34,22 @@ class DeskbellError(Exception):
 class NotConnected(DeskbellError):
     """A request was made while there is no live connection to the server."""
 
-    def __init__(self, message: str = "Not connected to the Deskbell server; "
-                 "the app keeps trying to reconnect. Try again in a moment.") -> None:
+    def __init__(
+        self,
+        message: str = "Not connected to the Deskbell server; "
+        "the app keeps trying to reconnect. Try again in a moment.",
+    ) -> None:
         super().__init__(message)
 
 
 class ConnectionLost(NotConnected):
     """The connection dropped after a request was sent and before its reply came."""
 
-    def __init__(self, message: str = "The connection to the Deskbell server dropped "
-                 "before it answered. Try again once the app shows it is connected.") -> None:
+    def __init__(
+        self,
+        message: str = "The connection to the Deskbell server dropped "
+        "before it answered. Try again once the app shows it is connected.",
+    ) -> None:
         super().__init__(message)
 
 

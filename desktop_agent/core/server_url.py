@@ -18,7 +18,9 @@ def normalize_server_url(text: str) -> str:
     """
     candidate = text.strip()
     if not candidate:
-        raise ValueError("the server address is empty; enter one like ws://deskbell.example.org:8765")
+        raise ValueError(
+            "the server address is empty; enter one like ws://deskbell.example.org:8765"
+        )
     if "://" not in candidate:
         candidate = f"ws://{candidate}"
     parts = urlsplit(candidate)
@@ -29,7 +31,9 @@ def normalize_server_url(text: str) -> str:
             f"not {parts.scheme}://"
         )
     if not parts.hostname:
-        raise ValueError("the server address has no host name; enter one like ws://deskbell.example.org:8765")
+        raise ValueError(
+            "the server address has no host name; enter one like ws://deskbell.example.org:8765"
+        )
     try:
         _ = parts.port
     except ValueError:

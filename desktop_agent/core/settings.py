@@ -53,6 +53,7 @@ LAYER_DEFAULT = "default"
 
 # ----------------------------------------------------------------------- parsers
 
+
 def _parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -122,7 +123,9 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("sound", False, _parse_bool, None),
         SettingSpec("dnd_schedule", None, _parse_schedule, None),
         SettingSpec(
-            "log_level", "INFO", _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+            "log_level",
+            "INFO",
+            _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
             "LogLevel",
         ),
         SettingSpec("sign_out_disabled", False, _parse_bool, "DisableSignOut", user_may_set=False),
@@ -345,7 +348,10 @@ class Settings:
         """
         problems: list[SettingsProblem] = []
         layers: dict[str, dict[str, Any]] = {
-            LAYER_POLICY: {}, LAYER_INSTALLER: {}, LAYER_USER: {}, LAYER_SUGGESTED: {},
+            LAYER_POLICY: {},
+            LAYER_INSTALLER: {},
+            LAYER_USER: {},
+            LAYER_SUGGESTED: {},
         }
 
         policy_raw: dict[str, Any] = {}
@@ -353,13 +359,19 @@ class Settings:
             reading = source.read()
             problems += reading.problems
             policy_raw.update(reading.values)
-        self._apply_policy(policy_raw, layers[LAYER_POLICY], layers[LAYER_SUGGESTED], problems,
-                           origin="policy")
+        self._apply_policy(
+            policy_raw, layers[LAYER_POLICY], layers[LAYER_SUGGESTED], problems, origin="policy"
+        )
         if self._installer is not None:
             reading = self._installer.read()
             problems += reading.problems
-            self._apply_policy(reading.values, layers[LAYER_INSTALLER], layers[LAYER_INSTALLER],
-                               problems, origin="installer defaults")
+            self._apply_policy(
+                reading.values,
+                layers[LAYER_INSTALLER],
+                layers[LAYER_INSTALLER],
+                problems,
+                origin="installer defaults",
+            )
 
         self._user_raw, self._user_broken = _read_user_file(self.user_file)
         if self._user_broken is not None:
@@ -371,8 +383,11 @@ class Settings:
             if spec is None:
                 continue  # kept in the file for newer versions of the app; not used here
             if not spec.user_may_set:
-                problems.append(SettingsProblem(
-                    str(self.user_file), "only your organisation's policy can set it", key))
+                problems.append(
+                    SettingsProblem(
+                        str(self.user_file), "only your organisation's policy can set it", key
+                    )
+                )
                 continue
             try:
                 layers[LAYER_USER][key] = spec.parse(value)
@@ -387,12 +402,14 @@ class Settings:
                     resolved[key] = _Resolved(layers[layer][key], layer)
                     break
             else:
-                resolved[key] = _Resolved(spec.parse(spec.default) if spec.default is not None
-                                          else None, LAYER_DEFAULT)
+                resolved[key] = _Resolved(
+                    spec.parse(spec.default) if spec.default is not None else None, LAYER_DEFAULT
+                )
         self._resolved = resolved
         self.problems = problems
         return {
-            key for key in SPECS
+            key
+            for key in SPECS
             if key not in before
             or before[key].value != resolved[key].value
             or (before[key].layer == LAYER_POLICY) != (resolved[key].layer == LAYER_POLICY)
@@ -509,7 +526,8 @@ class Settings:
         if self._user_broken is not None:
             if not replace_broken:
                 raise SettingsFileError(
-                    self.user_file, self._user_broken.detail,
+                    self.user_file,
+                    self._user_broken.detail,
                     "Your changes were not saved so that the file is not lost: fix it or "
                     "remove it, then save again.",
                 )
@@ -524,8 +542,9 @@ class Settings:
         try:
             atomic_write_text(self.user_file, text)
         except OSError as exc:
-            raise SettingsFileError(self.user_file, exc.strerror or str(exc),
-                                    "Check that the folder can be written.") from None
+            raise SettingsFileError(
+                self.user_file, exc.strerror or str(exc), "Check that the folder can be written."
+            ) from None
         self.reload()
 
     def _serialize(self, data: dict[str, Any]) -> str:
@@ -539,8 +558,11 @@ class Settings:
         try:
             self.user_file.rename(target)
         except OSError as exc:
-            raise SettingsFileError(self.user_file, exc.strerror or str(exc),
-                                    "It could not be moved aside; nothing was saved.") from None
+            raise SettingsFileError(
+                self.user_file,
+                exc.strerror or str(exc),
+                "It could not be moved aside; nothing was saved.",
+            ) from None
         self._user_raw = {}
         self._user_broken = None
 

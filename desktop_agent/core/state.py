@@ -52,8 +52,11 @@ class CursorStore:
                 return self._cursors
             if isinstance(raw, dict):
                 self._cursors = {
-                    k: v for k, v in raw.items()
-                    if isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                    k: v
+                    for k, v in raw.items()
+                    if isinstance(k, str)
+                    and isinstance(v, int)
+                    and not isinstance(v, bool)
                     and v >= 0
                 }
         return self._cursors
@@ -96,4 +99,3 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-

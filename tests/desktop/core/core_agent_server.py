@@ -78,8 +78,12 @@ class AgentServer:
 
     async def __aenter__(self) -> AgentServer:
         self._server = await serve(
-            self._handle, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-            process_request=self._check_token, ping_interval=None,
+            self._handle,
+            "127.0.0.1",
+            0,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            process_request=self._check_token,
+            ping_interval=None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -160,10 +164,17 @@ class AgentServer:
         self._notify()
         try:
             last = self.stored[-1].seq if self.stored else 0
-            await ws.send(encode(Welcome(
-                agent=AGENT, last_seq=last, unread=self.unread(),
-                server=ServerInfo(version="test", node="n1"),
-            )), text=True)
+            await ws.send(
+                encode(
+                    Welcome(
+                        agent=AGENT,
+                        last_seq=last,
+                        unread=self.unread(),
+                        server=ServerInfo(version="test", node="n1"),
+                    )
+                ),
+                text=True,
+            )
             async for raw in ws:
                 request = agent_decoder.decode(raw)
                 session.received.append(request)
@@ -187,7 +198,7 @@ class AgentServer:
             self.before_replay()
         missed = [n for n in self.stored if n.seq > request.after_seq]
         truncated = len(missed) > request.limit
-        missed = missed[-request.limit:]
+        missed = missed[-request.limit :]
         for n in missed:
             if n.seq in self.drop_from_replay:
                 self.drop_from_replay.discard(n.seq)

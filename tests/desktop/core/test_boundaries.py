@@ -23,11 +23,18 @@ def imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.name)
 def test_the_core_imports_no_qt_no_sockets_and_no_app_layers(path: Path) -> None:
-    forbidden = ("PySide6", "qasync", "websockets", "socket", "asyncio", "desktop_agent.ui",
-                 "desktop_agent.platform", "desktop_agent.connection")
+    forbidden = (
+        "PySide6",
+        "qasync",
+        "websockets",
+        "socket",
+        "asyncio",
+        "desktop_agent.ui",
+        "desktop_agent.platform",
+        "desktop_agent.connection",
+    )
     bad = {
-        m for m in imported_modules(path)
-        if any(m == f or m.startswith(f + ".") for f in forbidden)
+        m for m in imported_modules(path) if any(m == f or m.startswith(f + ".") for f in forbidden)
     }
     assert not bad, f"{path.name} imports {sorted(bad)}"
 

@@ -61,7 +61,8 @@ def test_bad_arguments_exit_2_with_usage_on_stderr(
 
 
 @pytest.mark.parametrize(
-    "link", ["deskbell://conversation/c_1", "DESKBELL://Conversation/c_1/", " deskbell://conversation/c_1"]
+    "link",
+    ["deskbell://conversation/c_1", "DESKBELL://Conversation/c_1/", " deskbell://conversation/c_1"],
 )
 def test_links_are_read_leniently_where_it_is_safe(link: str) -> None:
     assert conversation_from_link(link) == "c_1"

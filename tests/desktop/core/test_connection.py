@@ -111,8 +111,12 @@ def cursors(tmp_path: Path) -> CursorStore:
 
 
 def make_service(
-    server: AgentServer, cursors: CursorStore, *, token: str = GOOD_TOKEN,
-    delays: Callable[[], Iterator[float]] = no_wait, **kwargs: Any,
+    server: AgentServer,
+    cursors: CursorStore,
+    *,
+    token: str = GOOD_TOKEN,
+    delays: Callable[[], Iterator[float]] = no_wait,
+    **kwargs: Any,
 ) -> ConnectionService:
     kwargs.setdefault("quick_delay", lambda: 0.0)
     return ConnectionService(
@@ -376,7 +380,12 @@ async def test_a_dead_link_is_noticed_by_keepalive_pings_and_replaced(
 ) -> None:
     async with FreezableProxy(server.port) as proxy:
         service = ConnectionService(
-            proxy.url, GOOD_TOKEN, cursors, delays=no_wait, ping_interval=0.05, ping_timeout=0.2,
+            proxy.url,
+            GOOD_TOKEN,
+            cursors,
+            delays=no_wait,
+            ping_interval=0.05,
+            ping_timeout=0.2,
             close_timeout=0.1,
         )
         recorder = Recorder(service)
@@ -393,7 +402,11 @@ async def test_a_wake_up_checks_the_link_and_replaces_a_dead_one_at_once(
 ) -> None:
     async with FreezableProxy(server.port) as proxy:
         service = ConnectionService(
-            proxy.url, GOOD_TOKEN, cursors, delays=no_wait, ping_interval=None,
+            proxy.url,
+            GOOD_TOKEN,
+            cursors,
+            delays=no_wait,
+            ping_interval=None,
             probe_timeout=0.2,
         )
         recorder = Recorder(service)
@@ -513,8 +526,12 @@ async def test_conversation_reply_and_assign_return_protocol_objects(
 ) -> None:
     service, _ = connected
     convo = Conversation(
-        id="c_1", inbox=InboxRef(id="i_1", name="Support"), status="open", assignee=None,
-        visitor=Visitor(name="Dana"), messages=[],
+        id="c_1",
+        inbox=InboxRef(id="i_1", name="Support"),
+        status="open",
+        assignee=None,
+        visitor=Visitor(name="Dana"),
+        messages=[],
     )
     stored = Message(id="m_9", author=_visitor(), body="ok", created_at="2026-11-25T10:00:00Z")
 

@@ -73,8 +73,12 @@ def test_a_schedule_round_trips_through_its_settings_form() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["18:00-08:00", {"start": "6pm", "end": "08:00"}, {"start": "18:00"},
-     {"start": "18:00", "end": "08:00", "days": [7]}],
+    [
+        "18:00-08:00",
+        {"start": "6pm", "end": "08:00"},
+        {"start": "18:00"},
+        {"start": "18:00", "end": "08:00", "days": [7]},
+    ],
 )
 def test_a_malformed_schedule_is_refused_with_a_reason(value: object) -> None:
     with pytest.raises(ValueError, match=r"\w"):

@@ -15,7 +15,8 @@ from desktop_agent.errors import (
 
 def test_every_error_of_the_agent_is_a_deskbell_error() -> None:
     classes = [
-        value for value in vars(errors).values()
+        value
+        for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
     assert len(classes) >= 10

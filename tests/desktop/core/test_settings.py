@@ -180,10 +180,12 @@ def test_saving_writes_a_readable_file_and_keeps_keys_it_does_not_know(
     user_file.parent.mkdir()
     user_file.write_text('future_option = "kept"\n')
     settings = make(user_file, policy_dir)
-    settings.update({
-        "toast_categories": ["chat", "ticket"],
-        "dnd_schedule": {"start": "18:00", "end": "08:00", "days": [0, 1, 2, 3, 4]},
-    })
+    settings.update(
+        {
+            "toast_categories": ["chat", "ticket"],
+            "dnd_schedule": {"start": "18:00", "end": "08:00", "days": [0, 1, 2, 3, 4]},
+        }
+    )
     saved = tomllib.loads(user_file.read_text())
     assert saved["future_option"] == "kept"
     assert saved["settings_version"] == 1
@@ -228,12 +230,18 @@ def test_a_missing_policy_folder_is_no_policy(user_file: Path, tmp_path: Path) -
     assert settings.problems == []
 
 
-@given(st.dictionaries(
-    st.text(min_size=1, max_size=10),
-    st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.text(max_size=30),
-              st.lists(st.text(max_size=10), max_size=4)),
-    max_size=6,
-))
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=10),
+        st.one_of(
+            st.booleans(),
+            st.integers(-(10**6), 10**6),
+            st.text(max_size=30),
+            st.lists(st.text(max_size=10), max_size=4),
+        ),
+        max_size=6,
+    )
+)
 def test_the_toml_writer_round_trips_through_the_standard_parser(values: dict[str, object]) -> None:
     values = {f"k_{i}": v for i, v in enumerate(values.values())}
     assert tomllib.loads(dump_toml(values)) == values

@@ -22,8 +22,11 @@ def chat(seq: int, conversation: str = "c_1", visitor: str = "Dana Smith", **kw:
 def test_a_chat_message_toasts_with_visitor_and_inbox_and_a_plain_preview() -> None:
     decision = ToastPolicy().on_notification(chat(1, body="Hi,\n  my order\t#1234"), T0)
     assert decision == ShowToast(
-        key="conversation:c_1", title="Dana Smith · Support", body="Hi, my order #1234",
-        conversation_id="c_1", replaces=None,
+        key="conversation:c_1",
+        title="Dana Smith · Support",
+        body="Hi, my order #1234",
+        conversation_id="c_1",
+        replaces=None,
     )
 
 
@@ -142,12 +145,18 @@ def test_read_notifications_do_not_toast() -> None:
 
 def test_a_resume_brings_one_summary_of_what_arrived_while_away() -> None:
     policy = ToastPolicy()
-    missed = [chat(1), chat(2), chat(3, conversation="c_2", visitor="Bob"),
-              notification(4, kind="ticket.assigned", conversation_id=None)]
+    missed = [
+        chat(1),
+        chat(2),
+        chat(3, conversation="c_2", visitor="Bob"),
+        notification(4, kind="ticket.assigned", conversation_id=None),
+    ]
     decision = policy.on_resumed(missed, T0)
     assert decision == SummaryToast(
-        key="resume", title="3 new messages while you were away",
-        body="From Dana Smith (2) and Bob. Open Deskbell to read them.", replaces=None,
+        key="resume",
+        title="3 new messages while you were away",
+        body="From Dana Smith (2) and Bob. Open Deskbell to read them.",
+        replaces=None,
     )
 
 
