@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar
 from PySide6.QtCore import QObject, Signal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Subprotocol
 
 from backend.protocol import (
     CLOSE_GOING_AWAY,
@@ -95,6 +96,8 @@ CONNECTED: Final = "connected"
 DISCONNECTED: Final = "disconnected"
 SIGNED_OUT: Final = "signed_out"
 
+_SUBPROTOCOL = Subprotocol(SUBPROTOCOL)
+
 MAX_SERVER_FRAME_BYTES: Final = 16 * 1024 * 1024
 """Largest frame accepted from the server (history pages can be large)."""
 MAX_GAP_RESUMES: Final = 3
@@ -108,6 +111,25 @@ SIGNED_OUT_REVOKED = (
     "You were signed out because this device's sign-in was revoked on the server. "
     "Sign in again to keep receiving notifications."
 )
+
+
+class _RedactSecrets(logging.Filter):
+    """Keeps the bearer token out of logs: websockets logs handshake headers at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (
+            isinstance(args, tuple)
+            and len(args) == 2
+            and isinstance(args[0], str)
+            and args[0].lower() == "authorization"
+        ):
+            record.args = (args[0], "[redacted]")
+        return True
+
+
+_socket_log = logging.getLogger("desktop_agent.connection.websocket")
+_socket_log.addFilter(_RedactSecrets())
 
 
 @dataclass(frozen=True)
@@ -235,6 +257,7 @@ class ConnectionService(QObject):
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerFrame]] = {}
         self._probes: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -261,6 +284,7 @@ class ConnectionService(QObject):
         if self.running:
             return
         self._loop = asyncio.get_running_loop()
+        self._stopping = False
         self._task = self._loop.create_task(self._run(), name="deskbell-connection")
         self._task.add_done_callback(self._task_done)
 
@@ -273,6 +297,12 @@ class ConnectionService(QObject):
         for probe in list(self._probes):
             probe.cancel()
         task, self._task = self._task, None
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            # Say goodbye properly (1000) rather than vanish mid-frame.
+            with contextlib.suppress(ConnectionClosed, OSError):
+                await ws.close()
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -325,6 +355,8 @@ class ConnectionService(QObject):
                 # A bug here must not end reconnecting for good: log it and retry.
                 log.exception("unexpected error in the connection; reconnecting")
                 end = _SessionEnd("retry")
+            if self._stopping:
+                return
             if end.action == "signed_out":
                 self._set_state(SIGNED_OUT)
                 self.authFailed.emit(end.reason)
@@ -341,13 +373,14 @@ class ConnectionService(QObject):
         try:
             async with connect(
                 self._url,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[_SUBPROTOCOL],
                 additional_headers={"Authorization": f"Bearer {self._token}"},
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
                 max_size=MAX_SERVER_FRAME_BYTES,
                 close_timeout=self._close_timeout,
+                logger=_socket_log,
             ) as ws:
                 return await self._session(ws)
         except InvalidStatus as exc:
@@ -678,8 +711,8 @@ async def _auth_request(
     try:
         async with connect(
             url,
-            subprotocols=[SUBPROTOCOL],
-            open_timeout=answer_within,  # type: ignore[list-item]
+            subprotocols=[_SUBPROTOCOL],
+            open_timeout=answer_within,
             max_size=MAX_SERVER_FRAME_BYTES,
             close_timeout=2,
         ) as ws:

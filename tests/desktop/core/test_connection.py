@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,21 @@ async def connected(
     await service.stop()
 
 
-# --- connecting and resuming -----------------------------------------------------
+# --- connecting and resuming ------------------------------------------------------
+
+
+async def test_the_token_never_reaches_the_logs_even_at_debug_level(
+    server: AgentServer, cursors: CursorStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    service = make_service(server, cursors)
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    await service.stop()
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("desktop_agent")]
+    assert any("Authorization" in line for line in ours)  # the header was logged...
+    assert not any(GOOD_TOKEN in line for line in ours)  # ...without its value
 
 
 async def test_it_connects_with_the_token_and_subprotocol_and_resumes(
