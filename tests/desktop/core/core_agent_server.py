@@ -67,6 +67,7 @@ class AgentServer:
         self.handlers: dict[str, Handler] = {}
         self.drop_from_replay: set[int] = set()
         self.before_replay: Callable[[], None] | None = None
+        self.unavailable = False
         self.unread_in_replay = False
         self.passwords = {"ada@example.org": "right"}
         self.logged_out: list[str] = []
@@ -114,6 +115,8 @@ class AgentServer:
             return None
         self.handshakes += 1
         self._notify()
+        if self.unavailable:
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "starting up\n")
         if request.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
             self.rejected_handshakes += 1
             return connection.respond(HTTPStatus.UNAUTHORIZED, "unknown token\n")

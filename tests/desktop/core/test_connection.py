@@ -378,6 +378,54 @@ async def test_a_revoked_token_close_signs_out_and_stops_reconnecting(
     assert server.handshakes == 1
 
 
+async def test_a_server_that_is_not_ready_is_retried_not_treated_as_sign_out(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    server.unavailable = True
+    service = make_service(server, cursors)
+    recorder = Recorder(service)
+    service.start()
+    await server.wait_until(lambda: server.handshakes >= 2)
+    server.unavailable = False
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    assert recorder.auth_failures == []
+    await service.stop()
+
+
+async def test_the_backoff_starts_again_after_a_connection_that_got_as_far_as_welcome(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    generators: list[None] = []
+
+    def delays() -> Iterator[float]:
+        generators.append(None)
+        return itertools.repeat(0.0)
+
+    service = make_service(server, cursors, delays=delays)
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    assert len(generators) == 1
+    await server.close_all(1011)
+    await recorder.wait_until(lambda: len(recorder.resumes) == 2)
+    assert len(generators) == 2
+    await service.stop()
+
+
+async def test_after_signing_in_again_the_same_service_reconnects_with_the_new_token(
+    server: AgentServer, cursors: CursorStore
+) -> None:
+    service = make_service(server, cursors, token="dbat_revoked")
+    recorder = Recorder(service)
+    service.start()
+    await recorder.wait_until(lambda: recorder.states[-1:] == ["signed_out"])
+    service.set_token(GOOD_TOKEN)
+    service.start()
+    await recorder.wait_until(lambda: len(recorder.resumes) == 1)
+    assert recorder.states[-1] == "connected"
+    await service.stop()
+
+
 async def test_a_refused_token_at_the_handshake_signs_out(
     server: AgentServer, cursors: CursorStore
 ) -> None:
