@@ -25,6 +25,7 @@ to replace it unless asked to move it aside first.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -449,8 +450,9 @@ class Settings:
         Raises:
             KeyError: not a setting.
         """
-        value = self._resolved[key].value
-        return list(value) if isinstance(value, list) else value
+        # A copy, so a caller changing a list or table cannot change the settings behind
+        # their back.
+        return copy.deepcopy(self._resolved[key].value)
 
     def __getitem__(self, key: str) -> Any:
         return self.get(key)
