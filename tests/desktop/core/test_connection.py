@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from core_agent_server import AGENT, GOOD_TOKEN, AgentServer, FreezableProxy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend.protocol import (
     Conversation,
@@ -52,11 +55,14 @@ class Recorder:
         self.reads: list[list[str]] = []
         self.messages: list[tuple[str, Any]] = []
         self.auth_failures: list[str] = []
+        self.delivered: list[int] = []  # seqs in the order the signals carried them
         self.changed = asyncio.Event()
         service.stateChanged.connect(lambda s: self._add(self.states, s))
         service.welcomed.connect(lambda w: self._add(self.welcomes, w))
         service.notificationReceived.connect(lambda n: self._add(self.live, n))
         service.resumed.connect(lambda r: self._add(self.resumes, r))
+        service.notificationReceived.connect(lambda n: self.delivered.append(n.seq))
+        service.resumed.connect(lambda r: self.delivered.extend(n.seq for n in r.notifications))
         service.unreadChanged.connect(lambda u: self._add(self.unread, u))
         service.readChanged.connect(lambda ids: self._add(self.reads, ids))
         service.messageReceived.connect(lambda c, m: self._add(self.messages, (c, m)))
@@ -525,6 +531,49 @@ async def test_frames_it_cannot_read_are_skipped_without_dropping_the_connection
     await server.publish(1)
     await recorder.wait_until(lambda: len(recorder.live) == 1)
     assert server.handshakes == 1
+
+
+STEPS = ["live", "lost", "drop_link", "going_away", "away", "burst"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.lists(st.sampled_from(STEPS), min_size=1, max_size=10))
+def test_any_mix_of_lost_frames_and_reconnects_delivers_each_notification_once_in_order(
+    steps: list[str],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(_run_steps(steps, Path(folder)))
+
+
+async def _run_steps(steps: list[str], folder: Path) -> None:
+    async with AgentServer() as server:
+        service = make_service(server, CursorStore(folder))
+        recorder = Recorder(service)
+        service.start()
+
+        def caught_up() -> bool:
+            done = recorder.delivered[-1:] == [len(server.stored)] or not server.stored
+            return done and service.state == "connected" and server.live_sessions() == 1
+
+        await recorder.wait_until(caught_up)
+        for step in steps:
+            if step == "live":
+                await server.publish(1)
+            elif step == "burst":
+                await server.publish(5)
+            elif step == "lost":
+                await server.publish(1, lose=True)
+                await server.publish(1)
+            elif step == "drop_link":
+                await server.close_all(1011)
+            elif step == "going_away":
+                await server.close_all(1001)
+            elif step == "away":
+                await server.close_all(1011)
+                server.store(2)
+            await recorder.wait_until(caught_up)
+        await service.stop()
+    assert recorder.delivered == list(range(1, len(server.stored) + 1))
 
 
 # --- pushes and requests ------------------------------------------------------------
