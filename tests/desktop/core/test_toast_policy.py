@@ -204,3 +204,13 @@ def test_a_burst_of_any_length_is_one_toast_with_the_right_count(count: int, ste
     assert isinstance(last, ShowToast)
     if count > 1:
         assert last.body.startswith(f"{count} new messages from Dana Smith")
+
+
+def test_the_backends_flat_data_shape_gives_the_same_title() -> None:
+    flat = chat(
+        1,
+        visitor="Dana Smith was assigned to you",
+        data={"inbox": "Support", "visitor_name": "Dana Smith"},
+    )
+    decision = ToastPolicy().on_notification(flat, T0)
+    assert isinstance(decision, ShowToast) and decision.title == "Dana Smith · Support"
