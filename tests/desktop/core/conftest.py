@@ -1,0 +1,31 @@
+"""Core tests run headless; every async test runs on plain asyncio and on qasync.
+
+The app runs the connection service on qasync's loop inside Qt; running each async test
+on both loops catches code that only works on one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _qasync_loop() -> asyncio.AbstractEventLoop:
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+    return loop
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Any] | None:
+    return {"asyncio": asyncio.new_event_loop, "qasync": _qasync_loop}
