@@ -57,6 +57,11 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         executable_path=driver_path, log_output=str(tmp_path / "chromedriver.log")
     )
     driver = webdriver.Chrome(options=options, service=service)
+    # The size of a chat iframe on a website, narrower than a headless window can be.
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 360, "height": 640, "deviceScaleFactor": 1, "mobile": False},
+    )
     try:
         yield driver
     finally:

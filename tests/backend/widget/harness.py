@@ -38,7 +38,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
-    "--window-size=400,680",
+    "--window-size=500,700",
 )
 
 
