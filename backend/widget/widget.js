@@ -22,6 +22,7 @@
   const MAX_NAME_CHARS = 120; // protocol.MAX_NAME_CHARS
   const STORAGE_PREFIX = "deskbell.visitor.";
   const NEAR_BOTTOM_PX = 80;
+  const AUTHOR_KINDS = ["visitor", "agent", "system"];
 
   // ------------------------------------------------------------------ pure helpers
 
@@ -134,6 +135,7 @@
       this.delays = reconnectDelays();
       this.timer = null;
       this.failures = 0;
+      this.everOpen = false;
     }
 
     get isOpen() {
@@ -155,6 +157,7 @@
       this.handlers.onConnecting(this.failures);
       ws.onopen = () => {
         this.failures = 0;
+        this.everOpen = true;
         this.delays = reconnectDelays();
         this.handlers.onOpen();
       };
@@ -303,17 +306,19 @@
 
   /** A transcript row. `author` is {kind, name}; the body goes in as text. */
   function messageNode(author, body) {
+    const kind = AUTHOR_KINDS.includes(author.kind) ? author.kind : "system";
     const li = document.createElement("li");
-    li.className = `message message-${author.kind}`;
-    li.dataset.author = `${author.kind}:${author.name || ""}`;
+    li.className = `message message-${kind}`;
+    // Consecutive rows of one author are grouped; every visitor row is the visitor's.
+    li.dataset.author = kind === "visitor" ? kind : `${kind}:${author.name || ""}`;
 
     const who = document.createElement("span");
     who.className = "message-author";
-    if (author.kind === "visitor") {
+    if (kind === "visitor") {
       who.classList.add("visually-hidden");
       who.textContent = "You: ";
     } else {
-      who.textContent = author.kind === "system" ? "" : author.name || "Agent";
+      who.textContent = kind === "system" ? "" : author.name || "Agent";
     }
     li.append(who);
 
@@ -610,8 +615,8 @@
         setConnection("offline", "Offline");
         if (state.view === "chat" && !el.ended.hidden) return; // nothing left to send
         setBanner(
-          failures > 3
-            ? "We can't reach the help desk. Check your internet connection; we keep trying."
+          failures > 3 || !channel.everOpen
+            ? "We can't reach the help desk right now. Check your internet connection; we keep trying."
             : "Connection lost. Reconnecting…",
         );
       },
