@@ -67,7 +67,7 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     finally:
         try:
             # Shown by pytest when the test failed: what the page logged.
-            for entry in driver.get_log("browser"):
+            for entry in driver.get_log("browser"):  # type: ignore[no-untyped-call]
                 print("browser:", entry.get("level"), entry.get("message"))
         finally:
             driver.quit()
