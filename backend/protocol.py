@@ -510,7 +510,13 @@ class FrameDecoder:
             request_id = _request_id(data)
             text = str(exc)
             if "Invalid value" in text and "`$.type`" in text:
-                frame = _envelope_decoder.decode(data).type
+                try:
+                    frame = _envelope_decoder.decode(data).type
+                except (msgspec.ValidationError, msgspec.DecodeError) as inner:
+                    # msgspec stops at the first problem: the rest may not even be JSON.
+                    raise ProtocolError(
+                        "bad_request", f"not valid JSON: {inner}", request_id
+                    ) from None
                 message = (
                     f"unknown frame type {frame!r} on {self._channel}; "
                     f"expected one of {', '.join(self._known)}"

@@ -296,7 +296,12 @@ class SQLiteStore(Store):
         self._opened = True
 
     def _migrate(self) -> None:
-        conn = _connect(self.path, durable=self._durable)
+        try:
+            conn = _connect(self.path, durable=self._durable)
+        except sqlite3.DatabaseError as exc:
+            if "file is not a database" in str(exc):
+                raise StoreUnavailable(f"{self.path} is not a Deskbell database") from exc
+            raise
         try:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
                 raise StoreUnavailable(f"{self.path}: the database cannot use WAL mode")
