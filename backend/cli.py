@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -38,8 +39,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common() -> _Parser:
+    common = _Parser(add_help=False)
     common.add_argument("--db", help="database: a file path, sqlite:///path or postgresql://…")
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     common.add_argument("--config", help="TOML configuration file")
@@ -185,7 +186,7 @@ async def _serve(args: argparse.Namespace, config: Config) -> Result:
 
 
 DEMO_INBOX = "Support"
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's published sign-in, not a secret
 DEMO_AGENTS = (
     ("alex@demo.deskbell.dev", "Alex Morgan"),
     ("sam@demo.deskbell.dev", "Sam Rivera"),
@@ -197,20 +198,17 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
     data_dir = Path(platformdirs.user_data_dir("deskbell", appauthor=False))
     async with open_service(config) as service:
         store = service.store
-        try:
+        with contextlib.suppress(DeskbellError):  # seeded by an earlier run
             await store.add_inbox(DEMO_INBOX)
-        except DeskbellError:
-            pass  # seeded by an earlier run
         for email, name in DEMO_AGENTS:
             if await store.agent_by_email(email) is None:
                 await service.add_agent(email, name, [DEMO_INBOX], DEMO_PASSWORD)
         token, agent = await service.issue_agent_token(DEMO_AGENTS[0][0], device="demo")
         service_token = await service.issue_service_token("demo")
-    data_dir.mkdir(parents=True, exist_ok=True)
     token_file = data_dir / "demo-agent.token"
-    _write_secret(token_file, token)
     service_file = data_dir / "demo-service.token"
-    _write_secret(service_file, service_token)
+    await asyncio.to_thread(_write_secret, token_file, token)
+    await asyncio.to_thread(_write_secret, service_file, service_token)
     # The demo's visitor simulator opens conversations from this machine every few
     # seconds; the public-website limits would stop it.
     config.visitor_starts_per_address = max(config.visitor_starts_per_address, 100_000)
@@ -250,6 +248,7 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
 
 def _write_secret(path: Path, secret: str) -> None:
     """Write a token readable by this user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")

@@ -25,9 +25,9 @@ RESUME_DEFAULT_LIMIT: Final = 500
 RESUME_MAX_LIMIT: Final = 1000
 HISTORY_MAX_LIMIT: Final = 200
 
-AGENT_TOKEN_PREFIX: Final = "dbat_"
-SERVICE_TOKEN_PREFIX: Final = "dbst_"
-VISITOR_TOKEN_PREFIX: Final = "dbvt_"
+AGENT_TOKEN_PREFIX: Final = "dbat_"  # noqa: S105 - a prefix, not a token
+SERVICE_TOKEN_PREFIX: Final = "dbst_"  # noqa: S105 - a prefix, not a token
+VISITOR_TOKEN_PREFIX: Final = "dbvt_"  # noqa: S105 - a prefix, not a token
 
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TOO_LARGE: Final = 1009
@@ -559,7 +559,7 @@ def decode_event(event: dict[str, Any], request_id: RequestId | None = None) -> 
             f"{KIND_CONVERSATION_ASSIGNED} is made by the backend and cannot be published",
             request_id,
         )
-    event_type = _chat_event_types.get(kind, GenericEvent)
+    event_type: type[ServiceEvent] = _chat_event_types.get(kind, GenericEvent)  # type: ignore[assignment]
     try:
         result: ServiceEvent = msgspec.convert(event, event_type)
     except msgspec.ValidationError as exc:

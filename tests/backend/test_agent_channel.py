@@ -13,7 +13,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.backend import SUBPROTOCOL, BackendHarness, in_process_backend
 
-MARKUP = "<script>alert('x')</script> <img src=x onerror=alert(1)> &amp; <b>bold</b> \u202e\U0001f600"
+MARKUP = (
+    "<script>alert('x')</script> <img src=x onerror=alert(1)> &amp; <b>bold</b> \u202e\U0001f600"
+)
 
 
 @pytest.fixture
@@ -164,7 +166,11 @@ async def test_new_notification_carries_the_counts_after_it(server: BackendHarne
         ('{"type": "resume", "id": 4, "after_seq": "ten"}', 4, "int"),
         ('{"type": "history", "id": 5, "limit": 100000}', 5, "200"),
         ('{"type": "mark_read", "id": 6}', 6, "ids"),
-        ('{"type": "reply", "id": 8, "conversation_id": "c", "body": "", "client_msg_id": "a"}', 8, "length"),
+        (
+            '{"type": "reply", "id": 8, "conversation_id": "c", "body": "", "client_msg_id": "a"}',
+            8,
+            "length",
+        ),
     ],
 )
 async def test_bad_frame_gets_bad_request_and_the_connection_stays_usable(
@@ -234,7 +240,7 @@ async def test_agent_never_sees_another_inboxs_notifications_or_conversations(
 async def test_visitor_markup_is_stored_and_returned_byte_identical(server: BackendHarness) -> None:
     tokens = await server.seed({"ann@x.org": ["Support"]})
     ann = await server.agent(tokens["ann@x.org"])
-    visitor, started = await server.visitor_start("Support", MARKUP, MARKUP)
+    _, started = await server.visitor_start("Support", MARKUP, MARKUP)
     notification = (await ann.push("notification"))["notification"]
     assert notification["title"] == MARKUP and notification["body"] == MARKUP
     conversation = await ann.request(
@@ -254,7 +260,12 @@ async def test_reply_reaches_visitor_and_retry_stores_nothing_new(server: Backen
     visitor, started = await server.visitor_start("Support", "Dana", "Hi")
     conversation = started["conversation"]["id"]
     await ann.request({"type": "conversation", "conversation_id": conversation})
-    frame = {"type": "reply", "conversation_id": conversation, "body": "On it!", "client_msg_id": "k1"}
+    frame = {
+        "type": "reply",
+        "conversation_id": conversation,
+        "body": "On it!",
+        "client_msg_id": "k1",
+    }
     first = await ann.request(dict(frame))
     again = await ann.request(dict(frame))
     assert first["message"] == again["message"]
@@ -277,13 +288,17 @@ async def test_assign_notifies_the_assignee_unless_they_assigned_themselves(
     await bob.push("notification")
     bob_id = bob.welcome["agent"]["id"]  # type: ignore[attr-defined]
     ann_id = ann.welcome["agent"]["id"]  # type: ignore[attr-defined]
-    assert (await ann.request({"type": "assign", "conversation_id": conversation, "agent_id": ann_id}))["type"] == "ok"
-    assert (await ann.request({"type": "assign", "conversation_id": conversation, "agent_id": bob_id}))["type"] == "ok"
+    assert (
+        await ann.request({"type": "assign", "conversation_id": conversation, "agent_id": ann_id})
+    )["type"] == "ok"
+    assert (
+        await ann.request({"type": "assign", "conversation_id": conversation, "agent_id": bob_id})
+    )["type"] == "ok"
     assigned = (await bob.push("notification"))["notification"]
     assert assigned["kind"] == "chat.conversation.assigned"
     assert assigned["conversation_id"] == conversation
     # Ann's self-assignment notified nobody; her next notification is the visitor's.
-    visitor, _ = await server.visitor_start("Support", "Zed", "Another chat")
+    await server.visitor_start("Support", "Zed", "Another chat")
     assert (await ann.push("notification"))["notification"]["title"] == "Zed"
 
 

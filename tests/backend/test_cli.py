@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 
-def run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     import os
 
     return subprocess.run(
@@ -38,15 +40,34 @@ def test_every_command_answers_one_json_object(db: str, tmp_path: Path) -> None:
     inbox = ok_json(run("inbox", "add", "Support", "--db", db, "--json"))
     assert inbox["name"] == "Support" and str(inbox["id"]).startswith("i_")
     agent = ok_json(
-        run("agent", "add", "ann@x.org", "--name", "Ann Lee", "--inbox", "Support",
-            "--password-stdin", "--db", db, "--json", stdin="s3cret pass\n")
+        run(
+            "agent",
+            "add",
+            "ann@x.org",
+            "--name",
+            "Ann Lee",
+            "--inbox",
+            "Support",
+            "--password-stdin",
+            "--db",
+            db,
+            "--json",
+            stdin="s3cret pass\n",
+        )
     )
-    assert agent == {"id": agent["id"], "email": "ann@x.org", "name": "Ann Lee", "inboxes": ["Support"]}
+    assert agent == {
+        "id": agent["id"],
+        "email": "ann@x.org",
+        "name": "Ann Lee",
+        "inboxes": ["Support"],
+    }
     listed = ok_json(run("agent", "list", "--db", db, "--json"))
     assert listed == {"agents": [agent]}
     token = ok_json(run("token", "issue", "ann@x.org", "--db", db, "--json"))
     assert str(token["token"]).startswith("dbat_") and token["agent_id"] == agent["id"]
-    assert ok_json(run("token", "revoke", str(token["token"]), "--db", db, "--json")) == {"revoked": True}
+    assert ok_json(run("token", "revoke", str(token["token"]), "--db", db, "--json")) == {
+        "revoked": True
+    }
     service = ok_json(run("service-token", "issue", "crm", "--db", db, "--json"))
     assert str(service["token"]).startswith("dbst_") and service["name"] == "crm"
     sqlite_url = ok_json(run("agent", "list", "--db", f"sqlite:///{db}", "--json"))
@@ -55,9 +76,15 @@ def test_every_command_answers_one_json_object(db: str, tmp_path: Path) -> None:
 
 def test_agent_import_creates_updates_and_issues_tokens(db: str, tmp_path: Path) -> None:
     ok_json(run("inbox", "add", "Support", "--db", db, "--json"))
-    ok_json(run("agent", "add", "ann@x.org", "--name", "Ann", "--inbox", "Support", "--db", db, "--json"))
+    ok_json(
+        run(
+            "agent", "add", "ann@x.org", "--name", "Ann", "--inbox", "Support", "--db", db, "--json"
+        )
+    )
     csv_file = tmp_path / "agents.csv"
-    csv_file.write_text("email,name,inboxes\nann@x.org,Ann Lee,Support;Billing\nbo@x.org,Bo,Sales\n")
+    csv_file.write_text(
+        "email,name,inboxes\nann@x.org,Ann Lee,Support;Billing\nbo@x.org,Bo,Sales\n"
+    )
     result = ok_json(run("agent", "import", str(csv_file), "--issue-tokens", "--db", db, "--json"))
     assert result["created"] == 1 and result["updated"] == 1
     tokens = result["tokens"]
@@ -94,8 +121,14 @@ def test_broken_import_file_names_the_line_and_imports_nothing(db: str, tmp_path
     ("setup", "args", "words"),
     [
         ([("inbox", "add", "Support")], ("inbox", "add", "Support"), "already exists"),
-        ([("inbox", "add", "Support"), ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support")],
-         ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support"), "agent a@x.org already exists"),
+        (
+            [
+                ("inbox", "add", "Support"),
+                ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support"),
+            ],
+            ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support"),
+            "agent a@x.org already exists",
+        ),
         ([], ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Nope"), "no inbox named Nope"),
         ([], ("token", "issue", "ghost@x.org"), "no agent ghost@x.org"),
         ([], ("token", "revoke", "dbat_nothing"), "no such token"),
@@ -116,7 +149,12 @@ def test_failures_exit_1_with_one_line_on_stderr(
 
 
 def test_bad_usage_exits_2_with_usage(db: str) -> None:
-    for args in (("bogus",), ("agent", "add", "a@x.org"), ("inbox",), ("serve", "--port", "notanumber")):
+    for args in (
+        ("bogus",),
+        ("agent", "add", "a@x.org"),
+        ("inbox",),
+        ("serve", "--port", "notanumber"),
+    ):
         result = run(*args)
         assert result.returncode == 2, args
         assert "usage:" in result.stderr
@@ -143,8 +181,16 @@ def test_flags_win_over_environment_over_config_file(tmp_path: Path) -> None:
     config.write_text(f'db = "{file_db}"\n')
     run("inbox", "add", "FromFile", "--config", str(config))
     run("inbox", "add", "FromEnv", "--config", str(config), env={"DESKBELL_DB": str(env_db)})
-    run("inbox", "add", "FromFlag", "--config", str(config), "--db", str(flag_db),
-        env={"DESKBELL_DB": str(env_db)})
+    run(
+        "inbox",
+        "add",
+        "FromFlag",
+        "--config",
+        str(config),
+        "--db",
+        str(flag_db),
+        env={"DESKBELL_DB": str(env_db)},
+    )
     assert file_db.exists() and env_db.exists() and flag_db.exists()
     again = run("inbox", "add", "FromEnv", "--db", str(env_db))
     assert again.returncode == 1 and "already exists" in again.stderr

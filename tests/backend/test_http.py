@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncio
 import pytest
 
 from tests.support.backend import BackendHarness, in_process_backend

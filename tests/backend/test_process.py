@@ -57,7 +57,7 @@ async def test_sigkill_loses_no_acknowledged_or_pushed_notification(
         event = {"kind": "ticket.created", "recipients": ["ann@x.org"], "title": f"t{n}"}
         try:
             reply = await crm.request({"type": "publish", "event": event}, timeout=30)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, Exception):
             return  # the server died before answering: not acknowledged
         if reply.get("type") == "ok":
             acknowledged.add(f"t{n}")
@@ -114,8 +114,20 @@ async def test_token_revoked_by_the_cli_closes_its_session_with_4001(
     ann = await agent(proc, tokens["ann@x.org"])
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "backend", "token", "revoke", tokens["ann@x.org"], "--db", db, "--json"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "token",
+            "revoke",
+            tokens["ann@x.org"],
+            "--db",
+            db,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"revoked": True}
@@ -127,6 +139,8 @@ async def test_plain_http_and_websocket_share_the_port(db: str, proc: ServerProc
     await seed_db(db, {"ann@x.org": ["Support"]})
     proc.start()
     visitor = await connect(f"{proc.url}/visitor", subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
-    await visitor.send(json.dumps({"type": "start", "id": 1, "inbox": "Support", "name": "D", "text": "x"}))
+    await visitor.send(
+        json.dumps({"type": "start", "id": 1, "inbox": "Support", "name": "D", "text": "x"})
+    )
     assert json.loads(await visitor.recv())["type"] == "ok"
     await visitor.close()

@@ -13,11 +13,23 @@ from hypothesis import strategies as st
 from backend import protocol
 from tests.support.backend import in_process_backend
 
-DECODERS = [protocol.agent_decoder, protocol.auth_decoder, protocol.service_decoder, protocol.visitor_decoder]
+DECODERS = [
+    protocol.agent_decoder,
+    protocol.auth_decoder,
+    protocol.service_decoder,
+    protocol.visitor_decoder,
+]
 
 VALID = [
     {"type": "resume", "id": 1, "after_seq": 0, "limit": 10},
-    {"type": "history", "id": "h", "before_seq": None, "limit": 20, "category": "chat", "unread_only": True},
+    {
+        "type": "history",
+        "id": "h",
+        "before_seq": None,
+        "limit": 20,
+        "category": "chat",
+        "unread_only": True,
+    },
     {"type": "mark_read", "id": 2, "ids": ["n_x_1"]},
     {"type": "mark_all_read", "id": 3, "category": None},
     {"type": "conversation", "id": 4, "conversation_id": "c_1"},
@@ -25,13 +37,19 @@ VALID = [
     {"type": "assign", "id": 6, "conversation_id": "c_1", "agent_id": "a_1"},
     {"type": "presence", "status": "dnd"},
     {"type": "login", "id": 7, "email": "a@x", "password": "p"},
-    {"type": "publish", "id": 8, "event": {"kind": "ticket.new", "recipients": ["a@x"], "title": "t"}},
+    {
+        "type": "publish",
+        "id": 8,
+        "event": {"kind": "ticket.new", "recipients": ["a@x"], "title": "t"},
+    },
     {"type": "start", "id": 9, "inbox": "S", "name": "N", "text": "t"},
 ]
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -88,8 +106,9 @@ def test_any_json_value_only_ever_raises_bad_request(value: object) -> None:
 def test_server_answers_every_fuzzed_frame_and_stays_usable(tmp_path: Path) -> None:
     samples: list[str] = []
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None)
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     @given(mutated_frames() | st.text(max_size=60))
     def collect(data: str) -> None:
         samples.append(data)

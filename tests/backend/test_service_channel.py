@@ -77,8 +77,10 @@ async def test_concurrent_publishes_with_one_key_store_once(server: BackendHarne
     tokens = await server.seed({"ann@x.org": ["Support"]})
     crm = await publisher(server)
     replies = await asyncio.gather(
-        *(crm.request({"type": "publish", "event": ticket(["ann@x.org"]), "key": "same"})
-          for _ in range(20))
+        *(
+            crm.request({"type": "publish", "event": ticket(["ann@x.org"]), "key": "same"})
+            for _ in range(20)
+        )
     )
     assert {r["notifications"] for r in replies} == {1}
     ann = await server.agent(tokens["ann@x.org"], resume=False)
@@ -93,10 +95,21 @@ async def test_concurrent_publishes_with_one_key_store_once(server: BackendHarne
         ({"kind": "ticket.assigned", "title": "x"}, "bad_request", "recipients"),
         ({"title": "x"}, "bad_request", "kind"),
         ({"kind": "Not A Kind", "recipients": ["a"], "title": "x"}, "bad_request", "kind"),
-        ({"kind": "chat.message.created", "conversation": {"external_id": "z"},
-          "author": {"kind": "visitor", "name": "V"}, "text": "hi"}, "not_found", "z"),
-        ({"kind": "chat.conversation.assigned", "recipients": ["a"], "title": "t"},
-         "bad_request", "backend"),
+        (
+            {
+                "kind": "chat.message.created",
+                "conversation": {"external_id": "z"},
+                "author": {"kind": "visitor", "name": "V"},
+                "text": "hi",
+            },
+            "not_found",
+            "z",
+        ),
+        (
+            {"kind": "chat.conversation.assigned", "recipients": ["a"], "title": "t"},
+            "bad_request",
+            "backend",
+        ),
     ],
 )
 async def test_bad_events_get_a_clear_error_and_store_nothing(
@@ -117,18 +130,34 @@ async def test_external_chat_is_routed_like_the_widget(server: BackendHarness) -
     ann = await server.agent(tokens["ann@x.org"])
     bob = await server.agent(tokens["bob@x.org"])
     crm = await publisher(server)
-    created = await crm.request({"type": "publish", "event": {
-        "kind": "chat.conversation.created", "inbox": "Support",
-        "conversation": {"external_id": "zen-1", "visitor_name": "Dana"}, "text": "Hello?"}})
+    created = await crm.request(
+        {
+            "type": "publish",
+            "event": {
+                "kind": "chat.conversation.created",
+                "inbox": "Support",
+                "conversation": {"external_id": "zen-1", "visitor_name": "Dana"},
+                "text": "Hello?",
+            },
+        }
+    )
     assert created["notifications"] == 2
     conversation = (await ann.push("notification"))["notification"]["conversation_id"]
     await bob.push("notification")
     bob_id = bob.welcome["agent"]["id"]  # type: ignore[attr-defined]
     await ann.request({"type": "assign", "conversation_id": conversation, "agent_id": bob_id})
     assert (await bob.push("notification"))["notification"]["kind"] == "chat.conversation.assigned"
-    message = await crm.request({"type": "publish", "event": {
-        "kind": "chat.message.created", "conversation": {"external_id": "zen-1"},
-        "author": {"kind": "visitor", "name": "Dana"}, "text": "Still there?"}})
+    message = await crm.request(
+        {
+            "type": "publish",
+            "event": {
+                "kind": "chat.message.created",
+                "conversation": {"external_id": "zen-1"},
+                "author": {"kind": "visitor", "name": "Dana"},
+                "text": "Still there?",
+            },
+        }
+    )
     assert message["notifications"] == 1  # only the assignee
     assert (await bob.push("notification"))["notification"]["body"] == "Still there?"
 
@@ -136,6 +165,9 @@ async def test_external_chat_is_routed_like_the_widget(server: BackendHarness) -
 async def test_service_channel_refuses_agent_tokens(server: BackendHarness) -> None:
     tokens = await server.seed({"ann@x.org": ["Support"]})
     with pytest.raises(InvalidStatus) as refused:
-        await connect(f"{server.url}/service", subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                      additional_headers={"Authorization": f"Bearer {tokens['ann@x.org']}"})
+        await connect(
+            f"{server.url}/service",
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Bearer {tokens['ann@x.org']}"},
+        )
     assert refused.value.response.status_code == 401

@@ -48,7 +48,9 @@ async def test_client_that_stops_reading_is_dropped_and_others_get_everything(
         reply = await again.request({"type": "resume", "after_seq": 0, "limit": 1000})
         replayed = await again.notifications(1000, timeout=60)
         assert reply["truncated"] is True and reply["last_seq"] == count
-        older = await again.request({"type": "history", "before_seq": replayed[0]["seq"], "limit": 200})
+        older = await again.request(
+            {"type": "history", "before_seq": replayed[0]["seq"], "limit": 200}
+        )
         seqs = sorted(n["seq"] for n in older["items"]) + [n["seq"] for n in replayed]
         assert seqs == list(range(1, count + 1))
         slow.transport.abort()
@@ -57,7 +59,9 @@ async def test_client_that_stops_reading_is_dropped_and_others_get_everything(
 async def _publish(server, count: int, body: str) -> None:  # type: ignore[no-untyped-def]
     from backend import protocol
 
-    event = protocol.GenericEvent(kind="ticket.updated", recipients=["inbox:Support"], title="t", body=body)
+    event = protocol.GenericEvent(
+        kind="ticket.updated", recipients=["inbox:Support"], title="t", body=body
+    )
     # A few in flight at a time, like a steady integration: each committed batch stays
     # small enough for a client that keeps reading.
     slots = asyncio.Semaphore(4)

@@ -53,17 +53,23 @@ class WsClient:
             async for raw in self.ws:
                 frame = json.loads(raw)
                 self.frames.append(frame)
-                waiter = self._waiting.pop(frame.get("id"), None) if frame["type"] in ("ok", "error") else None
+                waiter = (
+                    self._waiting.pop(frame.get("id"), None)
+                    if frame["type"] in ("ok", "error")
+                    else None
+                )
                 if waiter is not None and not waiter.done():
                     waiter.set_result(frame)
                 else:
                     await self.pushes.put(frame)
-        except Exception:  # noqa: S110 - closed connection ends the reader
+        except Exception:
             pass
         finally:
             self.closed.set()
 
-    async def request(self, frame: dict[str, Any], timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    async def request(
+        self, frame: dict[str, Any], timeout: float = DEFAULT_TIMEOUT
+    ) -> dict[str, Any]:
         """Send ``frame`` with a fresh id and return its ``ok`` or ``error`` reply."""
         self._next_id += 1
         request_id = frame.setdefault("id", f"r{self._next_id}")
@@ -75,14 +81,18 @@ class WsClient:
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
 
-    async def push(self, kind: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    async def push(
+        self, kind: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> dict[str, Any]:
         """The next push (of ``kind`` if given; others before it are skipped)."""
         while True:
             frame = await asyncio.wait_for(self.pushes.get(), timeout)
             if kind is None or frame["type"] == kind:
                 return frame
 
-    async def notifications(self, count: int, timeout: float = DEFAULT_TIMEOUT) -> list[dict[str, Any]]:
+    async def notifications(
+        self, count: int, timeout: float = DEFAULT_TIMEOUT
+    ) -> list[dict[str, Any]]:
         out = []
         while len(out) < count:
             out.append((await self.push("notification", timeout))["notification"])
@@ -133,7 +143,9 @@ class BackendHarness:
             tokens[email] = (await self.service.issue_agent_token(email))[0]
         return tokens
 
-    async def agent(self, token: str, resume: bool = True, after_seq: int | None = None) -> WsClient:
+    async def agent(
+        self, token: str, resume: bool = True, after_seq: int | None = None
+    ) -> WsClient:
         """Connect on /agent, read welcome; resume (after ``after_seq`` or welcome's
         last_seq) unless told not to."""
         ws = await connect(
@@ -161,7 +173,9 @@ class BackendHarness:
         )
         return WsClient(ws)
 
-    async def visitor_start(self, inbox: str, name: str, text: str) -> tuple[WsClient, dict[str, Any]]:
+    async def visitor_start(
+        self, inbox: str, name: str, text: str
+    ) -> tuple[WsClient, dict[str, Any]]:
         client = await self.channel("/visitor")
         reply = await client.request({"type": "start", "inbox": inbox, "name": name, "text": text})
         assert reply["type"] == "ok", reply
@@ -190,8 +204,17 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--db", self.db, "--port", str(self.port),
-             *self.extra],
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "serve",
+                "--db",
+                self.db,
+                "--port",
+                str(self.port),
+                *self.extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
