@@ -886,10 +886,10 @@ def _message(row: Sequence[Any]) -> protocol.Message:
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
     # ``column`` is one of our own literals, never input.
     sql = (
-        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, c.visitor_name, c.status, "
-        "a.id, a.public_id, a.email, a.name "
+        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, "  # noqa: S608
+        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name "
         "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
-        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"  # noqa: S608
+        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
     )
     row = conn.execute(sql, (value,)).fetchone()
     if row is None:
