@@ -163,10 +163,13 @@ Unread = dict[str, int]
 
 def unread_object(by_category: dict[str, int]) -> Unread:
     """Build the wire form of unread counts: total, chat, and every category above 0."""
-    out: Unread = {"total": sum(by_category.values()), "chat": by_category.get("chat", 0)}
-    for category, count in sorted(by_category.items()):
-        if count > 0 and category not in out:
+    out: Unread = {"total": 0, "chat": 0}
+    total = 0
+    for category, count in by_category.items():
+        if count > 0:
             out[category] = count
+            total += count
+    out["total"] = total
     return out
 
 

@@ -94,6 +94,10 @@ def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Con
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+    # Checkpoint the WAL less often (each checkpoint syncs the database file) and keep
+    # the hot pages of the notification index in memory.
+    conn.execute("PRAGMA wal_autocheckpoint = 4000")
+    conn.execute("PRAGMA cache_size = -32768")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     return conn

@@ -1,5 +1,4 @@
--- Deskbell schema v1. Portable SQL: SQLite runs it as is; the PostgreSQL store
--- maps INTEGER PRIMARY KEY to identity columns.
+-- Deskbell schema v1 for SQLite.
 CREATE TABLE inboxes (
     id INTEGER PRIMARY KEY,
     public_id TEXT NOT NULL UNIQUE,
@@ -85,10 +84,12 @@ CREATE TABLE notifications (
     conversation_id INTEGER,
     read INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (agent_id, seq)
-);
-CREATE INDEX notifications_unread ON notifications (agent_id, category) WHERE read = 0;
-CREATE INDEX notifications_conversation ON notifications (agent_id, conversation_id)
-    WHERE conversation_id IS NOT NULL;
+) WITHOUT ROWID;
+-- One row per recipient per event is the hot write: one B-tree for the rows (keyed by
+-- agent and seq, which is also every read's order) and one small index of what is
+-- still unread, which serves unread counts and marking read by category or conversation.
+CREATE INDEX notifications_unread ON notifications (agent_id, category, conversation_id)
+    WHERE read = 0;
 
 -- Idempotency keys of publishes on /service, per service token name.
 CREATE TABLE publish_keys (
