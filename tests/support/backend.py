@@ -200,6 +200,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.url = f"ws://127.0.0.1:{self.port}"
         self.log: list[str] = []
+        self._drainer: threading.Thread | None = None
 
     def start(self, timeout: float = 20.0) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -226,7 +227,8 @@ class ServerProcess:
             self.log.append(line)
             if "listening on" in line:
                 # Keep draining, or a full pipe would stall the server's logging.
-                threading.Thread(target=self._drain, daemon=True).start()
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
                 return
         raise RuntimeError(f"server did not start: exit {self.proc.wait()}: {''.join(self.log)}")
 
@@ -243,7 +245,10 @@ class ServerProcess:
     def terminate(self, timeout: float = 20.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        if self._drainer is not None:
+            self._drainer.join(timeout)  # everything the server logged is in self.log
+        return code
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
