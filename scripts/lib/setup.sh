@@ -47,8 +47,12 @@ ensure_venv() {
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing Deskbell and its dependencies ($extras)"
-    "$PY" -m pip install -q --upgrade pip >/dev/null
-    "$PY" -m pip install -q -e "$DESKBELL_ROOT[$extras]" || die "pip install failed"
+    local log="$VENV/pip-install.log"
+    if ! { "$PY" -m pip install -q --upgrade pip && \
+           "$PY" -m pip install -q -e "$DESKBELL_ROOT[$extras]"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      die "pip install failed (full log: $log)"
+    fi
     echo "$want" > "$stamp"
   fi
 }
