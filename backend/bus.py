@@ -53,14 +53,18 @@ class TokensRevoked(msgspec.Struct, tag="revoked"):
 
 BusEvent = NotificationsStored | ReadChanged | MessageAdded | TokensRevoked
 Deliver = Callable[[BusEvent], None]
+Resync = Callable[[], None]
+"""Called on the loop when events may have been lost (a bus reconnect): the receiver
+catches its sockets up from the store."""
 
 
 class Bus(abc.ABC):
     """Publish committed changes to every node."""
 
     @abc.abstractmethod
-    async def start(self, deliver: Deliver) -> None:
-        """Begin delivering received events to ``deliver`` (called on the loop)."""
+    async def start(self, deliver: Deliver, resync: Resync | None = None) -> None:
+        """Begin delivering received events to ``deliver`` (called on the loop), and
+        call ``resync`` whenever events from other nodes may have been missed."""
 
     @abc.abstractmethod
     async def publish(self, event: BusEvent) -> None:
@@ -82,7 +86,8 @@ class LocalBus(Bus):
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, resync: Resync | None = None) -> None:
+        # In-process delivery cannot lose an event: ``resync`` is never needed.
         self._deliver = deliver
 
     async def publish(self, event: BusEvent) -> None:
