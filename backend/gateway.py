@@ -21,11 +21,14 @@ from websockets.protocol import State
 from backend import ids, protocol
 from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
 from backend.metrics import Metrics
-from backend.store.base import Agent
+from backend.store.base import Agent, Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_LIMIT = 4 * 1024 * 1024
+REFILL_LIMIT = 1000
+"""Most notifications one catch-up from the store sends (the protocol's resume cap)."""
+REFILL_CONCURRENCY = 8
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -107,6 +110,8 @@ class AgentSocket(Socket):
         self.state = ReplayState.WAITING
         self.sent_seq = 0
         self.held: list[tuple[int, bytes]] = []
+        self.replays = 0
+        """Counts replays begun; a catch-up that finds it changed gives way."""
 
     def push(self, seq: int, frame: bytes) -> bool:
         """Deliver a live notification frame unless this session already has it."""
@@ -125,6 +130,7 @@ class AgentSocket(Socket):
         self.state = ReplayState.REPLAYING
         self.sent_seq = after_seq
         self.held = []
+        self.replays += 1
 
     def finish_replay(self) -> None:
         """Send what arrived during the replay and was not in it, then go live."""
@@ -137,11 +143,16 @@ class AgentSocket(Socket):
 class Gateway:
     """Maps agents and conversations to this node's sockets and fans events out."""
 
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, store: Store | None = None):
+        """``store``: where live sockets catch up after a seq gap or a bus resync;
+        without it a gap is left for the client to notice (it asks again)."""
         self.metrics = metrics
+        self._store = store
         self._agents: dict[int, set[AgentSocket]] = {}
         self._conversations: dict[str, set[Socket]] = {}
         self._by_token: dict[str, set[AgentSocket]] = {}
+        self._refills: set[asyncio.Task[None]] = set()
+        self._refill_slots = asyncio.Semaphore(REFILL_CONCURRENCY)
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
@@ -215,7 +226,12 @@ class Gateway:
                 )
             )
             for sock in socks:
-                if sock.push(seq, frame):
+                if sock.state is ReplayState.LIVE and seq > sock.sent_seq + 1:
+                    # Several nodes commit for one agent and their bus messages may
+                    # cross (or one was lost): hold this one and read the gap from the
+                    # store, where every seq below a committed one is already visible.
+                    self._catch_up(sock, (seq, frame))
+                elif sock.push(seq, frame):
                     delivered += 1
         if delivered:
             self.metrics.notifications_delivered.inc(delivered)
@@ -241,6 +257,53 @@ class Gateway:
         )
         for sock in socks:
             sock.send(frame)
+
+    # -- catching up from the store ------------------------------------------------------
+    def resync(self) -> None:
+        """Catch every live agent socket up from the store: the bus may have lost
+        events (see :data:`backend.bus.Resync`)."""
+        for sock in list(self.agent_sockets()):
+            if sock.state is ReplayState.LIVE:
+                self._catch_up(sock, None)
+
+    def _catch_up(self, sock: AgentSocket, held: tuple[int, bytes] | None) -> None:
+        if self._store is None:
+            if held is not None:
+                sock.push(*held)
+            return
+        sock.state = ReplayState.REPLAYING
+        sock.held = [] if held is None else [held]
+        sock.replays += 1
+        task = asyncio.get_running_loop().create_task(self._refill(sock, sock.replays))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _refill(self, sock: AgentSocket, replay: int) -> None:
+        assert self._store is not None
+        unread: dict[str, int] | None = None
+        items: list[protocol.Notification] = []
+        try:
+            async with self._refill_slots:
+                if sock.replays != replay or sock.closing:
+                    return
+                items, _ = await self._store.notifications_after(
+                    sock.agent, sock.sent_seq, REFILL_LIMIT
+                )
+                _, counts = await self._store.agent_state(sock.agent.id)
+                unread = protocol.unread_object(counts)
+        except Exception as exc:
+            # The held frames still go out: the client sees the gap and asks again.
+            log.warning("event=catch_up_failed agent=%s reason=%r", sock.agent.public_id, exc)
+        if sock.replays != replay:
+            return  # the client resumed meanwhile; its replay covers all of this
+        for item in items:
+            if item.seq > sock.sent_seq and sock.send(
+                protocol.encode(protocol.NotificationPush(notification=item))
+            ):
+                sock.sent_seq = item.seq
+        if unread is not None:
+            sock.send(protocol.encode(protocol.UnreadPush(unread=unread)))
+        sock.finish_replay()
 
     def revoke(self, token_hashes: Iterable[str]) -> None:
         """Close every connection of these tokens with 4001."""
