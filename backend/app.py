@@ -70,7 +70,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     store = open_store(config.db)
     await store.open()
     metrics = Metrics()
-    gateway = Gateway(metrics)
+    gateway = Gateway(metrics, store)
     bus = open_bus(config.bus)
     service = Service(store, bus, metrics, limits=_limits(config))
     options = ServerOptions(
@@ -89,7 +89,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None
     try:
-        await bus.start(gateway.deliver)
+        await bus.start(gateway.deliver, gateway.resync)
         await server.start()
         watcher = asyncio.create_task(_watch_revocations(store, gateway))
         yield Backend(config, store, bus, metrics, gateway, service, server)
