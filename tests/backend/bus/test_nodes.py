@@ -1,0 +1,141 @@
+"""Two deskbell-server nodes in one process, sharing PostgreSQL and a private Redis:
+what one node stores reaches an agent connected to the other, in seq order, without
+gap or repeat, also when both store for that agent at once and when Redis restarts
+while the agent stays connected."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from backend import protocol
+from backend.app import Backend, running_backend
+from backend.config import Config
+from tests.backend.bus.redis_server import RedisServer, wait_until
+from tests.backend.store.postgres_server import fresh_database, server_reachable
+
+AGENT = "ann@x.org"
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    problem = await server_reachable()
+    if problem:
+        pytest.skip(problem)
+    async with fresh_database() as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(pg_url: str, redis_url: str) -> AsyncIterator[tuple[Backend, Backend]]:
+    def config(node: str) -> Config:
+        return Config(db=pg_url, bus=redis_url, host="127.0.0.1", port=0, node=node)
+
+    async with running_backend(config("a")) as a, running_backend(config("b")) as b:
+        yield a, b
+
+
+async def agent_token(node: Backend) -> str:
+    await node.store.add_inbox("support")
+    await node.store.add_agent(AGENT, "Ann", ["support"], None)
+    token, _ = await node.service.issue_agent_token(AGENT)
+    return token
+
+
+class AgentClient:
+    """A minimal /agent client that records every notification seq in arrival order."""
+
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+        self.seqs: list[int] = []
+        self.unread: dict[str, int] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connected(cls, node: Backend, token: str) -> AsyncIterator[AgentClient]:
+        async with connect(
+            f"ws://127.0.0.1:{node.server.port}/agent",
+            subprotocols=[protocol.SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Bearer {token}"},
+        ) as ws:
+            client = cls(ws)
+            welcome = json.loads(await ws.recv())
+            assert welcome["type"] == "welcome"
+            await ws.send(json.dumps({"type": "resume", "id": 1, "after_seq": 0}))
+            while (frame := json.loads(await ws.recv()))["type"] != "ok":
+                client._take(frame)
+            client._reader = asyncio.create_task(client._read())
+            try:
+                yield client
+            finally:
+                client._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await client._reader
+
+    async def _read(self) -> None:
+        async for data in self.ws:
+            self._take(json.loads(data))
+
+    def _take(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "notification":
+            self.seqs.append(frame["notification"]["seq"])
+        elif frame["type"] == "unread":
+            self.unread = frame["unread"]
+
+
+async def publish(node: Backend, n: int) -> None:
+    event = protocol.GenericEvent(kind="ticket.assigned", recipients=[AGENT], title=f"t{n}")
+    assert await node.service.publish("crm", event, f"k{n}") == 1
+
+
+async def healthz(node: Backend) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = await reader.read()
+    writer.close()
+    status: str = json.loads(response.split(b"\r\n\r\n", 1)[1])["status"]
+    return status
+
+
+async def test_an_agent_on_one_node_gets_both_nodes_notifications_in_order(
+    pg_url: str, redis_server: RedisServer
+) -> None:
+    async with two_nodes(pg_url, redis_server.url) as (a, b):
+        token = await agent_token(a)
+        async with AgentClient.connected(b, token) as client:
+            # Both nodes store for the agent at once: their bus messages cross.
+            await asyncio.gather(*(publish(a if n % 2 else b, n) for n in range(1, 81)))
+            await wait_until(lambda: len(client.seqs) >= 80, what="80 notifications")
+            assert client.seqs == list(range(1, 81))
+
+
+async def test_an_agent_catches_up_after_redis_restarts_without_reconnecting(
+    pg_url: str, redis_server: RedisServer
+) -> None:
+    async with two_nodes(pg_url, redis_server.url) as (a, b):
+        token = await agent_token(a)
+        async with AgentClient.connected(b, token) as client:
+            await publish(a, 1)
+            await wait_until(lambda: client.seqs == [1], what="the first notification")
+            assert await healthz(b) == "ok"
+
+            await redis_server.stop()
+            await wait_until(lambda: not a.bus.healthy and not b.bus.healthy, what="bus down")
+            assert await healthz(b) == "degraded"
+            for n in range(2, 12):
+                await publish(a, n)  # accepted and stored while Redis is down
+
+            await redis_server.start()
+            await wait_until(lambda: client.seqs[-1:] == [11], what="the catch-up")
+            assert await healthz(b) == "ok"
+            assert client.unread is not None and client.unread["total"] == 11
+            await publish(a, 12)
+            await wait_until(lambda: client.seqs[-1:] == [12], what="live again")
+            assert client.seqs == list(range(1, 13))
