@@ -239,6 +239,11 @@ class PostgresStore(Store):
         try:
             async with pool.acquire(timeout=self._connect_timeout) as conn:
                 yield conn
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"the database {self.url} did not answer in time: it is down or overloaded, "
+                "or every pooled connection is busy (see pool_size). Try again"
+            ) from exc
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise Conflict(f"that would break a uniqueness rule: {exc}") from exc
         except _UNAVAILABLE_ERRORS as exc:

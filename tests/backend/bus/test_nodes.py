@@ -10,6 +10,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -17,8 +18,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from backend import protocol
 from backend.app import Backend, running_backend
 from backend.config import Config
+from backend.errors import StoreUnavailable
 from tests.backend.bus.redis_server import RedisServer, wait_until
 from tests.backend.store.postgres_server import fresh_database, server_reachable
+from tests.backend.store.tcp_proxy import TcpProxy
 
 AGENT = "ann@x.org"
 
@@ -100,7 +103,10 @@ async def healthz(node: Backend) -> str:
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     response = await reader.read()
     writer.close()
-    status: str = json.loads(response.split(b"\r\n\r\n", 1)[1])["status"]
+    head, body = response.split(b"\r\n\r\n", 1)
+    status: str = json.loads(body)["status"]
+    code = int(head.split()[1])
+    assert code == (503 if status == "unavailable" else 200)
     return status
 
 
@@ -139,3 +145,25 @@ async def test_an_agent_catches_up_after_redis_restarts_without_reconnecting(
             await publish(a, 12)
             await wait_until(lambda: client.seqs[-1:] == [12], what="live again")
             assert client.seqs == list(range(1, 13))
+
+
+async def test_a_node_that_loses_postgresql_answers_unavailable_and_recovers(
+    pg_url: str, redis_server: RedisServer
+) -> None:
+    target = urlsplit(pg_url)
+    async with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        via_proxy = urlunsplit(target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}"))
+        config = Config(db=via_proxy, bus=redis_server.url, host="127.0.0.1", port=0, node="a")
+        async with running_backend(config) as node:
+            token = await agent_token(node)
+            async with AgentClient.connected(node, token) as client:
+                await publish(node, 1)
+                await wait_until(lambda: client.seqs == [1], what="the first notification")
+                await proxy.stop()
+                assert await healthz(node) == "unavailable"
+                with pytest.raises(StoreUnavailable, match="cannot be reached"):
+                    await publish(node, 2)
+                await proxy.start()
+                assert await healthz(node) == "ok"
+                await publish(node, 3)
+                await wait_until(lambda: client.seqs == [1, 2], what="the next notification")
