@@ -17,6 +17,9 @@ How it behaves (the rest of the backend relies on it):
   sending side work again; it is logged once per outage (``event=bus_down``) and once
   on recovery (``event=bus_up``). Reconnect attempts follow ``reconnect_delays``, an
   exponential backoff with jitter that tests replace.
+
+Pub/sub channels ignore Redis's database number, so two deployments sharing one Redis
+must use different channels: ``redis://host:6379/0?channel=deskbell-eu``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 import redis.asyncio as redis
@@ -73,14 +77,14 @@ class RedisBus(Bus):
         self,
         url: str,
         *,
-        channel: str = DEFAULT_CHANNEL,
+        channel: str | None = None,
         reconnect_delays: Callable[[], Iterator[float]] = backoff,
         send_queue_limit: int = _SEND_QUEUE_LIMIT,
         idle_ping_seconds: float = _IDLE_PING_SECONDS,
         connect_timeout: float = _CONNECT_TIMEOUT,
     ):
-        self.url = url
-        self.channel = channel
+        self.url, url_channel = split_channel(url)
+        self.channel = channel or url_channel or DEFAULT_CHANNEL
         self.node_id = secrets.token_hex(8)
         self._delays = reconnect_delays
         self._queue_limit = send_queue_limit
@@ -272,6 +276,15 @@ class RedisBus(Bus):
             log.info("event=bus_up url=%s", _safe(self.url))
 
 
+def split_channel(url: str) -> tuple[str, str | None]:
+    """Return (URL for redis-py, the ``channel`` query parameter or None)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    channel = next((v for k, v in query if k == "channel"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "channel"])
+    return urlunsplit(parts._replace(query=rest)), channel or None
+
+
 def _safe(url: str) -> str:
     """The URL without a password, for logs."""
     if "@" in url and "://" in url:
@@ -280,4 +293,4 @@ def _safe(url: str) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CHANNEL", "RedisBus", "backoff"]
+__all__ = ["DEFAULT_CHANNEL", "RedisBus", "backoff", "split_channel"]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from backend.bus import ReadChanged, open_bus
-from backend.redis_bus import RedisBus, backoff
+from backend.redis_bus import DEFAULT_CHANNEL, RedisBus, backoff
 from tests.backend.bus.conftest import Node, fast_delays
 from tests.backend.bus.redis_server import RedisServer, free_port, wait_until
 from tests.backend.store.tcp_proxy import TcpProxy
@@ -131,9 +131,32 @@ async def test_a_node_ignores_undecodable_messages(
     await wait_until(lambda: b.received == [event(1)], what="the good event")
 
 
-def test_open_bus_selects_redis_for_redis_urls() -> None:
+def test_open_bus_selects_redis_for_redis_urls_with_an_optional_channel() -> None:
     bus = open_bus("redis://127.0.0.1:6379/0")
-    assert isinstance(bus, RedisBus)
+    assert isinstance(bus, RedisBus) and bus.channel == DEFAULT_CHANNEL
+    named = open_bus("redis://:pw@127.0.0.1:6379/2?channel=deskbell-eu&socket_timeout=3")
+    assert isinstance(named, RedisBus) and named.channel == "deskbell-eu"
+    assert named.url == "redis://:pw@127.0.0.1:6379/2?socket_timeout=3"
+
+
+async def test_deployments_on_different_channels_do_not_hear_each_other(
+    redis_server: RedisServer,
+) -> None:
+    eu = Node(RedisBus(redis_server.url + "?channel=eu", reconnect_delays=fast_delays))
+    eu_peer = Node(RedisBus(redis_server.url + "?channel=eu", reconnect_delays=fast_delays))
+    us = Node(RedisBus(redis_server.url + "?channel=us", reconnect_delays=fast_delays))
+    for node in (eu, eu_peer, us):
+        await node.start()
+    try:
+        await eu.bus.publish(event(1))
+        await us.bus.publish(event(2))
+        await wait_until(lambda: eu_peer.received == [event(1)], what="the eu event")
+        await eu.bus.publish(event(3))
+        await wait_until(lambda: eu_peer.received == [event(1), event(3)], what="eu again")
+        assert us.received == [event(2)]
+    finally:
+        for node in (eu, eu_peer, us):
+            await node.bus.close()
 
 
 def test_the_default_backoff_grows_to_a_cap_with_jitter() -> None:
