@@ -12,7 +12,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from websockets.asyncio.server import ServerConnection
@@ -112,6 +112,7 @@ class AgentSocket(Socket):
         self.held: list[tuple[int, bytes]] = []
         self.replays = 0
         """Counts replays begun; a catch-up that finds it changed gives way."""
+        self.on_gap: Callable[[AgentSocket, list[tuple[int, bytes]]], None] | None = None
 
     def push(self, seq: int, frame: bytes) -> bool:
         """Deliver a live notification frame unless this session already has it."""
@@ -132,11 +133,20 @@ class AgentSocket(Socket):
         self.held = []
         self.replays += 1
 
-    def finish_replay(self) -> None:
-        """Send what arrived during the replay and was not in it, then go live."""
+    def finish_replay(self, *, allow_gap: bool = False) -> None:
+        """Send what arrived during the replay and was not in it, then go live.
+
+        A held notification beyond the next seq means one in between is missing
+        (another node's, still on the bus or lost): unless ``allow_gap``, the rest is
+        handed to ``on_gap`` to be filled from the store first.
+        """
         held, self.held = self.held, []
         self.state = ReplayState.LIVE
-        for seq, frame in sorted(held, key=lambda item: item[0]):
+        held.sort(key=lambda item: item[0])
+        for index, (seq, frame) in enumerate(held):
+            if seq > self.sent_seq + 1 and self.on_gap is not None and not allow_gap:
+                self.on_gap(self, held[index:])
+                return
             self.push(seq, frame)
 
 
@@ -156,6 +166,8 @@ class Gateway:
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
+        if self._store is not None:
+            sock.on_gap = self._catch_up
         self._agents.setdefault(sock.agent.id, set()).add(sock)
         self._by_token.setdefault(sock.token_hash, set()).add(sock)
 
@@ -230,7 +242,7 @@ class Gateway:
                     # Several nodes commit for one agent and their bus messages may
                     # cross (or one was lost): hold this one and read the gap from the
                     # store, where every seq below a committed one is already visible.
-                    self._catch_up(sock, (seq, frame))
+                    self._catch_up(sock, [(seq, frame)])
                 elif sock.push(seq, frame):
                     delivered += 1
         if delivered:
@@ -264,15 +276,17 @@ class Gateway:
         events (see :data:`backend.bus.Resync`)."""
         for sock in list(self.agent_sockets()):
             if sock.state is ReplayState.LIVE:
-                self._catch_up(sock, None)
+                self._catch_up(sock, [])
 
-    def _catch_up(self, sock: AgentSocket, held: tuple[int, bytes] | None) -> None:
+    def _catch_up(self, sock: AgentSocket, held: list[tuple[int, bytes]]) -> None:
+        """Hold ``held`` (and what arrives next), read the gap from the store, send it,
+        then the held frames, then go live again."""
         if self._store is None:
-            if held is not None:
-                sock.push(*held)
+            for seq, frame in held:
+                sock.push(seq, frame)
             return
         sock.state = ReplayState.REPLAYING
-        sock.held = [] if held is None else [held]
+        sock.held = list(held)
         sock.replays += 1
         task = asyncio.get_running_loop().create_task(self._refill(sock, sock.replays))
         self._refills.add(task)
@@ -303,7 +317,8 @@ class Gateway:
                 sock.sent_seq = item.seq
         if unread is not None:
             sock.send(protocol.encode(protocol.UnreadPush(unread=unread)))
-        sock.finish_replay()
+        # Whatever is still missing is not in the store: leave it to the client.
+        sock.finish_replay(allow_gap=True)
 
     def revoke(self, token_hashes: Iterable[str]) -> None:
         """Close every connection of these tokens with 4001."""
