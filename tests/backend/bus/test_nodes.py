@@ -19,9 +19,11 @@ from backend import protocol
 from backend.app import Backend, running_backend
 from backend.config import Config
 from backend.errors import StoreUnavailable
+from backend.store.base import Change
 from tests.backend.bus.redis_server import RedisServer, wait_until
 from tests.backend.store.postgres_server import fresh_database, server_reachable
 from tests.backend.store.tcp_proxy import TcpProxy
+from tests.backend.store.test_store_contract import event
 
 AGENT = "ann@x.org"
 
@@ -122,6 +124,18 @@ async def test_an_agent_on_one_node_gets_both_nodes_notifications_in_order(
             assert client.seqs == list(range(1, 81))
 
 
+async def test_an_agent_resuming_while_both_nodes_store_sees_one_ordered_stream(
+    pg_url: str, redis_server: RedisServer
+) -> None:
+    async with two_nodes(pg_url, redis_server.url) as (a, b):
+        token = await agent_token(a)
+        publishing = asyncio.gather(*(publish(a if n % 2 else b, n) for n in range(1, 121)))
+        async with AgentClient.connected(b, token) as client:  # resumes mid-stream
+            await publishing
+            await wait_until(lambda: len(client.seqs) >= 120, what="120 notifications")
+            assert client.seqs == list(range(1, 121))
+
+
 async def test_an_agent_catches_up_after_redis_restarts_without_reconnecting(
     pg_url: str, redis_server: RedisServer
 ) -> None:
@@ -167,3 +181,42 @@ async def test_a_node_that_loses_postgresql_answers_unavailable_and_recovers(
                 assert await healthz(node) == "ok"
                 await publish(node, 3)
                 await wait_until(lambda: client.seqs == [1, 2], what="the next notification")
+
+
+async def test_a_gap_behind_a_resume_is_filled_from_the_store(
+    pg_url: str, redis_server: RedisServer
+) -> None:
+    async with two_nodes(pg_url, redis_server.url) as (a, b):
+        token = await agent_token(a)
+        ann = await a.store.agent_by_email(AGENT)
+        assert ann is not None
+        # Pause node b's resume right after it read the store (empty at that moment).
+        read_done, release = asyncio.Event(), asyncio.Event()
+        original = b.store.notifications_after
+
+        async def paused(*args: Any) -> Any:
+            result = await original(*args)
+            if not release.is_set():
+                read_done.set()
+                await release.wait()
+            return result
+
+        b.store.notifications_after = paused  # type: ignore[method-assign]
+        clients: list[AgentClient] = []
+        finished = asyncio.Event()
+
+        async def agent_session() -> None:
+            async with AgentClient.connected(b, token) as client:
+                clients.append(client)
+                await finished.wait()
+
+        session = asyncio.create_task(agent_session())
+        await read_done.wait()
+        await a.store.commit(Change(event=event(ann.id)))  # seq 1: its bus message is lost
+        await publish(a, 2)  # seq 2 reaches b during the replay and is held
+        sock = next(iter(b.gateway.agent_sockets()))
+        await wait_until(lambda: len(sock.held) == 1, what="seq 2 to be held")
+        release.set()
+        await wait_until(lambda: bool(clients) and clients[0].seqs == [1, 2], what="1 then 2")
+        finished.set()
+        await session
