@@ -37,7 +37,7 @@ import asyncpg
 import msgspec
 
 from backend import ids, protocol
-from backend.errors import Conflict, NotFound, StoreUnavailable
+from backend.errors import ConfigError, Conflict, NotFound, StoreUnavailable
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -113,8 +113,11 @@ def split_pool_options(url: str) -> tuple[str, int, int]:
     query = parse_qsl(parts.query, keep_blank_values=True)
     options = {k: v for k, v in query if k in _POOL_OPTIONS}
     rest = [(k, v) for k, v in query if k not in _POOL_OPTIONS]
-    max_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
-    min_size = int(options.get("pool_min_size", min(2, max_size)))
+    try:
+        max_size = int(options.get("pool_size", DEFAULT_POOL_SIZE))
+        min_size = int(options.get("pool_min_size", min(2, max_size)))
+    except ValueError:
+        raise ValueError("pool_size and pool_min_size must be whole numbers") from None
     if max_size < 1 or not 0 <= min_size <= max_size:
         raise ValueError("pool_size must be at least 1 and pool_min_size at most pool_size")
     return urlunsplit(parts._replace(query=urlencode(rest))), min_size, max_size
@@ -153,8 +156,6 @@ class PostgresStore(Store):
         try:
             self._dsn, self.pool_min_size, self.pool_size = split_pool_options(url)
         except ValueError as exc:
-            from backend.errors import ConfigError
-
             raise ConfigError(f"database URL: {exc}") from None
         self.url = safe_url(self._dsn)
         self._connect_timeout = connect_timeout

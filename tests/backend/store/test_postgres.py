@@ -198,3 +198,5 @@ def test_the_pool_is_sized_by_the_url() -> None:
     assert isinstance(store, PostgresStore) and store.pool_size == 3
     with pytest.raises(ConfigError, match="pool_size"):
         PostgresStore("postgresql://u@h/db?pool_size=0")
+    with pytest.raises(ConfigError, match="whole numbers"):
+        open_store("postgresql://u@h/db?pool_size=many")
