@@ -4,8 +4,8 @@ It behaves exactly like :class:`~backend.store.sqlite.SQLiteStore` (both pass
 tests/backend/store/test_store_contract.py); what differs is how it stays right when
 several processes write at once:
 
-- Per-agent ``seq`` and unread counts live in the ``agent_seq`` and ``agent_unread``
-  tables (migrations_pg/0001_counters.sql). A commit bumps every recipient's
+- Per-agent ``seq`` and unread counts live in one ``agent_seq`` row per agent
+  (migrations_pg/0001_counters.sql). A commit bumps every recipient's
   ``agent_seq`` row in one ``INSERT … ON CONFLICT DO UPDATE`` over the recipients sorted
   by id: the row locks are taken in that order, so two commits for overlapping agents
   wait for each other instead of deadlocking, and a seq can neither repeat nor skip.
@@ -68,6 +68,8 @@ _POOL_OPTIONS = ("pool_size", "pool_min_size")
 _DB_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
+_counts_decoder = msgspec.json.Decoder(dict[str, int])
+_counts_encoder = msgspec.json.Encoder()
 
 
 def pg_dialect(sql: str) -> str:
@@ -586,10 +588,10 @@ class PostgresStore(Store):
     # -- notifications ---------------------------------------------------------------
     async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
         async def run(conn: asyncpg.Connection) -> tuple[int, dict[str, int]]:
-            last_seq = await conn.fetchval(
-                "SELECT last_seq FROM agent_seq WHERE agent_id = $1", agent_id
+            row = await conn.fetchrow(
+                "SELECT last_seq, unread::text FROM agent_seq WHERE agent_id = $1", agent_id
             )
-            return last_seq or 0, await _unread(conn, agent_id)
+            return (0, {}) if row is None else (row[0], _counts_decoder.decode(row[1]))
 
         state: tuple[int, dict[str, int]] = await self._read(run)
         return state
@@ -647,7 +649,10 @@ class PostgresStore(Store):
         async def run(conn: asyncpg.Connection) -> ReadResult:
             # The agent_seq row lock orders this against commits for the same agent, so
             # the counters move in the same order as the rows they count.
-            await conn.execute("SELECT 1 FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id)
+            unread_text = await conn.fetchval(
+                "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id
+            )
+            counts = {} if unread_text is None else _counts_decoder.decode(unread_text)
             base = "UPDATE notifications SET read = 1 WHERE agent_id = $1 AND read = 0"
             changed: Sequence[asyncpg.Record] = []
             if seqs is not None:
@@ -666,19 +671,15 @@ class PostgresStore(Store):
                 )
             elif everything:
                 changed = await conn.fetch(f"{base} RETURNING seq, category", agent.id)
-            by_category: dict[str, int] = {}
             for row in changed:
-                by_category[row[1]] = by_category.get(row[1], 0) + 1
-            if by_category:
+                counts[row[1]] = counts.get(row[1], 0) - 1
+            if changed:
+                counts = {c: n for c, n in counts.items() if n > 0}
                 await conn.execute(
-                    "UPDATE agent_unread AS u SET unread = GREATEST(u.unread - t.n, 0) "
-                    "FROM unnest($2::text[], $3::bigint[]) AS t(c, n) "
-                    "WHERE u.agent_id = $1 AND u.category = t.c",
+                    "UPDATE agent_seq SET unread = $2::text::jsonb WHERE agent_id = $1",
                     agent.id,
-                    list(by_category),
-                    list(by_category.values()),
+                    _counts_encoder.encode(counts).decode(),
                 )
-            counts = await _unread(conn, agent.id)
             read_seqs = sorted(row[0] for row in changed)
             return ReadResult(
                 [ids.notification_id(agent.public_id, seq) for seq in read_seqs],
@@ -787,47 +788,39 @@ async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
             event.created_at,
         )
         recipients = list(dict.fromkeys(event.recipients))
+        category = event.category
         # Sorted: the row locks of agent_seq are taken in agent-id order (no deadlock).
+        # One statement moves seq and the category's count and returns both.
         bumped = await conn.fetch(
             "WITH bumped AS ("
-            " INSERT INTO agent_seq (agent_id, last_seq)"
-            " SELECT a, 1 FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
-            " ON CONFLICT (agent_id) DO UPDATE SET last_seq = agent_seq.last_seq + 1"
-            " RETURNING agent_id, last_seq)"
-            " SELECT b.agent_id, b.last_seq, a.public_id"
+            " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
+            " SELECT a, 1, jsonb_build_object($2::text, 1)"
+            " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
+            " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + 1,"
+            " unread = s.unread || jsonb_build_object("
+            "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + 1)"
+            " RETURNING agent_id, last_seq, unread::text AS unread)"
+            " SELECT b.agent_id, b.last_seq, b.unread, a.public_id"
             " FROM bumped b JOIN agents a ON a.id = b.agent_id",
             sorted(recipients),
+            category,
         )
-        seq_of = {r[0]: (r[1], r[2]) for r in bumped}
-        category = event.category
+        state = {r[0]: r for r in bumped}
         await conn.execute(
             "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
             "SELECT a, s, $3::bigint, $4, $5::bigint "
             "FROM unnest($1::bigint[], $2::bigint[]) AS t(a, s)",
             recipients,
-            [seq_of[a][0] for a in recipients],
+            [state[a][1] for a in recipients],
             event_id,
             category,
             event_conversation,
         )
-        await conn.execute(
-            "INSERT INTO agent_unread (agent_id, category, unread)"
-            " SELECT a, $2, 1 FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
-            " ON CONFLICT (agent_id, category) DO UPDATE SET unread = agent_unread.unread + 1",
-            sorted(recipients),
-            category,
-        )
-        counts: dict[int, dict[str, int]] = {a: {} for a in recipients}
-        for agent_id, cat, unread in await conn.fetch(
-            "SELECT agent_id, category, unread FROM agent_unread "
-            "WHERE agent_id = ANY($1) AND unread > 0",
-            recipients,
-        ):
-            counts[agent_id][cat] = unread
         for agent_id in recipients:
-            seq, public_id = seq_of[agent_id]
+            _, seq, unread, public_id = state[agent_id]
+            counts = _counts_decoder.decode(unread)
             result.deliveries.append(
-                Delivered(agent_id, public_id, seq, protocol.unread_object(counts[agent_id]))
+                Delivered(agent_id, public_id, seq, protocol.unread_object(counts))
             )
         result.notifications = len(recipients)
     if change.publish_key is not None and result.notifications:
@@ -862,13 +855,6 @@ def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notifica
         read=bool(read),
         data=_data_decoder.decode(data) if data != "{}" else {},
     )
-
-
-async def _unread(conn: asyncpg.Connection, agent_id: int) -> dict[str, int]:
-    rows = await conn.fetch(
-        "SELECT category, unread FROM agent_unread WHERE agent_id = $1 AND unread > 0", agent_id
-    )
-    return {r[0]: r[1] for r in rows}
 
 
 async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
