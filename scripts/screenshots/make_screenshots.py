@@ -36,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENE = Path(__file__).with_name("app_scene.py")
 TIMEOUT = 30.0
 ZOOM = 4
+SCENE_WM_CLASS = "deskbell"  # app_scene.APP_NAME: the WM_CLASS of its tray icon window
 SCREEN_WIDTH = 1280  # DesktopSession's Xvfb screen is 1280x800
 PANEL_TINT = "0x2e3440"
 PANEL_HEIGHT = 28
@@ -284,10 +285,10 @@ def make_screenshots(out_dir: Path) -> list[Path]:
                 if "tray=1" not in ready:
                     raise RuntimeError("Qt found no tray although trayer runs")
                 wait_for(
-                    lambda: bool(screen.children_with_class(panel, app_scene_name())),
+                    lambda: bool(screen.children_with_class(panel, SCENE_WM_CLASS)),
                     "the tray icon to dock into trayer",
                 )
-                icon = screen.children_with_class(panel, app_scene_name())[0]
+                icon = screen.children_with_class(panel, SCENE_WM_CLASS)[0]
                 wait_for(lambda: screen.red_pixels(icon) > 0, "the badge to be painted")
                 # The corner first, before the toast covers part of it.
                 full = work / "screen.png"
@@ -319,11 +320,6 @@ def make_screenshots(out_dir: Path) -> list[Path]:
         out_dir / name
         for name in ("tray.png", "toast.png", "notifications.png", "conversation.png")
     ]
-
-
-def app_scene_name() -> str:
-    """The WM_CLASS the scene's windows carry."""
-    return "deskbell"
 
 
 def main(argv: list[str] | None = None) -> int:
