@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 2000
+CHECKPOINT_SECONDS = 1.0
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -141,6 +142,10 @@ class _Writer:
         self._thread = threading.Thread(
             target=self._run, name="deskbell-sqlite-writer", daemon=True
         )
+        self._stopping = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="deskbell-sqlite-checkpoint", daemon=True
+        )
         self._conn: sqlite3.Connection | None = None
         self.last_seq: dict[int, int] = {}
         self.unread: dict[int, dict[str, int]] = {}
@@ -150,7 +155,22 @@ class _Writer:
 
     def start(self) -> None:
         self._conn = _connect(self._path, durable=self._durable)
+        # Checkpoints (copying the WAL into the database, with an fsync) run on their
+        # own thread and connection, so a commit never waits for one.
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._thread.start()
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        conn = _connect(self._path, durable=self._durable)
+        try:
+            while not self._stopping.wait(CHECKPOINT_SECONDS):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # busy or a full disk: the next round retries
+                    log.warning("event=checkpoint_failed reason=%r", str(exc))
+        finally:
+            conn.close()
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -160,7 +180,12 @@ class _Writer:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        self._stopping.set()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             self._conn.close()
 
     def _run(self) -> None:
@@ -701,7 +726,7 @@ class SQLiteStore(Store):
                 "UPDATE conversations SET assignee_id = ? WHERE id = ?",
                 (change.assign[1], change.assign[0]),
             )
-        pending_counts: list[tuple[int, int, dict[str, int]]] = []
+        pending_counts: list[tuple[int, int]] = []
         if change.event is not None and change.event.recipients:
             event = change.event
             event_conversation = (
@@ -723,12 +748,12 @@ class SQLiteStore(Store):
             ).lastrowid
             category = event.category
             rows = []
+            seq_of, unread_of = writer.seq_of, writer.unread_of
             for agent_id in event.recipients:
-                seq = writer.seq_of(conn, agent_id) + 1
-                counts = dict(writer.unread_of(conn, agent_id))
-                counts[category] = counts.get(category, 0) + 1
+                seq = seq_of(conn, agent_id) + 1
+                unread_of(conn, agent_id)  # loaded now; moved below once all succeeded
                 rows.append((agent_id, seq, event_id, category, event_conversation))
-                pending_counts.append((agent_id, seq, counts))
+                pending_counts.append((agent_id, seq))
             conn.executemany(
                 "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -742,15 +767,19 @@ class SQLiteStore(Store):
                 "VALUES (?, ?, ?, ?)",
                 (*change.publish_key, result.notifications, now_iso()),
             )
-        # Every statement succeeded: only now move the cached counters.
-        for agent_id, seq, counts in pending_counts:
-            writer.last_seq[agent_id] = seq
-            writer.unread[agent_id] = counts
-            result.deliveries.append(
-                Delivered(
-                    agent_id, writer.public_ids[agent_id], seq, protocol.unread_object(counts)
-                )
-            )
+        # Every statement succeeded: only now move the cached counters. This loop runs
+        # once per recipient of every fan-out, so it builds each wire object directly.
+        if pending_counts:
+            category = change.event.category  # type: ignore[union-attr]
+            last_seq, unread, public_ids = writer.last_seq, writer.unread, writer.public_ids
+            deliveries = result.deliveries
+            for agent_id, seq in pending_counts:
+                last_seq[agent_id] = seq
+                counts = unread[agent_id]
+                counts[category] = counts.get(category, 0) + 1
+                wire = {"total": 0, "chat": 0, **counts}
+                wire["total"] = sum(counts.values())
+                deliveries.append(Delivered(agent_id, public_ids[agent_id], seq, wire))
         return result
 
     # -- notifications ---------------------------------------------------------------
