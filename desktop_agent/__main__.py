@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             async def run() -> int:
                 app = DeskbellApp(options, env, settings)
-                single.argumentsReceived.connect(app.handle_arguments)
+                app.listen_to(single)
                 return await run_app(app)
 
             return runner.run(run())

@@ -46,6 +46,7 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.errors import DeskbellError
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastCallback, Toaster
 from desktop_agent.platform.tokens import TokenStore
 from desktop_agent.shell.account import Account, AccountStore
@@ -291,6 +292,10 @@ class DeskbellApp(QObject):
         self.tray.hide()
 
     # ------------------------------------------------------- second launches
+
+    def listen_to(self, single_instance: SingleInstance) -> None:
+        """Act on the arguments later ``deskbell`` starts hand to this one."""
+        single_instance.argumentsReceived.connect(self.handle_arguments)
 
     def handle_arguments(self, argv: list[str]) -> None:
         """A later ``deskbell`` start handed over its arguments: act on them."""

@@ -22,6 +22,7 @@ from desktop_agent.app import AppEnvironment, DeskbellApp
 from desktop_agent.cli import CliOptions
 from desktop_agent.platform.toasts import RecordingToaster, ToastCallback
 from tests.support.backend import BackendHarness, ServerProcess, WsClient, seed_db
+from tests.support.desktop_session import notification_session  # noqa: F401 - a fixture
 
 T = TypeVar("T")
 
@@ -109,9 +110,12 @@ class Backend:
         self.clients.append(client)
         return client
 
-    def restart(self) -> None:
-        """SIGKILL the server and start it again on the same port and database."""
+    def kill(self) -> None:
+        """SIGKILL the server process: no goodbye, no flush."""
         self.process.kill()
+
+    def start_again(self) -> None:
+        """Start the server again on the same port and database."""
         self.process = ServerProcess(self.db, port=self.process.port)
         self.process.start()
 
@@ -170,11 +174,11 @@ class Apps:
         self.started.append(app)
         return app
 
-    def signed_in(self, backend: Backend, email: str = AGENT) -> DeskbellApp:
+    def signed_in(self, backend: Backend, email: str = AGENT, **overrides: Any) -> DeskbellApp:
         """An app started with ``--server URL --token-file FILE``, resumed and live."""
         token_file = self.tmp_path / f"{email}.token"
         token_file.write_text(backend.tokens[email] + "\n", encoding="utf-8")
-        app = self.start(CliOptions(server_url=backend.url, token_file=token_file))
+        app = self.start(CliOptions(server_url=backend.url, token_file=token_file), **overrides)
         assert app.connection is not None
         resumed: list[object] = []
         app.connection.resumed.connect(resumed.append)

@@ -1,0 +1,65 @@
+"""A connected app survives the backend being SIGKILLed and restarted on the same port."""
+
+from __future__ import annotations
+
+from pytestqt.qtbot import QtBot
+
+from backend.app import open_service
+from backend.config import Config
+from desktop_agent.core.toast_policy import RESUME_KEY
+from tests.desktop.app.conftest import INBOX, WAIT_MS, Apps, Backend, Loop
+
+
+async def _visitors_write_while_the_server_is_down(db: str, names: list[str]) -> None:
+    # Committed to the store with no server process to push them: exactly what a client
+    # misses when the server dies between commit and push.
+    async with open_service(Config(db=db)) as service:
+        for index, name in enumerate(names):
+            await service.visitor_start(INBOX, name, f"Question {index} from {name}", "10.0.0.9")
+
+
+def test_after_a_server_crash_the_app_reconnects_and_summarises_what_it_missed(
+    apps: Apps, backend: Backend, loop: Loop, qtbot: QtBot
+) -> None:
+    app = apps.signed_in(backend)
+    toaster = apps.toasters[-1]
+    assert app.connection is not None
+    states: list[str] = []
+    app.connection.stateChanged.connect(states.append)
+    resumes: list[object] = []
+    app.connection.resumed.connect(resumes.append)
+
+    backend.visitor("Dana Smith", "Before the crash")
+    qtbot.waitUntil(lambda: app.controller.badge_count == 1, timeout=WAIT_MS)
+    assert len(toaster.requests) == 1
+
+    backend.kill()
+    qtbot.waitUntil(lambda: "disconnected" in states, timeout=WAIT_MS)
+    assert "Offline" in app.tray.tooltip() or "Connecting" in app.tray.tooltip()
+    loop.run(_visitors_write_while_the_server_is_down(backend.db, ["Lee Wong", "Ana Ruiz"]))
+    backend.start_again()
+
+    # Nobody calls wake(): the backoff alone brings it back.
+    qtbot.waitUntil(lambda: bool(resumes), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: app.controller.badge_count == 3, timeout=WAIT_MS)
+    assert states[-1] == "connected"
+    assert "Connected" in app.tray.tooltip()
+
+    # One summary toast for the two that arrived while away, nothing per conversation.
+    assert len(toaster.requests) == 2
+    summary = toaster.requests[1]
+    assert summary.key == RESUME_KEY
+    assert summary.title == "2 new messages while you were away"
+    assert "Lee Wong" in summary.body and "Ana Ruiz" in summary.body
+    assert summary.conversation_id is None
+
+    # Nothing lost, nothing twice: three rows, seqs 1..3, each once.
+    seqs = sorted(app.model.notification_at(r).seq for r in range(app.model.rowCount()))
+    assert seqs == [1, 2, 3]
+
+    # And the live stream goes on after the resume.
+    backend.visitor("Kim Park", "After the restart")
+    qtbot.waitUntil(lambda: len(toaster.requests) == 3, timeout=WAIT_MS)
+    assert toaster.requests[2].title == "Kim Park · Support"
+    qtbot.waitUntil(lambda: app.controller.badge_count == 4, timeout=WAIT_MS)
+    assert app.model.rowCount() == 4
