@@ -8,6 +8,8 @@ can drive async code with :meth:`Loop.run` and never sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,13 +17,16 @@ from typing import Any, TypeVar
 import pytest
 import qasync
 from keyring.backend import KeyringBackend
-from pytestqt.qtbot import QtBot
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
 
+from backend.app import open_service
+from backend.config import Config
 from desktop_agent.app import AppEnvironment, DeskbellApp
 from desktop_agent.cli import CliOptions
 from desktop_agent.platform.toasts import RecordingToaster, ToastCallback
-from tests.support.backend import BackendHarness, ServerProcess, WsClient, seed_db
+from tests.support.backend import BackendHarness, ServerProcess, WsClient
 from tests.support.desktop_session import notification_session  # noqa: F401 - a fixture
 
 T = TypeVar("T")
@@ -29,6 +34,7 @@ T = TypeVar("T")
 INBOX = "Support"
 AGENT = "alex@example.org"
 OTHER_AGENT = "sam@example.org"
+PASSWORD = "correct horse battery staple"
 WAIT_MS = 15_000
 
 
@@ -59,11 +65,11 @@ class Loop:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, qtbot: QtBot) -> None:
         self.loop = loop
-        self._qtbot = qtbot
+        self.qtbot = qtbot
 
     def run(self, coro: Coroutine[Any, Any, T], timeout_ms: int = WAIT_MS) -> T:
         task = self.loop.create_task(coro)
-        self._qtbot.waitUntil(task.done, timeout=timeout_ms)
+        self.qtbot.waitUntil(task.done, timeout=timeout_ms)
         return task.result()
 
 
@@ -90,7 +96,7 @@ class Backend:
 
     def __init__(self, tmp_path: Path, loop: Loop) -> None:
         self.db = str(tmp_path / "deskbell.sqlite3")
-        self.tokens = loop.run(seed_db(self.db, {AGENT: [INBOX], OTHER_AGENT: [INBOX]}))
+        self.tokens = loop.run(_seed(self.db, [AGENT, OTHER_AGENT]))
         self.process = ServerProcess(self.db)
         self.process.start()
         self.url = self.process.url
@@ -121,11 +127,20 @@ class Backend:
 
     def close(self) -> None:
         for client in self.clients:
-            try:
+            with contextlib.suppress(Exception):  # a dead client is fine at teardown
                 self._loop.run(client.close(), timeout_ms=5000)
-            except Exception:  # noqa: BLE001 - a dead client is fine at teardown
-                pass
         self.process.stop()
+
+
+async def _seed(db: str, emails: list[str]) -> dict[str, str]:
+    """One inbox, agents with PASSWORD; returns email -> an issued token."""
+    async with open_service(Config(db=db)) as service:
+        await service.store.add_inbox(INBOX)
+        tokens = {}
+        for email in emails:
+            await service.add_agent(email, email.split("@")[0].title(), [INBOX], PASSWORD)
+            tokens[email] = (await service.issue_agent_token(email))[0]
+        return tokens
 
 
 @pytest.fixture
@@ -182,12 +197,17 @@ class Apps:
         assert app.connection is not None
         resumed: list[object] = []
         app.connection.resumed.connect(resumed.append)
-        self.loop._qtbot.waitUntil(lambda: bool(resumed), timeout=WAIT_MS)  # noqa: SLF001
+        self.loop.qtbot.waitUntil(lambda: bool(resumed), timeout=WAIT_MS)
         return app
 
     def close(self) -> None:
         for app in self.started:
             self.loop.run(app.shutdown())
+        self.started.clear()
+        self.toasters.clear()
+        # Deferred deletes and collection now, between tests, not during the next one.
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
 
 
 def _fast_delays() -> Iterator[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from desktop_agent.ui.notification_model import Role
@@ -51,8 +52,8 @@ def test_clicking_the_toast_opens_that_conversation_and_a_reply_reaches_the_visi
     # Opening it marked it read, here and on the server.
     qtbot.waitUntil(lambda: app.controller.badge_count == 0, timeout=WAIT_MS)
 
-    qtbot.keyClicks(window.reply_edit, "It ships today, sorry for the wait")
-    qtbot.keyClick(window.reply_edit, Qt.Key.Key_Return)
+    QTest.keyClicks(window.reply_edit, "It ships today, sorry for the wait")
+    QTest.keyClick(window.reply_edit, Qt.Key.Key_Return)
 
     push = loop.run(visitor.push("message"))
     assert push["message"]["body"] == "It ships today, sorry for the wait"
@@ -83,6 +84,4 @@ def test_reading_on_another_session_of_the_agent_clears_the_badge(
 
 def _sent(window: object) -> bool:
     model = window.model  # type: ignore[attr-defined]
-    return any(
-        model.entry(row).state == "sent" for row in range(model.rowCount())
-    )
+    return any(model.entry(row).state == "sent" for row in range(model.rowCount()))
