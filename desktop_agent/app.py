@@ -231,6 +231,7 @@ class DeskbellApp(QObject):
         self.signin_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._network: Any = None
+        self._shut_down = False
 
     # -------------------------------------------------------------- lifecycle
 
@@ -275,7 +276,10 @@ class DeskbellApp(QObject):
         self.quitRequested.emit()
 
     async def shutdown(self) -> None:
-        """Close the connection, windows and tray; stop background work."""
+        """Close the connection, windows and tray; stop background work. Runs once."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         if self.connection is not None:
             await self.connection.stop()
         await self.controller.close()
@@ -290,6 +294,11 @@ class DeskbellApp(QObject):
             conversation.close()
         self.window.close()
         self.tray.hide()
+        # Top-level widgets have no QObject parent: delete them now, while every
+        # object they point at still exists, rather than whenever Python collects them.
+        self.window.deleteLater()
+        if self.tray.fallback_window is not None:
+            self.tray.fallback_window.deleteLater()
 
     # ------------------------------------------------------- second launches
 

@@ -217,7 +217,7 @@ class Controller(QObject):
         self.conversations.clear()
         self.model.clear()
         self._counts = {"total": 0, "chat": 0}
-        self.render_badge()
+        self._on_state("signed_out")
 
     async def close(self) -> None:
         """Stop background work (on quit)."""
