@@ -108,6 +108,8 @@ class Simulator:
         self.out = out
         self.started = 0
         self.replies_seen = 0
+        self.replied = asyncio.Event()
+        """Set when the first agent reply reached a visitor."""
         self._ids = itertools.count(1)
 
     def say(self, text: str) -> None:
@@ -181,6 +183,7 @@ class Simulator:
                 continue
             if message.author.kind == "agent":
                 self.replies_seen += 1
+                self.replied.set()
                 self.say(f"agent    {message.author.name} → {name}: {message.body}")
 
 
