@@ -242,6 +242,14 @@ class Controller(QObject):
             self.tasks.spawn(self._load_history(None), "loading the first history page")
         if self.policy.dnd.manual_active(self._clock()):
             self.tasks.spawn(self._send_presence("dnd"), "sending presence")
+        for window in self.conversations.values():
+            # A new connection has no subscriptions: fetching each open conversation
+            # again subscribes it to live messages and fills in what came meanwhile.
+            self.tasks.spawn(
+                self._reload_conversation(window),
+                f"reloading conversation {window.conversation_id}",
+                on_error=lambda exc, w=window: w.set_error(_conversation_error(exc)),
+            )
 
     def _on_notification(self, notification: Notification) -> None:
         self.model.upsert([notification])
@@ -395,11 +403,13 @@ class Controller(QObject):
         self.conversationOpened.emit(conversation_id)
 
     async def _load_conversation(self, window: ConversationWindow) -> None:
-        connection = self._require_connection()
-        conversation = await connection.conversation(window.conversation_id)
+        await self._reload_conversation(window)
+        self.mark_conversation_read(window.conversation_id)
+
+    async def _reload_conversation(self, window: ConversationWindow) -> None:
+        conversation = await self._require_connection().conversation(window.conversation_id)
         window.set_error("")
         window.show_conversation(conversation)
-        self.mark_conversation_read(window.conversation_id)
 
     def mark_conversation_read(self, conversation_id: str) -> None:
         """Mark a conversation's notifications read, here at once and on the server."""

@@ -63,3 +63,32 @@ def test_after_a_server_crash_the_app_reconnects_and_summarises_what_it_missed(
     assert toaster.requests[2].title == "Kim Park · Support"
     qtbot.waitUntil(lambda: app.controller.badge_count == 4, timeout=WAIT_MS)
     assert app.model.rowCount() == 4
+
+
+def test_an_open_conversation_window_stays_live_across_a_server_restart(
+    apps: Apps, backend: Backend, loop: Loop, qtbot: QtBot
+) -> None:
+    app = apps.signed_in(backend)
+    assert app.connection is not None
+    resumes: list[object] = []
+    app.connection.resumed.connect(resumes.append)
+    _dana, started = backend.visitor("Dana Smith", "Before the crash")
+    conversation_id = started["conversation"]["id"]
+    app.controller.open_conversation(conversation_id)
+    window = app.controller.conversations[conversation_id]
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT_MS)
+
+    backend.kill()
+    backend.start_again()
+    qtbot.waitUntil(lambda: bool(resumes), timeout=WAIT_MS)
+
+    # The visitor's page reconnects to its conversation and writes again.
+    dana = loop.run(backend.harness.channel("/visitor"))
+    backend.clients.append(dana)
+    attached = loop.run(dana.request({"type": "attach", "token": started["token"]}))
+    assert attached["type"] == "ok", attached
+    sent = loop.run(dana.request({"type": "send", "text": "Still there?", "client_msg_id": "v2"}))
+    assert sent["type"] == "ok", sent
+
+    qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=WAIT_MS)
+    assert window.model.entry(1).body == "Still there?"
