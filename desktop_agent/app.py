@@ -559,13 +559,20 @@ class DeskbellApp(QObject):
         if info is None:
             return
         self._network = info
+        info.reachabilityChanged.connect(self.network_reachability_changed)
 
-        def changed(reachability: QNetworkInformation.Reachability) -> None:
-            if reachability == QNetworkInformation.Reachability.Online and self.connection:
-                log.info("network is back: reconnecting now")
-                self.connection.network_changed()
+    @property
+    def network_information(self) -> Any:
+        """Qt's QNetworkInformation when the platform has a backend, else None."""
+        return self._network
 
-        info.reachabilityChanged.connect(changed)
+    def network_reachability_changed(self, reachability: Any) -> None:
+        """The network came back (Qt says Online): reconnect now, not after the backoff."""
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if reachability == QNetworkInformation.Reachability.Online and self.connection:
+            log.info("network is back: reconnecting now")
+            self.connection.network_changed()
 
 
 async def run_app(app: DeskbellApp) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
+import pytest
+from PySide6.QtNetwork import QNetworkInformation
 from pytestqt.qtbot import QtBot
 
 from backend.app import open_service
@@ -92,3 +96,29 @@ def test_an_open_conversation_window_stays_live_across_a_server_restart(
 
     qtbot.waitUntil(lambda: window.model.rowCount() == 2, timeout=WAIT_MS)
     assert window.model.entry(1).body == "Still there?"
+
+
+def test_when_the_network_comes_back_the_app_reconnects_without_waiting_out_the_backoff(
+    apps: Apps, backend: Backend, qtbot: QtBot
+) -> None:
+    app = apps.signed_in(
+        backend,
+        watch_network=True,
+        # A backoff far longer than the test: only the network signal can end it.
+        connection_options={"delays": lambda: itertools.repeat(3600.0)},
+    )
+    info = app.network_information
+    if info is None:
+        pytest.skip("Qt has no network information backend here")
+    assert app.connection is not None
+    states: list[str] = []
+    app.connection.stateChanged.connect(states.append)
+
+    backend.kill()
+    qtbot.waitUntil(lambda: states[-1:] == ["disconnected"], timeout=WAIT_MS)
+    backend.start_again()
+    assert app.connection.state == "disconnected"  # still waiting out an hour
+
+    info.reachabilityChanged.emit(QNetworkInformation.Reachability.Online)
+
+    qtbot.waitUntil(lambda: states[-1:] == ["connected"], timeout=WAIT_MS)
