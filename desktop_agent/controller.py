@@ -248,7 +248,7 @@ class Controller(QObject):
             self.tasks.spawn(
                 self._reload_conversation(window),
                 f"reloading conversation {window.conversation_id}",
-                on_error=lambda exc, w=window: w.set_error(_conversation_error(exc)),
+                on_error=_show_error_in(window),
             )
 
     def _on_notification(self, notification: Notification) -> None:
@@ -538,3 +538,8 @@ class Controller(QObject):
 
 def _conversation_error(exc: DeskbellError) -> str:
     return f"The conversation could not be loaded: {exc}"
+
+
+def _show_error_in(window: ConversationWindow) -> Callable[[DeskbellError], None]:
+    """An error handler that shows a loading problem in ``window``."""
+    return lambda exc: window.set_error(_conversation_error(exc))
