@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from pytestqt.qtbot import QtBot
 
@@ -107,12 +108,14 @@ def test_the_focused_conversation_does_not_toast(rig: Rig, qtbot: QtBot) -> None
 def test_do_not_disturb_from_the_tray_silences_toasts_and_tells_the_server(
     rig: Rig, qtbot: QtBot
 ) -> None:
+    asked: list[object] = []
+    rig.controller.toastRequested.connect(asked.append)
     rig.tray.dnd_on_action.trigger()
     rig.connection.notificationReceived.emit(chat(1))
     rig.connection.unreadChanged.emit({"total": 1, "chat": 1})
 
     qtbot.waitUntil(lambda: ("presence", "dnd") in rig.connection.calls, timeout=WAIT_MS)
-    assert rig.toaster.requests == []
+    assert asked == []
     assert "Do not disturb is on" in rig.tray.tooltip()
     assert rig.controller.badge_count == 1  # DND hides pop-ups, never the count
 
@@ -219,3 +222,23 @@ def test_a_disconnect_shows_on_the_tray(rig: Rig) -> None:
     assert "Offline" in rig.tray.tooltip()
     rig.connection.stateChanged.emit("connected")
     assert "Connected" in rig.tray.tooltip()
+
+
+def test_assign_to_me_assigns_on_the_server_and_says_so(rig: Rig, qtbot: QtBot) -> None:
+    rig.controller.open_conversation("c_1")
+    window = rig.controller.conversations["c_1"]
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT_MS)
+    assert window.assignee_label.text() == "Unassigned"
+
+    window.assign_button.click()
+
+    qtbot.waitUntil(lambda: window.assignee_label.text() == "Assigned to you", timeout=WAIT_MS)
+    assert ("assign", ("c_1", "a_1")) in rig.connection.calls
+    # The server's "assigned" echo of our own action does not toast (decided at once).
+    asked: list[object] = []
+    rig.controller.toastRequested.connect(asked.append)
+    echo = msgspec.structs.replace(chat(5, "c_1"), kind="chat.conversation.assigned")
+    rig.connection.notificationReceived.emit(echo)
+    assert asked == []
+    rig.connection.notificationReceived.emit(chat(6, "c_2", "Lee Wong"))
+    assert len(asked) == 1
