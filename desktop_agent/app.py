@@ -406,7 +406,7 @@ class DeskbellApp(QObject):
                 server_url=url,
                 url_locked=locked,
                 email=account.email if account is not None else "",
-                validate_url=normalize_server_url,
+                validate_url=_server_url_or_empty,
             )
             dialog.submitted.connect(self._on_sign_in_submitted)
             dialog.finished.connect(self._on_sign_in_closed)
@@ -500,7 +500,7 @@ class DeskbellApp(QObject):
             self.settings_dialog.activateWindow()
             return
         adapter = _SettingsAdapter(self.settings)
-        dialog = SettingsDialog(adapter, validate_url=normalize_server_url)
+        dialog = SettingsDialog(adapter, validate_url=_server_url_or_empty)
         dialog.applied.connect(lambda keys: self._settings_applied(keys, adapter))
         dialog.finished.connect(self._on_settings_closed)
         self.settings_dialog = dialog
@@ -514,7 +514,7 @@ class DeskbellApp(QObject):
     def _settings_applied(self, keys: list[str], adapter: _SettingsAdapter) -> None:
         self.controller.settings_changed()
         if "autostart" in keys:
-            self._sync_autostart(force=True)
+            self._sync_autostart()
         if adapter.errors:
             box = QMessageBox(
                 QMessageBox.Icon.Warning,
@@ -524,10 +524,11 @@ class DeskbellApp(QObject):
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.show()
 
-    def _sync_autostart(self, *, force: bool = False) -> None:
+    def _sync_autostart(self) -> None:
+        # The login item follows the setting (default on), so what the settings window
+        # shows is what happens at the next login.
         autostart = self.env.autostart
-        # Only a value someone chose (IT, installer or the person) changes the login items.
-        if autostart is None or (not force and self.settings.source("autostart") == "default"):
+        if autostart is None:
             return
         try:
             wanted = bool(self.settings.get("autostart"))
@@ -573,6 +574,11 @@ class DeskbellApp(QObject):
         if reachability == QNetworkInformation.Reachability.Online and self.connection:
             log.info("network is back: reconnecting now")
             self.connection.network_changed()
+
+
+def _server_url_or_empty(text: str) -> str:
+    """The settings window's check: empty means "not set", anything else must be a URL."""
+    return normalize_server_url(text) if text.strip() else ""
 
 
 async def run_app(app: DeskbellApp) -> int:
