@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from desktop_agent.app import DeskbellApp, run_app
+from desktop_agent.cli import CliOptions
 from desktop_agent.ui.notification_model import Role
 from tests.desktop.app.conftest import AGENT, WAIT_MS, Apps, Backend, Loop
 
@@ -85,3 +89,30 @@ def test_reading_on_another_session_of_the_agent_clears_the_badge(
 def _sent(window: object) -> bool:
     model = window.model  # type: ignore[attr-defined]
     return any(model.entry(row).state == "sent" for row in range(model.rowCount()))
+
+
+def test_quit_from_the_tray_menu_ends_run_app_cleanly(
+    apps: Apps, backend: Backend, loop: Loop, qtbot: QtBot
+) -> None:
+    app = DeskbellApp(
+        CliOptions(server_url=backend.url, token_file=_token_file(apps, backend)),
+        apps.environment(),
+    )
+    running = loop.loop.create_task(run_app(app))
+    qtbot.waitUntil(lambda: app.connection is not None, timeout=WAIT_MS)
+    connection = app.connection
+    assert connection is not None
+    qtbot.waitUntil(lambda: connection.state == "connected", timeout=WAIT_MS)
+
+    app.tray.quit_action.trigger()
+
+    qtbot.waitUntil(running.done, timeout=WAIT_MS)
+    assert running.result() == 0
+    assert connection.state == "disconnected"
+    assert not connection.running
+
+
+def _token_file(apps: Apps, backend: Backend) -> Path:
+    path = apps.tmp_path / "quit.token"
+    path.write_text(backend.tokens[AGENT], encoding="utf-8")
+    return path
