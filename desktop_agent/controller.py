@@ -152,6 +152,7 @@ class Controller(QObject):
         self._toast_queue: asyncio.Queue[ToastRequest | str] | None = None
         self._toast_worker: asyncio.Task[None] | None = None
         self._history_loaded = False
+        self._closed = False
         self.focused_conversation: str | None = None
         """The conversation window that is active (its messages do not toast)."""
 
@@ -220,7 +221,8 @@ class Controller(QObject):
         self._on_state("signed_out")
 
     async def close(self) -> None:
-        """Stop background work (on quit)."""
+        """Stop background work (on quit); nothing toasts after this."""
+        self._closed = True
         self._tray_timer.stop()
         if self._toast_worker is not None:
             self._toast_worker.cancel()
@@ -341,6 +343,8 @@ class Controller(QObject):
 
     def _enqueue_toast(self, item: ToastRequest | str) -> None:
         # One worker shows toasts in order: a replacement must not overtake what it replaces.
+        if self._closed:
+            return  # quitting: a push that raced the goodbye must not start a new worker
         if self._toast_queue is None:
             self._toast_queue = asyncio.Queue()
         if self._toast_worker is None or self._toast_worker.done():
