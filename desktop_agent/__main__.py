@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setDesktopFileName("deskbell")
     qapp.setQuitOnLastWindowClosed(False)
 
+    if options.selftest:
+        return _selftest(qapp)
+
     single = SingleInstance()
     if not single.acquire():
         if single.send_to_primary(args):
@@ -82,6 +85,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(run())
     finally:
         single.release()
+
+
+def _selftest(qapp: object) -> int:
+    """Print what works on this desktop; 0 when toasts and the keyring do."""
+    import qasync
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from desktop_agent.app import default_toaster
+    from desktop_agent.shell.selftest import exit_status, run_checks
+
+    logging.basicConfig(level=logging.ERROR)  # the checks below say it all
+
+    async def check() -> int:
+        toaster = default_toaster(lambda key, cid: None, lambda key, cid: None)
+        checks = await run_checks(QSystemTrayIcon.isSystemTrayAvailable(), toaster)
+        for item in checks:
+            print(item.line())
+        return exit_status(checks)
+
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
+        return runner.run(check())
 
 
 if __name__ == "__main__":

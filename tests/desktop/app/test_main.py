@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -42,6 +43,27 @@ def test_without_a_display_deskbell_says_so_and_exits_one() -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip() == NO_DISPLAY
+
+
+def test_selftest_says_what_does_not_work_here_and_exits_one() -> None:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "--selftest"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tray     ok: no system tray here")
+    assert lines[1].startswith("toasts   PROBLEM: Pop-up notifications are off")
+    assert lines[2].startswith("keyring  PROBLEM: Deskbell could not use a system keyring")
+    assert result.stderr == ""
 
 
 def test_a_display_or_an_explicit_qt_platform_is_enough() -> None:
