@@ -271,7 +271,7 @@ class DeskbellApp(QObject):
         await self._quit.wait()
 
     def quit(self) -> None:
-        """Ask the app to end; :meth:`run` then shuts down cleanly."""
+        """Ask the app to end; :func:`run_app` then shuts down cleanly."""
         self._quit.set()
         self.quitRequested.emit()
 
