@@ -45,10 +45,22 @@ def setup_logging(log_dir: Path, level: str = "INFO", *, stderr: bool = True) ->
     if stderr:
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(logging.WARNING)
-        console.setFormatter(logging.Formatter("deskbell: %(levelname)s %(message)s"))
+        console.setFormatter(_OneLineFormatter("deskbell: %(levelname)s %(message)s"))
         root.addHandler(console)
     install_excepthooks()
     return path
+
+
+class _OneLineFormatter(logging.Formatter):
+    """For the terminal: one line per record, never a traceback (the log file has it)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage().splitlines()[0] if record.getMessage() else ""
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            detail = str(error).splitlines()[0] if str(error) else ""
+            text += f" ({type(error).__name__}: {detail})"
+        return self._fmt % {"levelname": record.levelname, "message": text} if self._fmt else text
 
 
 def _log_uncaught(

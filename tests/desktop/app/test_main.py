@@ -115,3 +115,28 @@ def test_unhandled_errors_are_logged_with_their_traceback(logged: Path) -> None:
     assert "ValueError: a slot went wrong" in text
     assert "unhandled error in thread worker" in text and "ZeroDivisionError" in text
     assert "Task exception was never retrieved" in text and "KeyError: 'k'" in text
+
+
+def test_the_terminal_gets_one_line_per_problem_and_never_a_traceback() -> None:
+    import logging
+
+    from desktop_agent.shell.diagnostics import _OneLineFormatter
+
+    try:
+        raise ConnectionError("bus gone\nsecond line")
+    except ConnectionError:
+        import sys
+
+        record = logging.LogRecord(
+            "desktop_notifier",
+            logging.WARNING,
+            __file__,
+            1,
+            "Notification failed\nmore",
+            None,
+            sys.exc_info(),
+        )
+    text = _OneLineFormatter("deskbell: %(levelname)s %(message)s").format(record)
+    assert "\n" not in text
+    assert "Traceback" not in text
+    assert text.startswith("deskbell: WARNING Notification failed (ConnectionError: bus gone")
