@@ -1,0 +1,781 @@
+"""Fan-out benchmark: Deskbell against Mosquitto (QoS 0 and 1) and NATS, same workload.
+
+    python bench/backend_fanout.py --agents 1000 --rate 50 --seconds 20
+    python bench/backend_fanout.py --agents 5000 --rate 10 --seconds 20
+
+Starts ``deskbell-server serve`` on a fresh SQLite file and a free port, pinned to one
+core (``taskset``); the load generator (bench/loadgen.py, one epoll loop) pins itself to
+the other. N agents of one inbox connect and resume; a service publishes
+``ticket.assigned`` events to ``inbox:<name>`` at the given rate and counts the
+acknowledgements. Then the same subscribers, publisher and payload size run against the
+brokers already on this machine (pinned to the server's core for the run, restored
+after). Last, acknowledged publishes per second with a pipelined publisher.
+
+Prints a table with the command line, the machine load and, for each figure, the ratio
+Deskbell/reference and the DESIGN.md budget. Exits 1 if any delivery was lost,
+duplicated or out of order, or a publish failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen
+from loadgen import BenchError, Loop, Recorder
+
+INBOX = "Support"
+TPUT_INBOX = "Throughput"
+MARKER_BYTES = 30  # "#<k>@<19-digit ns>|" is about this long
+
+
+# ------------------------------------------------------------------------------ results
+@dataclass
+class Result:
+    target: str
+    agents: int
+    rate: float
+    events: int = 0
+    deliveries: int = 0
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    seq_gaps: int = 0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    max_ms: float = float("nan")
+    last_median_ms: float = float("nan")
+    last_p99_ms: float = float("nan")
+    ack_p50_ms: float = float("nan")
+    ack_p99_ms: float = float("nan")
+    publish_errors: int = 0
+    first_error: str = ""
+    frame_bytes: float = 0.0
+    rss_per_conn_kib: float = float("nan")
+    cpu_us_per_delivery: float = float("nan")
+    server_cpu_pct: float = float("nan")
+    loadgen_cpu_pct: float = float("nan")
+    connect_s: float = float("nan")
+    acked_per_s: float = float("nan")
+    load: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def order_errors(self) -> int:
+        """Deskbell promises one ordered stream per agent by ``seq``: pipelined publishes
+        are committed concurrently, so publish order is not delivery order and does not
+        count. The brokers promise publish order per publisher and topic."""
+        return self.seq_gaps if self.target == "deskbell" else self.out_of_order
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.duplicates or self.order_errors or self.publish_errors)
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -> None:
+    """Fill ``res`` from the recorder: latency over events after ``warmup``."""
+    n, events = rec.n, pub.sent
+    res.events = events
+    res.deliveries = n * events
+    res.received = rec.received
+    res.lost = rec.lost(events)
+    res.duplicates = rec.duplicates
+    res.out_of_order = rec.out_of_order
+    res.seq_gaps = rec.seq_gaps
+    res.publish_errors = pub.errors
+    res.first_error = pub.first_error
+    res.frame_bytes = rec.frame_bytes / rec.received if rec.received else 0.0
+    lat = rec.latency
+    values = sorted(v for v in lat[warmup * n : events * n] if v >= 0)
+    res.p50_ms = loadgen.percentile(values, 0.50) / 1e6
+    res.p99_ms = loadgen.percentile(values, 0.99) / 1e6
+    res.max_ms = values[-1] / 1e6 if values else float("nan")
+    lasts = []
+    for k in range(warmup, events):
+        seg = lat[k * n : (k + 1) * n]
+        if min(seg) >= 0:
+            lasts.append(max(seg))
+    if lasts:
+        res.last_median_ms = statistics.median(lasts) / 1e6
+        res.last_p99_ms = loadgen.percentile(sorted(lasts), 0.99) / 1e6
+    acks = sorted(v for v in pub.ack_ns[warmup:events] if v >= 0)
+    if acks and not isinstance(pub, loadgen.NatsPublisher):
+        res.ack_p50_ms = loadgen.percentile(acks, 0.5) / 1e6
+        res.ack_p99_ms = loadgen.percentile(acks, 0.99) / 1e6
+
+
+class Meter:
+    """Server (or broker) RSS and CPU, and this process's CPU, around a run."""
+
+    def __init__(self, pid: int):
+        self.proc = psutil.Process(pid)
+
+    def rss(self) -> int:
+        return int(self.proc.memory_info().rss)
+
+    def cpu(self) -> float:
+        t = self.proc.cpu_times()
+        return float(t.user + t.system)
+
+
+def own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# ------------------------------------------------------------------------------ Deskbell
+def server_exe() -> str:
+    beside = Path(sys.executable).parent / "deskbell-server"
+    found = str(beside) if beside.exists() else shutil.which("deskbell-server")
+    if not found:
+        raise BenchError("deskbell-server is not installed: pip install -e . first")
+    return found
+
+
+def cli(db: Path, *args: str) -> dict:
+    out = subprocess.run(
+        [server_exe(), *args, "--db", str(db), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Seeded:
+    db: Path
+    tokens: list[str]
+    tput_token: str
+    service_token: str
+
+
+def seed(folder: Path, agents: int) -> Seeded:
+    """A fresh database: ``agents`` agents of one inbox, one more alone in another."""
+    db = folder / "bench.sqlite3"
+    rows = folder / "agents.csv"
+    with rows.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["email", "name", "inboxes"])
+        for i in range(agents):
+            w.writerow([f"agent{i}@bench.example", f"Agent {i}", INBOX])
+        w.writerow(["tput@bench.example", "Throughput", TPUT_INBOX])
+    imported = cli(db, "agent", "import", str(rows), "--issue-tokens")
+    tokens = imported["tokens"]
+    service = cli(db, "service-token", "issue", "bench")["token"]
+    return Seeded(
+        db,
+        [tokens[f"agent{i}@bench.example"] for i in range(agents)],
+        tokens["tput@bench.example"],
+        service,
+    )
+
+
+@contextlib.contextmanager
+def deskbell_server(db: Path, core: int, log: Path) -> Iterator[tuple[int, int]]:
+    """Run ``deskbell-server serve`` pinned to ``core``; yields (port, pid)."""
+    port = free_port()
+    cmd = ["taskset", "-c", str(core), server_exe(), "serve", "--db", str(db), "--port", str(port)]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise BenchError(f"deskbell-server exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError("deskbell-server did not come up in 30 s") from None
+                time.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ------------------------------------------------------------------------------ brokers
+def broker_pid(name: str) -> int | None:
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] == name:
+            return int(p.pid)
+    return None
+
+
+@contextlib.contextmanager
+def pinned(pid: int | None, core: int) -> Iterator[None]:
+    """Pin a running broker to ``core`` for the run (as the Deskbell server is), then
+    give it back the CPUs it had."""
+    if pid is None:
+        yield
+        return
+    before = os.sched_getaffinity(pid)
+    try:
+        os.sched_setaffinity(pid, {core})
+    except PermissionError:
+        before = set()
+    try:
+        yield
+    finally:
+        if before:
+            os.sched_setaffinity(pid, before)
+
+
+# ------------------------------------------------------------------------------ one run
+Factory = Callable[[int, Recorder, dict[str, int]], loadgen.Conn]
+
+
+def fanout(
+    target: str,
+    agents: int,
+    rate: float,
+    events: int,
+    warmup: int,
+    subscriber: Factory,
+    publisher: Callable[[], loadgen.Publisher],
+    meter: Meter,
+    window: int,
+    max_seconds: float = 0,
+    profile: Path | None = None,
+) -> Result:
+    """Connect ``agents`` subscribers, publish, and measure."""
+    res = Result(target, agents, rate, load=loadavg())
+    rec = Recorder(agents, events)
+    state = {"live": 0, "closed": 0}
+    loop = Loop()
+    try:
+        time.sleep(0.5)
+        rss0 = meter.rss()
+        t0 = time.monotonic()
+        loadgen.connect_all(loop, lambda i: subscriber(i, rec, state), agents, state)
+        res.connect_s = time.monotonic() - t0
+        pub = publisher()
+        loop.add(pub)  # type: ignore[arg-type]
+        loop.run_until(
+            lambda: bool(getattr(pub, "open", False) or getattr(pub, "connected", False)),
+            time.monotonic() + 10,
+            "the publisher",
+        )
+        time.sleep(0.5)
+        loop.run_once(0)
+        res.rss_per_conn_kib = (meter.rss() - rss0) / agents / 1024
+        spy = start_profile(meter.proc.pid, profile, max_seconds or events / max(rate, 1))
+        cpu0, own0, wall0 = meter.cpu(), own_cpu(), time.monotonic()
+
+        def drained() -> bool:
+            return rec.received >= pub.sent * agents and pub.acked + pub.errors >= pub.sent
+
+        loadgen.pace(
+            loop,
+            pub,
+            pub.publish,
+            rate,
+            window,
+            drained,  # type: ignore[attr-defined]
+            lambda: rec.received + pub.acked,
+            drain_timeout=60,
+            max_seconds=max_seconds,
+        )
+        wall = time.monotonic() - wall0
+        cpu = meter.cpu() - cpu0
+        if spy is not None and profile is not None:
+            spy.wait()
+            res.notes.append(f"profile: {profile}\n" + summarize_profile(profile))
+        res.server_cpu_pct = 100 * cpu / wall
+        res.loadgen_cpu_pct = 100 * (own_cpu() - own0) / wall
+        summarize(res, rec, pub, warmup)
+        res.cpu_us_per_delivery = cpu / max(1, res.received) * 1e6
+        if not rate:
+            last = max(
+                pub.ack_ns[k] + pub.send_ns[k] for k in range(pub.sent) if pub.ack_ns[k] >= 0
+            )
+            res.acked_per_s = pub.acked / ((last - pub.send_ns[0]) / 1e9)
+        if state["closed"]:
+            res.notes.append(f"{state['closed']} connections closed by the server")
+    finally:
+        loop.close()
+    return res
+
+
+def start_profile(pid: int, out: Path | None, seconds: float) -> subprocess.Popen | None:
+    """py-spy on the server for the publishing phase, as collapsed stacks."""
+    if out is None:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        raise BenchError("--profile needs py-spy: pip install py-spy")
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, int(seconds))),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--threads",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def summarize_profile(path: Path, top: int = 25) -> str:
+    """The functions with the most samples: inclusive (anywhere on the stack) and self."""
+    if not path.exists():
+        return "  (py-spy wrote nothing)"
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = [
+            f.split(" (")[0] + " " + f.split("/")[-1].rstrip(")") if "(" in f else f
+            for f in stack.split(";")[1:]
+        ]
+        for f in set(frames):
+            inclusive[f] = inclusive.get(f, 0) + n
+        if frames:
+            own[frames[-1]] = own.get(frames[-1], 0) + n
+    out = [f"  {total} samples; inclusive:"]
+    for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]:
+        out.append(f"  {100 * n / total:5.1f}%  {f}")
+    out.append("  self:")
+    for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]:
+        out.append(f"  {100 * n / total:5.1f}%  {f}")
+    return "\n".join(out)
+
+
+def run_deskbell(
+    args: argparse.Namespace, folder: Path, report: Callable[[Result], None]
+) -> tuple[list[Result], float]:
+    """Fan-out (and throughput) against a fresh deskbell-server. Returns the results and
+    the mean notification frame size, so the references carry the same payload."""
+    seeded = seed(folder, args.agents)
+    results = []
+    with deskbell_server(seeded.db, args.server_core, folder / "server.log") as (port, pid):
+        meter = Meter(pid)
+        events = int(args.rate * args.seconds)
+        res = fanout(
+            "deskbell",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.AgentClient(
+                i, "127.0.0.1", port, seeded.tokens[i], args.deflate, rec, state
+            ),
+            lambda: loadgen.DeskbellPublisher(
+                "127.0.0.1",
+                port,
+                seeded.service_token,
+                events,
+                [f"inbox:{INBOX}"],
+                args.pad,
+                args.keys,
+                args.agents,
+            ),
+            meter,
+            args.window,
+            profile=args.profile / "fanout.txt" if args.profile else None,
+        )
+        report(res)
+        results.append(res)
+        frame = res.frame_bytes
+        if args.throughput_seconds:
+            cap = 200_000
+            res = fanout(
+                "deskbell",
+                1,
+                0,
+                cap,
+                0,
+                lambda i, rec, state: loadgen.AgentClient(
+                    i, "127.0.0.1", port, seeded.tput_token, args.deflate, rec, state
+                ),
+                lambda: loadgen.DeskbellPublisher(
+                    "127.0.0.1",
+                    port,
+                    seeded.service_token,
+                    cap,
+                    [f"inbox:{TPUT_INBOX}"],
+                    args.pad,
+                    args.keys,
+                    1,
+                ),
+                meter,
+                args.window,
+                max_seconds=args.throughput_seconds,
+                profile=args.profile / "throughput.txt" if args.profile else None,
+            )
+            report(res)
+            results.append(res)
+    return results, frame
+
+
+def run_mqtt(
+    args: argparse.Namespace, qos: int, pad: int, report: Callable[[Result], None]
+) -> list[Result]:
+    pid = broker_pid("mosquitto")
+    if pid is None:
+        raise BenchError("mosquitto is not running")
+    topic = f"deskbell-bench/{os.getpid()}/{qos}"
+    meter = Meter(pid)
+    events = int(args.rate * args.seconds)
+    results = []
+    with pinned(pid, args.server_core):
+        res = fanout(
+            f"mqtt-qos{qos}",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.MqttSubscriber(
+                i, args.mqtt_host, args.mqtt_port, topic, qos, rec, state
+            ),
+            lambda: loadgen.MqttPublisher(args.mqtt_host, args.mqtt_port, topic, qos, events, pad),
+            meter,
+            args.window,
+        )
+        report(res)
+        results.append(res)
+        if qos == 1 and args.throughput_seconds:
+            cap = 400_000
+            res = fanout(
+                "mqtt-qos1",
+                1,
+                0,
+                cap,
+                0,
+                lambda i, rec, state: loadgen.MqttSubscriber(
+                    i, args.mqtt_host, args.mqtt_port, topic + "/t", qos, rec, state
+                ),
+                lambda: loadgen.MqttPublisher(
+                    args.mqtt_host, args.mqtt_port, topic + "/t", qos, cap, pad
+                ),
+                meter,
+                args.window,
+                max_seconds=args.throughput_seconds,
+            )
+            report(res)
+            results.append(res)
+    return results
+
+
+def run_nats(args: argparse.Namespace, pad: int, report: Callable[[Result], None]) -> list[Result]:
+    pid = broker_pid("nats-server")
+    if pid is None:
+        raise BenchError("nats-server is not running")
+    subject = f"deskbell-bench.{os.getpid()}"
+    events = int(args.rate * args.seconds)
+    with pinned(pid, args.server_core):
+        res = fanout(
+            "nats",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.NatsSubscriber(
+                i, args.nats_host, args.nats_port, subject, rec, state
+            ),
+            lambda: loadgen.NatsPublisher(args.nats_host, args.nats_port, subject, events, pad),
+            Meter(pid),
+            args.window,
+        )
+    report(res)
+    return [res]
+
+
+# ------------------------------------------------------------------------------ report
+BUDGETS = {
+    # figure: (budget text, predicate on the Deskbell value), from DESIGN.md "Budgets"
+    "p50_ms": ("< 6 ms (1,000 @ 50/s)", lambda v, a: a != 1000 or v < 6),
+    "p99_ms": ("< 15 ms (1,000 @ 50/s)", lambda v, a: a != 1000 or v < 15),
+    "last_median_ms": ("< 60 ms (5,000 @ 10/s)", lambda v, a: a != 5000 or v < 60),
+    "cpu_us_per_delivery": ("< 15 µs", lambda v, a: v < 15),
+    "acked_per_s": ("≥ 5,000/s", lambda v, a: v >= 5000),
+}
+
+ROWS = [
+    ("p50_ms", "event→socket p50 (ms)", "{:.2f}"),
+    ("p99_ms", "event→socket p99 (ms)", "{:.2f}"),
+    ("max_ms", "event→socket max (ms)", "{:.1f}"),
+    ("last_median_ms", "time to last subscriber, median (ms)", "{:.1f}"),
+    ("last_p99_ms", "time to last subscriber, p99 (ms)", "{:.1f}"),
+    ("ack_p50_ms", "publish ack p50 (ms)", "{:.2f}"),
+    ("ack_p99_ms", "publish ack p99 (ms)", "{:.2f}"),
+    ("received", "deliveries received", "{:,}"),
+    ("lost", "lost (not delivered when the drain ended)", "{}"),
+    ("duplicates", "duplicates", "{}"),
+    ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
+    ("out_of_order", "arrived in other than publish order", "{}"),
+    ("frame_bytes", "bytes per delivered message", "{:.0f}"),
+    ("rss_per_conn_kib", "server RSS per connection (KiB)", "{:.1f}"),
+    ("cpu_us_per_delivery", "server CPU per delivery (µs)", "{:.2f}"),
+    ("server_cpu_pct", "server CPU during the run (% of a core)", "{:.0f}"),
+    ("loadgen_cpu_pct", "load generator CPU (% of a core)", "{:.0f}"),
+    ("connect_s", "connect + subscribe/resume all (s)", "{:.1f}"),
+]
+TPUT_ROWS = [
+    ("acked_per_s", "acknowledged publishes/s (window {window})", "{:,.0f}"),
+    ("ack_p50_ms", "publish ack p50 (ms)", "{:.1f}"),
+    ("ack_p99_ms", "publish ack p99 (ms)", "{:.1f}"),
+    ("received", "deliveries received", "{:,}"),
+    ("lost", "lost (not delivered when the drain ended)", "{}"),
+    ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
+    ("out_of_order", "arrived in other than publish order", "{}"),
+    ("cpu_us_per_delivery", "server CPU per publish (µs)", "{:.1f}"),
+    ("server_cpu_pct", "server CPU during the run (% of a core)", "{:.0f}"),
+    ("loadgen_cpu_pct", "load generator CPU (% of a core)", "{:.0f}"),
+]
+
+
+def fmt(fmt_: str, v: float) -> str:
+    if v != v:  # NaN
+        return "-"
+    return fmt_.format(int(v) if fmt_ in ("{}", "{:,}") else v)
+
+
+def value(r: Result, key: str) -> float:
+    return float(getattr(r, key))
+
+
+def table(results: list[Result], rows: list[tuple[str, str, str]], window: int) -> str:
+    desk = next(r for r in results if r.target == "deskbell")
+    refs = [r for r in results if r.target != "deskbell"]
+    head = [
+        "figure",
+        "Deskbell",
+        *(r.target for r in refs),
+        *(f"ratio /{r.target}" for r in refs),
+        "budget (DESIGN.md)",
+        "met",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, label, f in rows:
+        dv = value(desk, key)
+        cells = [label.format(window=window), fmt(f, dv)]
+        cells += [fmt(f, value(r, key)) for r in refs]
+        for r in refs:
+            rv = value(r, key)
+            cells.append(f"{dv / rv:.2f}" if rv and rv == rv and dv == dv else "-")
+        budget = BUDGETS.get(key)
+        if budget and (key != "cpu_us_per_delivery" or desk.rate):
+            ok = budget[1](dv, desk.agents)
+            applies = not ("(1,000" in budget[0] and desk.agents != 1000) and not (
+                "(5,000" in budget[0] and desk.agents != 5000
+            )
+            cells += [budget[0], ("yes" if ok else "**no**") if applies else "n/a"]
+        else:
+            cells += ["", ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=50, help="events per second")
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds of events left out of the latency figures (not of the loss counts)",
+    )
+    p.add_argument(
+        "--targets",
+        default="deskbell,mqtt0,mqtt1,nats",
+        help="comma-separated: deskbell, mqtt0, mqtt1, nats",
+    )
+    p.add_argument(
+        "--throughput-seconds",
+        type=float,
+        default=10,
+        help="pipelined publish test length; 0 skips it",
+    )
+    p.add_argument("--window", type=int, default=500, help="outstanding publishes at most")
+    p.add_argument("--pad", type=int, default=200, help="filler bytes in each event body")
+    p.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="agents offer permessage-deflate, as the desktop app (websockets' default) does",
+    )
+    p.add_argument(
+        "--keys",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each publish carries an idempotency key",
+    )
+    p.add_argument("--server-core", type=int, default=0)
+    p.add_argument("--client-core", type=int, default=1)
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--nats-host", default="127.0.0.1")
+    p.add_argument("--nats-port", type=int, default=4222)
+    p.add_argument("--json-out", type=Path, help="also write the results here")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run py-spy on deskbell-server while it publishes; stacks go to DIR",
+    )
+    args = p.parse_args(argv)
+    targets = set(args.targets.split(","))
+    command = "python bench/backend_fanout.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    os.sched_setaffinity(0, {args.client_core})
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = args.agents + 200
+    if hard != resource.RLIM_INFINITY and hard < need:
+        print(
+            f"error: {args.agents} connections need {need} file descriptors; the hard "
+            f"limit is {hard}. Raise it (ulimit -Hn) and run again.",
+            file=sys.stderr,
+        )
+        return 2
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    print(
+        f"# {command}\n# started {started}; load average {loadavg()}; "
+        f"server on core {args.server_core}, load generator on core {args.client_core}",
+        flush=True,
+    )
+    results: list[Result] = []
+
+    def report(r: Result) -> None:
+        kind = "throughput" if not r.rate else f"{r.agents} subscribers @ {r.rate:g}/s"
+        print(
+            f"  {r.target:10} {kind:28} p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  "
+            f"last {r.last_median_ms:6.1f} ms  lost {r.lost}  dup {r.duplicates}  "
+            f"order {r.order_errors}  acked/s {r.acked_per_s:,.0f}  "
+            f"cpu/deliv {r.cpu_us_per_delivery:.2f} µs  lg {r.loadgen_cpu_pct:.0f}%  "
+            f"load {r.load}"
+            + (f"  errors {r.publish_errors}: {r.first_error[:200]}" if r.publish_errors else ""),
+            flush=True,
+        )
+
+    frame = float(args.pad + 350)
+    with tempfile.TemporaryDirectory(prefix="deskbell-bench-") as tmp:
+        try:
+            if "deskbell" in targets:
+                desk, frame = run_deskbell(args, Path(tmp), report)
+                results += desk
+            pad = max(0, round(frame) - MARKER_BYTES)
+            if "mqtt0" in targets:
+                results += run_mqtt(args, 0, pad, report)
+            if "mqtt1" in targets:
+                results += run_mqtt(args, 1, pad, report)
+            if "nats" in targets:
+                results += run_nats(args, pad, report)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            log = Path(tmp) / "server.log"
+            if log.exists():
+                print(log.read_text()[-3000:], file=sys.stderr)
+            return 1
+
+    fan = [r for r in results if r.rate]
+    tput = [r for r in results if not r.rate]
+    print(
+        f"\n## {args.agents} subscribers of one inbox/topic, {args.rate:g} events/s, "
+        f"{args.seconds:g} s ({args.warmup:g} s warm-up left out of latencies)\n"
+    )
+    print(
+        f"Command: `{command}`  \nStarted {started}; load average at each run: "
+        + "; ".join(f"{r.target} {r.load}" for r in results)
+        + "  \n"
+        f"Agents offer permessage-deflate: {'yes' if args.deflate else 'no'}; "
+        f"publishes carry idempotency keys: {'yes' if args.keys else 'no'}\n"
+    )
+    if any(r.target == "deskbell" for r in fan):
+        print(table(fan, ROWS, args.window))
+    if any(r.target == "deskbell" for r in tput):
+        print(
+            f"\n### Acknowledged publishes, one recipient, pipelined "
+            f"(window {args.window}, {args.throughput_seconds:g} s)\n"
+        )
+        print(table(tput, TPUT_ROWS, args.window))
+    for r in results:
+        for note in r.notes:
+            print(f"note: {r.target}: {note}")
+    if args.json_out:
+        args.json_out.write_text(
+            json.dumps(
+                {"command": command, "started": started, "results": [asdict(r) for r in results]},
+                indent=1,
+                default=str,
+            )
+        )
+    for r in results:
+        if not r.clean and r.target != "deskbell":
+            print(
+                f"warning: the reference {r.target} lost {r.lost}, duplicated "
+                f"{r.duplicates}, reordered {r.order_errors}",
+                file=sys.stderr,
+            )
+    bad = [r for r in results if not r.clean and r.target == "deskbell"]
+    for r in bad:
+        print(
+            f"FAILED: {r.target}: lost {r.lost}, duplicates {r.duplicates}, out of order "
+            f"{r.out_of_order}, seq gaps {r.seq_gaps}, publish errors {r.publish_errors} "
+            f"{r.first_error[:300]}",
+            file=sys.stderr,
+        )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
