@@ -297,6 +297,9 @@ class Publisher:
     acked: int = 0
     errors: int = 0
     first_error: str = ""
+    max_late: float = 0.0
+    """Longest delay of a publish past its due time: how long the loop was busy."""
+    late_total: float = 0.0
     send_ns: array = field(default_factory=lambda: array("q"))
     ack_ns: array = field(default_factory=lambda: array("q"))
 
@@ -607,7 +610,7 @@ def connect_all(
     loop.run_until(lambda: state["live"] >= count, deadline, "the last subscribers")
 
 
-QUIET_SECONDS = 5.0
+QUIET_SECONDS = 15.0
 
 
 @dataclass
@@ -645,6 +648,11 @@ def pace(
         if pub.outstanding >= window:
             loop.run_once(0.05)
             continue
+        if rate:
+            late = time.monotonic() - due
+            if late > pub.max_late:
+                pub.max_late = late
+            pub.late_total += late
         publish(k)
         k += 1
         if not rate:
