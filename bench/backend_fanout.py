@@ -66,6 +66,9 @@ class Result:
     max_ms: float = float("nan")
     last_median_ms: float = float("nan")
     last_p99_ms: float = float("nan")
+    read_p50_ms: float = float("nan")
+    read_p99_ms: float = float("nan")
+    read_last_median_ms: float = float("nan")
     ack_p50_ms: float = float("nan")
     ack_p99_ms: float = float("nan")
     publish_errors: int = 0
@@ -125,6 +128,17 @@ def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -
     if lasts:
         res.last_median_ms = statistics.median(lasts) / 1e6
         res.last_p99_ms = loadgen.percentile(sorted(lasts), 0.99) / 1e6
+    read = rec.read_latency
+    values = sorted(v for v in read[warmup * n : events * n] if v >= 0)
+    res.read_p50_ms = loadgen.percentile(values, 0.50) / 1e6
+    res.read_p99_ms = loadgen.percentile(values, 0.99) / 1e6
+    lasts = []
+    for k in range(warmup, events):
+        seg = read[k * n : (k + 1) * n]
+        if min(seg) >= 0:
+            lasts.append(max(seg))
+    if lasts:
+        res.read_last_median_ms = statistics.median(lasts) / 1e6
     acks = sorted(v for v in pub.ack_ns[warmup:events] if v >= 0)
     if acks and not isinstance(pub, loadgen.NatsPublisher):
         res.ack_p50_ms = loadgen.percentile(acks, 0.5) / 1e6
@@ -612,6 +626,9 @@ ROWS = [
     ("max_ms", "event→socket max (ms)", "{:.1f}"),
     ("last_median_ms", "time to last subscriber, median (ms)", "{:.1f}"),
     ("last_p99_ms", "time to last subscriber, p99 (ms)", "{:.1f}"),
+    ("read_p50_ms", "as read by the load generator: p50 (ms)", "{:.2f}"),
+    ("read_p99_ms", "as read by the load generator: p99 (ms)", "{:.2f}"),
+    ("read_last_median_ms", "as read by the load generator: last, median (ms)", "{:.1f}"),
     ("ack_p50_ms", "publish ack p50 (ms)", "{:.2f}"),
     ("ack_p99_ms", "publish ack p99 (ms)", "{:.2f}"),
     ("received", "deliveries received", "{:,}"),

@@ -18,6 +18,7 @@ import json
 import os
 import select
 import socket
+import struct
 import time
 import zlib
 from array import array
@@ -25,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 time_ns = time.time_ns
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; also SCM_TIMESTAMPNS
+_TIMESPEC = struct.Struct("qq")
 INFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 section 7.2.2: removed by the sender
 
 
@@ -53,6 +56,7 @@ class Recorder:
         self.n = subscribers
         self.events = events
         self.latency = array("q", [-1]) * (subscribers * events)
+        self.read_latency = array("q", [-1]) * (subscribers * events)
         self.last_k = array("q", [-1]) * subscribers
         self.last_seq = array("q", [0]) * subscribers
         self.received = 0
@@ -62,7 +66,9 @@ class Recorder:
         self.foreign = 0
         self.frame_bytes = 0
 
-    def record(self, sub: int, k: int, stamp: int, now: int) -> None:
+    def record(self, sub: int, k: int, stamp: int, now: int, read: int) -> None:
+        """Event ``k`` reached subscriber ``sub``: in its socket at ``now`` (kernel
+        time), read by this process at ``read``."""
         if not 0 <= k < self.events:
             self.foreign += 1
             return
@@ -71,6 +77,7 @@ class Recorder:
             self.duplicates += 1
             return
         self.latency[i] = now - stamp
+        self.read_latency[i] = read - stamp
         self.received += 1
         if k != self.last_k[sub] + 1:
             self.out_of_order += 1
@@ -91,6 +98,20 @@ class Conn:
 
     sock: socket.socket
     loop: Loop
+    read_ns = 0
+    """When this process read the last data (user space, after any queueing here)."""
+
+    def receive(self) -> tuple[bytes, int]:
+        """Read what is there; returns it with the kernel's receive time of the data
+        (SO_TIMESTAMPNS, CLOCK_REALTIME like ``time_ns``), so that time spent waiting
+        for this loop to get round to the socket is not counted as latency."""
+        data, ancillary, _, _ = self.sock.recvmsg(262144, 64)
+        self.read_ns = time_ns()
+        for _level, kind, raw in ancillary:
+            if kind == SO_TIMESTAMPNS:
+                sec, nsec = _TIMESPEC.unpack_from(raw)
+                return data, sec * 1_000_000_000 + nsec
+        return data, self.read_ns
 
     def on_readable(self) -> None:
         raise NotImplementedError
@@ -140,6 +161,7 @@ def tcp(host: str, port: int) -> socket.socket:
     sock = socket.create_connection((host, port), timeout=10)
     sock.settimeout(None)  # blocking: reads happen only after epoll reports data
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     return sock
 
 
@@ -177,8 +199,7 @@ class WsClient(Conn):
         )
 
     def on_readable(self) -> None:
-        data = self.sock.recv(262144)
-        now = time_ns()
+        data, now = self.receive()
         if not data:
             self.loop.remove(self)
             self.on_close()
@@ -262,7 +283,7 @@ class AgentClient(WsClient):
             if i >= 0:
                 rec = self.rec
                 k, stamp = parse_stamp(payload, i)
-                rec.record(self.index, k, stamp, now)
+                rec.record(self.index, k, stamp, now, self.read_ns)
                 s = payload.index(b'"seq":') + 6
                 rec.check_seq(self.index, int(payload[s : payload.index(b",", s)]))
                 rec.frame_bytes += len(payload)
@@ -397,8 +418,7 @@ class MqttClient(Conn):
         self.send(mqtt_connect(client_id))
 
     def on_readable(self) -> None:
-        data = self.sock.recv(262144)
-        now = time_ns()
+        data, now = self.receive()
         if not data:
             self.loop.remove(self)
             raise BenchError("the broker closed a connection")
@@ -459,7 +479,7 @@ class MqttSubscriber(MqttClient):
                 start += 2
                 self.send(b"\x40\x02" + pid)
             k, stamp = parse_stamp(body, start)
-            self.rec.record(self.index, k, stamp, now)
+            self.rec.record(self.index, k, stamp, now, self.read_ns)
             self.rec.frame_bytes += len(body)
         elif kind == 0x90:
             if body[2] == 0x80:
@@ -510,8 +530,7 @@ class NatsClient(Conn):
         self.send(b'CONNECT {"verbose":false,"pedantic":false,"echo":false}\r\n')
 
     def on_readable(self) -> None:
-        data = self.sock.recv(262144)
-        now = time_ns()
+        data, now = self.receive()
         if not data:
             self.loop.remove(self)
             raise BenchError("the NATS server closed a connection")
@@ -561,7 +580,7 @@ class NatsSubscriber(NatsClient):
 
     def on_msg(self, payload: bytes, now: int) -> None:
         k, stamp = parse_stamp(payload, 0)
-        self.rec.record(self.index, k, stamp, now)
+        self.rec.record(self.index, k, stamp, now, self.read_ns)
         self.rec.frame_bytes += len(payload)
 
     def on_pong(self) -> None:
