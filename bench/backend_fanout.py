@@ -252,6 +252,19 @@ def seed(folder: Path, agents: int) -> Seeded:
 
 
 @contextlib.contextmanager
+def workdir(keep: Path | None) -> Iterator[str]:
+    """A temporary folder for the database and the server log, or ``keep`` (left)."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="deskbell-bench-") as tmp:
+            yield tmp
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    for stale in keep.glob("bench.sqlite3*"):
+        stale.unlink()
+    yield str(keep)
+
+
+@contextlib.contextmanager
 def deskbell_server(db: Path, core: int, log: Path) -> Iterator[tuple[int, int]]:
     """Run ``deskbell-server serve`` pinned to ``core``; yields (port, pid)."""
     port = free_port()
@@ -754,6 +767,12 @@ def main(argv: list[str] | None = None) -> int:
         "generator, so that other work on a shared machine disturbs the figures less",
     )
     p.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="keep the database and the server log (server.log) in DIR",
+    )
+    p.add_argument(
         "--backend-path",
         type=Path,
         metavar="DIR",
@@ -827,7 +846,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         )
 
     frame = float(args.pad + 350)
-    with tempfile.TemporaryDirectory(prefix="deskbell-bench-") as tmp:
+    with workdir(args.workdir) as tmp:
         try:
             if "deskbell" in targets:
                 desk, frame = run_deskbell(args, Path(tmp), report)
