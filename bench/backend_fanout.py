@@ -264,34 +264,67 @@ def workdir(keep: Path | None) -> Iterator[str]:
     yield str(keep)
 
 
-@contextlib.contextmanager
-def deskbell_server(db: Path, core: int, log: Path) -> Iterator[tuple[int, int]]:
-    """Run ``deskbell-server serve`` pinned to ``core``; yields (port, pid)."""
-    port = free_port()
-    cmd = ["nice", "-n", str(NICE[0]), "taskset", "-c", str(core), server_exe(), "serve"]
-    cmd += ["--db", str(db), "--port", str(port)]
-    with log.open("wb") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=BACKEND_ENV)
-    try:
+class ServerProcess:
+    """``deskbell-server serve`` pinned to one core, on a fixed free port, restartable."""
+
+    def __init__(self, db: Path, core: int, log: Path):
+        self.db, self.core, self.log = db, core, log
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        """Start and wait until ``/healthz`` answers."""
+        cmd = ["nice", "-n", str(NICE[0]), "taskset", "-c", str(self.core), server_exe()]
+        cmd += ["serve", "--db", str(self.db), "--port", str(self.port)]
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, env=BACKEND_ENV
+            )
         deadline = time.monotonic() + 30
         while True:
-            if proc.poll() is not None:
-                raise BenchError(f"deskbell-server exited: {log.read_text()[-2000:]}")
+            if self.proc.poll() is not None:
+                raise BenchError(f"deskbell-server exited: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
+                url = f"http://127.0.0.1:{self.port}/healthz"
+                with urllib.request.urlopen(url, timeout=1):
+                    return
             except OSError:
                 if time.monotonic() > deadline:
                     raise BenchError("deskbell-server did not come up in 30 s") from None
-                time.sleep(0.1)
-        yield port, proc.pid
-    finally:
-        proc.send_signal(signal.SIGTERM)
+                time.sleep(0.05)
+
+    def terminate(self) -> None:
+        """Ask for the graceful stop (close 1001 to every client, commits finished)."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Stop gracefully and wait for the process to exit."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(30)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+@contextlib.contextmanager
+def deskbell_server(db: Path, core: int, log: Path) -> Iterator[ServerProcess]:
+    """A started :class:`ServerProcess`, stopped on exit."""
+    server = ServerProcess(db, core, log)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ brokers
@@ -483,15 +516,131 @@ def summarize_profile(path: Path, top: int = 25) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class Storm:
+    """The restart budget: every agent reconnecting at once to a restarted server."""
+
+    agents: int
+    events_before: int
+    events_during: int
+    stop_s: float = float("nan")
+    start_s: float = float("nan")
+    first_resumed_s: float = float("nan")
+    all_resumed_s: float = float("nan")
+    all_delivered_s: float = float("nan")
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    seq_gaps: int = 0
+    truncated: int = 0
+    publish_errors: int = 0
+    load: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.duplicates or self.seq_gaps or self.publish_errors)
+
+
+def restart_storm(args: argparse.Namespace, seeded: Seeded, server: ServerProcess) -> Storm:
+    """Connect every agent, restart the server (SIGTERM, start again on the same file and
+    port), publish ``events_before`` events, then reconnect every agent at once, each
+    resuming after the last seq it saw, while events keep coming at 1/s.
+
+    Times are from the first reconnect attempt; "resumed" is the resume's ``ok``."""
+    n = args.agents
+    before, during = 5, int(args.restart_seconds)
+    storm = Storm(n, before, during, load=loadavg())
+    host, port = "127.0.0.1", server.port
+    first = Recorder(n, 1)
+    state = {"live": 0, "closed": 0}
+    loop = Loop()
+    try:
+        loadgen.connect_all(
+            loop,
+            lambda i: loadgen.AgentClient(
+                i, host, port, seeded.tokens[i], args.deflate, first, state
+            ),
+            n,
+            state,
+        )
+        t0 = time.monotonic()
+        server.terminate()  # the clients answer the close handshakes while it stops
+        loop.run_until(lambda: state["closed"] >= n, time.monotonic() + 30, "the goodbyes")
+        server.stop()
+        storm.stop_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        server.start()
+        storm.start_s = time.monotonic() - t0
+        events = before + during
+        rec = Recorder(n, events)
+        rec.last_seq = first.last_seq
+        after = {"live": 0, "closed": 0}
+        pub = loadgen.DeskbellPublisher(
+            host,
+            port,
+            seeded.service_token,
+            events,
+            [f"inbox:{INBOX}"],
+            args.pad,
+            args.keys,
+            n,
+        )
+        loop.add(pub)
+        loop.run_until(lambda: pub.open, time.monotonic() + 10, "the publisher")
+        for k in range(before):
+            pub.publish(k)
+        loop.run_until(
+            lambda: pub.acked + pub.errors >= before,
+            time.monotonic() + 30,
+            "the publishes before the storm",
+        )
+        t0 = time.monotonic()
+        for i in range(n):
+            loop.add_connecting(
+                loadgen.AgentClient(
+                    i, host, port, seeded.tokens[i], args.deflate, rec, after, reconnect=True
+                )
+            )
+        deadline = t0 + 120
+        k = before
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if k < events and now >= t0 + (k - before):
+                pub.publish(k)
+                k += 1
+                continue
+            loop.run_once(0.002)
+            if after["live"] and storm.first_resumed_s != storm.first_resumed_s:
+                storm.first_resumed_s = time.monotonic() - t0
+            if after["live"] >= n and storm.all_resumed_s != storm.all_resumed_s:
+                storm.all_resumed_s = time.monotonic() - t0
+            if k >= events and rec.received >= events * n:
+                storm.all_delivered_s = time.monotonic() - t0
+                break
+        storm.received = rec.received
+        storm.lost = rec.lost(events)
+        storm.duplicates = rec.duplicates
+        storm.seq_gaps = rec.seq_gaps
+        storm.truncated = after.get("truncated", 0)
+        storm.publish_errors = pub.errors
+    finally:
+        loop.close()
+    return storm
+
+
 def run_deskbell(
-    args: argparse.Namespace, folder: Path, report: Callable[[Result], None]
+    args: argparse.Namespace,
+    folder: Path,
+    report: Callable[[Result], None],
+    storms: list[Storm],
 ) -> tuple[list[Result], float]:
     """Fan-out (and throughput) against a fresh deskbell-server. Returns the results and
     the mean notification frame size, so the references carry the same payload."""
     seeded = seed(folder, args.agents)
     results = []
-    with deskbell_server(seeded.db, args.server_core, folder / "server.log") as (port, pid):
-        meter = Meter(pid)
+    with deskbell_server(seeded.db, args.server_core, folder / "server.log") as server:
+        port = server.port
+        meter = Meter(server.pid)
         events = int(args.rate * args.seconds)
         res = fanout(
             "deskbell",
@@ -547,6 +696,17 @@ def run_deskbell(
             )
             report(res)
             results.append(res)
+        if args.restart:
+            storm = restart_storm(args, seeded, server)
+            print(
+                f"  deskbell   restart storm: {storm.agents} agents resumed in "
+                f"{storm.all_resumed_s:.2f} s (first {storm.first_resumed_s:.2f} s), all "
+                f"events in {storm.all_delivered_s:.2f} s; lost {storm.lost} dup "
+                f"{storm.duplicates} gaps {storm.seq_gaps}; stop {storm.stop_s:.1f} s, start "
+                f"{storm.start_s:.1f} s; load {storm.load}",
+                flush=True,
+            )
+            storms.append(storm)
     return results, frame
 
 
@@ -773,6 +933,17 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the database and the server log (server.log) in DIR",
     )
     p.add_argument(
+        "--restart",
+        action="store_true",
+        help="also restart the server under all agents and time their reconnect storm",
+    )
+    p.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=10,
+        help="events published at 1/s while the agents reconnect",
+    )
+    p.add_argument(
         "--backend-path",
         type=Path,
         metavar="DIR",
@@ -846,10 +1017,11 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         )
 
     frame = float(args.pad + 350)
+    storms: list[Storm] = []
     with workdir(args.workdir) as tmp:
         try:
             if "deskbell" in targets:
-                desk, frame = run_deskbell(args, Path(tmp), report)
+                desk, frame = run_deskbell(args, Path(tmp), report, storms)
                 results += desk
             pad = max(0, round(frame) - MARKER_BYTES)
             if "mqtt0" in targets:
@@ -883,6 +1055,20 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     )
     if any(r.target == "deskbell" for r in fan):
         print(table(fan, ROWS, args.window))
+    for st in storms:
+        print(
+            f"\n### Restart: {st.agents} agents reconnecting at once\n\n"
+            "| figure | Deskbell | budget (DESIGN.md) | met |\n|---|---|---|---|\n"
+            f"| all resumed (s) | {st.all_resumed_s:.2f} | within 10 s | "
+            f"{'yes' if st.all_resumed_s < 10 and st.clean else '**no**'} |\n"
+            f"| first resumed (s) | {st.first_resumed_s:.2f} | | |\n"
+            f"| every event at every agent (s) | {st.all_delivered_s:.2f} | | |\n"
+            f"| events: before the storm / during it (1/s) | {st.events_before} / "
+            f"{st.events_during} | | |\n"
+            f"| lost / duplicates / seq gaps | {st.lost} / {st.duplicates} / {st.seq_gaps} "
+            "| nothing missed | |\n"
+            f"| graceful stop, start to /healthz (s) | {st.stop_s:.1f}, {st.start_s:.1f} | | |"
+        )
     if any(r.target == "deskbell" for r in tput):
         print(
             f"\n### Acknowledged publishes, one recipient, pipelined "
@@ -900,6 +1086,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                     "started": started,
                     "backend": source,
                     "results": [asdict(r) for r in results],
+                    "restart": [asdict(st) for st in storms],
                 },
                 indent=1,
                 default=str,
@@ -912,12 +1099,14 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 f"{r.duplicates}, reordered {r.order_errors}",
                 file=sys.stderr,
             )
-    bad = [r for r in results if not r.clean and r.target == "deskbell"]
+    bad: list[Result | Storm] = [r for r in results if not r.clean and r.target == "deskbell"]
+    bad += [st for st in storms if not st.clean]
     for r in bad:
+        what = "restart" if isinstance(r, Storm) else r.target
         print(
-            f"FAILED: {r.target}: lost {r.lost}, duplicates {r.duplicates}, out of order "
-            f"{r.out_of_order}, seq gaps {r.seq_gaps}, publish errors {r.publish_errors} "
-            f"{r.first_error[:300]}",
+            f"FAILED: {what}: lost {r.lost}, duplicates {r.duplicates}, seq gaps "
+            f"{r.seq_gaps}, publish errors {r.publish_errors} "
+            f"{getattr(r, 'first_error', '')[:300]}",
             file=sys.stderr,
         )
     return 1 if bad else 0

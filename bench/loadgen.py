@@ -14,6 +14,7 @@ receiver computes ``arrival - stamp`` on the same clock.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -98,6 +99,7 @@ class Conn:
 
     sock: socket.socket
     loop: Loop
+    connecting = False
     read_ns = 0
     """When this process read the last data (user space, after any queueing here)."""
 
@@ -114,6 +116,9 @@ class Conn:
         return data, self.read_ns
 
     def on_readable(self) -> None:
+        raise NotImplementedError
+
+    def on_connect(self) -> None:
         raise NotImplementedError
 
     def send(self, data: bytes) -> None:
@@ -137,12 +142,25 @@ class Loop:
             self.epoll.unregister(fd)
         conn.sock.close()
 
+    def add_connecting(self, conn: Conn) -> None:
+        """Add a socket whose non-blocking connect is under way."""
+        conn.loop = self
+        fd = conn.sock.fileno()
+        self.conns[fd] = conn
+        self.epoll.register(fd, select.EPOLLOUT)
+
+    def connected(self, conn: Conn) -> None:
+        self.epoll.modify(conn.sock.fileno(), select.EPOLLIN)
+
     def run_once(self, timeout: float) -> None:
         conns = self.conns
         for fd, _ in self.epoll.poll(timeout):
             conn = conns.get(fd)
             if conn is not None:
-                conn.on_readable()
+                if conn.connecting:
+                    conn.on_connect()
+                else:
+                    conn.on_readable()
 
     def run_until(self, done: Callable[[], bool], deadline: float, what: str) -> None:
         while not done():
@@ -155,6 +173,16 @@ class Loop:
         for conn in list(self.conns.values()):
             self.remove(conn)
         self.epoll.close()
+
+
+def tcp_nonblocking(host: str, port: int) -> socket.socket:
+    """A socket whose connect is started, not finished (for a storm of connects)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.connect_ex((host, port))
+    return sock
 
 
 def tcp(host: str, port: int) -> socket.socket:
@@ -182,21 +210,35 @@ def ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 class WsClient(Conn):
     """A WebSocket client: handshake, then frames to ``on_message``."""
 
-    def __init__(self, host: str, port: int, path: str, token: str, deflate: bool):
-        self.sock = tcp(host, port)
+    def __init__(
+        self, host: str, port: int, path: str, token: str, deflate: bool, storm: bool = False
+    ):
         self.buf = b""
         self.open = False
         self.inflate: zlib._Decompress | None = None
         key = base64.b64encode(os.urandom(16)).decode()
         extension = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: deskbell.v1\r\n"
-                f"{extension if deflate else ''}Authorization: Bearer {token}\r\n\r\n"
-            ).encode()
-        )
+        self.handshake = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: deskbell.v1\r\n"
+            f"{extension if deflate else ''}Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        if storm:
+            self.sock = tcp_nonblocking(host, port)
+            self.connecting = True
+        else:
+            self.sock = tcp(host, port)
+            self.sock.sendall(self.handshake)
+
+    def on_connect(self) -> None:
+        error = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise BenchError(f"connect failed: {os.strerror(error)}")
+        self.sock.setblocking(True)
+        self.connecting = False
+        self.loop.connected(self)
+        self.sock.sendall(self.handshake)
 
     def on_readable(self) -> None:
         data, now = self.receive()
@@ -247,7 +289,13 @@ class WsClient(Conn):
             elif opcode == 0x9:
                 self.send(ws_frame(payload, 0xA))
             elif opcode == 0x8:
+                # Answer the close handshake (RFC 6455 section 5.5.1) so the server's
+                # graceful stop does not wait for us, then drop the socket.
+                with contextlib.suppress(OSError):
+                    self.send(ws_frame(payload[:2], 0x8))
+                self.loop.remove(self)
                 self.on_close()
+                return
         if pos < size:
             self.buf = data[pos:]
 
@@ -270,36 +318,39 @@ class AgentClient(WsClient):
         deflate: bool,
         rec: Recorder,
         state: dict[str, int],
+        reconnect: bool = False,
     ):
-        super().__init__(host, port, "/agent", token, deflate)
+        super().__init__(host, port, "/agent", token, deflate, storm=reconnect)
         self.index = index
         self.rec = rec
         self.state = state
+        self.reconnect = reconnect
+        """Resume after the last seq this agent saw (a reconnect), not ``welcome``'s."""
         self.phase = 0  # 0 = waiting for welcome, 1 = resuming, 2 = live
 
     def on_message(self, payload: bytes, now: int) -> None:
-        if self.phase == 2:
+        if self.phase:
             i = payload.find(b'"body":"#')
-            if i >= 0:
+            if i >= 0:  # live, or replayed by the resume
                 rec = self.rec
                 k, stamp = parse_stamp(payload, i)
                 rec.record(self.index, k, stamp, now, self.read_ns)
                 s = payload.index(b'"seq":') + 6
                 rec.check_seq(self.index, int(payload[s : payload.index(b",", s)]))
                 rec.frame_bytes += len(payload)
-            return
+                return
+            if self.phase == 2:
+                return
         frame = json.loads(payload)
         if self.phase == 0 and frame["type"] == "welcome":
-            self.rec.last_seq[self.index] = frame["last_seq"]
-            self.send(
-                ws_frame(
-                    json.dumps(
-                        {"type": "resume", "id": "r", "after_seq": frame["last_seq"]}
-                    ).encode()
-                )
-            )
+            if not self.reconnect:
+                self.rec.last_seq[self.index] = frame["last_seq"]
+            resume = {"type": "resume", "id": "r", "after_seq": self.rec.last_seq[self.index]}
+            self.send(ws_frame(json.dumps(resume).encode()))
             self.phase = 1
         elif self.phase == 1 and frame["type"] == "ok" and frame.get("id") == "r":
+            if frame.get("truncated"):
+                self.state["truncated"] = self.state.get("truncated", 0) + 1
             self.phase = 2
             self.state["live"] += 1
         elif frame["type"] == "error":
