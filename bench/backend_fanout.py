@@ -594,6 +594,9 @@ def restart_storm(args: argparse.Namespace, seeded: Seeded, server: ServerProces
             time.monotonic() + 30,
             "the publishes before the storm",
         )
+        spy = start_profile(
+            server.pid, args.profile / "restart.txt" if args.profile else None, during
+        )
         t0 = time.monotonic()
         for i in range(n):
             loop.add_connecting(
@@ -614,9 +617,11 @@ def restart_storm(args: argparse.Namespace, seeded: Seeded, server: ServerProces
                 storm.first_resumed_s = time.monotonic() - t0
             if after["live"] >= n and storm.all_resumed_s != storm.all_resumed_s:
                 storm.all_resumed_s = time.monotonic() - t0
-            if k >= events and rec.received >= events * n:
+            if k >= events and rec.received >= events * n and after["live"] >= n:
                 storm.all_delivered_s = time.monotonic() - t0
                 break
+        if spy is not None:
+            spy.wait()
         storm.received = rec.received
         storm.lost = rec.lost(events)
         storm.duplicates = rec.duplicates
