@@ -11,370 +11,56 @@ acknowledgements. Then the same subscribers, publisher and payload size run agai
 brokers already on this machine (pinned to the server's core for the run, restored
 after). Last, acknowledged publishes per second with a pipelined publisher.
 
-Prints a table with the command line, the machine load and, for each figure, the ratio
-Deskbell/reference and the DESIGN.md budget. Exits 1 if any delivery was lost,
-duplicated or out of order, or a publish failed.
+With ``--restart``, also restarts the server under every connected agent and times the
+reconnect storm. Prints a table with the command line, the machine load and, for each
+figure, the ratio Deskbell/reference and the DESIGN.md budget. Exits 1 if Deskbell lost,
+duplicated or reordered a delivery, or a publish failed.
+
+Modules: loadgen (the clients), processes (server, brokers, py-spy), fanout_report
+(figures and tables).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 import json
 import os
 import resource
 import shlex
-import shutil
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
+from fanout_report import ROWS, TPUT_ROWS, Result, summarize, table
 from loadgen import BenchError, Loop, Recorder
+from processes import (
+    INBOX,
+    NICE,
+    TPUT_INBOX,
+    Meter,
+    Seeded,
+    ServerProcess,
+    autogroup_nice,
+    backend_source,
+    broker_pid,
+    deskbell_server,
+    loadavg,
+    own_cpu,
+    pinned,
+    seed,
+    start_profile,
+    summarize_profile,
+    use_backend_from,
+    workdir,
+)
 
-INBOX = "Support"
-TPUT_INBOX = "Throughput"
 MARKER_BYTES = 30  # "#<k>@<19-digit ns>|" is about this long
-
-
-# ------------------------------------------------------------------------------ results
-@dataclass
-class Result:
-    target: str
-    agents: int
-    rate: float
-    events: int = 0
-    deliveries: int = 0
-    received: int = 0
-    lost: int = 0
-    duplicates: int = 0
-    out_of_order: int = 0
-    seq_gaps: int = 0
-    p50_ms: float = float("nan")
-    p99_ms: float = float("nan")
-    max_ms: float = float("nan")
-    last_median_ms: float = float("nan")
-    last_p99_ms: float = float("nan")
-    read_p50_ms: float = float("nan")
-    read_p99_ms: float = float("nan")
-    read_last_median_ms: float = float("nan")
-    ack_p50_ms: float = float("nan")
-    ack_p99_ms: float = float("nan")
-    publish_errors: int = 0
-    first_error: str = ""
-    frame_bytes: float = 0.0
-    rss_per_conn_kib: float = float("nan")
-    cpu_us_per_delivery: float = float("nan")
-    server_cpu_pct: float = float("nan")
-    loadgen_cpu_pct: float = float("nan")
-    loadgen_us_per_delivery: float = float("nan")
-    publish_late_max_ms: float = float("nan")
-    publish_late_mean_ms: float = float("nan")
-    connect_s: float = float("nan")
-    acked_per_s: float = float("nan")
-    load: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def order_errors(self) -> int:
-        """Deskbell promises one ordered stream per agent by ``seq``: pipelined publishes
-        are committed concurrently, so publish order is not delivery order and does not
-        count. The brokers promise publish order per publisher and topic."""
-        return self.seq_gaps if self.target == "deskbell" else self.out_of_order
-
-    @property
-    def clean(self) -> bool:
-        return not (self.lost or self.duplicates or self.order_errors or self.publish_errors)
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -> None:
-    """Fill ``res`` from the recorder: latency over events after ``warmup``."""
-    n, events = rec.n, pub.sent
-    res.events = events
-    res.deliveries = n * events
-    res.received = rec.received
-    res.lost = rec.lost(events)
-    res.duplicates = rec.duplicates
-    res.out_of_order = rec.out_of_order
-    res.seq_gaps = rec.seq_gaps
-    res.publish_errors = pub.errors
-    res.first_error = pub.first_error
-    res.frame_bytes = rec.frame_bytes / rec.received if rec.received else 0.0
-    lat = rec.latency
-    values = sorted(v for v in lat[warmup * n : events * n] if v >= 0)
-    res.p50_ms = loadgen.percentile(values, 0.50) / 1e6
-    res.p99_ms = loadgen.percentile(values, 0.99) / 1e6
-    res.max_ms = values[-1] / 1e6 if values else float("nan")
-    lasts = []
-    for k in range(warmup, events):
-        seg = lat[k * n : (k + 1) * n]
-        if min(seg) >= 0:
-            lasts.append(max(seg))
-    if lasts:
-        res.last_median_ms = statistics.median(lasts) / 1e6
-        res.last_p99_ms = loadgen.percentile(sorted(lasts), 0.99) / 1e6
-    read = rec.read_latency
-    values = sorted(v for v in read[warmup * n : events * n] if v >= 0)
-    res.read_p50_ms = loadgen.percentile(values, 0.50) / 1e6
-    res.read_p99_ms = loadgen.percentile(values, 0.99) / 1e6
-    lasts = []
-    for k in range(warmup, events):
-        seg = read[k * n : (k + 1) * n]
-        if min(seg) >= 0:
-            lasts.append(max(seg))
-    if lasts:
-        res.read_last_median_ms = statistics.median(lasts) / 1e6
-    acks = sorted(v for v in pub.ack_ns[warmup:events] if v >= 0)
-    if acks and not isinstance(pub, loadgen.NatsPublisher):
-        res.ack_p50_ms = loadgen.percentile(acks, 0.5) / 1e6
-        res.ack_p99_ms = loadgen.percentile(acks, 0.99) / 1e6
-
-
-class Meter:
-    """Server (or broker) RSS and CPU, and this process's CPU, around a run."""
-
-    def __init__(self, pid: int):
-        self.proc = psutil.Process(pid)
-
-    def rss(self) -> int:
-        return int(self.proc.memory_info().rss)
-
-    def cpu(self) -> float:
-        t = self.proc.cpu_times()
-        return float(t.user + t.system)
-
-
-def own_cpu() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
-# ------------------------------------------------------------------------------ Deskbell
-def server_exe() -> str:
-    beside = Path(sys.executable).parent / "deskbell-server"
-    found = str(beside) if beside.exists() else shutil.which("deskbell-server")
-    if not found:
-        raise BenchError("deskbell-server is not installed: pip install -e . first")
-    return found
-
-
-BACKEND_ENV: dict[str, str] = dict(os.environ)
-NICE = [0]  # the nice value of the server, the brokers and the load generator
-
-
-def backend_source() -> str:
-    """Where the server's code comes from: folder, git commit, and whether it is modified."""
-    out = subprocess.run(
-        [sys.executable, "-c", "import backend, os; print(os.path.dirname(backend.__file__))"],
-        capture_output=True,
-        text=True,
-        env=BACKEND_ENV,
-        check=True,
-        cwd="/",  # not this checkout's own backend/
-    ).stdout.strip()
-    folder = Path(out).parent
-    git = ["git", "-C", str(folder)]
-    rev = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    if rev.returncode:
-        return str(folder)
-    dirty = subprocess.run(
-        [*git, "status", "--porcelain", "--", "backend"], capture_output=True, text=True
-    ).stdout.strip()
-    return f"{folder} at {rev.stdout.strip()}" + (" with uncommitted changes" if dirty else "")
-
-
-def use_backend_from(folder: Path) -> None:
-    """Run deskbell-server from another source tree (to measure a proposed fix)."""
-    BACKEND_ENV["PYTHONPATH"] = str(folder.resolve())
-
-
-def cli(db: Path, *args: str) -> dict:
-    out = subprocess.run(
-        [server_exe(), *args, "--db", str(db), "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=BACKEND_ENV,
-    )
-    return json.loads(out.stdout)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Seeded:
-    db: Path
-    tokens: list[str]
-    tput_token: str
-    service_token: str
-
-
-def seed(folder: Path, agents: int) -> Seeded:
-    """A fresh database: ``agents`` agents of one inbox, one more alone in another."""
-    db = folder / "bench.sqlite3"
-    rows = folder / "agents.csv"
-    with rows.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["email", "name", "inboxes"])
-        for i in range(agents):
-            w.writerow([f"agent{i}@bench.example", f"Agent {i}", INBOX])
-        w.writerow(["tput@bench.example", "Throughput", TPUT_INBOX])
-    imported = cli(db, "agent", "import", str(rows), "--issue-tokens")
-    tokens = imported["tokens"]
-    service = cli(db, "service-token", "issue", "bench")["token"]
-    return Seeded(
-        db,
-        [tokens[f"agent{i}@bench.example"] for i in range(agents)],
-        tokens["tput@bench.example"],
-        service,
-    )
-
-
-@contextlib.contextmanager
-def workdir(keep: Path | None) -> Iterator[str]:
-    """A temporary folder for the database and the server log, or ``keep`` (left)."""
-    if keep is None:
-        with tempfile.TemporaryDirectory(prefix="deskbell-bench-") as tmp:
-            yield tmp
-        return
-    keep.mkdir(parents=True, exist_ok=True)
-    for stale in keep.glob("bench.sqlite3*"):
-        stale.unlink()
-    yield str(keep)
-
-
-class ServerProcess:
-    """``deskbell-server serve`` pinned to one core, on a fixed free port, restartable."""
-
-    def __init__(self, db: Path, core: int, log: Path):
-        self.db, self.core, self.log = db, core, log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> None:
-        """Start and wait until ``/healthz`` answers."""
-        cmd = ["nice", "-n", str(NICE[0]), "taskset", "-c", str(self.core), server_exe()]
-        cmd += ["serve", "--db", str(self.db), "--port", str(self.port)]
-        with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                cmd, stdout=subprocess.DEVNULL, stderr=err, env=BACKEND_ENV
-            )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"deskbell-server exited: {self.log.read_text()[-2000:]}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/healthz"
-                with urllib.request.urlopen(url, timeout=1):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise BenchError("deskbell-server did not come up in 30 s") from None
-                time.sleep(0.05)
-
-    def terminate(self) -> None:
-        """Ask for the graceful stop (close 1001 to every client, commits finished)."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self) -> None:
-        """Stop gracefully and wait for the process to exit."""
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-@contextlib.contextmanager
-def deskbell_server(db: Path, core: int, log: Path) -> Iterator[ServerProcess]:
-    """A started :class:`ServerProcess`, stopped on exit."""
-    server = ServerProcess(db, core, log)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-# ------------------------------------------------------------------------------ brokers
-def broker_pid(name: str) -> int | None:
-    for p in psutil.process_iter(["name"]):
-        if p.info["name"] == name:
-            return int(p.pid)
-    return None
-
-
-def autogroup_nice(pid: int, value: int) -> int | None:
-    """Set the nice value of ``pid``'s scheduler autogroup; returns the old one.
-
-    With autogroups (the Linux default), a nice value only weighs against processes of
-    the same session: other sessions on the machine are weighed by their autogroup's
-    nice, so that is the one that must change to give a run priority.
-    """
-    path = Path(f"/proc/{pid}/autogroup")
-    try:
-        before = int(path.read_text().split("nice")[1])
-        path.write_text(str(value))
-    except (OSError, IndexError, ValueError):
-        return None
-    return before
-
-
-@contextlib.contextmanager
-def pinned(pid: int | None, core: int) -> Iterator[None]:
-    """Pin a running broker to ``core`` at the benchmark's nice value for the run (as
-    the Deskbell server is), then give it back the CPUs and priority it had."""
-    if pid is None:
-        yield
-        return
-    proc = psutil.Process(pid)
-    before, niceness = os.sched_getaffinity(pid), proc.nice()
-    group = None
-    try:
-        os.sched_setaffinity(pid, {core})
-        proc.nice(NICE[0])
-        group = autogroup_nice(pid, NICE[0])
-    except (PermissionError, psutil.AccessDenied):
-        before = set()
-    try:
-        yield
-    finally:
-        if before:
-            os.sched_setaffinity(pid, before)
-            proc.nice(niceness)
-        if group is not None:
-            autogroup_nice(pid, group)
 
 
 # ------------------------------------------------------------------------------ one run
@@ -455,65 +141,6 @@ def fanout(
     finally:
         loop.close()
     return res
-
-
-def start_profile(pid: int, out: Path | None, seconds: float) -> subprocess.Popen | None:
-    """py-spy on the server for the publishing phase, as collapsed stacks."""
-    if out is None:
-        return None
-    spy = Path(sys.executable).parent / "py-spy"
-    if not spy.exists():
-        raise BenchError("--profile needs py-spy: pip install py-spy")
-    return subprocess.Popen(
-        [
-            str(spy),
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(max(1, int(seconds))),
-            "--rate",
-            "200",
-            "--nonblocking",
-            "--threads",
-            "--format",
-            "raw",
-            "--output",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def summarize_profile(path: Path, top: int = 25) -> str:
-    """The functions with the most samples: inclusive (anywhere on the stack) and self."""
-    if not path.exists():
-        return "  (py-spy wrote nothing)"
-    inclusive: dict[str, int] = {}
-    own: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        total += n
-        frames = [
-            f.split(" (")[0] + " " + f.split("/")[-1].rstrip(")") if "(" in f else f
-            for f in stack.split(";")[1:]
-        ]
-        for f in set(frames):
-            inclusive[f] = inclusive.get(f, 0) + n
-        if frames:
-            own[frames[-1]] = own.get(frames[-1], 0) + n
-    out = [f"  {total} samples; inclusive:"]
-    for f, n in sorted(inclusive.items(), key=lambda x: -x[1])[:top]:
-        out.append(f"  {100 * n / total:5.1f}%  {f}")
-    out.append("  self:")
-    for f, n in sorted(own.items(), key=lambda x: -x[1])[:top]:
-        out.append(f"  {100 * n / total:5.1f}%  {f}")
-    return "\n".join(out)
 
 
 @dataclass
@@ -786,98 +413,6 @@ def run_nats(args: argparse.Namespace, pad: int, report: Callable[[Result], None
         )
     report(res)
     return [res]
-
-
-# ------------------------------------------------------------------------------ report
-BUDGETS = {
-    # figure: (budget text, predicate on the Deskbell value), from DESIGN.md "Budgets"
-    "p50_ms": ("< 6 ms (1,000 @ 50/s)", lambda v, a: a != 1000 or v < 6),
-    "p99_ms": ("< 15 ms (1,000 @ 50/s)", lambda v, a: a != 1000 or v < 15),
-    "last_median_ms": ("< 60 ms (5,000 @ 10/s)", lambda v, a: a != 5000 or v < 60),
-    "cpu_us_per_delivery": ("< 15 µs", lambda v, a: v < 15),
-    "acked_per_s": ("≥ 5,000/s", lambda v, a: v >= 5000),
-}
-
-ROWS = [
-    ("p50_ms", "event→socket p50 (ms)", "{:.2f}"),
-    ("p99_ms", "event→socket p99 (ms)", "{:.2f}"),
-    ("max_ms", "event→socket max (ms)", "{:.1f}"),
-    ("last_median_ms", "time to last subscriber, median (ms)", "{:.1f}"),
-    ("last_p99_ms", "time to last subscriber, p99 (ms)", "{:.1f}"),
-    ("read_p50_ms", "as read by the load generator: p50 (ms)", "{:.2f}"),
-    ("read_p99_ms", "as read by the load generator: p99 (ms)", "{:.2f}"),
-    ("read_last_median_ms", "as read by the load generator: last, median (ms)", "{:.1f}"),
-    ("ack_p50_ms", "publish ack p50 (ms)", "{:.2f}"),
-    ("ack_p99_ms", "publish ack p99 (ms)", "{:.2f}"),
-    ("received", "deliveries received", "{:,}"),
-    ("lost", "lost (not delivered when the drain ended)", "{}"),
-    ("duplicates", "duplicates", "{}"),
-    ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
-    ("out_of_order", "arrived in other than publish order", "{}"),
-    ("frame_bytes", "bytes per delivered message", "{:.0f}"),
-    ("rss_per_conn_kib", "server RSS per connection (KiB)", "{:.1f}"),
-    ("cpu_us_per_delivery", "server CPU per delivery (µs)", "{:.2f}"),
-    ("server_cpu_pct", "server CPU during the run (% of a core)", "{:.0f}"),
-    ("loadgen_cpu_pct", "load generator CPU (% of a core)", "{:.0f}"),
-    ("loadgen_us_per_delivery", "load generator CPU per delivery (µs)", "{:.2f}"),
-    ("publish_late_mean_ms", "publish later than due, mean (ms): load generator busy", "{:.2f}"),
-    ("publish_late_max_ms", "publish later than due, max (ms)", "{:.1f}"),
-    ("connect_s", "connect + subscribe/resume all (s)", "{:.1f}"),
-]
-TPUT_ROWS = [
-    ("acked_per_s", "acknowledged publishes/s (window {window})", "{:,.0f}"),
-    ("ack_p50_ms", "publish ack p50 (ms)", "{:.1f}"),
-    ("ack_p99_ms", "publish ack p99 (ms)", "{:.1f}"),
-    ("received", "deliveries received", "{:,}"),
-    ("lost", "lost (not delivered when the drain ended)", "{}"),
-    ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
-    ("out_of_order", "arrived in other than publish order", "{}"),
-    ("cpu_us_per_delivery", "server CPU per publish (µs)", "{:.1f}"),
-    ("server_cpu_pct", "server CPU during the run (% of a core)", "{:.0f}"),
-    ("loadgen_cpu_pct", "load generator CPU (% of a core)", "{:.0f}"),
-]
-
-
-def fmt(fmt_: str, v: float) -> str:
-    if v != v:  # NaN
-        return "-"
-    return fmt_.format(int(v) if fmt_ in ("{}", "{:,}") else v)
-
-
-def value(r: Result, key: str) -> float:
-    return float(getattr(r, key))
-
-
-def table(results: list[Result], rows: list[tuple[str, str, str]], window: int) -> str:
-    desk = next(r for r in results if r.target == "deskbell")
-    refs = [r for r in results if r.target != "deskbell"]
-    head = [
-        "figure",
-        "Deskbell",
-        *(r.target for r in refs),
-        *(f"ratio /{r.target}" for r in refs),
-        "budget (DESIGN.md)",
-        "met",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for key, label, f in rows:
-        dv = value(desk, key)
-        cells = [label.format(window=window), fmt(f, dv)]
-        cells += [fmt(f, value(r, key)) for r in refs]
-        for r in refs:
-            rv = value(r, key)
-            cells.append(f"{dv / rv:.2f}" if rv and rv == rv and dv == dv else "-")
-        budget = BUDGETS.get(key)
-        if budget and (key != "cpu_us_per_delivery" or desk.rate):
-            ok = budget[1](dv, desk.agents)
-            applies = not ("(1,000" in budget[0] and desk.agents != 1000) and not (
-                "(5,000" in budget[0] and desk.agents != 5000
-            )
-            cells += [budget[0], ("yes" if ok else "**no**") if applies else "n/a"]
-        else:
-            cells += ["", ""]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
