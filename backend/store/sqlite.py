@@ -23,14 +23,12 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-
-import msgspec
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
@@ -48,6 +46,7 @@ from backend.store.base import (
     Store,
     Token,
 )
+from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,32 +101,6 @@ def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Con
     if readonly:
         conn.execute("PRAGMA query_only = ON")
     return conn
-
-
-_data_decoder = msgspec.json.Decoder(dict[str, Any])
-_NOTIFICATION_COLUMNS = """
-    n.seq, n.read, e.kind, e.category, e.title, e.body, c.public_id, e.url, e.data,
-    e.created_at
-    FROM notifications n JOIN events e ON e.id = n.event_id
-    LEFT JOIN conversations c ON c.id = e.conversation_id
-"""
-
-
-def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notification:
-    seq, read, kind, category, title, body, conversation, url, data, created_at = row
-    return protocol.Notification(
-        id=ids.notification_id(agent_public_id, seq),
-        seq=seq,
-        kind=kind,
-        category=category,
-        title=title,
-        body=body,
-        conversation_id=conversation,
-        url=url,
-        created_at=created_at,
-        read=bool(read),
-        data=_data_decoder.decode(data) if data != "{}" else {},
-    )
 
 
 class _Writer:
@@ -644,7 +617,7 @@ class SQLiteStore(Store):
                 "WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?",
                 (conversation_id, limit),
             ).fetchall()
-            return [_message(row) for row in reversed(rows)]
+            return [message(row) for row in reversed(rows)]
 
         return await self._read(run)
 
@@ -698,7 +671,7 @@ class SQLiteStore(Store):
                     (target, msg.author_kind, msg.client_msg_id),
                 ).fetchone()
                 if row is not None:
-                    return Committed(message=_message(row), duplicate=True)
+                    return Committed(message=message(row), duplicate=True)
             conn.execute(
                 "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
                 "author_name, body, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -794,12 +767,12 @@ class SQLiteStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(
-                f"SELECT {_NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
+                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
                 "ORDER BY n.seq DESC LIMIT ?",
                 (agent.id, after_seq, limit + 1),
             ).fetchall()
             truncated = len(rows) > limit
-            return [_notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
+            return [notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
 
         return await self._read(run)
 
@@ -823,13 +796,13 @@ class SQLiteStore(Store):
             clauses.append("n.read = 0")
         params.append(limit + 1)
         sql = (
-            f"SELECT {_NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
+            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
             "ORDER BY n.seq DESC LIMIT ?"
         )
 
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(sql, params).fetchall()
-            return [_notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
+            return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
         return await self._read(run)
 
@@ -903,16 +876,6 @@ def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(
         r[0]
         for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
-    )
-
-
-def _message(row: Sequence[Any]) -> protocol.Message:
-    public_id, kind, agent_public_id, name, body, created_at = row
-    return protocol.Message(
-        id=public_id,
-        author=protocol.Author(kind=kind, id=agent_public_id, name=name),
-        body=body,
-        created_at=created_at,
     )
 
 
