@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import urllib.error
@@ -140,6 +141,11 @@ class Follower:
         self.nodes: list[str] = []
         """The node of each session, in order (reconnects add one)."""
         self.close_codes: list[int | None] = []
+        self.gaps: list[tuple[int, int]] = []
+        """(last seq seen, seq that arrived) for each gap the server left to the client."""
+        self.repeats: list[int] = []
+        """Seqs that arrived again although the client never asked twice."""
+        self._reasking: asyncio.Task[dict[str, Any]] | None = None
         self.client: WsClient | None = None
         self.connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -201,16 +207,45 @@ class Follower:
                 else:
                     frame = client.pushes.get_nowait()
                 if frame["type"] == "notification":
-                    self.seqs.append(frame["notification"]["seq"])
-                    self.titles.append(frame["notification"]["title"])
+                    self._take(client, frame["notification"])
         finally:
             closed.cancel()
+            reasking, self._reasking = self._reasking, None
+            if reasking is not None and not reasking.done():
+                reasking.cancel()
+                reasking.add_done_callback(_retrieve)
+
+    def _take(self, client: WsClient, notification: dict[str, Any]) -> None:
+        """Keep the stream in order as the desktop client does: the next seq is taken,
+        a gap is asked for again (``resume`` after the last seq seen), and what the
+        answer repeats is dropped."""
+        seq = notification["seq"]
+        if seq == self.last_seq + 1:
+            self.seqs.append(seq)
+            self.titles.append(notification["title"])
+        elif seq > self.last_seq + 1:
+            if self._reasking is None or self._reasking.done():
+                self.gaps.append((self.last_seq, seq))
+                self._reasking = asyncio.create_task(
+                    client.request({"type": "resume", "after_seq": self.last_seq})
+                )
+            # else: the answer to the resume in flight brings it in order
+        elif self._reasking is None:
+            self.repeats.append(seq)  # a repeat nobody asked for: a server bug
 
     def assert_stream(self, last_seq: int) -> None:
-        """Every seq from 1 to ``last_seq`` arrived exactly once, in order."""
+        """Every seq from 1 to ``last_seq`` arrived once, in order, and the server
+        never repeated one unasked."""
         assert self.seqs == list(range(1, last_seq + 1)), (
-            f"agent stream is not 1..{last_seq} once each: {self.seqs}"
+            f"agent stream is not 1..{last_seq}: {self.seqs}"
         )
+        assert not self.repeats, f"seqs repeated unasked: {self.repeats}"
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Mark a cancelled request's outcome as seen (no "never retrieved" noise)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class Publisher:
@@ -269,15 +304,20 @@ async def publish_load(
     prefix: str = "e",
     choose: random.Random | None = None,
     recipients: list[str] | None = None,
+    nodes: list[Node] | None = None,
+    until: asyncio.Event | None = None,
 ) -> None:
-    """Publish ``count`` events from ``workers`` concurrent publishers, each to a random
-    live node, until all were sent (acknowledged or failed)."""
+    """Publish from ``workers`` concurrent publishers, each event to a random live node
+    (of ``nodes`` if given): ``count`` events, or with ``until`` at least ``count`` and
+    then on until it is set. Titles are ``prefix`` and a running number."""
     rng = choose or random.Random(0)
-    numbers = iter(range(count))
+    numbers = itertools.count()
 
     async def worker() -> None:
         for number in numbers:
-            live = cluster.live()
+            if number >= count and (until is None or until.is_set()):
+                return
+            live = [n for n in (nodes or cluster.nodes) if n.alive]
             if not live:
                 raise AssertionError("no node left to publish to")
             await publisher.publish(rng.choice(live), f"{prefix}{number}", recipients)
