@@ -14,6 +14,15 @@ several processes write at once:
   ``ON CONFLICT DO NOTHING`` before anything else is written: a concurrent retry on
   another node waits for the first commit and then finds the key taken.
 
+- Commits go through a queue drained by a few writer tasks (half the pool). Each
+  writer commits every change that queued up while it was busy in one transaction, as
+  the SQLite writer does: under load one WAL flush serves many changes instead of
+  one each. A batch first locks the ``agent_seq`` rows of all its recipients in agent-id
+  order, so batches of different writers and nodes cannot deadlock on them either.
+  Should a batch fail for anything but a lost database (a constraint, a deadlock the
+  lock order does not rule out), its changes are retried one transaction each, so one
+  bad change fails alone. Agents' public ids are cached (they never change).
+
 Schema: the shared migrations in ``backend/store/migrations`` (SQLite's dialect) are
 translated by :func:`pg_dialect`, then the PostgreSQL-only files of the same version in
 ``migrations_pg`` run. ``deskbell_schema`` holds the version; an advisory lock keeps two
@@ -25,6 +34,8 @@ The connection pool's size comes from the URL: ``postgresql://…/deskbell?pool_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,7 +48,7 @@ import asyncpg
 import msgspec
 
 from backend import ids, protocol
-from backend.errors import ConfigError, Conflict, NotFound, StoreUnavailable
+from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -58,6 +69,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_POOL_SIZE = 10
+_MAX_BATCH = 64
+"""Changes committed in one transaction at most (bounds the locks one batch holds)."""
 _MIGRATION_LOCK = 0x6465736B62656C6C  # "deskbell": one advisory lock id for migrations
 _CONNECT_TIMEOUT = 5.0
 _COMMAND_TIMEOUT = 30.0
@@ -166,6 +179,11 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._commits: asyncio.Queue[tuple[Change, asyncio.Future[Committed]]] | None = None
+        self._writers: list[asyncio.Task[None]] = []
+        self._public_ids: dict[int, str] = {}
+        self.batches = 0
+        """Transactions the writers committed (a batch of changes or a lone change)."""
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
@@ -191,6 +209,11 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
+        self._commits = asyncio.Queue()
+        self._writers = [
+            asyncio.create_task(self._writer(), name=f"deskbell-pg-writer-{n}")
+            for n in range(max(1, self.pool_size // 2))
+        ]
 
     async def _migrate(self) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -212,6 +235,17 @@ class PostgresStore(Store):
                     log.info("event=migrated db=%s version=%d", self.url, number)
 
     async def close(self) -> None:
+        commits, self._commits = self._commits, None
+        if commits is not None:
+            # Finish what was accepted (a graceful stop finishes in-flight commits);
+            # with the database gone each fails fast, so this does not hang.
+            await commits.join()
+        writers, self._writers = self._writers, []
+        for task in writers:
+            task.cancel()
+        for task in writers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -583,10 +617,72 @@ class PostgresStore(Store):
 
     # -- the write path --------------------------------------------------------------
     async def commit(self, change: Change) -> Committed:
+        commits = self._commits
+        if commits is None:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        commits.put_nowait((change, future))
+        return await future
+
+    async def _writer(self) -> None:
+        commits = self._commits
+        assert commits is not None
+        while True:
+            batch = [await commits.get()]
+            while len(batch) < _MAX_BATCH and not commits.empty():
+                batch.append(commits.get_nowait())
+            try:
+                await self._commit_batch([item for item in batch if not item[1].done()])
+            except Exception:  # a bug: fail the waiting callers, keep the writer alive
+                log.exception("committing a batch of %d changes failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable("the commit failed"))
+            finally:
+                for _ in batch:
+                    commits.task_done()
+
+    async def _commit_batch(self, batch: list[tuple[Change, asyncio.Future[Committed]]]) -> None:
+        if not batch:
+            return
+        changes = [change for change, _ in batch]
         try:
-            return await self._write(lambda conn: _apply(conn, change))
-        except _Duplicate as duplicate:  # rolled back: a retry changes nothing
-            return duplicate.committed
+            results = await self._transact(changes)
+        except StoreUnavailable as exc:
+            if len(batch) == 1 or isinstance(exc.__cause__, (*_UNAVAILABLE_ERRORS, TimeoutError)):
+                _fail(batch, exc)
+                return
+            # Not the database going away: find the change that caused it, and commit
+            # the others, each on its own.
+            await asyncio.gather(*(self._commit_alone(change, f) for change, f in batch))
+            return
+        except DeskbellError as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            await asyncio.gather(*(self._commit_alone(change, f) for change, f in batch))
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _transact(self, changes: list[Change]) -> list[Committed]:
+        """Commit ``changes`` in one transaction; one result each."""
+        try:
+            return await self._write(lambda conn: _apply_batch(conn, changes, self._public_ids))
+        except _Duplicate as duplicate:  # a lone change, rolled back: a retry stores nothing
+            return [duplicate.committed]
+
+    async def _commit_alone(self, change: Change, future: asyncio.Future[Committed]) -> None:
+        try:
+            results = await self._transact([change])
+        except DeskbellError as exc:
+            _fail([(change, future)], exc)
+            return
+        self.batches += 1
+        if not future.done():
+            future.set_result(results[0])
 
     # -- notifications ---------------------------------------------------------------
     async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
@@ -692,6 +788,51 @@ class PostgresStore(Store):
         return await self._write(run)
 
 
+def _fail(batch: list[tuple[Change, asyncio.Future[Committed]]], exc: DeskbellError) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(type(exc)(exc.message))
+
+
+async def _apply_batch(
+    conn: asyncpg.Connection, changes: list[Change], public_ids: dict[int, str]
+) -> list[Committed]:
+    """Apply ``changes`` in the caller's transaction, in order; one result each."""
+    if len(changes) > 1:
+        # Lock every recipient's counter row up front, in agent-id order: each change's
+        # own bump then finds its rows held, and no two batches wait on each other in a
+        # circle. (A lone change's single bump statement already locks in this order.)
+        everyone = sorted({r for c in changes if c.event for r in c.event.recipients})
+        if everyone:
+            await conn.execute(
+                "SELECT 1 FROM agent_seq WHERE agent_id = ANY($1::bigint[]) "
+                "ORDER BY agent_id FOR UPDATE",
+                everyone,
+            )
+    results = []
+    for change in changes:
+        message = change.message
+        # A duplicate is found by the change's first write, which is then undone by
+        # leaving it out; only a duplicate message after an earlier write of the same
+        # change (its key, its new conversation) needs a savepoint to undo that write.
+        isolated = (
+            message is not None
+            and message.client_msg_id is not None
+            and (change.publish_key is not None or change.new_conversation is not None)
+        )
+        try:
+            if isolated and len(changes) > 1:
+                async with conn.transaction():  # a savepoint
+                    results.append(await _apply(conn, change, public_ids))
+            else:
+                results.append(await _apply(conn, change, public_ids))
+        except _Duplicate as duplicate:
+            if len(changes) == 1:
+                raise
+            results.append(duplicate.committed)
+    return results
+
+
 class _Duplicate(Exception):
     """Raised inside a commit's transaction to roll it back and report a retry."""
 
@@ -700,7 +841,7 @@ class _Duplicate(Exception):
         self.committed = committed
 
 
-async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
+async def _apply(conn: asyncpg.Connection, change: Change, public_ids: dict[int, str]) -> Committed:
     result = Committed()
     if change.publish_key is not None:
         # Claim the key first: a concurrent retry on another node waits here until this
@@ -778,60 +919,61 @@ async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
         event_conversation = (
             event.conversation_id if event.conversation_id is not None else conversation_id
         )
-        event_id = await conn.fetchval(
-            "INSERT INTO events (kind, category, title, body, conversation_id, url, data, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        recipients = list(dict.fromkeys(event.recipients))
+        category = event.category
+        # One round trip: the event, every recipient's seq and count (row locks taken
+        # in agent-id order: no deadlock), their notification rows, and the publish
+        # key's count. Data-modifying CTEs all run, whatever the final SELECT reads.
+        params: list[Any] = [
+            sorted(recipients),
+            category,
             event.kind,
-            event.category,
             event.title,
             event.body,
             event_conversation,
             event.url,
             protocol.encode(event.data).decode(),
             event.created_at,
-        )
-        recipients = list(dict.fromkeys(event.recipients))
-        category = event.category
-        # Sorted: the row locks of agent_seq are taken in agent-id order (no deadlock).
-        # One statement moves seq and the category's count and returns both.
+        ]
+        key_update = ""
+        if change.publish_key is not None:
+            params += [*change.publish_key, len(recipients)]
+            key_update = (
+                ", k AS (UPDATE publish_keys SET notifications = $12"
+                " WHERE service = $10 AND key = $11)"
+            )
         bumped = await conn.fetch(
-            "WITH bumped AS ("
+            "WITH e AS ("  # noqa: S608 - key_update is one of two constant texts
+            " INSERT INTO events (kind, category, title, body, conversation_id, url, data,"
+            " created_at) VALUES ($3, $2, $4, $5, $6::bigint, $7, $8, $9) RETURNING id),"
+            " bumped AS ("
             " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
             " SELECT a, 1, jsonb_build_object($2::text, 1)"
             " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
             " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + 1,"
             " unread = s.unread || jsonb_build_object("
             "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + 1)"
-            " RETURNING agent_id, last_seq, unread::text AS unread)"
-            " SELECT b.agent_id, b.last_seq, b.unread, a.public_id"
-            " FROM bumped b JOIN agents a ON a.id = b.agent_id",
-            sorted(recipients),
-            category,
+            " RETURNING agent_id, last_seq, unread),"
+            " n AS ("
+            " INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id)"
+            " SELECT b.agent_id, b.last_seq, e.id, $2, $6::bigint FROM bumped b CROSS JOIN e)"
+            f"{key_update}"
+            " SELECT agent_id, last_seq, unread::text FROM bumped",
+            *params,
         )
         state = {r[0]: r for r in bumped}
-        await conn.execute(
-            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
-            "SELECT a, s, $3::bigint, $4, $5::bigint "
-            "FROM unnest($1::bigint[], $2::bigint[]) AS t(a, s)",
-            recipients,
-            [state[a][1] for a in recipients],
-            event_id,
-            category,
-            event_conversation,
-        )
+        unknown = [a for a in recipients if a not in public_ids]
+        if unknown:
+            public_ids.update(
+                await conn.fetch("SELECT id, public_id FROM agents WHERE id = ANY($1)", unknown)
+            )
         for agent_id in recipients:
-            _, seq, unread, public_id = state[agent_id]
+            _, seq, unread = state[agent_id]
             counts = _counts_decoder.decode(unread)
             result.deliveries.append(
-                Delivered(agent_id, public_id, seq, protocol.unread_object(counts))
+                Delivered(agent_id, public_ids[agent_id], seq, protocol.unread_object(counts))
             )
         result.notifications = len(recipients)
-    if change.publish_key is not None and result.notifications:
-        await conn.execute(
-            "UPDATE publish_keys SET notifications = $3 WHERE service = $1 AND key = $2",
-            *change.publish_key,
-            result.notifications,
-        )
     return result
 
 
