@@ -34,7 +34,7 @@ from tests.backend.store.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
-AGENTS = 8
+AGENTS = 12
 
 
 async def follow(nodes: Cluster, tokens: dict[str, str]) -> dict[str, Follower]:
@@ -73,15 +73,15 @@ async def test_kill_9_of_a_node_under_load_loses_nothing_acknowledged(
         followers = await follow(nodes, tokens)
         publisher = Publisher(service)
         try:
-            load = asyncio.create_task(publish_load(publisher, nodes, 120, workers=4))
-            await wait_until(lambda: len(publisher.acked) >= 30, what="load before the kill")
+            load = asyncio.create_task(publish_load(publisher, nodes, 240, workers=6))
+            await wait_until(lambda: len(publisher.acked) >= 60, what="load before the kill")
             victim.process.kill()  # SIGKILL: no drain, no goodbye
             await load
             expected = await last_seqs(pg_url)
             await wait_for_streams(followers, expected)
         finally:
             await stop_all(publisher, followers)
-    assert len(publisher.acked) >= 60, publisher.errors
+    assert len(publisher.acked) >= 120, publisher.errors
     assert set(expected.values()) == {max(expected.values())}  # one event, every agent
     assert_nothing_acknowledged_lost(followers, publisher, expected)
     moved = [f for f in followers.values() if f.nodes[0] == victim.name]
@@ -100,8 +100,8 @@ async def test_sigterm_closes_agents_with_1001_and_they_resume_on_another_node(
         followers = await follow(nodes, tokens)
         publisher = Publisher(service)
         try:
-            load = asyncio.create_task(publish_load(publisher, nodes, 120, workers=4))
-            await wait_until(lambda: len(publisher.acked) >= 30, what="load before SIGTERM")
+            load = asyncio.create_task(publish_load(publisher, nodes, 240, workers=6))
+            await wait_until(lambda: len(publisher.acked) >= 60, what="load before SIGTERM")
             exit_code = await asyncio.to_thread(leaving.process.terminate)
             await load
             expected = await last_seqs(pg_url)
@@ -165,8 +165,13 @@ async def test_redis_restart_under_load_is_caught_up_from_the_store(
     assert not publisher.failed, publisher.errors  # the store was up: every publish stored
     assert_nothing_acknowledged_lost(followers, publisher, expected)
     for email, follower in followers.items():
-        # Caught up by the node on the same connection, not by a client reconnect.
+        # Caught up on the same connection, not by a client reconnect.
         assert follower.nodes == [delivering.name], (email, follower.nodes)
+    # The node reads what Redis lost from the store by itself. A client may still have
+    # to ask for a gap when the node's own catch-up was already under way as the
+    # publishing node's resync request came in (the gateway then skips that socket).
+    asked = {email: f.gaps for email, f in followers.items() if f.gaps}
+    assert len(asked) <= len(followers) // 2, f"clients had to ask for gaps: {asked}"
 
 
 def through(proxy: TcpProxy, url: str) -> str:

@@ -22,8 +22,8 @@ from tests.backend.scale.cluster import (
 
 pytestmark = pytest.mark.slow
 
-AGENTS = 9
-EVENTS = 60
+AGENTS = 24
+EVENTS = 120
 
 
 @pytest.mark.parametrize("node_count", [2, 3])
