@@ -12,7 +12,8 @@ several processes write at once:
   Whoever sees seq N committed can read every seq below N of that agent.
 - Idempotency keys (a publish's key, a message's ``client_msg_id``) are claimed with
   ``ON CONFLICT DO NOTHING`` before anything else is written: a concurrent retry on
-  another node waits for the first commit and then finds the key taken.
+  another node waits for the first commit and then finds the key taken. A batch
+  claims all its keys in one statement, sorted, before its changes are applied.
 
 - Commits go through a queue drained by a few writer tasks (half the pool). Each
   writer commits every change that queued up while it was busy in one transaction, as
@@ -809,19 +810,23 @@ async def _apply_batch(
                 "ORDER BY agent_id FOR UPDATE",
                 everyone,
             )
+    # A duplicate is found by the change's first write, which is then undone by leaving
+    # it out; only a duplicate message after an earlier write of the same change (its
+    # key, its new conversation) needs a savepoint to undo that write.
+    isolated = [_needs_savepoint(change) for change in changes]
+    claimed: set[tuple[str, str]] | None = None
+    if len(changes) > 1 and not any(isolated):
+        claimed = await _claim_keys(conn, changes)
     results = []
-    for change in changes:
-        message = change.message
-        # A duplicate is found by the change's first write, which is then undone by
-        # leaving it out; only a duplicate message after an earlier write of the same
-        # change (its key, its new conversation) needs a savepoint to undo that write.
-        isolated = (
-            message is not None
-            and message.client_msg_id is not None
-            and (change.publish_key is not None or change.new_conversation is not None)
-        )
+    for change, alone in zip(changes, isolated, strict=True):
+        key = change.publish_key
         try:
-            if isolated and len(changes) > 1:
+            if claimed is not None and key is not None:
+                if key not in claimed:  # seen before, or earlier in this batch
+                    raise _Duplicate(await _first_result(conn, key))
+                claimed.discard(key)  # the first change with the key takes it
+                results.append(await _apply(conn, change, public_ids, key_claimed=True))
+            elif alone and len(changes) > 1:
                 async with conn.transaction():  # a savepoint
                     results.append(await _apply(conn, change, public_ids))
             else:
@@ -833,6 +838,39 @@ async def _apply_batch(
     return results
 
 
+def _needs_savepoint(change: Change) -> bool:
+    message = change.message
+    return (
+        message is not None
+        and message.client_msg_id is not None
+        and (change.publish_key is not None or change.new_conversation is not None)
+    )
+
+
+async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[str, str]]:
+    """Claim every publish key of a batch in one statement (sorted: a fixed lock order
+    against another node claiming the same keys); return the keys this batch took."""
+    keys = sorted({c.publish_key for c in changes if c.publish_key is not None})
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO publish_keys (service, key, notifications, created_at) "
+        "SELECT s, k, 0, $3 FROM unnest($1::text[], $2::text[]) AS t(s, k) ORDER BY s, k "
+        "ON CONFLICT DO NOTHING RETURNING service, key",
+        [service for service, _ in keys],
+        [key for _, key in keys],
+        now_iso(),
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+async def _first_result(conn: asyncpg.Connection, key: tuple[str, str]) -> Committed:
+    stored = await conn.fetchval(
+        "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2", *key
+    )
+    return Committed(notifications=stored, duplicate=True)
+
+
 class _Duplicate(Exception):
     """Raised inside a commit's transaction to roll it back and report a retry."""
 
@@ -841,9 +879,15 @@ class _Duplicate(Exception):
         self.committed = committed
 
 
-async def _apply(conn: asyncpg.Connection, change: Change, public_ids: dict[int, str]) -> Committed:
+async def _apply(
+    conn: asyncpg.Connection,
+    change: Change,
+    public_ids: dict[int, str],
+    *,
+    key_claimed: bool = False,
+) -> Committed:
     result = Committed()
-    if change.publish_key is not None:
+    if change.publish_key is not None and not key_claimed:
         # Claim the key first: a concurrent retry on another node waits here until this
         # transaction ends, then sees the key (committed) or takes it (rolled back).
         claimed = await conn.fetchval(
@@ -853,11 +897,7 @@ async def _apply(conn: asyncpg.Connection, change: Change, public_ids: dict[int,
             now_iso(),
         )
         if claimed is None:
-            stored = await conn.fetchval(
-                "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2",
-                *change.publish_key,
-            )
-            raise _Duplicate(Committed(notifications=stored, duplicate=True))
+            raise _Duplicate(await _first_result(conn, change.publish_key))
     conversation_id: int | None = None
     if change.new_conversation is not None:
         new = change.new_conversation

@@ -96,3 +96,23 @@ async def test_close_finishes_the_commits_it_accepted(pg_url: str) -> None:
         assert await stored_seqs(reopened, world.alice.id) == list(range(1, 21))
     finally:
         await reopened.close()
+
+
+async def test_a_batch_of_keys_stores_the_new_and_answers_the_known(store: PostgresStore) -> None:
+    world = await seed(store)
+    a = world.alice.id
+    await store.commit(Change(event=event(a), publish_key=("crm", "old")))
+    results = await asyncio.gather(
+        *(
+            store.commit(Change(event=event(a), publish_key=("crm", key)))
+            for key in ("n1", "old", "n2", "n1", "n3")
+        )
+    )
+    assert [(r.notifications, r.duplicate) for r in results] == [
+        (1, False),
+        (1, True),
+        (1, False),
+        (1, True),
+        (1, False),
+    ]
+    assert await stored_seqs(store, a) == [1, 2, 3, 4]
