@@ -64,6 +64,7 @@ from backend.store.base import (
     Store,
     Token,
 )
+from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 from backend.store.sqlite import migrations, now_iso
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,6 @@ _POOL_OPTIONS = ("pool_size", "pool_min_size")
 # on one time line (node clocks drift); same text form as now_iso(), to the microsecond.
 _DB_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-_data_decoder = msgspec.json.Decoder(dict[str, Any])
 _counts_decoder = msgspec.json.Decoder(dict[str, int])
 _counts_encoder = msgspec.json.Encoder()
 
@@ -604,7 +604,7 @@ class PostgresStore(Store):
                 limit,
             )
         )
-        return [_message(row) for row in reversed(rows)]
+        return [message(row) for row in reversed(rows)]
 
     async def publish_result(self, service: str, key: str) -> int | None:
         value = await self._read(
@@ -701,14 +701,14 @@ class PostgresStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         rows = await self._read(
             lambda c: c.fetch(
-                f"SELECT {_NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
+                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
                 "ORDER BY n.seq DESC LIMIT $3",
                 agent.id,
                 after_seq,
                 limit + 1,
             )
         )
-        items = [_notification(agent.public_id, r) for r in reversed(rows[:limit])]
+        items = [notification(agent.public_id, r) for r in reversed(rows[:limit])]
         return items, len(rows) > limit
 
     async def history(
@@ -731,11 +731,11 @@ class PostgresStore(Store):
             clauses.append("n.read = 0")
         params.append(limit + 1)
         sql = (
-            f"SELECT {_NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
+            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
             f"ORDER BY n.seq DESC LIMIT ${len(params)}"
         )
         rows = await self._read(lambda c: c.fetch(sql, *params))
-        return [_notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
+        return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
     async def mark_read(
         self,
@@ -839,10 +839,10 @@ async def _apply_batch(
 
 
 def _needs_savepoint(change: Change) -> bool:
-    message = change.message
+    new_message = change.message
     return (
-        message is not None
-        and message.client_msg_id is not None
+        new_message is not None
+        and new_message.client_msg_id is not None
         and (change.publish_key is not None or change.new_conversation is not None)
     )
 
@@ -939,7 +939,7 @@ async def _apply(
                 msg.author_kind,
                 msg.client_msg_id,
             )
-            raise _Duplicate(Committed(message=_message(row), duplicate=True))
+            raise _Duplicate(Committed(message=message(row), duplicate=True))
         result.message = protocol.Message(
             id=msg.public_id,
             author=protocol.Author(
@@ -1017,31 +1017,6 @@ async def _apply(
     return result
 
 
-_NOTIFICATION_COLUMNS = """
-    n.seq, n.read, e.kind, e.category, e.title, e.body, c.public_id, e.url, e.data,
-    e.created_at
-    FROM notifications n JOIN events e ON e.id = n.event_id
-    LEFT JOIN conversations c ON c.id = e.conversation_id
-"""
-
-
-def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notification:
-    seq, read, kind, category, title, body, conversation, url, data, created_at = row
-    return protocol.Notification(
-        id=ids.notification_id(agent_public_id, seq),
-        seq=seq,
-        kind=kind,
-        category=category,
-        title=title,
-        body=body,
-        conversation_id=conversation,
-        url=url,
-        created_at=created_at,
-        read=bool(read),
-        data=_data_decoder.decode(data) if data != "{}" else {},
-    )
-
-
 async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
     """Insert an inbox; None when the name is taken."""
     public_id = ids.new_id("i")
@@ -1058,16 +1033,6 @@ async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
 async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:
     rows = await conn.fetch("SELECT agent_id FROM inbox_members WHERE inbox_id = $1", inbox_id)
     return frozenset(r[0] for r in rows)
-
-
-def _message(row: Sequence[Any]) -> protocol.Message:
-    public_id, kind, agent_public_id, name, body, created_at = row
-    return protocol.Message(
-        id=public_id,
-        author=protocol.Author(kind=kind, id=agent_public_id, name=name),
-        body=body,
-        created_at=created_at,
-    )
 
 
 async def _facts(conn: asyncpg.Connection, column: str, value: object) -> ConversationFacts | None:

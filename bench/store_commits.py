@@ -1,6 +1,6 @@
 """PostgreSQL store commit throughput, on a fresh database of the machine's server.
 
-    python -m tests.backend.scale.pg_commit_bench [--agents 1000] [--fanout 40]
+    python bench/store_commits.py [--agents 1000] [--fanout 40]
         [--singles 4000] [--concurrency 64] [--pool 10]
 
 Two workloads, each through :meth:`PostgresStore.commit` as the service calls it:
@@ -85,7 +85,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pool", type=int, default=10)
     args = parser.parse_args(argv)
-    print("command: python -m tests.backend.scale.pg_commit_bench " + " ".join(argv))
+    print("command: python bench/store_commits.py " + " ".join(argv))
     async with fresh_database() as url:
         store: Store = PostgresStore(f"{url}?pool_size={args.pool}")
         await store.open()
