@@ -141,3 +141,26 @@ def test_same_state_does_not_repaint(qapp: Any, monkeypatch: pytest.MonkeyPatch)
     tray.set_state(2, "connected", False)
     tray.set_state(3, "connected", False)
     assert renders == [1]
+
+
+def test_a_burst_of_new_counts_repaints_the_icon_twice_and_ends_on_the_last(
+    qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import desktop_agent.ui.tray as tray_module
+
+    drawn: list[int] = []
+    real = tray_module.make_tray_icon
+
+    def counting(count: int, state: Any) -> Any:
+        drawn.append(count)
+        return real(count, state)
+
+    monkeypatch.setattr(tray_module, "make_tray_icon", counting)
+    tray = TrayController(tray_available=False)
+    for count in range(1, 51):  # fifty new chats arrive in one go
+        tray.set_state(count, "connected", False)
+        assert tray.tooltip().count("50") == (count == 50)  # text follows at once
+    qtbot.waitUntil(lambda: drawn[-1:] == [50])
+    assert drawn == [0, 50]  # the icon at start, then only the burst's last count
+    assert tray.fallback_window is not None
+    assert tray.fallback_window.windowTitle() == "Deskbell (50)"
