@@ -355,14 +355,17 @@ class Controller(QObject):
 
     async def _show_toasts(self, queue: asyncio.Queue[ToastRequest | str]) -> None:
         while True:
-            item = await queue.get()
-            try:
-                if isinstance(item, ToastRequest):
-                    await self.toaster.show(item)
-                else:
-                    await self.toaster.withdraw(item)
-            except Exception:
-                log.exception("the toaster failed")
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            for item in _without_superseded(batch):
+                try:
+                    if isinstance(item, ToastRequest):
+                        await self.toaster.show(item)
+                    else:
+                        await self.toaster.withdraw(item)
+                except Exception:
+                    log.exception("the toaster failed")
 
     def _on_toast_activated(self, key: str, conversation_id: str | None) -> None:
         self.policy.toast_closed(key)
@@ -547,3 +550,25 @@ def _conversation_error(exc: DeskbellError) -> str:
 def _show_error_in(window: ConversationWindow) -> Callable[[DeskbellError], None]:
     """An error handler that shows a loading problem in ``window``."""
     return lambda exc: window.set_error(_conversation_error(exc))
+
+
+def _without_superseded(batch: list[ToastRequest | str]) -> list[ToastRequest | str]:
+    """Drop queued toasts that a later item of the batch replaces or withdraws anyway.
+
+    During a burst the toaster falls behind (each toast is a D-Bus round trip or two);
+    showing a toast only to replace it a moment later costs time and flickers.
+    """
+    touched_later: set[str] = set()
+    kept: list[ToastRequest | str] = []
+    for item in reversed(batch):
+        if isinstance(item, ToastRequest):
+            if item.key in touched_later:
+                continue
+            touched_later.add(item.key)
+            if item.replaces:
+                touched_later.add(item.replaces)
+        else:
+            touched_later.add(item)
+        kept.append(item)
+    kept.reverse()
+    return kept

@@ -242,3 +242,28 @@ def test_assign_to_me_assigns_on_the_server_and_says_so(rig: Rig, qtbot: QtBot) 
     assert asked == []
     rig.connection.notificationReceived.emit(chat(6, "c_2", "Lee Wong"))
     assert len(asked) == 1
+
+
+def test_queued_toasts_that_a_later_one_replaces_are_not_shown() -> None:
+    from desktop_agent.controller import _without_superseded
+    from desktop_agent.platform.toasts import ToastRequest
+
+    def toast(key: str, body: str, replaces: str | None = None) -> ToastRequest:
+        return ToastRequest(key=key, title="Dana Smith · Support", body=body, replaces=replaces)
+
+    batch: list[ToastRequest | str] = [
+        toast("conversation:c1", "Hi"),
+        toast("conversation:c2", "Hello"),
+        toast("conversation:c1", "2 new messages from Dana"),
+        "conversation:c2",  # read elsewhere: withdraw
+        toast("summary", "12 new chats", replaces="conversation:c3"),
+        toast("conversation:c3", "old, replaced by the summary"),
+    ]
+    kept = _without_superseded(batch)
+    shown = [(k.key, k.body) if isinstance(k, ToastRequest) else k for k in kept]
+    assert shown == [
+        ("conversation:c1", "2 new messages from Dana"),
+        "conversation:c2",
+        ("summary", "12 new chats"),
+        ("conversation:c3", "old, replaced by the summary"),
+    ]
