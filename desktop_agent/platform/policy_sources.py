@@ -87,7 +87,8 @@ def reading_from_registry_values(
     ``REG_SZ``/``REG_EXPAND_SZ`` give text, ``REG_DWORD``/``REG_QWORD`` numbers (0/1
     for booleans), ``REG_MULTI_SZ`` a list (``ToastCategories``). Names are matched
     without regard to case, as the registry does. Unknown names and other types are
-    reported as problems, not used.
+    reported as problems, not used. An empty text value is left out: the MSI writes
+    one for an installer property that was not given.
     """
     by_lower = {name.lower(): name for name in POLICY_NAMES}
     reading = SourceReading()
@@ -99,6 +100,8 @@ def reading_from_registry_values(
                 SettingsProblem(location, f"unknown policy (known: {known})", raw_name)
             )
             continue
+        if kind in (REG_SZ, REG_EXPAND_SZ) and not str(data).strip():
+            continue  # the MSI writes SERVER_URL="" when none was given: not set
         if kind in (REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD):
             reading.values[name] = data
         elif kind == REG_MULTI_SZ:

@@ -182,6 +182,23 @@ def test_installer_defaults_are_beaten_by_policy_and_beat_the_user(tmp_path: Pat
     assert (settings.get("sound"), settings.source("sound")) == (True, "user")
 
 
+def test_an_empty_installer_value_is_not_set(tmp_path: Path) -> None:
+    """msiexec without SERVER_URL writes ServerUrl="": the user's own address stays."""
+    reg = FakeRegistry()
+    reg.set("HKLM", INSTALLER_KEY, "ServerUrl", "", REG_SZ)
+    reg.set("HKLM", INSTALLER_KEY, "AutoStart", 1, REG_DWORD)
+    user_file = tmp_path / "settings.toml"
+    user_file.write_text('server_url = "wss://mine.example.org"\n')
+    settings = Settings(
+        user_file, installer_defaults=installer_defaults_for_platform("win32", registry=reg)
+    )
+    assert (settings.server_url, settings.source("server_url")) == (
+        "wss://mine.example.org",
+        "user",
+    )
+    assert settings.problems == []
+
+
 def test_macos_installer_defaults_come_from_library_preferences(tmp_path: Path) -> None:
     (tmp_path / f"{APP_ID}.plist").write_bytes(plistlib.dumps({"ServerUrl": "wss://d.example.org"}))
     source = installer_defaults_for_platform("darwin", mac_preferences_dir=tmp_path)
