@@ -1,0 +1,56 @@
+"""The Linux package end to end: packaging/build-deb, then packaging/test-deb (lintian,
+a fresh Debian bookworm chroot, `deskbell --selftest` with a policy file).
+
+Slow (minutes) and needs root, debootstrap, lintian and PyInstaller, so it runs only
+when asked: ``DESKBELL_TEST_DEB=1 pytest -m slow tests/packaging/test_deb.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1200),
+    pytest.mark.skipif(
+        os.environ.get("DESKBELL_TEST_DEB") != "1",
+        reason="builds and installs the .deb (minutes): set DESKBELL_TEST_DEB=1",
+    ),
+]
+
+
+def test_the_deb_builds_lints_installs_and_selftests_in_a_bookworm_chroot() -> None:
+    missing = [
+        tool
+        for tool in ("dpkg-deb", "lintian", "desktop-file-validate", "debootstrap")
+        if shutil.which(tool) is None
+    ]
+    if missing or os.geteuid() != 0 or importlib.util.find_spec("PyInstaller") is None:
+        pytest.skip(f"needs root, PyInstaller and {', '.join(missing) or 'the tools'}")
+    started = time.monotonic()
+    build = subprocess.run(
+        [str(ROOT / "packaging" / "build-deb")], capture_output=True, text=True, check=False
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    deb = Path(build.stdout.strip().splitlines()[-1])
+    assert deb.name.endswith("_amd64.deb") and deb.parent == ROOT / "dist"
+    checked = subprocess.run(
+        [str(ROOT / "packaging" / "test-deb"), str(deb)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(checked.stdout)
+    print(f"build-deb + test-deb took {time.monotonic() - started:.0f} s")
+    assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
+    assert "test-deb: all checks passed" in checked.stdout
+    assert "ok    selftest prints the server URL from /etc/deskbell/policies" in checked.stdout
