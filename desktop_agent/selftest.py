@@ -201,11 +201,13 @@ def _layer_text(settings: Settings, key: str) -> str:
     return "set by your organisation" if layer == "policy" else layer
 
 
-def keyring_check(backend: Any = None) -> Check:
-    """Which keyring backend sign-ins would use, through the app's own :class:`TokenStore`."""
+def keyring_check(store: Any = None) -> Check:
+    """Where sign-ins are kept: the running app's :class:`TokenStore`, or (None) a new one
+    with the backend ``keyring`` would choose here."""
     from desktop_agent.platform.tokens import TokenStore
 
-    store = TokenStore(backend)
+    if store is None:
+        store = TokenStore()
     if store.persistent:
         return Check("Keyring", OK, store.backend_name())
     return Check("Keyring", WARN, store.unavailable_reason)
@@ -247,11 +249,15 @@ def probe_notifications() -> Check:
 
 
 def probe_qt() -> Check:
-    """Load Qt offscreen and paint the tray icon; FAIL when Qt or its plugins do not load."""
+    """Load Qt and paint the tray icon; FAIL when Qt or its plugins do not load.
+
+    Offscreen unless ``QT_QPA_PLATFORM`` names a platform: then the tray is checked too
+    (``QT_QPA_PLATFORM=xcb deskbell --selftest`` on a Linux desktop).
+    """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         from PySide6 import QtCore
-        from PySide6.QtWidgets import QApplication
+        from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
         from desktop_agent.ui.badge import render_tray_icon
     except ImportError as exc:
@@ -267,7 +273,14 @@ def probe_qt() -> Check:
     if not painted:
         return Check("Qt", FAIL, "Qt loaded but painted an empty tray icon")
     plugin = app.platformName() if isinstance(app, QApplication) else "?"
-    return Check("Qt", OK, f"Qt {QtCore.qVersion()}, platform {plugin}, tray icon painted")
+    found = f"Qt {QtCore.qVersion()}, platform {plugin}, tray icon painted"
+    if plugin != "offscreen":
+        found += (
+            "; a system tray is available"
+            if QSystemTrayIcon.isSystemTrayAvailable()
+            else "; no system tray here (Deskbell shows a small window instead)"
+        )
+    return Check("Qt", OK, found)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from desktop_agent.selftest import (
     ConnectionStatus,
     HealthInputs,
     connection_text,
+    keyring_check,
     load_connection_status,
     run_selftest,
     run_status,
@@ -151,3 +152,17 @@ def test_the_installed_entry_point_runs_the_selftest(tmp_path: Path) -> None:
     assert "Deskbell self-test (source)" in done.stdout
     assert "Keyring:" in done.stdout and "Policy sources:" in done.stdout
     assert done.stderr == ""
+
+
+def test_keyring_finding_comes_from_the_apps_own_token_store() -> None:
+    from keyring.backends import fail
+
+    from desktop_agent.platform.tokens import TokenStore
+
+    class Memory:
+        name = "memory keyring"
+
+    kept = keyring_check(TokenStore(Memory()))
+    assert (kept.level, kept.detail) == (OK, "memory keyring")
+    lost = keyring_check(TokenStore(fail.Keyring()))
+    assert lost.level == "warn" and "sign in again" in lost.detail
