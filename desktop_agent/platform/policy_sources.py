@@ -305,3 +305,9 @@ def describe_source(source: PolicySource) -> SourceReport:
         names=tuple(sorted(reading.values)),
         problems=tuple(problem.message for problem in reading.problems),
     )
+
+
+def watchable_paths(sources: Iterable[object]) -> list[Path]:
+    """The files and folders behind ``sources`` (the registry has none), for
+    :class:`~desktop_agent.platform.policy_watch.PolicyWatcher`."""
+    return [s.path for s in sources if isinstance(s, PolicyFolder | PlistPolicy)]
