@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -128,6 +129,7 @@ async def serve_forever(config: Config, on_ready: Callable[[Backend], None] | No
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     async with running_backend(config) as backend:
+        _tune_gc()
         scheme = "wss" if config.tls_cert else "ws"
         http_scheme = "https" if config.tls_cert else "http"
         host = config.host if ":" not in config.host else f"[{config.host}]"
@@ -151,6 +153,20 @@ async def serve_forever(config: Config, on_ready: Callable[[Backend], None] | No
         log.info("event=stopping reason=signal")
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(signum)
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic collector out of the fan-out path.
+
+    A fan-out allocates many short-lived containers that reference counting frees;
+    with thousands of connections' objects alive, each full collection walked them all
+    (about 110 ms, every 2-3 s under load, finding almost nothing). Objects that exist
+    once the server is up are moved out of the collector's view, and young collections
+    run less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
 
 
 def _safe_db(url: str) -> str:

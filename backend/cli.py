@@ -19,15 +19,19 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
 from backend import __version__, protocol
 from backend.app import open_service, serve_forever
+from backend.bus import open_bus
 from backend.config import Config, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
 from backend.logs import setup_logging
-from backend.store.base import Agent, ImportRow
+from backend.protocol import ErrorCode
+from backend.store import open_store
+from backend.store.base import SCHEMA_VERSION, Agent, ImportRow
 
 PROG = "deskbell-server"
 Result = dict[str, Any]
@@ -98,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     service.required = True
     service.add_parser("issue", parents=[common], help="issue a service token").add_argument("name")
+
+    commands.add_parser(
+        "migrate", parents=[common], help="create or upgrade the database schema now"
+    )
+    check = commands.add_parser(
+        "check", parents=[common], help="check the schema, database and bus; exit 1 if down"
+    )
+    check.add_argument("--bus", help="local (default) or redis://host:port")
 
     demo = commands.add_parser(
         "demo", parents=[common], help="seed a demo inbox, agents and tokens, then serve"
@@ -185,6 +197,68 @@ async def _serve(args: argparse.Namespace, config: Config) -> Result:
     return {}
 
 
+async def _migrate(args: argparse.Namespace, config: Config) -> Result:
+    store = open_store(config.db)
+    await store.open()  # creates the schema, or upgrades it to this release's version
+    try:
+        version = await store.schema_version()
+    finally:
+        await store.close()
+    return {"db": _without_password(config.db), "schema_version": version}
+
+
+class _CheckFailed(DeskbellError):
+    """``check`` found something down; ``result`` is still printed."""
+
+    code: ErrorCode = "unavailable"
+
+    def __init__(self, message: str, result: Result):
+        super().__init__(message)
+        self.result = result
+
+
+async def _check(args: argparse.Namespace, config: Config) -> Result:
+    """Open the store (as every command does) and ping it; ask Redis for a PONG."""
+    database: Result = {
+        "url": _without_password(config.db),
+        "status": "ok",
+        "schema_version": None,
+        "expected_schema_version": SCHEMA_VERSION,
+    }
+    bus: Result = {"url": _without_password(config.bus), "status": "ok"}
+    problems = []
+    try:
+        store = open_store(config.db)
+        await store.open()
+        try:
+            await store.ping()
+            database["schema_version"] = await store.schema_version()
+        finally:
+            await store.close()
+    except DeskbellError as exc:
+        database.update(status="unavailable", reason=exc.message)
+        problems.append(exc.message)
+    try:
+        opened = open_bus(config.bus)
+        probe = getattr(opened, "probe", None)  # only a networked bus can be down
+        if probe is not None:
+            await probe()
+    except DeskbellError as exc:
+        bus.update(status="unavailable", reason=exc.message)
+        problems.append(exc.message)
+    result = {"ok": not problems, "database": database, "bus": bus}
+    if problems:
+        raise _CheckFailed("; ".join(problems), result)
+    return result
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if "://" not in url or parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
 DEMO_INBOX = "Support"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's published sign-in, not a secret
 DEMO_AGENTS = (
@@ -266,6 +340,8 @@ COMMANDS: dict[
     ("token", "revoke"): _token_revoke,
     ("service-token", "issue"): _service_token_issue,
     ("demo", None): _demo,
+    ("migrate", None): _migrate,
+    ("check", None): _check,
 }
 
 
@@ -356,6 +432,14 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
                 f"{agent['email']}\t{agent['name']}\t{', '.join(agent['inboxes'])}\t{agent['id']}"
             )
         return
+    if command == ("check", None):
+        for part in ("database", "bus"):
+            state = result[part]
+            details = state.get("reason") or (
+                f"schema version {state['schema_version']}" if part == "database" else ""
+            )
+            print(f"{part}: {state['status']} ({state['url']}{'; ' if details else ''}{details})")
+        return
     if command == ("agent", "import"):
         print(f"created {result['created']}, updated {result['updated']}")
         for email, token in result["tokens"].items():
@@ -378,6 +462,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(config.log_level, quiet=command[0] not in ("serve", "demo"))
         result = asyncio.run(handler(args, config))
     except DeskbellError as exc:
+        if isinstance(exc, _CheckFailed):
+            _print_result(command, exc.result, args.json)
         print(f"{PROG}: error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

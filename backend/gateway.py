@@ -113,6 +113,9 @@ class AgentSocket(Socket):
         self.replays = 0
         """Counts replays begun; a catch-up that finds it changed gives way."""
         self.on_gap: Callable[[AgentSocket, list[tuple[int, bytes]]], None] | None = None
+        self.resync_pending = False
+        """A bus resync arrived while this socket was replaying: read the store again
+        once the replay is done, or events lost meanwhile would be skipped."""
 
     def push(self, seq: int, frame: bytes) -> bool:
         """Deliver a live notification frame unless this session already has it."""
@@ -143,6 +146,10 @@ class AgentSocket(Socket):
         held, self.held = self.held, []
         self.state = ReplayState.LIVE
         held.sort(key=lambda item: item[0])
+        if self.resync_pending and self.on_gap is not None and not allow_gap:
+            self.resync_pending = False
+            self.on_gap(self, held)
+            return
         for index, (seq, frame) in enumerate(held):
             if seq > self.sent_seq + 1 and self.on_gap is not None and not allow_gap:
                 self.on_gap(self, held[index:])
@@ -277,6 +284,9 @@ class Gateway:
         for sock in list(self.agent_sockets()):
             if sock.state is ReplayState.LIVE:
                 self._catch_up(sock, [])
+            else:
+                # Its replay may already have read the store: read again after it.
+                sock.resync_pending = True
 
     def _catch_up(self, sock: AgentSocket, held: list[tuple[int, bytes]]) -> None:
         """Hold ``held`` (and what arrives next), read the gap from the store, send it,
@@ -317,6 +327,13 @@ class Gateway:
                 sock.sent_seq = item.seq
         if unread is not None:
             sock.send(protocol.encode(protocol.UnreadPush(unread=unread)))
+        if sock.resync_pending:
+            # A resync came while this catch-up ran: events lost since its read are in
+            # the store now, so read again (the held frames wait once more).
+            sock.resync_pending = False
+            held, sock.held = sock.held, []
+            self._catch_up(sock, held)
+            return
         # Whatever is still missing is not in the store: leave it to the client.
         sock.finish_replay(allow_gap=True)
 

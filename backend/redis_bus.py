@@ -41,6 +41,8 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from backend.bus import Bus, BusEvent, Deliver, Resync
+from backend.errors import DeskbellError
+from backend.protocol import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,12 @@ def backoff(first: float = 0.1, factor: float = 2.0, cap: float = 5.0) -> Iterat
     while True:
         yield delay * random.uniform(0.8, 1.2)
         delay = min(cap, delay * factor)
+
+
+class BusUnreachable(DeskbellError):
+    """Redis does not answer (reported by ``check``; a running node degrades instead)."""
+
+    code: ErrorCode = "unavailable"
 
 
 class _Envelope(msgspec.Struct, array_like=True):
@@ -144,6 +152,24 @@ class RedisBus(Bus):
     @property
     def healthy(self) -> bool:
         return self._subscribed and self._sending
+
+    async def probe(self) -> None:
+        """Check that Redis answers (for ``deskbell-server check``), without starting.
+
+        Raises:
+            BusUnreachable: saying why, for a person.
+        """
+        client = self._client(read_timeout=self._connect_timeout)
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            raise BusUnreachable(
+                f"Redis at {_safe(self.url)} cannot be reached "
+                f"({str(exc) or type(exc).__name__}); check that it is running"
+            ) from exc
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
 
     # -- receiving --------------------------------------------------------------------
     def _client(self, *, read_timeout: float | None) -> redis.Redis:
@@ -293,4 +319,4 @@ def _safe(url: str) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CHANNEL", "RedisBus", "backoff", "split_channel"]
+__all__ = ["DEFAULT_CHANNEL", "BusUnreachable", "RedisBus", "backoff", "split_channel"]

@@ -106,6 +106,9 @@ class DeskbellServer:
             # Frames are written directly to transports (gateway.Socket.send), so
             # websockets' own write-limit backpressure does not apply; ours does.
             max_queue=64,
+            # asyncio's default accept backlog (100) drops SYNs when thousands of
+            # agents reconnect at once after a restart; their retries then wait 1-15 s.
+            backlog=4096,
             compression="deflate" if self.options.compression else None,
         )
         sockets = self._ws.sockets

@@ -426,7 +426,10 @@ class Service:
         Raises:
             NotFound: an unknown inbox, conversation or recipient.
         """
-        if key is not None:
+        if key is not None and not isinstance(event, protocol.GenericEvent):
+            # A repeated chat event would fail its own checks (the conversation exists
+            # now), so its key is looked up first. For other kinds the commit itself
+            # finds a repeated key, in the same transaction: no extra read per publish.
             earlier = await self.store.publish_result(service, key)
             if earlier is not None:
                 return earlier

@@ -406,6 +406,9 @@ class ConnectionService(QObject):
             await self._send_resume(ws, after_gap=False)
             while True:
                 await self._dispatch(ws, await ws.recv())
+                # recv() returns at once while frames are queued, so a backlog would be
+                # handled in one go and starve the rest of the loop (toasts, repaints).
+                await asyncio.sleep(0)
         except ConnectionClosed as exc:
             code = exc.rcvd.code if exc.rcvd is not None else None
             reason = exc.rcvd.reason if exc.rcvd is not None else "connection lost"

@@ -12,7 +12,17 @@ several processes write at once:
   Whoever sees seq N committed can read every seq below N of that agent.
 - Idempotency keys (a publish's key, a message's ``client_msg_id``) are claimed with
   ``ON CONFLICT DO NOTHING`` before anything else is written: a concurrent retry on
-  another node waits for the first commit and then finds the key taken.
+  another node waits for the first commit and then finds the key taken. A batch
+  claims all its keys in one statement, sorted, before its changes are applied.
+
+- Commits go through a queue drained by a few writer tasks (half the pool). Each
+  writer commits every change that queued up while it was busy in one transaction, as
+  the SQLite writer does: under load one WAL flush serves many changes instead of
+  one each. A batch first locks the ``agent_seq`` rows of all its recipients in agent-id
+  order, so batches of different writers and nodes cannot deadlock on them either.
+  Should a batch fail for anything but a lost database (a constraint, a deadlock the
+  lock order does not rule out), its changes are retried one transaction each, so one
+  bad change fails alone. Agents' public ids are cached (they never change).
 
 Schema: the shared migrations in ``backend/store/migrations`` (SQLite's dialect) are
 translated by :func:`pg_dialect`, then the PostgreSQL-only files of the same version in
@@ -25,6 +35,8 @@ The connection pool's size comes from the URL: ``postgresql://…/deskbell?pool_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,7 +49,7 @@ import asyncpg
 import msgspec
 
 from backend import ids, protocol
-from backend.errors import ConfigError, Conflict, NotFound, StoreUnavailable
+from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -52,12 +64,15 @@ from backend.store.base import (
     Store,
     Token,
 )
+from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 from backend.store.sqlite import migrations, now_iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_POOL_SIZE = 10
+_MAX_BATCH = 64
+"""Changes committed in one transaction at most (bounds the locks one batch holds)."""
 _MIGRATION_LOCK = 0x6465736B62656C6C  # "deskbell": one advisory lock id for migrations
 _CONNECT_TIMEOUT = 5.0
 _COMMAND_TIMEOUT = 30.0
@@ -67,7 +82,6 @@ _POOL_OPTIONS = ("pool_size", "pool_min_size")
 # on one time line (node clocks drift); same text form as now_iso(), to the microsecond.
 _DB_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-_data_decoder = msgspec.json.Decoder(dict[str, Any])
 _counts_decoder = msgspec.json.Decoder(dict[str, int])
 _counts_encoder = msgspec.json.Encoder()
 
@@ -166,6 +180,11 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._commits: asyncio.Queue[tuple[Change, asyncio.Future[Committed]]] | None = None
+        self._writers: list[asyncio.Task[None]] = []
+        self._public_ids: dict[int, str] = {}
+        self.batches = 0
+        """Transactions the writers committed (a batch of changes or a lone change)."""
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
@@ -191,6 +210,11 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
+        self._commits = asyncio.Queue()
+        self._writers = [
+            asyncio.create_task(self._writer(), name=f"deskbell-pg-writer-{n}")
+            for n in range(max(1, self.pool_size // 2))
+        ]
 
     async def _migrate(self) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -212,6 +236,17 @@ class PostgresStore(Store):
                     log.info("event=migrated db=%s version=%d", self.url, number)
 
     async def close(self) -> None:
+        commits, self._commits = self._commits, None
+        if commits is not None:
+            # Finish what was accepted (a graceful stop finishes in-flight commits);
+            # with the database gone each fails fast, so this does not hang.
+            await commits.join()
+        writers, self._writers = self._writers, []
+        for task in writers:
+            task.cancel()
+        for task in writers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -569,7 +604,7 @@ class PostgresStore(Store):
                 limit,
             )
         )
-        return [_message(row) for row in reversed(rows)]
+        return [message(row) for row in reversed(rows)]
 
     async def publish_result(self, service: str, key: str) -> int | None:
         value = await self._read(
@@ -583,10 +618,72 @@ class PostgresStore(Store):
 
     # -- the write path --------------------------------------------------------------
     async def commit(self, change: Change) -> Committed:
+        commits = self._commits
+        if commits is None:
+            raise StoreUnavailable("the store is closed")
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        commits.put_nowait((change, future))
+        return await future
+
+    async def _writer(self) -> None:
+        commits = self._commits
+        assert commits is not None
+        while True:
+            batch = [await commits.get()]
+            while len(batch) < _MAX_BATCH and not commits.empty():
+                batch.append(commits.get_nowait())
+            try:
+                await self._commit_batch([item for item in batch if not item[1].done()])
+            except Exception:  # a bug: fail the waiting callers, keep the writer alive
+                log.exception("committing a batch of %d changes failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable("the commit failed"))
+            finally:
+                for _ in batch:
+                    commits.task_done()
+
+    async def _commit_batch(self, batch: list[tuple[Change, asyncio.Future[Committed]]]) -> None:
+        if not batch:
+            return
+        changes = [change for change, _ in batch]
         try:
-            return await self._write(lambda conn: _apply(conn, change))
-        except _Duplicate as duplicate:  # rolled back: a retry changes nothing
-            return duplicate.committed
+            results = await self._transact(changes)
+        except StoreUnavailable as exc:
+            if len(batch) == 1 or isinstance(exc.__cause__, (*_UNAVAILABLE_ERRORS, TimeoutError)):
+                _fail(batch, exc)
+                return
+            # Not the database going away: find the change that caused it, and commit
+            # the others, each on its own.
+            await asyncio.gather(*(self._commit_alone(change, f) for change, f in batch))
+            return
+        except DeskbellError as exc:
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            await asyncio.gather(*(self._commit_alone(change, f) for change, f in batch))
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _transact(self, changes: list[Change]) -> list[Committed]:
+        """Commit ``changes`` in one transaction; one result each."""
+        try:
+            return await self._write(lambda conn: _apply_batch(conn, changes, self._public_ids))
+        except _Duplicate as duplicate:  # a lone change, rolled back: a retry stores nothing
+            return [duplicate.committed]
+
+    async def _commit_alone(self, change: Change, future: asyncio.Future[Committed]) -> None:
+        try:
+            results = await self._transact([change])
+        except DeskbellError as exc:
+            _fail([(change, future)], exc)
+            return
+        self.batches += 1
+        if not future.done():
+            future.set_result(results[0])
 
     # -- notifications ---------------------------------------------------------------
     async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
@@ -604,14 +701,14 @@ class PostgresStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         rows = await self._read(
             lambda c: c.fetch(
-                f"SELECT {_NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
+                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
                 "ORDER BY n.seq DESC LIMIT $3",
                 agent.id,
                 after_seq,
                 limit + 1,
             )
         )
-        items = [_notification(agent.public_id, r) for r in reversed(rows[:limit])]
+        items = [notification(agent.public_id, r) for r in reversed(rows[:limit])]
         return items, len(rows) > limit
 
     async def history(
@@ -634,11 +731,11 @@ class PostgresStore(Store):
             clauses.append("n.read = 0")
         params.append(limit + 1)
         sql = (
-            f"SELECT {_NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
+            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
             f"ORDER BY n.seq DESC LIMIT ${len(params)}"
         )
         rows = await self._read(lambda c: c.fetch(sql, *params))
-        return [_notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
+        return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
     async def mark_read(
         self,
@@ -692,6 +789,88 @@ class PostgresStore(Store):
         return await self._write(run)
 
 
+def _fail(batch: list[tuple[Change, asyncio.Future[Committed]]], exc: DeskbellError) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(type(exc)(exc.message))
+
+
+async def _apply_batch(
+    conn: asyncpg.Connection, changes: list[Change], public_ids: dict[int, str]
+) -> list[Committed]:
+    """Apply ``changes`` in the caller's transaction, in order; one result each."""
+    if len(changes) > 1:
+        # Lock every recipient's counter row up front, in agent-id order: each change's
+        # own bump then finds its rows held, and no two batches wait on each other in a
+        # circle. (A lone change's single bump statement already locks in this order.)
+        everyone = sorted({r for c in changes if c.event for r in c.event.recipients})
+        if everyone:
+            await conn.execute(
+                "SELECT 1 FROM agent_seq WHERE agent_id = ANY($1::bigint[]) "
+                "ORDER BY agent_id FOR UPDATE",
+                everyone,
+            )
+    # A duplicate is found by the change's first write, which is then undone by leaving
+    # it out; only a duplicate message after an earlier write of the same change (its
+    # key, its new conversation) needs a savepoint to undo that write.
+    isolated = [_needs_savepoint(change) for change in changes]
+    claimed: set[tuple[str, str]] | None = None
+    if len(changes) > 1 and not any(isolated):
+        claimed = await _claim_keys(conn, changes)
+    results = []
+    for change, alone in zip(changes, isolated, strict=True):
+        key = change.publish_key
+        try:
+            if claimed is not None and key is not None:
+                if key not in claimed:  # seen before, or earlier in this batch
+                    raise _Duplicate(await _first_result(conn, key))
+                claimed.discard(key)  # the first change with the key takes it
+                results.append(await _apply(conn, change, public_ids, key_claimed=True))
+            elif alone and len(changes) > 1:
+                async with conn.transaction():  # a savepoint
+                    results.append(await _apply(conn, change, public_ids))
+            else:
+                results.append(await _apply(conn, change, public_ids))
+        except _Duplicate as duplicate:
+            if len(changes) == 1:
+                raise
+            results.append(duplicate.committed)
+    return results
+
+
+def _needs_savepoint(change: Change) -> bool:
+    new_message = change.message
+    return (
+        new_message is not None
+        and new_message.client_msg_id is not None
+        and (change.publish_key is not None or change.new_conversation is not None)
+    )
+
+
+async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[str, str]]:
+    """Claim every publish key of a batch in one statement (sorted: a fixed lock order
+    against another node claiming the same keys); return the keys this batch took."""
+    keys = sorted({c.publish_key for c in changes if c.publish_key is not None})
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO publish_keys (service, key, notifications, created_at) "
+        "SELECT s, k, 0, $3 FROM unnest($1::text[], $2::text[]) AS t(s, k) ORDER BY s, k "
+        "ON CONFLICT DO NOTHING RETURNING service, key",
+        [service for service, _ in keys],
+        [key for _, key in keys],
+        now_iso(),
+    )
+    return {(row[0], row[1]) for row in rows}
+
+
+async def _first_result(conn: asyncpg.Connection, key: tuple[str, str]) -> Committed:
+    stored = await conn.fetchval(
+        "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2", *key
+    )
+    return Committed(notifications=stored, duplicate=True)
+
+
 class _Duplicate(Exception):
     """Raised inside a commit's transaction to roll it back and report a retry."""
 
@@ -700,9 +879,15 @@ class _Duplicate(Exception):
         self.committed = committed
 
 
-async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
+async def _apply(
+    conn: asyncpg.Connection,
+    change: Change,
+    public_ids: dict[int, str],
+    *,
+    key_claimed: bool = False,
+) -> Committed:
     result = Committed()
-    if change.publish_key is not None:
+    if change.publish_key is not None and not key_claimed:
         # Claim the key first: a concurrent retry on another node waits here until this
         # transaction ends, then sees the key (committed) or takes it (rolled back).
         claimed = await conn.fetchval(
@@ -712,11 +897,7 @@ async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
             now_iso(),
         )
         if claimed is None:
-            stored = await conn.fetchval(
-                "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2",
-                *change.publish_key,
-            )
-            raise _Duplicate(Committed(notifications=stored, duplicate=True))
+            raise _Duplicate(await _first_result(conn, change.publish_key))
     conversation_id: int | None = None
     if change.new_conversation is not None:
         new = change.new_conversation
@@ -758,7 +939,7 @@ async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
                 msg.author_kind,
                 msg.client_msg_id,
             )
-            raise _Duplicate(Committed(message=_message(row), duplicate=True))
+            raise _Duplicate(Committed(message=message(row), duplicate=True))
         result.message = protocol.Message(
             id=msg.public_id,
             author=protocol.Author(
@@ -778,86 +959,62 @@ async def _apply(conn: asyncpg.Connection, change: Change) -> Committed:
         event_conversation = (
             event.conversation_id if event.conversation_id is not None else conversation_id
         )
-        event_id = await conn.fetchval(
-            "INSERT INTO events (kind, category, title, body, conversation_id, url, data, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        recipients = list(dict.fromkeys(event.recipients))
+        category = event.category
+        # One round trip: the event, every recipient's seq and count (row locks taken
+        # in agent-id order: no deadlock), their notification rows, and the publish
+        # key's count. Data-modifying CTEs all run, whatever the final SELECT reads.
+        params: list[Any] = [
+            sorted(recipients),
+            category,
             event.kind,
-            event.category,
             event.title,
             event.body,
             event_conversation,
             event.url,
             protocol.encode(event.data).decode(),
             event.created_at,
-        )
-        recipients = list(dict.fromkeys(event.recipients))
-        category = event.category
-        # Sorted: the row locks of agent_seq are taken in agent-id order (no deadlock).
-        # One statement moves seq and the category's count and returns both.
+        ]
+        key_update = ""
+        if change.publish_key is not None:
+            params += [*change.publish_key, len(recipients)]
+            key_update = (
+                ", k AS (UPDATE publish_keys SET notifications = $12"
+                " WHERE service = $10 AND key = $11)"
+            )
         bumped = await conn.fetch(
-            "WITH bumped AS ("
+            "WITH e AS ("  # noqa: S608 - key_update is one of two constant texts
+            " INSERT INTO events (kind, category, title, body, conversation_id, url, data,"
+            " created_at) VALUES ($3, $2, $4, $5, $6::bigint, $7, $8, $9) RETURNING id),"
+            " bumped AS ("
             " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
             " SELECT a, 1, jsonb_build_object($2::text, 1)"
             " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
             " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + 1,"
             " unread = s.unread || jsonb_build_object("
             "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + 1)"
-            " RETURNING agent_id, last_seq, unread::text AS unread)"
-            " SELECT b.agent_id, b.last_seq, b.unread, a.public_id"
-            " FROM bumped b JOIN agents a ON a.id = b.agent_id",
-            sorted(recipients),
-            category,
+            " RETURNING agent_id, last_seq, unread),"
+            " n AS ("
+            " INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id)"
+            " SELECT b.agent_id, b.last_seq, e.id, $2, $6::bigint FROM bumped b CROSS JOIN e)"
+            f"{key_update}"
+            " SELECT agent_id, last_seq, unread::text FROM bumped",
+            *params,
         )
         state = {r[0]: r for r in bumped}
-        await conn.execute(
-            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
-            "SELECT a, s, $3::bigint, $4, $5::bigint "
-            "FROM unnest($1::bigint[], $2::bigint[]) AS t(a, s)",
-            recipients,
-            [state[a][1] for a in recipients],
-            event_id,
-            category,
-            event_conversation,
-        )
+        unknown = [a for a in recipients if a not in public_ids]
+        if unknown:
+            public_ids.update(
+                await conn.fetch("SELECT id, public_id FROM agents WHERE id = ANY($1)", unknown)
+            )
         for agent_id in recipients:
-            _, seq, unread, public_id = state[agent_id]
+            _, seq, unread = state[agent_id]
             counts = _counts_decoder.decode(unread)
             result.deliveries.append(
-                Delivered(agent_id, public_id, seq, protocol.unread_object(counts))
+                Delivered(agent_id, public_ids[agent_id], seq, protocol.unread_object(counts))
             )
         result.notifications = len(recipients)
-    if change.publish_key is not None and result.notifications:
-        await conn.execute(
-            "UPDATE publish_keys SET notifications = $3 WHERE service = $1 AND key = $2",
-            *change.publish_key,
-            result.notifications,
-        )
     return result
-
-
-_NOTIFICATION_COLUMNS = """
-    n.seq, n.read, e.kind, e.category, e.title, e.body, c.public_id, e.url, e.data,
-    e.created_at
-    FROM notifications n JOIN events e ON e.id = n.event_id
-    LEFT JOIN conversations c ON c.id = e.conversation_id
-"""
-
-
-def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notification:
-    seq, read, kind, category, title, body, conversation, url, data, created_at = row
-    return protocol.Notification(
-        id=ids.notification_id(agent_public_id, seq),
-        seq=seq,
-        kind=kind,
-        category=category,
-        title=title,
-        body=body,
-        conversation_id=conversation,
-        url=url,
-        created_at=created_at,
-        read=bool(read),
-        data=_data_decoder.decode(data) if data != "{}" else {},
-    )
 
 
 async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
@@ -876,16 +1033,6 @@ async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
 async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:
     rows = await conn.fetch("SELECT agent_id FROM inbox_members WHERE inbox_id = $1", inbox_id)
     return frozenset(r[0] for r in rows)
-
-
-def _message(row: Sequence[Any]) -> protocol.Message:
-    public_id, kind, agent_public_id, name, body, created_at = row
-    return protocol.Message(
-        id=public_id,
-        author=protocol.Author(kind=kind, id=agent_public_id, name=name),
-        body=body,
-        created_at=created_at,
-    )
 
 
 async def _facts(conn: asyncpg.Connection, column: str, value: object) -> ConversationFacts | None:

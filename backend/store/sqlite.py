@@ -23,14 +23,12 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-
-import msgspec
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
@@ -48,11 +46,13 @@ from backend.store.base import (
     Store,
     Token,
 )
+from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 2000
+CHECKPOINT_SECONDS = 1.0
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -103,32 +103,6 @@ def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Con
     return conn
 
 
-_data_decoder = msgspec.json.Decoder(dict[str, Any])
-_NOTIFICATION_COLUMNS = """
-    n.seq, n.read, e.kind, e.category, e.title, e.body, c.public_id, e.url, e.data,
-    e.created_at
-    FROM notifications n JOIN events e ON e.id = n.event_id
-    LEFT JOIN conversations c ON c.id = e.conversation_id
-"""
-
-
-def _notification(agent_public_id: str, row: Sequence[Any]) -> protocol.Notification:
-    seq, read, kind, category, title, body, conversation, url, data, created_at = row
-    return protocol.Notification(
-        id=ids.notification_id(agent_public_id, seq),
-        seq=seq,
-        kind=kind,
-        category=category,
-        title=title,
-        body=body,
-        conversation_id=conversation,
-        url=url,
-        created_at=created_at,
-        read=bool(read),
-        data=_data_decoder.decode(data) if data != "{}" else {},
-    )
-
-
 class _Writer:
     """The thread that owns the write connection and batches commits."""
 
@@ -141,6 +115,10 @@ class _Writer:
         self._thread = threading.Thread(
             target=self._run, name="deskbell-sqlite-writer", daemon=True
         )
+        self._stopping = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="deskbell-sqlite-checkpoint", daemon=True
+        )
         self._conn: sqlite3.Connection | None = None
         self.last_seq: dict[int, int] = {}
         self.unread: dict[int, dict[str, int]] = {}
@@ -150,7 +128,22 @@ class _Writer:
 
     def start(self) -> None:
         self._conn = _connect(self._path, durable=self._durable)
+        # Checkpoints (copying the WAL into the database, with an fsync) run on their
+        # own thread and connection, so a commit never waits for one.
+        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         self._thread.start()
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        conn = _connect(self._path, durable=self._durable)
+        try:
+            while not self._stopping.wait(CHECKPOINT_SECONDS):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:  # busy or a full disk: the next round retries
+                    log.warning("event=checkpoint_failed reason=%r", str(exc))
+        finally:
+            conn.close()
 
     def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -160,7 +153,12 @@ class _Writer:
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        self._stopping.set()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             self._conn.close()
 
     def _run(self) -> None:
@@ -619,7 +617,7 @@ class SQLiteStore(Store):
                 "WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?",
                 (conversation_id, limit),
             ).fetchall()
-            return [_message(row) for row in reversed(rows)]
+            return [message(row) for row in reversed(rows)]
 
         return await self._read(run)
 
@@ -673,7 +671,7 @@ class SQLiteStore(Store):
                     (target, msg.author_kind, msg.client_msg_id),
                 ).fetchone()
                 if row is not None:
-                    return Committed(message=_message(row), duplicate=True)
+                    return Committed(message=message(row), duplicate=True)
             conn.execute(
                 "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
                 "author_name, body, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -701,7 +699,7 @@ class SQLiteStore(Store):
                 "UPDATE conversations SET assignee_id = ? WHERE id = ?",
                 (change.assign[1], change.assign[0]),
             )
-        pending_counts: list[tuple[int, int, dict[str, int]]] = []
+        pending_counts: list[tuple[int, int]] = []
         if change.event is not None and change.event.recipients:
             event = change.event
             event_conversation = (
@@ -723,12 +721,12 @@ class SQLiteStore(Store):
             ).lastrowid
             category = event.category
             rows = []
+            seq_of, unread_of = writer.seq_of, writer.unread_of
             for agent_id in event.recipients:
-                seq = writer.seq_of(conn, agent_id) + 1
-                counts = dict(writer.unread_of(conn, agent_id))
-                counts[category] = counts.get(category, 0) + 1
+                seq = seq_of(conn, agent_id) + 1
+                unread_of(conn, agent_id)  # loaded now; moved below once all succeeded
                 rows.append((agent_id, seq, event_id, category, event_conversation))
-                pending_counts.append((agent_id, seq, counts))
+                pending_counts.append((agent_id, seq))
             conn.executemany(
                 "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -742,15 +740,19 @@ class SQLiteStore(Store):
                 "VALUES (?, ?, ?, ?)",
                 (*change.publish_key, result.notifications, now_iso()),
             )
-        # Every statement succeeded: only now move the cached counters.
-        for agent_id, seq, counts in pending_counts:
-            writer.last_seq[agent_id] = seq
-            writer.unread[agent_id] = counts
-            result.deliveries.append(
-                Delivered(
-                    agent_id, writer.public_ids[agent_id], seq, protocol.unread_object(counts)
-                )
-            )
+        # Every statement succeeded: only now move the cached counters. This loop runs
+        # once per recipient of every fan-out, so it builds each wire object directly.
+        if pending_counts:
+            category = change.event.category  # type: ignore[union-attr]
+            last_seq, unread, public_ids = writer.last_seq, writer.unread, writer.public_ids
+            deliveries = result.deliveries
+            for agent_id, seq in pending_counts:
+                last_seq[agent_id] = seq
+                counts = unread[agent_id]
+                counts[category] = counts.get(category, 0) + 1
+                wire = {"total": 0, "chat": 0, **counts}
+                wire["total"] = sum(counts.values())
+                deliveries.append(Delivered(agent_id, public_ids[agent_id], seq, wire))
         return result
 
     # -- notifications ---------------------------------------------------------------
@@ -765,12 +767,12 @@ class SQLiteStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(
-                f"SELECT {_NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
+                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
                 "ORDER BY n.seq DESC LIMIT ?",
                 (agent.id, after_seq, limit + 1),
             ).fetchall()
             truncated = len(rows) > limit
-            return [_notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
+            return [notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
 
         return await self._read(run)
 
@@ -794,13 +796,13 @@ class SQLiteStore(Store):
             clauses.append("n.read = 0")
         params.append(limit + 1)
         sql = (
-            f"SELECT {_NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
+            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
             "ORDER BY n.seq DESC LIMIT ?"
         )
 
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(sql, params).fetchall()
-            return [_notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
+            return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
         return await self._read(run)
 
@@ -874,16 +876,6 @@ def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(
         r[0]
         for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
-    )
-
-
-def _message(row: Sequence[Any]) -> protocol.Message:
-    public_id, kind, agent_public_id, name, body, created_at = row
-    return protocol.Message(
-        id=public_id,
-        author=protocol.Author(kind=kind, id=agent_public_id, name=name),
-        body=body,
-        created_at=created_at,
     )
 
 

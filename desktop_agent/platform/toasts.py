@@ -141,6 +141,7 @@ class DesktopNotifierToaster:
             server_query = query_server
         self._server_query = server_query
         self._server: ServerInfo | None = None
+        self._said_unavailable = False
         self._shown: dict[str, _Shown] = {}
 
     async def show(self, request: ToastRequest) -> None:
@@ -149,6 +150,18 @@ class DesktopNotifierToaster:
         for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
             await self.withdraw(old_key)
 
+        if self._server_query is not None and self._server is None:
+            try:
+                self._server = await self._server_query()
+            except NotificationServerUnavailable as exc:
+                # No server to show it: drop the toast (the tray and the list still have
+                # it) and say so once, not for every toast. The next toast asks again,
+                # so pop-ups come back as soon as a server starts.
+                if not self._said_unavailable:
+                    logger.warning("%s (%s)", NO_SERVER_REASON, exc)
+                    self._said_unavailable = True
+                return
+            self._said_unavailable = False
         escape = await self._body_needs_escaping()
         body = escape_markup(request.body) if escape else request.body
         key, conversation_id = request.key, request.conversation_id

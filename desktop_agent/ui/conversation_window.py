@@ -119,6 +119,13 @@ class ConversationWindow(QWidget):
         self.view.setWordWrap(True)
         self.view.doubleClicked.connect(self._retry_index)
         self.model.rowsInserted.connect(lambda *_: self.view.scrollToBottom())
+        # Stay at the newest message while the agent has not scrolled up, also when the
+        # view shrinks (the retry bar appears) or a row grows: otherwise a failed
+        # reply and its "Not sent" line would slip below the fold.
+        bar = self.view.verticalScrollBar()
+        self._follow_newest = True
+        bar.valueChanged.connect(self._note_scroll_position)
+        bar.rangeChanged.connect(self._keep_newest_in_view)
 
         self.retry_label = QLabel()
         self.retry_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -258,6 +265,13 @@ class ConversationWindow(QWidget):
         client_msg_id = index.data(TranscriptRole.ClientMsgId)
         if client_msg_id and index.data(TranscriptRole.State) == "failed":
             self.retry(client_msg_id)
+
+    def _note_scroll_position(self, value: int) -> None:
+        self._follow_newest = value >= self.view.verticalScrollBar().maximum() - 4
+
+    def _keep_newest_in_view(self, _minimum: int, maximum: int) -> None:
+        if self._follow_newest:
+            self.view.verticalScrollBar().setValue(maximum)
 
     def _update_retry_bar(self) -> None:
         failed = len(self.model.failed())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, time, timedelta
+from time import monotonic as time_monotonic
 
-from PySide6.QtCore import QObject, Qt, Signal
+import shiboken6
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QLabel,
@@ -22,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_agent.ui.badge import IconState, make_tray_icon
+from desktop_agent.ui.badge import IconState, badge_text, make_tray_icon
 
 Clock = Callable[[], datetime]
 
@@ -34,6 +36,8 @@ CONNECTION_TEXT = {
 }
 
 TOMORROW_MORNING = time(8, 0)
+RENDER_INTERVAL_MS = 150
+"""Shortest time between two repaints of the tray icon."""
 """When "Until tomorrow" ends: the next day at this local time."""
 
 
@@ -147,6 +151,15 @@ class TrayController(QObject):
         self._connection = "connecting"
         self._dnd = False
         self._counts: dict[str, int] | None = None
+        # Drawing the icon's fourteen pixmaps takes milliseconds: a burst of new chats
+        # would spend a core on repaints. Icons are kept per (badge text, look), and
+        # repaints happen at most every RENDER_INTERVAL_MS: the first change at once,
+        # the last one of a burst when the interval is over.
+        self._icons: dict[tuple[str, IconState], QIcon] = {}
+        self._last_render = -1e9
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(self._render_icon)
         if tray_available is None:
             tray_available = QSystemTrayIcon.isSystemTrayAvailable()
 
@@ -220,26 +233,49 @@ class TrayController(QObject):
         self._render()
 
     def icon(self) -> QIcon:
-        """The icon currently shown."""
-        return make_tray_icon(self._unread, icon_state(self._connection, self._dnd))
+        """The icon for the current state."""
+        look = icon_state(self._connection, self._dnd)
+        key = (badge_text(self._unread), look)
+        icon = self._icons.get(key)
+        if icon is None:
+            if len(self._icons) > 256:
+                self._icons.clear()
+            icon = self._icons[key] = make_tray_icon(self._unread, look)
+        return icon
 
     def tooltip(self) -> str:
         """The tooltip currently shown."""
         return tooltip_text(self._unread, self._connection, self._dnd, self._counts)
 
     def _render(self) -> None:
-        icon = self.icon()
+        """Show the current state: text at once, the icon at most every
+        RENDER_INTERVAL_MS (the first change at once, the last of a burst when the
+        interval is over)."""
         tip = self.tooltip()
         self.dnd_on_action.setEnabled(not self._dnd)
         self.dnd_off_action.setEnabled(self._dnd)
         if self.tray is not None:
-            self.tray.setIcon(icon)
             self.tray.setToolTip(tip)
         if self.fallback_window is not None:
             window = self.fallback_window
-            window.setWindowIcon(icon)
             window.setWindowTitle(f"Deskbell ({self._unread})" if self._unread else "Deskbell")
             window.state_label.setText(tip)
+        if self._render_timer.isActive():
+            return  # the pending repaint will draw this state
+        wait_ms = RENDER_INTERVAL_MS - (time_monotonic() - self._last_render) * 1000
+        if wait_ms <= 0:
+            self._render_icon()
+        else:
+            self._render_timer.start(int(wait_ms) + 1)
+
+    def _render_icon(self) -> None:
+        self._last_render = time_monotonic()
+        icon = self.icon()
+        # A delayed repaint can come after shutdown deleted the window or the icon.
+        if self.tray is not None and shiboken6.isValid(self.tray):
+            self.tray.setIcon(icon)
+        if self.fallback_window is not None and shiboken6.isValid(self.fallback_window):
+            self.fallback_window.setWindowIcon(icon)
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (

@@ -37,24 +37,38 @@ ensure_debian_packages() {
 }
 
 # ensure_venv EXTRAS: a virtual environment with this project installed (editable)
-# with the given extras; reinstalled when pyproject.toml changes.
+# with the given extras (comma-separated); reinstalled when pyproject.toml changes or an
+# extra is missing. The "test" extra includes "desktop" and "scale".
 ensure_venv() {
-  local extras="$1" stamp want
-  want="$(sha256sum "$DESKBELL_ROOT/pyproject.toml" | cut -c1-16)-$extras"
+  local extras="$1" stamp hash have want extra missing=""
+  hash="$(sha256sum "$DESKBELL_ROOT/pyproject.toml" | cut -c1-16)"
   stamp="$VENV/.deskbell-installed"
   if [ ! -x "$PY" ]; then
     say "creating the virtual environment in $VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
+    "${DESKBELL_PYTHON:-python3}" -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
   fi
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing Deskbell and its dependencies ($extras)"
+  local installed_hash="" installed_extras=""
+  if [ -f "$stamp" ]; then
+    installed_hash="$(sed -n 1p "$stamp")"
+    installed_extras="$(sed -n 2p "$stamp")"
+  fi
+  have=",$installed_extras,"
+  case "$have" in *,test,*) have="$have,desktop,scale," ;; esac
+  for extra in ${extras//,/ }; do
+    case "$have" in *",$extra,"*) ;; *) missing="$missing,$extra" ;; esac
+  done
+  if [ "$installed_hash" != "$hash" ] || [ -n "$missing" ]; then
+    want="$extras"
+    if [ "$installed_hash" = "$hash" ]; then want="$installed_extras,$extras"; fi
+    want="$(echo "$want" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+    say "installing Deskbell and its dependencies ($want); a minute or two the first time"
     local log="$VENV/pip-install.log"
     if ! { "$PY" -m pip install -q --upgrade pip && \
-           "$PY" -m pip install -q -e "$DESKBELL_ROOT[$extras]"; } >"$log" 2>&1; then
+           "$PY" -m pip install -q -e "$DESKBELL_ROOT[$want]"; } >"$log" 2>&1; then
       tail -n 30 "$log" >&2
       die "pip install failed (full log: $log)"
     fi
-    echo "$want" > "$stamp"
+    printf '%s\n%s\n' "$hash" "$want" > "$stamp"
   fi
 }
 

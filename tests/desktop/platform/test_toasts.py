@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -210,6 +211,20 @@ async def test_no_server_on_the_bus_is_reported_and_show_drops_the_toast(
         await toaster.show(chat())
     assert not availability.ok
     assert availability.reason == NO_SERVER_REASON
+    assert toaster.shown_keys() == frozenset()
+
+
+async def test_without_a_server_toasts_are_dropped_with_one_warning_not_one_each(
+    bus_session: DesktopSession, clicks: Clicks, caplog: pytest.LogCaptureFixture
+) -> None:
+    with bus_session.activated(), caplog.at_level(logging.WARNING):
+        toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read)
+        for n in range(3):
+            await toaster.show(chat(key=f"k{n}"))
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert NO_SERVER_REASON in warnings[0].getMessage()
+    assert not any(r.exc_info for r in caplog.records)
     assert toaster.shown_keys() == frozenset()
 
 

@@ -246,3 +246,32 @@ def test_activation_and_close_are_reported(qtbot: Any, window: ConversationWindo
     with qtbot.waitSignal(window.closed) as closed:
         window.close()
     assert closed.args == ["c1"]
+
+
+def test_a_failed_reply_stays_in_view_when_the_retry_bar_appears(
+    qtbot: Any, window: ConversationWindow, make_message: MakeMessage
+) -> None:
+    long = [make_message(f"m{n}", f"Message number {n}") for n in range(40)]
+    window.show_conversation(conversation(make_message, messages=long))
+    bar = window.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    window.reply_edit.setPlainText("Sorry for the wait")
+    window.send_button.click()
+    window.set_reply_state("cm1", "failed")
+    qtbot.waitUntil(lambda: window.retry_bar.isVisible())
+    qtbot.waitUntil(lambda: bar.value() == bar.maximum())
+    last = window.model.index(window.model.rowCount() - 1, 0)
+    assert window.view.viewport().rect().contains(window.view.visualRect(last).bottomLeft())
+
+
+def test_scrolling_up_is_respected_when_new_rows_do_not_come(
+    qtbot: Any, window: ConversationWindow, make_message: MakeMessage
+) -> None:
+    long = [make_message(f"m{n}", f"Message number {n}") for n in range(40)]
+    window.show_conversation(conversation(make_message, messages=long))
+    bar = window.view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(0)
+    window.resize(window.width(), window.height() - 40)
+    qtbot.waitUntil(lambda: window.view.viewport().height() > 0)
+    assert bar.value() == 0

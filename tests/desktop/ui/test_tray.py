@@ -141,3 +141,24 @@ def test_same_state_does_not_repaint(qapp: Any, monkeypatch: pytest.MonkeyPatch)
     tray.set_state(2, "connected", False)
     tray.set_state(3, "connected", False)
     assert renders == [1]
+
+
+def test_a_burst_of_new_counts_repaints_the_icon_twice_and_ends_on_the_last(
+    qtbot: Any,
+) -> None:
+    tray = TrayController(tray_available=False)
+    drawn: list[int] = []
+    real_icon = tray.icon
+
+    def counting_icon() -> Any:
+        drawn.append(tray._unread)
+        return real_icon()
+
+    tray.icon = counting_icon  # type: ignore[method-assign]
+    for count in range(1, 51):  # fifty new chats arrive in one go
+        tray.set_state(count, "connected", False)
+        assert f"{count} unread" in tray.tooltip()  # the text follows at once
+    qtbot.waitUntil(lambda: drawn[-1:] == [50])
+    assert drawn == [50]  # the start-up icon was drawn just before: one repaint, the last
+    assert tray.fallback_window is not None
+    assert tray.fallback_window.windowTitle() == "Deskbell (50)"

@@ -1,0 +1,656 @@
+"""Fan-out benchmark: Deskbell against Mosquitto (QoS 0 and 1) and NATS, same workload.
+
+    python bench/backend_fanout.py --agents 1000 --rate 50 --seconds 20
+    python bench/backend_fanout.py --agents 5000 --rate 10 --seconds 20
+
+Starts ``deskbell-server serve`` on a fresh SQLite file and a free port, pinned to one
+core (``taskset``); the load generator (bench/loadgen.py, one epoll loop) pins itself to
+the other. N agents of one inbox connect and resume; a service publishes
+``ticket.assigned`` events to ``inbox:<name>`` at the given rate and counts the
+acknowledgements. Then the same subscribers, publisher and payload size run against the
+brokers already on this machine (pinned to the server's core for the run, restored
+after). Last, acknowledged publishes per second with a pipelined publisher.
+
+With ``--restart``, also restarts the server under every connected agent and times the
+reconnect storm. Prints a table with the command line, the machine load and, for each
+figure, the ratio Deskbell/reference and the DESIGN.md budget. Exits 1 if Deskbell lost,
+duplicated or reordered a delivery, or a publish failed.
+
+Modules: loadgen (the clients), processes (server, brokers, py-spy), fanout_report
+(figures and tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen
+from fanout_report import ROWS, TPUT_ROWS, Result, summarize, table
+from loadgen import BenchError, Loop, Recorder
+from processes import (
+    INBOX,
+    NICE,
+    TPUT_INBOX,
+    Meter,
+    Seeded,
+    ServerProcess,
+    autogroup_nice,
+    backend_source,
+    broker_pid,
+    deskbell_server,
+    loadavg,
+    own_cpu,
+    pinned,
+    seed,
+    start_profile,
+    summarize_profile,
+    use_backend_from,
+    workdir,
+)
+
+MARKER_BYTES = 30  # "#<k>@<19-digit ns>|" is about this long
+
+
+# ------------------------------------------------------------------------------ one run
+Factory = Callable[[int, Recorder, dict[str, int]], loadgen.Conn]
+
+
+def fanout(
+    target: str,
+    agents: int,
+    rate: float,
+    events: int,
+    warmup: int,
+    subscriber: Factory,
+    publisher: Callable[[], loadgen.Publisher],
+    meter: Meter,
+    window: int,
+    max_seconds: float = 0,
+    profile: Path | None = None,
+) -> Result:
+    """Connect ``agents`` subscribers, publish, and measure."""
+    res = Result(target, agents, rate, load=loadavg())
+    rec = Recorder(agents, events)
+    state = {"live": 0, "closed": 0}
+    loop = Loop()
+    try:
+        time.sleep(0.5)
+        rss0 = meter.rss()
+        t0 = time.monotonic()
+        loadgen.connect_all(loop, lambda i: subscriber(i, rec, state), agents, state)
+        res.connect_s = time.monotonic() - t0
+        pub = publisher()
+        loop.add(pub)  # type: ignore[arg-type]
+        loop.run_until(
+            lambda: bool(getattr(pub, "open", False) or getattr(pub, "connected", False)),
+            time.monotonic() + 10,
+            "the publisher",
+        )
+        time.sleep(0.5)
+        loop.run_once(0)
+        res.rss_per_conn_kib = (meter.rss() - rss0) / agents / 1024
+        spy = start_profile(meter.proc.pid, profile, max_seconds or events / max(rate, 1))
+        cpu0, own0, wall0 = meter.cpu(), own_cpu(), time.monotonic()
+
+        def drained() -> bool:
+            return rec.received >= pub.sent * agents and pub.acked + pub.errors >= pub.sent
+
+        loadgen.pace(
+            loop,
+            pub,
+            pub.publish,
+            rate,
+            window,
+            drained,  # type: ignore[attr-defined]
+            lambda: rec.received + pub.acked,
+            drain_timeout=120,
+            max_seconds=max_seconds,
+        )
+        wall = time.monotonic() - wall0
+        cpu = meter.cpu() - cpu0
+        if spy is not None and profile is not None:
+            spy.wait()
+            res.notes.append(f"profile: {profile}\n" + summarize_profile(profile))
+        res.server_cpu_pct = 100 * cpu / wall
+        res.loadgen_cpu_pct = 100 * (own_cpu() - own0) / wall
+        summarize(res, rec, pub, warmup)
+        res.cpu_us_per_delivery = cpu / max(1, res.received) * 1e6
+        res.loadgen_us_per_delivery = (own_cpu() - own0) / max(1, res.received) * 1e6
+        if rate:
+            res.publish_late_max_ms = pub.max_late * 1e3
+            res.publish_late_mean_ms = pub.late_total / max(1, pub.sent) * 1e3
+        if not rate:
+            last = max(
+                pub.ack_ns[k] + pub.send_ns[k] for k in range(pub.sent) if pub.ack_ns[k] >= 0
+            )
+            res.acked_per_s = pub.acked / ((last - pub.send_ns[0]) / 1e9)
+        if state["closed"]:
+            res.notes.append(f"{state['closed']} connections closed by the server")
+    finally:
+        loop.close()
+    return res
+
+
+@dataclass
+class Storm:
+    """The restart budget: every agent reconnecting at once to a restarted server."""
+
+    agents: int
+    events_before: int
+    events_during: int
+    stop_s: float = float("nan")
+    start_s: float = float("nan")
+    first_resumed_s: float = float("nan")
+    all_resumed_s: float = float("nan")
+    all_delivered_s: float = float("nan")
+    received: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    seq_gaps: int = 0
+    truncated: int = 0
+    publish_errors: int = 0
+    load: str = ""
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.duplicates or self.seq_gaps or self.publish_errors)
+
+
+def restart_storm(args: argparse.Namespace, seeded: Seeded, server: ServerProcess) -> Storm:
+    """Connect every agent, restart the server (SIGTERM, start again on the same file and
+    port), publish ``events_before`` events, then reconnect every agent at once, each
+    resuming after the last seq it saw, while events keep coming at 1/s.
+
+    Times are from the first reconnect attempt; "resumed" is the resume's ``ok``."""
+    n = args.agents
+    before, during = 5, int(args.restart_seconds)
+    storm = Storm(n, before, during, load=loadavg())
+    host, port = "127.0.0.1", server.port
+    first = Recorder(n, 1)
+    state = {"live": 0, "closed": 0}
+    loop = Loop()
+    try:
+        loadgen.connect_all(
+            loop,
+            lambda i: loadgen.AgentClient(
+                i, host, port, seeded.tokens[i], args.deflate, first, state
+            ),
+            n,
+            state,
+        )
+        t0 = time.monotonic()
+        server.terminate()  # the clients answer the close handshakes while it stops
+        loop.run_until(lambda: state["closed"] >= n, time.monotonic() + 30, "the goodbyes")
+        server.stop()
+        storm.stop_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        server.start()
+        storm.start_s = time.monotonic() - t0
+        events = before + during
+        rec = Recorder(n, events)
+        rec.last_seq = first.last_seq
+        after = {"live": 0, "closed": 0}
+        pub = loadgen.DeskbellPublisher(
+            host,
+            port,
+            seeded.service_token,
+            events,
+            [f"inbox:{INBOX}"],
+            args.pad,
+            args.keys,
+            n,
+        )
+        loop.add(pub)
+        loop.run_until(lambda: pub.open, time.monotonic() + 10, "the publisher")
+        for k in range(before):
+            pub.publish(k)
+        loop.run_until(
+            lambda: pub.acked + pub.errors >= before,
+            time.monotonic() + 30,
+            "the publishes before the storm",
+        )
+        spy = start_profile(
+            server.pid, args.profile / "restart.txt" if args.profile else None, during
+        )
+        t0 = time.monotonic()
+        for i in range(n):
+            loop.add_connecting(
+                loadgen.AgentClient(
+                    i, host, port, seeded.tokens[i], args.deflate, rec, after, reconnect=True
+                )
+            )
+        deadline = t0 + 120
+        k = before
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if k < events and now >= t0 + (k - before):
+                pub.publish(k)
+                k += 1
+                continue
+            loop.run_once(0.002)
+            if after["live"] and storm.first_resumed_s != storm.first_resumed_s:
+                storm.first_resumed_s = time.monotonic() - t0
+            if after["live"] >= n and storm.all_resumed_s != storm.all_resumed_s:
+                storm.all_resumed_s = time.monotonic() - t0
+            if k >= events and rec.received >= events * n and after["live"] >= n:
+                storm.all_delivered_s = time.monotonic() - t0
+                break
+        if spy is not None:
+            spy.wait()
+        storm.received = rec.received
+        storm.lost = rec.lost(events)
+        storm.duplicates = rec.duplicates
+        storm.seq_gaps = rec.seq_gaps
+        storm.truncated = after.get("truncated", 0)
+        storm.publish_errors = pub.errors
+    finally:
+        loop.close()
+    return storm
+
+
+def run_deskbell(
+    args: argparse.Namespace,
+    folder: Path,
+    report: Callable[[Result], None],
+    storms: list[Storm],
+) -> tuple[list[Result], float]:
+    """Fan-out (and throughput) against a fresh deskbell-server. Returns the results and
+    the mean notification frame size, so the references carry the same payload."""
+    seeded = seed(folder, args.agents)
+    results = []
+    with deskbell_server(seeded.db, args.server_core, folder / "server.log") as server:
+        port = server.port
+        meter = Meter(server.pid)
+        events = int(args.rate * args.seconds)
+        res = fanout(
+            "deskbell",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.AgentClient(
+                i, "127.0.0.1", port, seeded.tokens[i], args.deflate, rec, state
+            ),
+            lambda: loadgen.DeskbellPublisher(
+                "127.0.0.1",
+                port,
+                seeded.service_token,
+                events,
+                [f"inbox:{INBOX}"],
+                args.pad,
+                args.keys,
+                args.agents,
+            ),
+            meter,
+            args.window,
+            profile=args.profile / "fanout.txt" if args.profile else None,
+        )
+        report(res)
+        results.append(res)
+        frame = res.frame_bytes
+        if args.throughput_seconds:
+            cap = 200_000
+            res = fanout(
+                "deskbell",
+                1,
+                0,
+                cap,
+                0,
+                lambda i, rec, state: loadgen.AgentClient(
+                    i, "127.0.0.1", port, seeded.tput_token, args.deflate, rec, state
+                ),
+                lambda: loadgen.DeskbellPublisher(
+                    "127.0.0.1",
+                    port,
+                    seeded.service_token,
+                    cap,
+                    [f"inbox:{TPUT_INBOX}"],
+                    args.pad,
+                    args.keys,
+                    1,
+                ),
+                meter,
+                args.window,
+                max_seconds=args.throughput_seconds,
+                profile=args.profile / "throughput.txt" if args.profile else None,
+            )
+            report(res)
+            results.append(res)
+        if args.restart:
+            storm = restart_storm(args, seeded, server)
+            print(
+                f"  deskbell   restart storm: {storm.agents} agents resumed in "
+                f"{storm.all_resumed_s:.2f} s (first {storm.first_resumed_s:.2f} s), all "
+                f"events in {storm.all_delivered_s:.2f} s; lost {storm.lost} dup "
+                f"{storm.duplicates} gaps {storm.seq_gaps}; stop {storm.stop_s:.1f} s, start "
+                f"{storm.start_s:.1f} s; load {storm.load}",
+                flush=True,
+            )
+            storms.append(storm)
+    return results, frame
+
+
+def run_mqtt(
+    args: argparse.Namespace, qos: int, pad: int, report: Callable[[Result], None]
+) -> list[Result]:
+    pid = broker_pid("mosquitto")
+    if pid is None:
+        raise BenchError("mosquitto is not running")
+    topic = f"deskbell-bench/{os.getpid()}/{qos}"
+    meter = Meter(pid)
+    events = int(args.rate * args.seconds)
+    results = []
+    with pinned(pid, args.server_core):
+        res = fanout(
+            f"mqtt-qos{qos}",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.MqttSubscriber(
+                i, args.mqtt_host, args.mqtt_port, topic, qos, rec, state
+            ),
+            lambda: loadgen.MqttPublisher(args.mqtt_host, args.mqtt_port, topic, qos, events, pad),
+            meter,
+            args.window,
+        )
+        report(res)
+        results.append(res)
+        if qos == 1 and args.throughput_seconds:
+            cap = 400_000
+            res = fanout(
+                "mqtt-qos1",
+                1,
+                0,
+                cap,
+                0,
+                lambda i, rec, state: loadgen.MqttSubscriber(
+                    i, args.mqtt_host, args.mqtt_port, topic + "/t", qos, rec, state
+                ),
+                lambda: loadgen.MqttPublisher(
+                    args.mqtt_host, args.mqtt_port, topic + "/t", qos, cap, pad
+                ),
+                meter,
+                args.window,
+                max_seconds=args.throughput_seconds,
+            )
+            report(res)
+            results.append(res)
+    return results
+
+
+def run_nats(args: argparse.Namespace, pad: int, report: Callable[[Result], None]) -> list[Result]:
+    pid = broker_pid("nats-server")
+    if pid is None:
+        raise BenchError("nats-server is not running")
+    subject = f"deskbell-bench.{os.getpid()}"
+    events = int(args.rate * args.seconds)
+    with pinned(pid, args.server_core):
+        res = fanout(
+            "nats",
+            args.agents,
+            args.rate,
+            events,
+            int(args.rate * args.warmup),
+            lambda i, rec, state: loadgen.NatsSubscriber(
+                i, args.nats_host, args.nats_port, subject, rec, state
+            ),
+            lambda: loadgen.NatsPublisher(args.nats_host, args.nats_port, subject, events, pad),
+            Meter(pid),
+            args.window,
+        )
+    report(res)
+    return [res]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--rate", type=float, default=50, help="events per second")
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds of events left out of the latency figures (not of the loss counts)",
+    )
+    p.add_argument(
+        "--targets",
+        default="deskbell,mqtt0,mqtt1,nats",
+        help="comma-separated: deskbell, mqtt0, mqtt1, nats",
+    )
+    p.add_argument(
+        "--throughput-seconds",
+        type=float,
+        default=10,
+        help="pipelined publish test length; 0 skips it",
+    )
+    p.add_argument("--window", type=int, default=500, help="outstanding publishes at most")
+    p.add_argument("--pad", type=int, default=200, help="filler bytes in each event body")
+    p.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="agents offer permessage-deflate, as the desktop app (websockets' default) does",
+    )
+    p.add_argument(
+        "--keys",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="each publish carries an idempotency key",
+    )
+    p.add_argument("--server-core", type=int, default=0)
+    p.add_argument("--client-core", type=int, default=1)
+    p.add_argument("--mqtt-host", default="127.0.0.1")
+    p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--nats-host", default="127.0.0.1")
+    p.add_argument("--nats-port", type=int, default=4222)
+    p.add_argument("--json-out", type=Path, help="also write the results here")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="nice value (process and scheduler autogroup) for the server, the brokers (during "
+        "their runs) and the load "
+        "generator, so that other work on a shared machine disturbs the figures less",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="keep the database and the server log (server.log) in DIR",
+    )
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="also restart the server under all agents and time their reconnect storm",
+    )
+    p.add_argument(
+        "--restart-seconds",
+        type=float,
+        default=10,
+        help="events published at 1/s while the agents reconnect",
+    )
+    p.add_argument(
+        "--backend-path",
+        type=Path,
+        metavar="DIR",
+        help="import the server's `backend` package from DIR (a patched copy)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run py-spy on deskbell-server while it publishes; stacks go to DIR",
+    )
+    args = p.parse_args(argv)
+    os.sched_setaffinity(0, {args.client_core})
+    NICE[0] = args.nice
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+    except PermissionError:
+        print(
+            f"warning: cannot set nice {args.nice} without root; figures may suffer "
+            "more from other work on the machine",
+            file=sys.stderr,
+        )
+        NICE[0] = 0
+    # This session's autogroup: the load generator and the server; restored on return.
+    own_group = autogroup_nice(os.getpid(), args.nice)
+    try:
+        return run(args, argv)
+    finally:
+        if own_group is not None:
+            autogroup_nice(os.getpid(), own_group)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    targets = set(args.targets.split(","))
+    command = "python bench/backend_fanout.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = args.agents + 200
+    if hard != resource.RLIM_INFINITY and hard < need:
+        print(
+            f"error: {args.agents} connections need {need} file descriptors; the hard "
+            f"limit is {hard}. Raise it (ulimit -Hn) and run again.",
+            file=sys.stderr,
+        )
+        return 2
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    if args.backend_path:
+        use_backend_from(args.backend_path)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    source = backend_source()
+    print(
+        f"# {command}\n# started {started}; load average {loadavg()}; "
+        f"server on core {args.server_core}, load generator on core {args.client_core}, "
+        f"both at nice {args.nice}",
+        flush=True,
+    )
+    results: list[Result] = []
+
+    def report(r: Result) -> None:
+        kind = "throughput" if not r.rate else f"{r.agents} subscribers @ {r.rate:g}/s"
+        print(
+            f"  {r.target:10} {kind:28} p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  "
+            f"last {r.last_median_ms:6.1f} ms  lost {r.lost}  dup {r.duplicates}  "
+            f"order {r.order_errors}  acked/s {r.acked_per_s:,.0f}  "
+            f"cpu/deliv {r.cpu_us_per_delivery:.2f} µs  lg {r.loadgen_cpu_pct:.0f}%  "
+            f"load {r.load}"
+            + (f"  errors {r.publish_errors}: {r.first_error[:200]}" if r.publish_errors else ""),
+            flush=True,
+        )
+
+    frame = float(args.pad + 350)
+    storms: list[Storm] = []
+    with workdir(args.workdir) as tmp:
+        try:
+            if "deskbell" in targets:
+                desk, frame = run_deskbell(args, Path(tmp), report, storms)
+                results += desk
+            pad = max(0, round(frame) - MARKER_BYTES)
+            if "mqtt0" in targets:
+                results += run_mqtt(args, 0, pad, report)
+            if "mqtt1" in targets:
+                results += run_mqtt(args, 1, pad, report)
+            if "nats" in targets:
+                results += run_nats(args, pad, report)
+        except BenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            log = Path(tmp) / "server.log"
+            if log.exists():
+                print(log.read_text()[-3000:], file=sys.stderr)
+            return 1
+
+    fan = [r for r in results if r.rate]
+    tput = [r for r in results if not r.rate]
+    print(
+        f"\n## {args.agents} subscribers of one inbox/topic, {args.rate:g} events/s, "
+        f"{args.seconds:g} s ({args.warmup:g} s warm-up left out of latencies)\n"
+    )
+    print(
+        f"Command: `{command}`  \nStarted {started}; load average at each run: "
+        + "; ".join(f"{r.target} {r.load}" for r in results)
+        + "  \n"
+        f"Agents offer permessage-deflate: {'yes' if args.deflate else 'no'}; "
+        f"publishes carry idempotency keys: {'yes' if args.keys else 'no'}; "
+        f"server/broker on core {args.server_core}, load generator on core "
+        f"{args.client_core}, both at nice {args.nice}  \nBackend: {source}; "
+        f"{psutil.cpu_count()} CPUs\n"
+    )
+    if any(r.target == "deskbell" for r in fan):
+        print(table(fan, ROWS, args.window))
+    for st in storms:
+        print(
+            f"\n### Restart: {st.agents} agents reconnecting at once\n\n"
+            "| figure | Deskbell | budget (DESIGN.md) | met |\n|---|---|---|---|\n"
+            f"| all resumed (s) | {st.all_resumed_s:.2f} | within 10 s | "
+            f"{'yes' if st.all_resumed_s < 10 and st.clean else '**no**'} |\n"
+            f"| first resumed (s) | {st.first_resumed_s:.2f} | | |\n"
+            f"| every event at every agent (s) | {st.all_delivered_s:.2f} | | |\n"
+            f"| events: before the storm / during it (1/s) | {st.events_before} / "
+            f"{st.events_during} | | |\n"
+            f"| lost / duplicates / seq gaps | {st.lost} / {st.duplicates} / {st.seq_gaps} "
+            "| nothing missed | |\n"
+            f"| graceful stop, start to /healthz (s) | {st.stop_s:.1f}, {st.start_s:.1f} | | |"
+        )
+    if any(r.target == "deskbell" for r in tput):
+        print(
+            f"\n### Acknowledged publishes, one recipient, pipelined "
+            f"(window {args.window}, {args.throughput_seconds:g} s)\n"
+        )
+        print(table(tput, TPUT_ROWS, args.window))
+    for r in results:
+        for note in r.notes:
+            print(f"note: {r.target}: {note}")
+    if args.json_out:
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "command": command,
+                    "started": started,
+                    "backend": source,
+                    "results": [asdict(r) for r in results],
+                    "restart": [asdict(st) for st in storms],
+                },
+                indent=1,
+                default=str,
+            )
+        )
+    for r in results:
+        if not r.clean and r.target != "deskbell":
+            print(
+                f"warning: the reference {r.target} lost {r.lost}, duplicated "
+                f"{r.duplicates}, reordered {r.order_errors}",
+                file=sys.stderr,
+            )
+    bad: list[Result | Storm] = [r for r in results if not r.clean and r.target == "deskbell"]
+    bad += [st for st in storms if not st.clean]
+    for r in bad:
+        what = "restart" if isinstance(r, Storm) else r.target
+        print(
+            f"FAILED: {what}: lost {r.lost}, duplicates {r.duplicates}, seq gaps "
+            f"{r.seq_gaps}, publish errors {r.publish_errors} "
+            f"{getattr(r, 'first_error', '')[:300]}",
+            file=sys.stderr,
+        )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""``deskbell`` / ``python -m desktop_agent``: start the tray app (or hand over to it).
+
+A second start hands its arguments (e.g. ``deskbell://conversation/<id>``) to the
+running app and exits. Exit status: 0 normally, 1 when the app cannot start here
+(no display, the running app did not answer), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+NO_DISPLAY = (
+    "deskbell: no graphical display was found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+    "Start Deskbell from your desktop session, or set QT_QPA_PLATFORM=offscreen to run "
+    "it without any windows."
+)
+NOT_ANSWERING = (
+    "deskbell: another Deskbell seems to be running but did not answer. "
+    "Quit it from its tray menu (or end the process) and start Deskbell again."
+)
+
+
+def display_problem(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+    """A sentence for a person when Qt would find no display here, else ""."""
+    env = os.environ if environ is None else environ
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return ""
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    return NO_DISPLAY
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run Deskbell; returns the exit status."""
+    from desktop_agent.cli import parse_args
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    options = parse_args(args)  # --version, --help and bad usage exit here
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    from desktop_agent.app import AppEnvironment, DeskbellApp, run_app
+    from desktop_agent.platform.single_instance import SingleInstance
+    from desktop_agent.shell.diagnostics import loop_exception_handler, setup_logging
+
+    existing = QApplication.instance()
+    qapp = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
+    qapp.setApplicationName("Deskbell")
+    qapp.setDesktopFileName("deskbell")
+    qapp.setQuitOnLastWindowClosed(False)
+
+    if options.selftest:
+        return _selftest(qapp)
+
+    single = SingleInstance()
+    if not single.acquire():
+        if single.send_to_primary(args):
+            print("deskbell: Deskbell is already running; it took over.", file=sys.stderr)
+            return 0
+        print(NOT_ANSWERING, file=sys.stderr)
+        return 1
+
+    env = AppEnvironment.for_this_user()
+    settings = env.load_settings()
+    log_file = setup_logging(env.log_dir, str(settings.get("log_level")))
+    logging.getLogger(__name__).info("Deskbell starting; log file %s", log_file)
+    try:
+        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
+            runner.get_loop().set_exception_handler(loop_exception_handler)
+
+            async def run() -> int:
+                app = DeskbellApp(options, env, settings)
+                app.listen_to(single)
+                return await run_app(app)
+
+            return runner.run(run())
+    finally:
+        single.release()
+
+
+def _selftest(qapp: object) -> int:
+    """Print what works on this desktop; 0 when toasts and the keyring do."""
+    import qasync
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from desktop_agent.app import default_toaster
+    from desktop_agent.shell.selftest import exit_status, run_checks
+
+    logging.basicConfig(level=logging.ERROR)  # the checks below say it all
+
+    async def check() -> int:
+        toaster = default_toaster(lambda key, cid: None, lambda key, cid: None)
+        checks = await run_checks(QSystemTrayIcon.isSystemTrayAvailable(), toaster)
+        for item in checks:
+            print(item.line())
+        return exit_status(checks)
+
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
+        return runner.run(check())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

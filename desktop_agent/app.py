@@ -1,0 +1,594 @@
+"""The composition root of ``deskbell``: builds every object and wires them together.
+
+Nothing else in the desktop agent creates services or reads the environment; every
+dependency reaches its user through a constructor. :class:`AppEnvironment` holds what
+differs between a real start and a test (folders, keyring backend, toaster, tray).
+
+Start-up, in order: settings (policy > installer > user > defaults), the token store,
+then one of: ``--token-file`` (sign in with an admin-issued token and keep it in the
+keyring), the remembered account's token from the keyring, or the sign-in window. A
+token the server refuses brings the sign-in window back with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QMessageBox
+
+from backend.protocol import Welcome
+from desktop_agent.cli import CliOptions, TokenFileError, parse_args, read_token_file
+from desktop_agent.connection import ConnectionService, sign_in, sign_out
+from desktop_agent.controller import Clock, Controller, ToasterFactory, local_now
+from desktop_agent.core import paths
+from desktop_agent.core.dnd import DoNotDisturb
+from desktop_agent.core.server_url import normalize_server_url
+from desktop_agent.core.settings import (
+    LINUX_POLICY_DIR,
+    PolicyFolder,
+    PolicySource,
+    Settings,
+    find_user_settings_file,
+)
+from desktop_agent.core.state import CursorStore
+from desktop_agent.core.toast_policy import ToastPolicy
+from desktop_agent.errors import DeskbellError
+from desktop_agent.platform.autostart import Autostart, autostart_for_platform
+from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.single_instance import SingleInstance
+from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastCallback, Toaster
+from desktop_agent.platform.tokens import TokenStore
+from desktop_agent.shell.account import Account, AccountStore
+from desktop_agent.shell.tasks import TaskGroup
+from desktop_agent.ui.notification_model import NotificationListModel
+from desktop_agent.ui.notification_window import NotificationWindow
+from desktop_agent.ui.settings_dialog import SettingsDialog
+from desktop_agent.ui.signin_dialog import SignInDialog
+from desktop_agent.ui.tray import TrayController
+
+log = logging.getLogger(__name__)
+
+SIGNED_OUT_NOTICE = "You are signed out. Sign in to get notifications again."
+SERVER_LOCKED_NOTICE = (
+    "Your organisation sets the server address, so --server {given} was not used."
+)
+NO_SERVER_FOR_TOKEN_FILE = (
+    "A token file needs a server address too. Start Deskbell with "  # noqa: S105
+    "--server URL --token-file PATH, or sign in here."
+)
+SESSION_ONLY_SIGN_IN = " You can still sign in for this session."
+
+
+def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) -> Toaster:
+    """The real OS toaster (D-Bus notifications on Linux, WinRT, UserNotifications)."""
+    return DesktopNotifierToaster(on_activated, on_mark_read, app_name="Deskbell")
+
+
+def launch_command() -> list[str]:
+    """How the OS should start Deskbell at login."""
+    installed = shutil.which("deskbell")
+    return [installed] if installed else [sys.executable, "-m", "desktop_agent"]
+
+
+@dataclass
+class AppEnvironment:
+    """Everything a start depends on that is not in the command line.
+
+    Attributes:
+        config_dir, data_dir, log_dir: the app's folders.
+        policy_sources: the organisation's policy (Linux: ``/etc/deskbell/policies``).
+        installer_defaults: values given to the installer, if any.
+        keyring_backend: a keyring backend; None lets ``keyring`` choose.
+        make_toaster: builds the toaster from the two click callbacks.
+        tray_available: None asks Qt whether a tray exists.
+        autostart: launch-at-login switch; None leaves it alone.
+        launcher: the dock badge used when there is no tray; None: none.
+        watch_network: reconnect at once when Qt reports the network back.
+        connection_options: extra keyword arguments for ``ConnectionService``.
+        clock: "now" for toasts and DND.
+    """
+
+    config_dir: Path
+    data_dir: Path
+    log_dir: Path
+    policy_sources: Sequence[PolicySource] = ()
+    installer_defaults: PolicySource | None = None
+    keyring_backend: Any = None
+    make_toaster: ToasterFactory = default_toaster
+    tray_available: bool | None = None
+    autostart: Autostart | None = None
+    launcher: LauncherEntry | None = None
+    watch_network: bool = True
+    connection_options: dict[str, Any] = field(default_factory=dict)
+    clock: Clock = local_now
+
+    @classmethod
+    def for_this_user(cls) -> AppEnvironment:
+        """The real environment: platform folders, /etc policy, the OS services."""
+        policy: list[PolicySource] = []
+        if sys.platform.startswith("linux"):
+            policy.append(PolicyFolder(LINUX_POLICY_DIR))
+        return cls(
+            config_dir=paths.config_dir(),
+            data_dir=paths.data_dir(),
+            log_dir=paths.log_dir(),
+            policy_sources=policy,
+            autostart=autostart_for_platform(launch_command()),
+            launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
+        )
+
+    def load_settings(self) -> Settings:
+        """The layered settings of this environment (never raises for broken files)."""
+        return Settings(
+            find_user_settings_file(self.config_dir),
+            policy_sources=self.policy_sources,
+            installer_defaults=self.installer_defaults,
+        )
+
+
+class _SettingsAdapter:
+    """The settings dialog's view of :class:`Settings`; write errors are collected."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.errors: list[str] = []
+
+    def value(self, key: str) -> Any:
+        return self._settings.get(key)
+
+    def is_locked(self, key: str) -> bool:
+        return self._settings.is_locked(key)
+
+    def set_user(self, key: str, value: Any) -> None:
+        try:
+            self._settings.set(key, value)
+        except DeskbellError as exc:
+            self.errors.append(str(exc))
+
+
+class DeskbellApp(QObject):
+    """The running app: one signed-in session at a time, the tray, the windows.
+
+    Args:
+        options: the command line.
+        env: folders and OS services.
+        settings: the layered settings (default: read from ``env``).
+
+    Signals:
+        signedIn(str): the server welcomed this agent (email).
+        signInShown(): the sign-in window was shown (no token, refused, signed out).
+        quitRequested(): Quit was chosen; :meth:`wait_for_quit` returns.
+    """
+
+    signedIn = Signal(str)
+    signInShown = Signal()
+    quitRequested = Signal()
+
+    def __init__(
+        self,
+        options: CliOptions,
+        env: AppEnvironment,
+        settings: Settings | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.options = options
+        self.env = env
+        self.settings = settings if settings is not None else env.load_settings()
+        for problem in self.settings.problems:
+            log.warning("%s", problem.message)
+        self.tokens = TokenStore(env.keyring_backend)
+        self.accounts = AccountStore(env.data_dir)
+        self.cursors = CursorStore(env.data_dir)
+        self.tasks = TaskGroup()
+        self._quit = asyncio.Event()
+
+        self.model = NotificationListModel(self)
+        self.window = NotificationWindow(self.model, clock=env.clock)
+        self.tray = TrayController(
+            allow_sign_out=not self.settings.sign_out_disabled,
+            tray_available=env.tray_available,
+            clock=env.clock,
+            parent=self,
+        )
+        self.policy = ToastPolicy(
+            categories=self.settings.toast_categories,
+            dnd=DoNotDisturb(self.settings.dnd_schedule),
+        )
+        self.controller = Controller(
+            model=self.model,
+            tray=self.tray,
+            window=self.window,
+            policy=self.policy,
+            settings=self.settings,
+            make_toaster=env.make_toaster,
+            launcher=env.launcher,
+            clock=env.clock,
+            parent=self,
+        )
+        self.tray.openNotifications.connect(self._on_open_requested)
+        self.tray.settingsRequested.connect(self.show_settings)
+        self.tray.signOutRequested.connect(self.request_sign_out)
+        self.tray.quitRequested.connect(self.quit)
+
+        self.connection: ConnectionService | None = None
+        self.server_url = ""
+        self.account: Account | None = None
+        self._token = ""
+        self._save_token_on_welcome = False
+        self._pending_conversation: str | None = options.conversation_id
+        self.signin_dialog: SignInDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self._network: Any = None
+        self._shut_down = False
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Show the tray and sign in (token file, keyring, or the sign-in window).
+
+        Raises:
+            RuntimeError: no running event loop.
+        """
+        self.tray.show()
+        self._sync_autostart()
+        self._watch_network()
+        self.tasks.spawn(self._report_toast_availability(), "checking toasts")
+        server_url = self._initial_server_url()
+        options = self.options
+        if options.token_file is not None:
+            if not server_url:
+                self.show_sign_in(error=NO_SERVER_FOR_TOKEN_FILE)
+                return
+            try:
+                token = read_token_file(options.token_file)
+            except TokenFileError as exc:
+                self.show_sign_in(error=str(exc))
+                return
+            self._start_session(server_url, token, account=None)
+            return
+        account = self.accounts.load()
+        if account is not None and (not server_url or account.server_url == server_url):
+            stored = self.tokens.load(account.server_url, account.email)
+            if stored:
+                self._start_session(account.server_url, stored, account=account)
+                return
+        self.show_sign_in()
+
+    async def wait_for_quit(self) -> None:
+        """Return once Quit was chosen (or :meth:`quit` called)."""
+        await self._quit.wait()
+
+    def quit(self) -> None:
+        """Ask the app to end; :func:`run_app` then shuts down cleanly."""
+        self._quit.set()
+        self.quitRequested.emit()
+
+    async def shutdown(self) -> None:
+        """Close the connection, windows and tray; stop background work. Runs once."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self.connection is not None:
+            await self.connection.stop()
+        await self.controller.close()
+        await self.tasks.cancel_all()
+        if self.env.launcher is not None:
+            with contextlib.suppress(Exception):
+                await self.env.launcher.close()
+        for dialog in (self.signin_dialog, self.settings_dialog):
+            if dialog is not None:
+                dialog.close()
+        for conversation in list(self.controller.conversations.values()):
+            conversation.close()
+        self.window.close()
+        self.tray.hide()
+        # Top-level widgets have no QObject parent: delete them now, while every
+        # object they point at still exists, rather than whenever Python collects them.
+        self.window.deleteLater()
+        if self.tray.fallback_window is not None:
+            self.tray.fallback_window.deleteLater()
+
+    # ------------------------------------------------------- second launches
+
+    def listen_to(self, single_instance: SingleInstance) -> None:
+        """Act on the arguments later ``deskbell`` starts hand to this one."""
+        single_instance.argumentsReceived.connect(self.handle_arguments)
+
+    def handle_arguments(self, argv: list[str]) -> None:
+        """A later ``deskbell`` start handed over its arguments: act on them."""
+        try:
+            options = parse_args(argv)
+        except SystemExit:
+            log.warning("ignoring arguments from a second start: %r", argv)
+            return
+        if options.conversation_id is not None:
+            self.open_conversation_when_ready(options.conversation_id)
+        elif self.connection is None:
+            self.show_sign_in()
+        else:
+            self.controller.show_notifications()
+
+    def open_conversation_when_ready(self, conversation_id: str) -> None:
+        """Open a conversation now, or as soon as the server has welcomed us."""
+        connection = self.connection
+        if connection is not None and connection.state == "connected":
+            self.controller.open_conversation(conversation_id)
+        else:
+            self._pending_conversation = conversation_id
+
+    # --------------------------------------------------------------- session
+
+    def _initial_server_url(self) -> str:
+        given = self.options.server_url
+        if self.settings.is_locked("server_url"):
+            locked = self.settings.server_url
+            if given and given != locked:
+                log.warning(SERVER_LOCKED_NOTICE.format(given=given))
+            return locked
+        if given:
+            return given
+        if self.settings.server_url:
+            return self.settings.server_url
+        account = self.accounts.load()
+        return account.server_url if account is not None else ""
+
+    def _start_session(self, server_url: str, token: str, account: Account | None) -> None:
+        self.server_url = server_url
+        self.account = account
+        self._token = token
+        self._save_token_on_welcome = account is None
+        connection = ConnectionService(
+            server_url, token, self.cursors, parent=self, **self.env.connection_options
+        )
+        connection.welcomed.connect(self._on_welcomed)
+        connection.authFailed.connect(self._on_auth_failed)
+        self.connection = connection
+        self.controller.attach(connection)
+        connection.start()
+        log.info("connecting to %s", server_url)
+
+    def _on_welcomed(self, welcome: Welcome) -> None:
+        email = welcome.agent.email
+        if self._save_token_on_welcome:
+            # A token from a file: keep it in the keyring like any sign-in.
+            self._save_token_on_welcome = False
+            self.account = Account(self.server_url, email)
+            self.tokens.save(self.server_url, email, self._token)
+            self.accounts.save(self.account)
+        self.signedIn.emit(email)
+        pending, self._pending_conversation = self._pending_conversation, None
+        if pending is not None:
+            self.controller.open_conversation(pending)
+
+    def _on_auth_failed(self, reason: str) -> None:
+        self._end_session(forget_token=True)
+        self.show_sign_in(error=reason)
+
+    def _end_session(self, *, forget_token: bool) -> None:
+        connection, self.connection = self.connection, None
+        self.controller.detach()
+        if connection is not None:
+            self.tasks.spawn(self._retire(connection), "closing the old connection")
+        if forget_token and self.account is not None:
+            self.tokens.delete(self.account.server_url, self.account.email)
+        self._token = ""
+
+    async def _retire(self, connection: ConnectionService) -> None:
+        await connection.stop()
+        connection.deleteLater()
+
+    # --------------------------------------------------------------- sign-in
+
+    def show_sign_in(self, *, error: str = "", notice: str = "") -> None:
+        """Show the sign-in window (with what happened, if anything)."""
+        account = self.account or self.accounts.load()
+        dialog = self.signin_dialog
+        if dialog is None:
+            locked = self.settings.is_locked("server_url")
+            url = (
+                self.settings.server_url
+                if locked
+                else (self.server_url or self._initial_server_url())
+            )
+            dialog = SignInDialog(
+                server_url=url,
+                url_locked=locked,
+                email=account.email if account is not None else "",
+                validate_url=_server_url_or_empty,
+            )
+            dialog.submitted.connect(self._on_sign_in_submitted)
+            dialog.finished.connect(self._on_sign_in_closed)
+            self.signin_dialog = dialog
+        if not self.tokens.persistent and not error:
+            notice = (notice + " " if notice else "") + (
+                self.tokens.unavailable_reason + SESSION_ONLY_SIGN_IN
+            )
+        if error:
+            dialog.set_error(error)
+        elif notice:
+            dialog.set_notice(notice)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        self.signInShown.emit()
+
+    def _on_sign_in_closed(self, _result: int) -> None:
+        dialog, self.signin_dialog = self.signin_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def _on_sign_in_submitted(self, server_url: str, email: str, password: str) -> None:
+        self.tasks.spawn(
+            self._sign_in(server_url, email, password),
+            "signing in",
+            on_error=self._sign_in_failed,
+        )
+
+    async def _sign_in(self, server_url: str, email: str, password: str) -> None:
+        token, agent = await sign_in(server_url, email, password, device=socket.gethostname())
+        account = Account(server_url, agent.email)
+        self.tokens.save(server_url, agent.email, token)
+        self.accounts.save(account)
+        if not self.settings.is_locked("server_url") and self.settings.server_url != server_url:
+            try:
+                self.settings.set("server_url", server_url)
+            except DeskbellError as exc:
+                log.warning("could not remember the server address: %s", exc)
+        if self.connection is not None:
+            self._end_session(forget_token=False)
+        self._start_session(server_url, token, account=account)
+        dialog = self.signin_dialog
+        if dialog is not None:
+            dialog.set_busy(False)
+            dialog.accept()
+
+    def _sign_in_failed(self, exc: DeskbellError) -> None:
+        dialog = self.signin_dialog
+        if dialog is not None:
+            dialog.set_busy(False)
+            dialog.set_error(str(exc))
+
+    def request_sign_out(self) -> None:
+        """Sign out (revoke the token on the server, delete it here), unless policy forbids."""
+        if self.settings.sign_out_disabled:
+            log.info("sign-out is disabled by policy")
+            return
+        self.tasks.spawn(self.sign_out(), "signing out")
+
+    async def sign_out(self) -> None:
+        """Revoke the token on the server and forget it on this computer."""
+        server_url, token, account = self.server_url, self._token, self.account
+        connection, self.connection = self.connection, None
+        self.controller.detach()
+        if connection is not None:
+            await connection.stop()
+            connection.deleteLater()
+        notice = SIGNED_OUT_NOTICE
+        if token:
+            try:
+                await sign_out(server_url, token, answer_within=10)
+            except DeskbellError as exc:
+                log.warning("could not revoke the token on the server: %s", exc)
+                notice = (
+                    "You are signed out on this computer, but the server could not be told "
+                    f"({exc}). Ask your administrator to revoke this device's sign-in."
+                )
+        if account is not None:
+            self.tokens.delete(account.server_url, account.email)
+        self.accounts.forget()
+        self._token = ""
+        self.show_sign_in(notice=notice)
+
+    # -------------------------------------------------------------- settings
+
+    def show_settings(self) -> None:
+        """Show the settings window."""
+        if self.settings_dialog is not None:
+            self.settings_dialog.raise_()
+            self.settings_dialog.activateWindow()
+            return
+        adapter = _SettingsAdapter(self.settings)
+        dialog = SettingsDialog(adapter, validate_url=_server_url_or_empty)
+        dialog.applied.connect(lambda keys: self._settings_applied(keys, adapter))
+        dialog.finished.connect(self._on_settings_closed)
+        self.settings_dialog = dialog
+        dialog.show()
+
+    def _on_settings_closed(self, _result: int) -> None:
+        dialog, self.settings_dialog = self.settings_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def _settings_applied(self, keys: list[str], adapter: _SettingsAdapter) -> None:
+        self.controller.settings_changed()
+        if "autostart" in keys:
+            self._sync_autostart()
+        if adapter.errors:
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "Settings not saved",
+                "\n\n".join(adapter.errors),
+            )
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.show()
+
+    def _sync_autostart(self) -> None:
+        # The login item follows the setting (default on), so what the settings window
+        # shows is what happens at the next login.
+        autostart = self.env.autostart
+        if autostart is None:
+            return
+        try:
+            wanted = bool(self.settings.get("autostart"))
+            if wanted != autostart.is_enabled():
+                autostart.enable() if wanted else autostart.disable()
+        except OSError:
+            log.exception("could not change launch at login")
+
+    # --------------------------------------------------------------- helpers
+
+    def _on_open_requested(self) -> None:
+        if self.connection is None:
+            self.show_sign_in()
+
+    async def _report_toast_availability(self) -> None:
+        availability = await self.controller.toaster.available()
+        if not availability.ok or availability.reason:
+            log.warning("%s", availability.reason)
+
+    def _watch_network(self) -> None:
+        if not self.env.watch_network:
+            return
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if not QNetworkInformation.loadDefaultBackend():
+            log.info("no network information backend: reconnects rely on backoff and pings")
+            return
+        info = QNetworkInformation.instance()
+        if info is None:
+            return
+        self._network = info
+        info.reachabilityChanged.connect(self.network_reachability_changed)
+
+    @property
+    def network_information(self) -> Any:
+        """Qt's QNetworkInformation when the platform has a backend, else None."""
+        return self._network
+
+    def network_reachability_changed(self, reachability: Any) -> None:
+        """The network came back (Qt says Online): reconnect now, not after the backoff."""
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if reachability == QNetworkInformation.Reachability.Online and self.connection:
+            log.info("network is back: reconnecting now")
+            self.connection.network_changed()
+
+
+def _server_url_or_empty(text: str) -> str:
+    """The settings window's check: empty means "not set", anything else must be a URL."""
+    return normalize_server_url(text) if text.strip() else ""
+
+
+async def run_app(app: DeskbellApp) -> int:
+    """Start ``app``, wait for Quit, shut down; the exit status."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        # Ctrl+C in a terminal (the demo) quits cleanly.
+        loop.add_signal_handler(signal.SIGINT, app.quit)
+        loop.add_signal_handler(signal.SIGTERM, app.quit)
+    app.start()
+    await app.wait_for_quit()
+    await app.shutdown()
+    return 0

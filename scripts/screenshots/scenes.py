@@ -1,0 +1,200 @@
+"""The data the screenshots show: a believable afternoon of one helpdesk agent.
+
+Plain ``backend.protocol`` objects and a fixed clock, so every run draws the same
+pictures. Visitor text includes characters a markup-reading notification server would
+eat (``<``, ``&``) on purpose: the pictures show them literally.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from backend.protocol import (
+    AgentRef,
+    Author,
+    Conversation,
+    InboxRef,
+    Message,
+    Notification,
+    Visitor,
+)
+
+NOW = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
+"""The frozen "now" of every picture."""
+
+SELF_AGENT = AgentRef(id="agent-ana", name="Ana Ortega")
+SUPPORT = InboxRef(id="inbox-support", name="Support")
+SALES = InboxRef(id="inbox-sales", name="Sales")
+
+BACKDROP = "#4c566a"
+"""The screen's colour behind the panel and the toast."""
+
+TOAST_TITLE = "Dana Smith · Support"
+TOAST_BODY = "My order #4821 still says <label created> & the parcel was due Friday"
+
+
+def at(minutes_ago: float) -> str:
+    """An ISO 8601 timestamp ``minutes_ago`` before :data:`NOW`."""
+    return (NOW - timedelta(minutes=minutes_ago)).isoformat()
+
+
+def _chat(
+    seq: int, visitor: str, inbox: InboxRef, body: str, minutes_ago: float, *, read: bool
+) -> Notification:
+    return Notification(
+        id=f"n-{seq}",
+        seq=seq,
+        kind="chat.message.created",
+        category="chat",
+        title=f"{visitor} · {inbox.name}",
+        body=body,
+        conversation_id=f"conv-{visitor.split()[0].lower()}",
+        url=None,
+        created_at=at(minutes_ago),
+        read=read,
+    )
+
+
+def _other(
+    seq: int, kind: str, title: str, body: str, minutes_ago: float, *, read: bool
+) -> Notification:
+    return Notification(
+        id=f"n-{seq}",
+        seq=seq,
+        kind=kind,
+        category=kind.split(".", 1)[0],
+        title=title,
+        body=body,
+        conversation_id=None,
+        url=f"https://helpdesk.example.com/{kind.split('.', 1)[0]}s/{seq}",
+        created_at=at(minutes_ago),
+        read=read,
+    )
+
+
+def notifications() -> list[Notification]:
+    """Chat and ticket notifications, newest first, some unread."""
+    return [
+        _chat(
+            212,
+            "Dana Smith",
+            SUPPORT,
+            "My order #4821 still says <label created> & the parcel was due Friday",
+            0.5,
+            read=False,
+        ),
+        _chat(
+            211, "Marcus Lee", SALES, "Do you offer a discount for 25 seats or more?", 4, read=False
+        ),
+        _other(
+            210,
+            "ticket.assigned",
+            "Ticket #1193 assigned to you",
+            "Refund request: espresso machine arrived with a cracked water tank",
+            9,
+            read=False,
+        ),
+        _chat(
+            209,
+            "Priya Natarajan",
+            SUPPORT,
+            "Thanks, the password reset link worked!",
+            17,
+            read=False,
+        ),
+        _chat(
+            208,
+            "Tomás Ferreira",
+            SUPPORT,
+            "The invoice PDF opens blank in Firefox, Chrome is fine",
+            42,
+            read=True,
+        ),
+        _other(
+            207,
+            "ticket.updated",
+            "Ticket #1187 reopened by the customer",
+            "“Still waiting for the replacement part, any news?”",
+            65,
+            read=True,
+        ),
+        _chat(
+            206, "Olivia Brown", SALES, "Can we switch our plan to yearly billing?", 130, read=True
+        ),
+        _chat(
+            205,
+            "Kenji Watanabe",
+            SUPPORT,
+            "Is there an API limit on exports? We hit an error at 10,000 rows",
+            250,
+            read=True,
+        ),
+        _other(
+            204,
+            "system.maintenance",
+            "Maintenance tonight 22:00 to 22:30 UTC",
+            "Chat stays up; ticket search may be slow for a few minutes.",
+            300,
+            read=True,
+        ),
+        _chat(
+            203,
+            "Sara Kowalski",
+            SUPPORT,
+            "How do I add a second shipping address?",
+            1500,
+            read=True,
+        ),
+    ]
+
+
+def _message(number: int, kind: str, name: str, body: str, minutes_ago: float) -> Message:
+    author_id = SELF_AGENT.id if kind == "agent" and name == SELF_AGENT.name else None
+    if kind == "visitor":
+        author_id = "visitor-dana"
+    return Message(
+        id=f"m-{number}",
+        author=Author(kind=kind, id=author_id, name=name),  # type: ignore[arg-type]
+        body=body,
+        created_at=at(minutes_ago),
+    )
+
+
+def conversation() -> Conversation:
+    """Dana's conversation: the visitor, a system line, and the agent's replies."""
+    return Conversation(
+        id="conv-dana",
+        inbox=SUPPORT,
+        status="open",
+        assignee=SELF_AGENT,
+        visitor=Visitor(name="Dana Smith"),
+        messages=[
+            _message(1, "visitor", "Dana Smith", "Hi! I ordered a standing desk last week.", 9),
+            _message(
+                2,
+                "visitor",
+                "Dana Smith",
+                "My order #4821 still says <label created> & the parcel was due Friday",
+                8.5,
+            ),
+            _message(3, "system", "Deskbell", "Ana Ortega joined the conversation", 6),
+            _message(
+                4,
+                "agent",
+                SELF_AGENT.name,
+                "Hi Dana, sorry about the wait. Let me check with the warehouse.",
+                5,
+            ),
+            _message(
+                5,
+                "visitor",
+                "Dana Smith",
+                "Thank you. I work from home,\nso I'm in all week.",
+                4,
+            ),
+        ],
+    )
+
+
+SENT_REPLY = "The parcel left the warehouse this morning; tracking updates tonight."
+FAILED_REPLY = "I've added a 10% voucher to your account for the delay."

@@ -1,0 +1,93 @@
+"""The gateway's catch-up logic, driven directly (no sockets): a resync that arrives
+while a socket is already replaying must not leave a gap."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.protocol import State
+
+from backend import protocol
+from backend.gateway import AgentSocket, Gateway, ReplayState
+from backend.metrics import Metrics
+from backend.store.base import Agent
+
+AGENT = Agent(1, "a_TEST", "ann@x.org", "Ann")
+
+
+class FakeConnection:
+    """What AgentSocket touches of a websockets connection, recording sent frames."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.protocol = self
+        self.state = State.OPEN
+        self.transport = self
+        self.remote_address = ("127.0.0.1", 1)
+
+    def send_text(self, data: bytes) -> None:
+        self.sent.append(json.loads(data))
+
+    def send_data(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def seqs(self) -> list[int]:
+        return [f["notification"]["seq"] for f in self.sent if f["type"] == "notification"]
+
+
+def note(seq: int) -> protocol.Notification:
+    return protocol.Notification(
+        id=f"n_TEST_{seq}",
+        seq=seq,
+        kind="ticket.new",
+        category="ticket",
+        title="t",
+        body="",
+        conversation_id=None,
+        url=None,
+        created_at="2026-12-01T00:00:00.000Z",
+        read=False,
+    )
+
+
+class SlowStore:
+    """notifications_after waits until released, then returns what is stored by then."""
+
+    def __init__(self) -> None:
+        self.stored: list[int] = []
+        self.release = asyncio.Event()
+        self.reads = 0
+
+    async def notifications_after(self, agent: Agent, after: int, limit: int) -> Any:
+        self.reads += 1
+        snapshot = [s for s in self.stored if s > after]
+        await self.release.wait()
+        return [note(s) for s in snapshot], False
+
+    async def agent_state(self, agent_id: int) -> tuple[int, dict[str, int]]:
+        return (max(self.stored, default=0), {})
+
+
+async def test_resync_during_a_catch_up_reads_the_store_again() -> None:
+    store = SlowStore()
+    gateway = Gateway(Metrics(), store)  # type: ignore[arg-type]
+    connection = FakeConnection()
+    sock = AgentSocket(connection, AGENT, "hash", 1 << 20, Metrics())  # type: ignore[arg-type]
+    gateway.add_agent(sock)
+    sock.state, sock.sent_seq = ReplayState.LIVE, 2
+    store.stored = [1, 2, 3]
+    gateway.resync()  # the bus reconnected: catch up from seq 2; the read takes a while
+    await asyncio.sleep(0)  # let the catch-up task take its snapshot of the store
+    assert sock.state is ReplayState.REPLAYING and store.reads == 1
+    store.stored.append(4)  # lost on the bus while the first read was under way
+    gateway.resync()  # another node's resync request arrives meanwhile
+    store.release.set()
+    while sock.state is not ReplayState.LIVE or store.reads < 2:
+        await asyncio.sleep(0)
+    assert connection.seqs() == [3, 4]
+    assert store.reads == 2

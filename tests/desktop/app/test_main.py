@@ -1,0 +1,142 @@
+"""The ``deskbell`` entry point and the app's logging of errors nobody caught."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_agent import __version__
+from desktop_agent.__main__ import NO_DISPLAY, display_problem
+from desktop_agent.shell import diagnostics
+
+
+def test_version_prints_and_exits_zero() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"deskbell {__version__}"
+
+
+def test_a_bad_link_is_bad_usage() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "https://example.org/"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "deskbell://conversation/<id>" in result.stderr
+
+
+def test_without_a_display_deskbell_says_so_and_exits_one() -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_agent"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == NO_DISPLAY
+
+
+def test_selftest_says_what_does_not_work_here_and_exits_one() -> None:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus",
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "--selftest"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("tray     ok: no system tray here")
+    assert lines[1].startswith("toasts   PROBLEM: Pop-up notifications are off")
+    assert lines[2].startswith("keyring  PROBLEM: Deskbell could not use a system keyring")
+    assert result.stderr == ""
+
+
+def test_a_display_or_an_explicit_qt_platform_is_enough() -> None:
+    assert display_problem({"DISPLAY": ":0"}, "linux") == ""
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "linux") == NO_DISPLAY
+    assert display_problem({}, "win32") == ""
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[Path]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
+    path = diagnostics.setup_logging(tmp_path / "log", "INFO", stderr=False)
+    assert path is not None
+    try:
+        yield path
+    finally:
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(level)
+        sys.excepthook, threading.excepthook = hooks
+
+
+def test_unhandled_errors_are_logged_with_their_traceback(logged: Path) -> None:
+    try:
+        raise ValueError("a slot went wrong")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+
+    thread = threading.Thread(target=lambda: 1 / 0, name="worker")
+    thread.start()
+    thread.join()
+
+    loop = asyncio.new_event_loop()
+    try:
+        diagnostics.loop_exception_handler(
+            loop, {"message": "Task exception was never retrieved", "exception": KeyError("k")}
+        )
+    finally:
+        loop.close()
+
+    text = logged.read_text(encoding="utf-8")
+    assert "Traceback" in text
+    assert "ValueError: a slot went wrong" in text
+    assert "unhandled error in thread worker" in text and "ZeroDivisionError" in text
+    assert "Task exception was never retrieved" in text and "KeyError: 'k'" in text
+
+
+def test_the_terminal_gets_one_line_per_problem_and_never_a_traceback() -> None:
+    import logging
+
+    from desktop_agent.shell.diagnostics import _OneLineFormatter
+
+    try:
+        raise ConnectionError("bus gone\nsecond line")
+    except ConnectionError:
+        import sys
+
+        record = logging.LogRecord(
+            "desktop_notifier",
+            logging.WARNING,
+            __file__,
+            1,
+            "Notification failed\nmore",
+            None,
+            sys.exc_info(),
+        )
+    text = _OneLineFormatter("deskbell: %(levelname)s %(message)s").format(record)
+    assert "\n" not in text
+    assert "Traceback" not in text
+    assert text.startswith("deskbell: WARNING Notification failed (ConnectionError: bus gone")
