@@ -40,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(args)  # --version, --help and bad usage exit here
+    if options.selftest or options.status:
+        # Both run offscreen, without starting the app (IT checks installs over SSH).
+        from desktop_agent import selftest
+
+        return selftest.main(["--selftest" if options.selftest else "--status"])
     problem = display_problem()
     if problem:
         print(problem, file=sys.stderr)
@@ -57,9 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setApplicationName("Deskbell")
     qapp.setDesktopFileName("deskbell")
     qapp.setQuitOnLastWindowClosed(False)
-
-    if options.selftest:
-        return _selftest(qapp)
 
     single = SingleInstance()
     if not single.acquire():
@@ -85,27 +87,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(run())
     finally:
         single.release()
-
-
-def _selftest(qapp: object) -> int:
-    """Print what works on this desktop; 0 when toasts and the keyring do."""
-    import qasync
-    from PySide6.QtWidgets import QSystemTrayIcon
-
-    from desktop_agent.app import default_toaster
-    from desktop_agent.shell.selftest import exit_status, run_checks
-
-    logging.basicConfig(level=logging.ERROR)  # the checks below say it all
-
-    async def check() -> int:
-        toaster = default_toaster(lambda key, cid: None, lambda key, cid: None)
-        checks = await run_checks(QSystemTrayIcon.isSystemTrayAvailable(), toaster)
-        for item in checks:
-            print(item.line())
-        return exit_status(checks)
-
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
-        return runner.run(check())
 
 
 if __name__ == "__main__":
