@@ -47,7 +47,9 @@ from desktop_agent.platform.launcher_entry import LauncherEntry
 from desktop_agent.platform.policy_sources import (
     installer_defaults_for_platform,
     policy_sources_for_platform,
+    watchable_paths,
 )
+from desktop_agent.platform.policy_watch import PolicyWatcher
 from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import (
     DesktopNotifierToaster,
@@ -241,6 +243,8 @@ class DeskbellApp(QObject):
         self.tray.openNotifications.connect(self._on_open_requested)
         self.tray.settingsRequested.connect(self.show_settings)
         self.tray.statusRequested.connect(self.show_status)
+        self.policy_watcher = PolicyWatcher(watchable_paths(env.policy_sources), parent=self)
+        self.policy_watcher.changed.connect(self.reload_settings)
         self.tray.signOutRequested.connect(self.request_sign_out)
         self.tray.quitRequested.connect(self.quit)
 
@@ -567,6 +571,20 @@ class DeskbellApp(QObject):
                 autostart.enable() if wanted else autostart.disable()
         except OSError:
             log.exception("could not change launch at login")
+
+    def reload_settings(self) -> None:
+        """Read policy and settings again (IT changed a policy) and apply what changed."""
+        changed = self.settings.reload()
+        if not changed:
+            return
+        log.info("settings changed by policy: %s", ", ".join(sorted(changed)))
+        for problem in self.settings.problems:
+            log.warning("%s", problem.message)
+        self.controller.settings_changed()
+        if "autostart" in changed:
+            self._sync_autostart()
+        if self.status_window is not None:
+            self.status_window.set_report(self.health_report())
 
     # ---------------------------------------------------------------- status
 

@@ -61,3 +61,16 @@ def test_before_any_session_the_status_says_signed_out(apps: Apps) -> None:
     app.show_status()
     assert app.status_window is not None
     assert app.status_window.connection_label.text().startswith("Signed out since ")
+
+
+def test_a_policy_file_dropped_in_while_running_applies_at_once(
+    apps: Apps, qtbot: QtBot, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    app = apps.start(CliOptions(), policy_sources=[PolicyFolder(policies)])
+    app.controller._on_unread({"total": 5, "chat": 2, "ticket": 3})
+    assert app.controller.badge_count == 2
+    (policies / "site.toml").write_text('BadgeScope = "all"\n')
+    qtbot.waitUntil(lambda: app.controller.badge_count == 5, timeout=WAIT_MS)
+    assert app.settings.is_locked("badge_scope")
