@@ -34,6 +34,18 @@ def display_problem(environ: dict[str, str] | None = None, platform: str = sys.p
     return NO_DISPLAY
 
 
+def login_wanted() -> bool:
+    """Whether launch at login is on for this person (their setting, or policy).
+
+    The system-wide login items of the packages (XDG autostart, the MSI's Run value,
+    the LaunchAgent) start Deskbell for everyone with ``--login``; this lets a person,
+    or a policy, turn it off without an administrator removing them.
+    """
+    from desktop_agent.app import AppEnvironment
+
+    return bool(AppEnvironment.for_this_user().load_settings().get("autostart"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Deskbell; returns the exit status."""
     from desktop_agent.cli import parse_args
@@ -45,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop_agent import selftest
 
         return selftest.main(["--selftest" if options.selftest else "--status"])
+    if options.login and not login_wanted():
+        return 0
     problem = display_problem()
     if problem:
         print(problem, file=sys.stderr)

@@ -34,6 +34,8 @@ class CliOptions:
         conversation_id: from a ``deskbell://conversation/<id>`` link: open it.
         selftest: ``--selftest``: check the installation and exit.
         status: ``--status``: print the health view (connection, keyring, policy) and exit.
+        login: ``--login``: started by a system-wide login item (the packages install
+            one); quit at once when launch at login is off for this person or by policy.
     """
 
     server_url: str | None = None
@@ -41,6 +43,7 @@ class CliOptions:
     conversation_id: str | None = None
     selftest: bool = False
     status: bool = False
+    login: bool = False
 
 
 class TokenFileError(DeskbellError):
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_server_url,
         help="server address, e.g. wss://deskbell.example.org (overrides your settings "
         "unless your organisation locks it)",
+    )
+    parser.add_argument(
+        "--login",
+        action="store_true",
+        help="started at login by the system: do nothing if launch at login is off",
     )
     parser.add_argument(
         "--token-file",
@@ -137,6 +145,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CliOptions:
         conversation_id=conversation_id,
         selftest=args.selftest,
         status=args.status,
+        login=args.login,
     )
 
 

@@ -83,7 +83,7 @@ def test_registry_writes_installer_defaults_where_the_app_reads_them(msi: Path) 
     )
     assert reading.values == {"ServerUrl": "wss://x.example.org", "AutoStart": 0}
     run = [r for r in rows if r["Key"] == r"SOFTWARE\Microsoft\Windows\CurrentVersion\Run"]
-    assert run and run[0]["Value"] == '"[INSTALLFOLDER]deskbellw.exe"'
+    assert run and run[0]["Value"] == '"[INSTALLFOLDER]deskbellw.exe" --login'
     links = {r["Key"].rstrip("\\") for r in rows}
     assert r"SOFTWARE\Classes\deskbell\shell\open\command" in links
 

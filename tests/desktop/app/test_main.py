@@ -159,3 +159,25 @@ def test_the_terminal_gets_one_line_per_problem_and_never_a_traceback() -> None:
     assert "\n" not in text
     assert "Traceback" not in text
     assert text.startswith("deskbell: WARNING Notification failed (ConnectionError: bus gone")
+
+
+def test_a_login_start_quits_at_once_when_launch_at_login_is_off(tmp_path: Path) -> None:
+    """The packages' system-wide login items pass --login; a person's "off" wins."""
+    settings = tmp_path / ".config" / "deskbell" / "settings.toml"
+    settings.parent.mkdir(parents=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+    }
+    settings.write_text("autostart = false\n")
+    off = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "--login"], capture_output=True, text=True, env=env
+    )
+    assert (off.returncode, off.stdout, off.stderr) == (0, "", "")
+    settings.write_text("autostart = true\n")
+    on = subprocess.run(
+        [sys.executable, "-m", "desktop_agent", "--login"], capture_output=True, text=True, env=env
+    )
+    assert on.returncode == 1  # it went on to start, and found no display here
+    assert on.stderr.strip() == NO_DISPLAY
