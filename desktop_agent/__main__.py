@@ -34,12 +34,31 @@ def display_problem(environ: dict[str, str] | None = None, platform: str = sys.p
     return NO_DISPLAY
 
 
+def login_wanted() -> bool:
+    """Whether launch at login is on for this person (their setting, or policy).
+
+    The system-wide login items of the packages (XDG autostart, the MSI's Run value,
+    the LaunchAgent) start Deskbell for everyone with ``--login``; this lets a person,
+    or a policy, turn it off without an administrator removing them.
+    """
+    from desktop_agent.app import AppEnvironment
+
+    return bool(AppEnvironment.for_this_user().load_settings().get("autostart"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Deskbell; returns the exit status."""
     from desktop_agent.cli import parse_args
 
     args = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(args)  # --version, --help and bad usage exit here
+    if options.selftest or options.status:
+        # Both run offscreen, without starting the app (IT checks installs over SSH).
+        from desktop_agent import selftest
+
+        return selftest.main(["--selftest" if options.selftest else "--status"])
+    if options.login and not login_wanted():
+        return 0
     problem = display_problem()
     if problem:
         print(problem, file=sys.stderr)
@@ -57,9 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setApplicationName("Deskbell")
     qapp.setDesktopFileName("deskbell")
     qapp.setQuitOnLastWindowClosed(False)
-
-    if options.selftest:
-        return _selftest(qapp)
 
     single = SingleInstance()
     if not single.acquire():
@@ -85,27 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return runner.run(run())
     finally:
         single.release()
-
-
-def _selftest(qapp: object) -> int:
-    """Print what works on this desktop; 0 when toasts and the keyring do."""
-    import qasync
-    from PySide6.QtWidgets import QSystemTrayIcon
-
-    from desktop_agent.app import default_toaster
-    from desktop_agent.shell.selftest import exit_status, run_checks
-
-    logging.basicConfig(level=logging.ERROR)  # the checks below say it all
-
-    async def check() -> int:
-        toaster = default_toaster(lambda key, cid: None, lambda key, cid: None)
-        checks = await run_checks(QSystemTrayIcon.isSystemTrayAvailable(), toaster)
-        for item in checks:
-            print(item.line())
-        return exit_status(checks)
-
-    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
-        return runner.run(check())
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ from desktop_agent.core import paths
 from desktop_agent.core.dnd import DoNotDisturb
 from desktop_agent.core.server_url import normalize_server_url
 from desktop_agent.core.settings import (
-    LINUX_POLICY_DIR,
-    PolicyFolder,
     PolicySource,
     Settings,
     find_user_settings_file,
@@ -46,15 +44,35 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.errors import DeskbellError
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.policy_sources import (
+    installer_defaults_for_platform,
+    policy_sources_for_platform,
+    watchable_paths,
+)
+from desktop_agent.platform.policy_watch import PolicyWatcher
 from desktop_agent.platform.single_instance import SingleInstance
-from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastCallback, Toaster
+from desktop_agent.platform.toasts import (
+    DesktopNotifierToaster,
+    ToastAvailability,
+    ToastCallback,
+    Toaster,
+)
 from desktop_agent.platform.tokens import TokenStore
+from desktop_agent.selftest import (
+    ConnectionStatus,
+    HealthReport,
+    gather_health,
+    keyring_check,
+    notifications_check,
+    save_connection_status,
+)
 from desktop_agent.shell.account import Account, AccountStore
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
 from desktop_agent.ui.settings_dialog import SettingsDialog
 from desktop_agent.ui.signin_dialog import SignInDialog
+from desktop_agent.ui.status_view import StatusWindow
 from desktop_agent.ui.tray import TrayController
 
 log = logging.getLogger(__name__)
@@ -77,6 +95,11 @@ def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) ->
 
 def launch_command() -> list[str]:
     """How the OS should start Deskbell at login."""
+    if getattr(sys, "frozen", False):  # an installed bundle (PyInstaller)
+        program = Path(sys.executable)
+        # On Windows the bundle's deskbellw.exe starts without a console window.
+        windowed = program.with_name("deskbellw.exe")
+        return [str(windowed if sys.platform == "win32" and windowed.exists() else program)]
     installed = shutil.which("deskbell")
     return [installed] if installed else [sys.executable, "-m", "desktop_agent"]
 
@@ -116,14 +139,14 @@ class AppEnvironment:
     @classmethod
     def for_this_user(cls) -> AppEnvironment:
         """The real environment: platform folders, /etc policy, the OS services."""
-        policy: list[PolicySource] = []
-        if sys.platform.startswith("linux"):
-            policy.append(PolicyFolder(LINUX_POLICY_DIR))
         return cls(
             config_dir=paths.config_dir(),
             data_dir=paths.data_dir(),
             log_dir=paths.log_dir(),
-            policy_sources=policy,
+            # Linux: /etc/deskbell/policies; Windows: HKCU then HKLM
+            # SOFTWARE\Policies\Deskbell; macOS: managed preferences of the app id.
+            policy_sources=policy_sources_for_platform(),
+            installer_defaults=installer_defaults_for_platform(),
             autostart=autostart_for_platform(launch_command()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
         )
@@ -219,6 +242,9 @@ class DeskbellApp(QObject):
         )
         self.tray.openNotifications.connect(self._on_open_requested)
         self.tray.settingsRequested.connect(self.show_settings)
+        self.tray.statusRequested.connect(self.show_status)
+        self.policy_watcher = PolicyWatcher(watchable_paths(env.policy_sources), parent=self)
+        self.policy_watcher.changed.connect(self.reload_settings)
         self.tray.signOutRequested.connect(self.request_sign_out)
         self.tray.quitRequested.connect(self.quit)
 
@@ -230,6 +256,10 @@ class DeskbellApp(QObject):
         self._pending_conversation: str | None = options.conversation_id
         self.signin_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
+        self.status_window: StatusWindow | None = None
+        self.connection_status: ConnectionStatus | None = None
+        """The connection as the status window and ``deskbell --status`` show it."""
+        self._toast_availability: ToastAvailability | None = None
         self._network: Any = None
         self._shut_down = False
 
@@ -287,7 +317,7 @@ class DeskbellApp(QObject):
         if self.env.launcher is not None:
             with contextlib.suppress(Exception):
                 await self.env.launcher.close()
-        for dialog in (self.signin_dialog, self.settings_dialog):
+        for dialog in (self.signin_dialog, self.settings_dialog, self.status_window):
             if dialog is not None:
                 dialog.close()
         for conversation in list(self.controller.conversations.values()):
@@ -353,6 +383,9 @@ class DeskbellApp(QObject):
             server_url, token, self.cursors, parent=self, **self.env.connection_options
         )
         connection.welcomed.connect(self._on_welcomed)
+        connection.stateChanged.connect(
+            lambda state, source=connection: self._on_connection_state(source, state)
+        )
         connection.authFailed.connect(self._on_auth_failed)
         self.connection = connection
         self.controller.attach(connection)
@@ -367,6 +400,7 @@ class DeskbellApp(QObject):
             self.account = Account(self.server_url, email)
             self.tokens.save(self.server_url, email, self._token)
             self.accounts.save(self.account)
+        self._record_connection("connected")
         self.signedIn.emit(email)
         pending, self._pending_conversation = self._pending_conversation, None
         if pending is not None:
@@ -489,6 +523,7 @@ class DeskbellApp(QObject):
             self.tokens.delete(account.server_url, account.email)
         self.accounts.forget()
         self._token = ""
+        self._record_connection("signed_out")
         self.show_sign_in(notice=notice)
 
     # -------------------------------------------------------------- settings
@@ -537,6 +572,75 @@ class DeskbellApp(QObject):
         except OSError:
             log.exception("could not change launch at login")
 
+    def reload_settings(self) -> None:
+        """Read policy and settings again (IT changed a policy) and apply what changed."""
+        changed = self.settings.reload()
+        if not changed:
+            return
+        log.info("settings changed by policy: %s", ", ".join(sorted(changed)))
+        for problem in self.settings.problems:
+            log.warning("%s", problem.message)
+        self.controller.settings_changed()
+        if "autostart" in changed:
+            self._sync_autostart()
+        if self.status_window is not None:
+            self.status_window.set_report(self.health_report())
+
+    # ---------------------------------------------------------------- status
+
+    def _on_connection_state(self, source: ConnectionService, state: str) -> None:
+        if source is self.connection:  # not a retired connection closing late
+            self._record_connection(state)
+
+    def _record_connection(self, state: str) -> None:
+        """Remember the connection state (and since when) for the status window and
+        ``deskbell --status``, which reads it from the data folder."""
+        signed_out = state == "signed_out"
+        server = "" if signed_out else self.server_url
+        agent = self.account.email if self.account is not None and not signed_out else ""
+        current = self.connection_status
+        if current is not None and (current.state, current.server_url) == (state, server):
+            if current.agent == agent:
+                return
+            status = ConnectionStatus(state, current.since, server, agent, current.pid)
+        else:
+            status = ConnectionStatus.now(state, server, agent)
+        self.connection_status = status
+        save_connection_status(self.env.data_dir, status)
+        if self.status_window is not None:
+            self.status_window.set_report(self.health_report())
+
+    def health_report(self) -> HealthReport:
+        """What the About/Status window shows right now."""
+        connection = self.connection_status or ConnectionStatus.now(
+            "signed_out" if self.connection is None else "connecting", self.server_url
+        )
+        return gather_health(
+            self.settings,
+            self.env.policy_sources,
+            connection=connection,
+            notifications=notifications_check(self._toast_availability),
+            keyring=keyring_check(self.tokens),
+        )
+
+    def show_status(self) -> None:
+        """Show the About/Status window (tray menu → About Deskbell…)."""
+        window = self.status_window
+        if window is None:
+            window = StatusWindow(self.health_report())
+            window.finished.connect(self._on_status_closed)
+            self.status_window = window
+        else:
+            window.set_report(self.health_report())
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def _on_status_closed(self, _result: int) -> None:
+        window, self.status_window = self.status_window, None
+        if window is not None:
+            window.deleteLater()
+
     # --------------------------------------------------------------- helpers
 
     def _on_open_requested(self) -> None:
@@ -545,6 +649,7 @@ class DeskbellApp(QObject):
 
     async def _report_toast_availability(self) -> None:
         availability = await self.controller.toaster.available()
+        self._toast_availability = availability
         if not availability.ok or availability.reason:
             log.warning("%s", availability.reason)
 

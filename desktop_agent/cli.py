@@ -1,7 +1,7 @@
 """Command-line arguments of ``deskbell``: parsing only; the app acts on the result.
 
-    deskbell [--server URL] [--token-file PATH] [--selftest] [deskbell://conversation/<id>]
-    deskbell --version
+    deskbell [--server URL] [--token-file PATH] [deskbell://conversation/<id>]
+    deskbell --selftest | --status | --version
 
 Bad usage exits with status 2 and the usage text on stderr (argparse's behaviour).
 """
@@ -32,13 +32,18 @@ class CliOptions:
         server_url: ``--server``, canonical (see ``normalize_server_url``), or None.
         token_file: ``--token-file``: sign in with the admin-issued token in this file.
         conversation_id: from a ``deskbell://conversation/<id>`` link: open it.
-        selftest: ``--selftest``: check the installation and exit (placeholder).
+        selftest: ``--selftest``: check the installation and exit.
+        status: ``--status``: print the health view (connection, keyring, policy) and exit.
+        login: ``--login``: started by a system-wide login item (the packages install
+            one); quit at once when launch at login is off for this person or by policy.
     """
 
     server_url: str | None = None
     token_file: Path | None = None
     conversation_id: str | None = None
     selftest: bool = False
+    status: bool = False
+    login: bool = False
 
 
 class TokenFileError(DeskbellError):
@@ -87,16 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
         "unless your organisation locks it)",
     )
     parser.add_argument(
+        "--login",
+        action="store_true",
+        help="started at login by the system: do nothing if launch at login is off",
+    )
+    parser.add_argument(
         "--token-file",
         metavar="PATH",
         type=Path,
         help="sign in with the agent token in this file (issued by an administrator); "
         "the token is then kept in the system keyring",
     )
-    parser.add_argument(
+    checks = parser.add_mutually_exclusive_group()
+    checks.add_argument(
         "--selftest",
         action="store_true",
-        help="check that notifications, the tray and the keyring work here, then exit",
+        help="check this installation (Qt, keyring, notifications, settings and policy) "
+        "without a display, print what was found, then exit",
+    )
+    checks.add_argument(
+        "--status",
+        action="store_true",
+        help="print the connection, server, agent, keyring and policy sources, then exit",
     )
     parser.add_argument(
         "link",
@@ -127,6 +144,8 @@ def parse_args(argv: Sequence[str] | None = None) -> CliOptions:
         token_file=args.token_file,
         conversation_id=conversation_id,
         selftest=args.selftest,
+        status=args.status,
+        login=args.login,
     )
 
 

@@ -107,6 +107,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
 # -- per-OS implementations -------------------------------------------------------------
 
 
+def system_autostart_dirs() -> list[Path]:
+    """Each folder of $XDG_CONFIG_DIRS (default /etc/xdg) with /autostart appended."""
+    dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    return [Path(d) / "autostart" for d in dirs.split(":") if d]
+
+
 def default_autostart_dir() -> Path:
     """$XDG_CONFIG_HOME/autostart, or ~/.config/autostart."""
     config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
@@ -114,26 +120,60 @@ def default_autostart_dir() -> Path:
 
 
 class XdgAutostart:
-    """A .desktop file in the XDG autostart folder (GNOME, KDE, Xfce, ...)."""
+    """A .desktop file in the XDG autostart folder (GNOME, KDE, Xfce, ...).
 
-    def __init__(self, command: Sequence[str], autostart_dir: Path | None = None) -> None:
+    The .deb installs a system-wide entry (``/etc/xdg/autostart/deskbell.desktop``).
+    By the XDG autostart spec a user's file of the same name replaces it, so turning
+    launch at login off writes a ``Hidden=true`` entry while a system entry exists
+    (deleting the user's file would let the system one start Deskbell again).
+
+    Args:
+        system_dirs: the system autostart folders (default: each of
+            ``$XDG_CONFIG_DIRS``/autostart, else /etc/xdg/autostart).
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        autostart_dir: Path | None = None,
+        system_dirs: Sequence[Path] | None = None,
+    ) -> None:
         self.command = list(command)
         self.path = (autostart_dir or default_autostart_dir()) / DESKTOP_FILE_NAME
+        self.system_dirs = list(system_dirs) if system_dirs is not None else system_autostart_dirs()
 
-    def is_enabled(self) -> bool:
+    def _system_entry(self) -> Path | None:
+        for folder in self.system_dirs:
+            if (folder / DESKTOP_FILE_NAME).is_file():
+                return folder / DESKTOP_FILE_NAME
+        return None
+
+    @staticmethod
+    def _entry_enabled(path: Path) -> bool | None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except OSError:
-            return False
+            return None
         lines = {line.strip() for line in text.splitlines()}
         # A desktop may disable an entry in place rather than delete it.
         return not ({"Hidden=true", "X-GNOME-Autostart-enabled=false"} & lines)
+
+    def is_enabled(self) -> bool:
+        mine = self._entry_enabled(self.path)
+        if mine is not None:
+            return mine
+        system = self._system_entry()
+        return bool(system is not None and self._entry_enabled(system))
 
     def enable(self) -> None:
         _write_atomically(self.path, desktop_entry(self.command).encode("utf-8"))
 
     def disable(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self._system_entry() is None:
+            self.path.unlink(missing_ok=True)
+            return
+        hidden = desktop_entry(self.command) + "Hidden=true\n"
+        _write_atomically(self.path, hidden.encode("utf-8"))
 
 
 class WindowsRunKey:

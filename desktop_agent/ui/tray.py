@@ -128,12 +128,14 @@ class TrayController(QObject):
     Signals:
         openNotifications(): left click, or "Open notifications".
         dndRequested(object): "on", a ``datetime`` until which DND lasts, or None (off).
-        settingsRequested(), signOutRequested(), quitRequested().
+        settingsRequested(), statusRequested() ("About Deskbell…": the status window),
+        signOutRequested(), quitRequested().
     """
 
     openNotifications = Signal()
     dndRequested = Signal(object)
     settingsRequested = Signal()
+    statusRequested = Signal()
     signOutRequested = Signal()
     quitRequested = Signal()
 
@@ -182,6 +184,8 @@ class TrayController(QObject):
         self.menu.addSeparator()
         self.settings_action = self.menu.addAction("Settings…")
         self.settings_action.triggered.connect(self.settingsRequested)
+        self.status_action = self.menu.addAction("About Deskbell…")
+        self.status_action.triggered.connect(self.statusRequested)
         self.sign_out_action = self.menu.addAction("Sign out")
         self.sign_out_action.triggered.connect(self.signOutRequested)
         self.sign_out_action.setVisible(allow_sign_out)

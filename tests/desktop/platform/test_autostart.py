@@ -180,3 +180,25 @@ def test_launch_agent_plist_is_xml() -> None:
 def test_platform_picks_the_native_mechanism(home: Path) -> None:
     assert isinstance(autostart_for_platform(COMMAND, "linux"), XdgAutostart)
     assert isinstance(autostart_for_platform(COMMAND, "darwin"), MacLaunchAgent)
+
+
+def test_turning_off_hides_the_system_wide_entry_the_package_installs(home: Path) -> None:
+    system = home / "etc-xdg-autostart"
+    system.mkdir()
+    (system / "deskbell.desktop").write_text(desktop_entry(COMMAND))
+    entry = XdgAutostart(COMMAND, home / "autostart", system_dirs=[system])
+    assert entry.is_enabled()  # the package's entry starts it for everyone
+    entry.disable()
+    assert not entry.is_enabled()
+    assert "Hidden=true" in entry.path.read_text().splitlines()
+    entry.enable()
+    assert entry.is_enabled()
+    assert "Hidden=true" not in entry.path.read_text()
+
+
+def test_without_a_system_entry_turning_off_removes_the_users_file(home: Path) -> None:
+    entry = XdgAutostart(COMMAND, home / "autostart", system_dirs=[home / "none"])
+    entry.enable()
+    entry.disable()
+    assert not entry.path.exists()
+    assert not entry.is_enabled()

@@ -22,6 +22,7 @@ def test_menu_offers_the_actions_in_order(qapp: Any) -> None:
         "Open notifications",
         "Do not disturb",
         "Settings…",
+        "About Deskbell…",
         "Sign out",
         "Quit Deskbell",
     ]

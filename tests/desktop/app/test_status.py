@@ -1,0 +1,76 @@
+"""About/Status from the tray: what support reads off an agent's screen, live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from desktop_agent.cli import CliOptions
+from desktop_agent.core.settings import PolicyFolder
+from desktop_agent.selftest import load_connection_status
+from tests.desktop.app.conftest import AGENT, WAIT_MS, Apps, Backend, Loop
+
+
+def test_about_shows_the_live_connection_agent_and_policy(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "site.toml").write_text('BadgeScope = "all"\n')
+    app = apps.signed_in(backend, policy_sources=[PolicyFolder(policies)])
+
+    app.tray.status_action.trigger()
+    window = app.status_window
+    assert window is not None and window.isVisible()
+    assert window.connection_label.text().startswith("Connected since ")
+    assert window.server_label.text() == backend.url
+    assert window.agent_label.text() == AGENT
+    assert window.keyring_label.text() == app.tokens.backend_name()
+    assert window.policy_label.text() == f"{policies}: BadgeScope"
+
+    recorded = load_connection_status(tmp_path / "data")
+    assert recorded is not None
+    assert (recorded.state, recorded.server_url, recorded.agent) == (
+        "connected",
+        backend.url,
+        AGENT,
+    )
+
+    backend.kill()
+    qtbot.waitUntil(
+        lambda: window.connection_label.text().startswith("Not connected"), timeout=WAIT_MS
+    )
+
+
+def test_sign_out_is_recorded_for_deskbell_status(
+    apps: Apps, backend: Backend, loop: Loop, tmp_path: Path
+) -> None:
+    app = apps.signed_in(backend)
+    loop.run(app.sign_out())
+    recorded = load_connection_status(tmp_path / "data")
+    assert recorded is not None
+    assert (recorded.state, recorded.server_url, recorded.agent) == ("signed_out", "", "")
+    app.show_status()
+    assert app.status_window is not None
+    assert app.status_window.agent_label.text() == "Not signed in"
+
+
+def test_before_any_session_the_status_says_signed_out(apps: Apps) -> None:
+    app = apps.start(CliOptions())
+    app.show_status()
+    assert app.status_window is not None
+    assert app.status_window.connection_label.text().startswith("Signed out since ")
+
+
+def test_a_policy_file_dropped_in_while_running_applies_at_once(
+    apps: Apps, qtbot: QtBot, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    app = apps.start(CliOptions(), policy_sources=[PolicyFolder(policies)])
+    app.controller._on_unread({"total": 5, "chat": 2, "ticket": 3})
+    assert app.controller.badge_count == 2
+    (policies / "site.toml").write_text('BadgeScope = "all"\n')
+    qtbot.waitUntil(lambda: app.controller.badge_count == 5, timeout=WAIT_MS)
+    assert app.settings.is_locked("badge_scope")
