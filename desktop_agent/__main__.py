@@ -12,6 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QSystemTrayIcon
 
 NO_DISPLAY = (
     "deskbell: no graphical display was found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
@@ -64,12 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 1
 
-    import qasync
     from PySide6.QtWidgets import QApplication
 
-    from desktop_agent.app import AppEnvironment, DeskbellApp, run_app
     from desktop_agent.platform.single_instance import SingleInstance
-    from desktop_agent.shell.diagnostics import loop_exception_handler, setup_logging
 
     existing = QApplication.instance()
     qapp = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
@@ -84,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         print(NOT_ANSWERING, file=sys.stderr)
         return 1
+    early_tray = _show_tray_icon_early()
+
+    # The rest (asyncio glue, WebSocket client, keyring, notifications, windows) takes
+    # most of start-up; the icon above is already there while it loads.
+    import qasync
+
+    from desktop_agent.app import AppEnvironment, DeskbellApp, run_app
+    from desktop_agent.shell.diagnostics import loop_exception_handler, setup_logging
 
     env = AppEnvironment.for_this_user()
     settings = env.load_settings()
@@ -94,13 +103,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.get_loop().set_exception_handler(loop_exception_handler)
 
             async def run() -> int:
-                app = DeskbellApp(options, env, settings)
+                app = DeskbellApp(options, env, settings, tray_icon=early_tray)
                 app.listen_to(single)
                 return await run_app(app)
 
             return runner.run(run())
     finally:
         single.release()
+
+
+def _show_tray_icon_early() -> QSystemTrayIcon | None:
+    """Put the tray icon up before the app is built, so starting shows at once.
+
+    Returns:
+        The icon, for the app to take over; None where there is no tray.
+    """
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from desktop_agent.ui.badge import make_tray_icon
+
+    if not QSystemTrayIcon.isSystemTrayAvailable():
+        return None
+    icon = QSystemTrayIcon(make_tray_icon(0, "disconnected"))
+    icon.setToolTip("Deskbell: starting…")
+    icon.show()
+    return icon
 
 
 if __name__ == "__main__":

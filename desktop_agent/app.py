@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
 
 from backend.protocol import Welcome
 from desktop_agent.cli import CliOptions, TokenFileError, parse_args, read_token_file
@@ -204,6 +204,8 @@ class DeskbellApp(QObject):
         env: AppEnvironment,
         settings: Settings | None = None,
         parent: QObject | None = None,
+        *,
+        tray_icon: QSystemTrayIcon | None = None,
     ) -> None:
         super().__init__(parent)
         self.options = options
@@ -223,6 +225,7 @@ class DeskbellApp(QObject):
             allow_sign_out=not self.settings.sign_out_disabled,
             tray_available=env.tray_available,
             clock=env.clock,
+            tray_icon=tray_icon,
             parent=self,
         )
         self.policy = ToastPolicy(

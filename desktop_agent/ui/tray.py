@@ -124,6 +124,8 @@ class TrayController(QObject):
             ``QSystemTrayIcon.isSystemTrayAvailable()``. Without a tray a
             :class:`FallbackWindow` shows the same actions and the count in its title.
         clock: "now" for the timed do-not-disturb choices.
+        tray_icon: an icon already on show (the launcher puts one up first, so the
+            person sees Deskbell start at once); it is taken over.
 
     Signals:
         openNotifications(): left click, or "Open notifications".
@@ -145,6 +147,7 @@ class TrayController(QObject):
         allow_sign_out: bool = True,
         tray_available: bool | None = None,
         clock: Clock = local_now,
+        tray_icon: QSystemTrayIcon | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -197,7 +200,13 @@ class TrayController(QObject):
         self.tray: QSystemTrayIcon | None = None
         self.fallback_window: FallbackWindow | None = None
         if tray_available:
-            self.tray = QSystemTrayIcon(self)
+            if tray_icon is not None:
+                # Shown by the launcher before the app was built: keep that icon, so
+                # the tray never shows two or loses its place.
+                tray_icon.setParent(self)
+                self.tray = tray_icon
+            else:
+                self.tray = QSystemTrayIcon(self)
             self.tray.setContextMenu(self.menu)
             self.tray.activated.connect(self._on_activated)
         else:

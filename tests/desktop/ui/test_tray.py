@@ -163,3 +163,15 @@ def test_a_burst_of_new_counts_repaints_the_icon_twice_and_ends_on_the_last(
     assert drawn == [50]  # the start-up icon was drawn just before: one repaint, the last
     assert tray.fallback_window is not None
     assert tray.fallback_window.windowTitle() == "Deskbell (50)"
+
+
+def test_an_icon_shown_before_the_app_was_built_is_taken_over(qapp: Any) -> None:
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    early = QSystemTrayIcon()
+    tray = TrayController(tray_available=True, tray_icon=early)
+    assert tray.tray is early
+    assert early.parent() is tray
+    assert early.contextMenu() is tray.menu
+    tray.set_state(4, "connected", False)
+    assert "4 unread" in early.toolTip()
