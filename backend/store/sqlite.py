@@ -23,6 +23,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -53,6 +54,12 @@ T = TypeVar("T")
 
 _MAX_BATCH = 2000
 CHECKPOINT_SECONDS = 1.0
+INDEX_DELAY = 0.25
+"""Longest a committed fan-out row waits in `fanout` before it moves."""
+INDEX_ROWS = 50_000
+DIRECT_ROWS = 16
+"""Events with at most this many recipients skip `fanout`."""
+"""Rows waiting in `fanout` that make the writer move them at once."""
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -73,6 +80,20 @@ def migrations() -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
     return sorted(found)
+
+
+def sqlite_migrations() -> list[tuple[int, str]]:
+    """SQLite-only additions to the shared migrations, as (version, SQL)."""
+    folder = resources.files("backend.store") / "migrations_sqlite"
+    return sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text())
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+
+
+SQLITE_ONLY_TABLES = frozenset({"fanout"})
+"""Tables of the SQLite store that PostgreSQL does not need (see migrations_sqlite)."""
 
 
 def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
@@ -125,6 +146,10 @@ class _Writer:
         self.public_ids: dict[int, str] = {}
         self._data_version = -1
         self.batches = 0
+        # Rows in `fanout` not yet moved into `notifications` (see migrations_sqlite).
+        # Unknown at start (a crash may have left some), so the first move runs soon.
+        self.pending = 1
+        self.pending_since: float | None = time.monotonic()
 
     def start(self) -> None:
         self._conn = _connect(self._path, durable=self._durable)
@@ -166,7 +191,14 @@ class _Writer:
         assert conn is not None
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            timeout = None
+            if self.pending_since is not None:
+                timeout = max(0.0, self.pending_since + INDEX_DELAY - time.monotonic())
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                self._index_now(conn)
+                continue
             if item is None:
                 break
             batch = [item]
@@ -180,6 +212,13 @@ class _Writer:
                     break
                 batch.append(more)
             self._commit_batch(conn, batch)
+            if self.pending >= INDEX_ROWS or (
+                self.pending_since is not None
+                and time.monotonic() - self.pending_since >= INDEX_DELAY
+            ):
+                self._index_now(conn)
+        if self.pending:
+            self._index_now(conn)
 
     def _commit_batch(
         self,
@@ -223,11 +262,42 @@ class _Writer:
     def _forget_caches(self) -> None:
         self.last_seq.clear()
         self.unread.clear()
+        # A rolled-back change may have moved or added fan-out rows: look again.
+        self.pending = max(self.pending, 1)
+        if self.pending_since is None:
+            self.pending_since = time.monotonic()
+
+    def index_pending(self, conn: sqlite3.Connection) -> None:
+        """Move committed fan-out rows into `notifications`, in agent order, inside the
+        caller's transaction. Every read of notifications calls this first."""
+        if not self.pending:
+            return
+        conn.execute(
+            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
+            "SELECT f.agent_id, f.seq, f.event_id, e.category, e.conversation_id "
+            "FROM fanout f JOIN events e ON e.id = f.event_id ORDER BY f.agent_id, f.seq"
+        )
+        conn.execute("DELETE FROM fanout")
+        self.pending = 0
+        self.pending_since = None
+
+    def _index_now(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self.index_pending(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # a full disk, say: the rows wait in fanout
+            log.warning("event=index_failed reason=%r", str(exc))
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self.pending = max(self.pending, 1)
+            self.pending_since = time.monotonic()
 
     # -- cached counters, used only on the writer thread ------------------------------
     def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
         value = self.last_seq.get(agent_id)
         if value is None:
+            self.index_pending(conn)
             value = conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM notifications WHERE agent_id = ?", (agent_id,)
             ).fetchone()[0]
@@ -237,6 +307,7 @@ class _Writer:
     def unread_of(self, conn: sqlite3.Connection, agent_id: int) -> dict[str, int]:
         counts = self.unread.get(agent_id)
         if counts is None:
+            self.index_pending(conn)
             counts = dict(
                 conn.execute(
                     "SELECT category, COUNT(*) FROM notifications "
@@ -314,9 +385,10 @@ class SQLiteStore(Store):
                     f"{self.path} has schema version {version}, newer than this "
                     f"deskbell-server knows ({SCHEMA_VERSION}); upgrade deskbell-server"
                 )
+            extras = dict(sqlite_migrations())
             for number, sql in migrations():
                 if number > version:
-                    for statement in _statements(sql):
+                    for statement in _statements(sql + ";\n" + extras.get(number, "")):
                         conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {number}")
             conn.execute("COMMIT")
@@ -364,6 +436,12 @@ class SQLiteStore(Store):
                 raise _unavailable(exc) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def _index_pending(self) -> None:
+        """Before reading notifications: move committed fan-out rows into place, so a
+        read sees everything committed before it."""
+        if self._writer.pending:
+            await self._write(self._writer.index_pending)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if not self._opened:
@@ -719,20 +797,33 @@ class SQLiteStore(Store):
                     event.created_at,
                 ),
             ).lastrowid
-            category = event.category
+            # `fanout` has no foreign keys (checking one per row is a B-tree search):
+            # recipients are checked here, against the cache of known agents.
+            writer.public_id_of(conn, event.recipients)
+            unknown = [a for a in event.recipients if a not in writer.public_ids]
+            if unknown:
+                raise Conflict(f"no agent with id {unknown[0]}: nothing was stored")
             rows = []
             seq_of, unread_of = writer.seq_of, writer.unread_of
             for agent_id in event.recipients:
                 seq = seq_of(conn, agent_id) + 1
                 unread_of(conn, agent_id)  # loaded now; moved below once all succeeded
-                rows.append((agent_id, seq, event_id, category, event_conversation))
+                rows.append((event_id, agent_id, seq))
                 pending_counts.append((agent_id, seq))
-            conn.executemany(
-                "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
-                "VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            writer.public_id_of(conn, event.recipients)
+            if len(rows) <= DIRECT_ROWS:
+                # A few rows touch a few pages wherever they go: straight into place.
+                conn.executemany(
+                    "INSERT INTO notifications (agent_id, seq, event_id, category, "
+                    "conversation_id) VALUES (?, ?, ?, ?, ?)",
+                    [(a, q, e, event.category, event_conversation) for e, a, q in rows],
+                )
+            else:
+                conn.executemany(
+                    "INSERT INTO fanout (event_id, agent_id, seq) VALUES (?, ?, ?)", rows
+                )
+                if writer.pending_since is None:
+                    writer.pending_since = time.monotonic()
+                writer.pending += len(rows)
             result.notifications = len(rows)
         if change.publish_key is not None:
             conn.execute(
@@ -774,6 +865,7 @@ class SQLiteStore(Store):
             truncated = len(rows) > limit
             return [notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
 
+        await self._index_pending()
         return await self._read(run)
 
     async def history(
@@ -804,6 +896,7 @@ class SQLiteStore(Store):
             rows = conn.execute(sql, params).fetchall()
             return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
+        await self._index_pending()
         return await self._read(run)
 
     async def mark_read(
@@ -818,6 +911,7 @@ class SQLiteStore(Store):
         writer = self._writer
 
         def run(conn: sqlite3.Connection) -> ReadResult:
+            writer.index_pending(conn)
             changed: list[tuple[int, str]] = []
             base = "UPDATE notifications SET read = 1 WHERE agent_id = ? AND read = 0"
             if seqs is not None:

@@ -144,3 +144,31 @@ async def test_plain_http_and_websocket_share_the_port(db: str, proc: ServerProc
     )
     assert json.loads(await visitor.recv())["type"] == "ok"
     await visitor.close()
+
+
+async def test_fanouts_acknowledged_just_before_a_sigkill_are_there_after_restart(
+    db: str, proc: ServerProcess
+) -> None:
+    # 40 recipients: the commit goes through the store's fan-out table, whose rows move
+    # into place a moment later; the kill comes right after the acks, before that move.
+    emails = [f"agent{n}@x.org" for n in range(40)]
+    tokens = await seed_db(db, {email: ["Support"] for email in emails})
+    crm_token = await service_token(db)
+    proc.start()
+    crm = await BackendHarness(None, proc.port, db).channel("/service", crm_token)
+    for n in range(3):
+        event = {"kind": "ticket.created", "recipients": ["inbox:Support"], "title": f"t{n}"}
+        reply = await crm.request({"type": "publish", "event": event})
+        assert reply["notifications"] == 40
+    proc.kill()
+    restarted = ServerProcess(db, port=proc.port)
+    restarted.start()
+    try:
+        for email in (emails[0], emails[-1]):
+            reader = await agent(restarted, tokens[email], after_seq=0)
+            assert reader.welcome["last_seq"] == 3  # type: ignore[attr-defined]
+            assert reader.welcome["unread"]["ticket"] == 3  # type: ignore[attr-defined]
+            history = await reader.request({"type": "history"})
+            assert [n["title"] for n in history["items"]] == ["t2", "t1", "t0"]
+    finally:
+        restarted.stop()

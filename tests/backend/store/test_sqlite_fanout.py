@@ -1,0 +1,60 @@
+"""The SQLite store's fan-out table: rows committed there are read, counted and marked
+read exactly like rows already in place, before and after they move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend.store.base import Change, ImportRow, NewEvent
+from backend.store.sqlite import DIRECT_ROWS, SQLiteStore, now_iso
+
+
+def event(recipients: tuple[int, ...], title: str) -> NewEvent:
+    return NewEvent(
+        kind="ticket.created",
+        title=title,
+        body="",
+        conversation_public_id=None,
+        url=None,
+        data={},
+        created_at=now_iso(),
+        recipients=recipients,
+    )
+
+
+async def test_fanout_and_direct_rows_read_as_one_stream(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "f.sqlite3")
+    await store.open()
+    try:
+        result = await store.import_agents(
+            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + 8)]
+        )
+        everyone = tuple(sorted(a.id for a in result.agents))
+        ann = result.agents[0]
+        await store.commit(Change(event=event(everyone, "to all 1")))  # through fanout
+        await store.commit(Change(event=event((ann.id,), "to ann")))  # straight into place
+        await store.commit(Change(event=event(everyone, "to all 2")))  # through fanout
+        # Read at once, before the writer moved anything.
+        items, truncated = await store.notifications_after(ann, 0, 10)
+        assert [(n.seq, n.title) for n in items] == [
+            (1, "to all 1"),
+            (2, "to ann"),
+            (3, "to all 2"),
+        ]
+        assert not truncated
+        assert await store.agent_state(ann.id) == (3, {"ticket": 3})
+        read = await store.mark_read(ann, seqs=[1, 3])
+        assert read.unread == {"total": 1, "chat": 0, "ticket": 1}
+        history, more = await store.history(ann, None, 10, None, True)
+        assert [n.seq for n in history] == [2] and not more
+        last = result.agents[-1]
+        items, _ = await store.notifications_after(last, 0, 10)
+        assert [n.title for n in items] == ["to all 1", "to all 2"]
+    finally:
+        await store.close()
+    again = SQLiteStore(tmp_path / "f.sqlite3")
+    await again.open()
+    try:
+        assert await again.agent_state(ann.id) == (3, {"ticket": 1})
+    finally:
+        await again.close()
