@@ -842,6 +842,11 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     for r in results:
         for note in r.notes:
             print(f"note: {r.target}: {note}")
+        if r.ack_timeline:
+            print(
+                f"note: {r.target}: publish ack p50/max (ms) by second of publishing: "
+                + r.ack_timeline
+            )
     if args.json_out:
         args.json_out.write_text(
             json.dumps(

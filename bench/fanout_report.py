@@ -53,6 +53,9 @@ class Result:
     """Scaled-out runs: the run's redis-server."""
     all_cpu_us_per_delivery: float = float("nan")
     """Scaled-out runs: nodes + PostgreSQL backends + redis-server."""
+    ack_timeline: str = ""
+    """Publish acknowledgement latency by second of the run (p50 / max, ms, and refused
+    publishes): when a server fell behind, and whether it recovered."""
     load: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -114,6 +117,15 @@ def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -
             lasts.append(max(seg))
     if lasts:
         res.read_last_median_ms = statistics.median(lasts) / 1e6
+    if res.rate and events and not isinstance(pub, (loadgen.NatsPublisher, loadgen.MqttPublisher)):
+        per = max(1, round(res.rate))
+        parts = []
+        for start in range(0, events, per):
+            got = sorted(v for v in pub.ack_ns[start : start + per] if v >= 0)
+            refused = sum(1 for v in pub.ack_ns[start : start + per] if v < 0)
+            cell = f"{loadgen.percentile(got, 0.5) / 1e6:.0f}/{got[-1] / 1e6:.0f}" if got else "-"
+            parts.append(cell + (f" ({refused} refused)" if refused else ""))
+        res.ack_timeline = ", ".join(f"{i}s {c}" for i, c in enumerate(parts))
     acks = sorted(v for v in pub.ack_ns[warmup:events] if v >= 0)
     if acks and not isinstance(pub, loadgen.NatsPublisher):
         res.ack_p50_ms = loadgen.percentile(acks, 0.5) / 1e6

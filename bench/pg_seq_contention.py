@@ -1,0 +1,186 @@
+"""How fast PostgreSQL commits fan-outs to one inbox when several writers compete.
+
+    python bench/pg_seq_contention.py --agents 1000 --seconds 5
+
+A fresh database (created here, dropped at the end; schema and agents made by the
+backend's own CLI), ``--agents`` agents of one inbox, then ``--writers`` concurrent
+asyncpg connections each committing events to all of them in a loop through the store's
+own write path (``backend.store.postgres._apply_batch``: claim the publish key, then one
+statement that inserts the event, bumps every recipient's ``agent_seq`` row and inserts
+the notifications; then COMMIT). ``--writers`` stands for every writer task of every
+node (a node runs pool_size / 2 of them). Variants, each for ``--seconds``:
+
+- ``shipped``: one change per transaction, as a writer that finds one change queued;
+- ``shipped+gap``: the same with ``--gap-ms`` before COMMIT, standing in for a node
+  whose event loop is busy (fanning out) when asyncpg's reply arrives: the
+  ``agent_seq`` row locks are held across it;
+- ``inbox-lock``: ``pg_advisory_xact_lock`` on the inbox first, so writers queue on one
+  lock instead of on each of N row locks;
+- ``batch``: ``--batch`` events in one transaction (one bump of ``agent_seq`` by the
+  batch size, one insert of all their notifications, one commit).
+
+Prints events/s and commit latency per variant and writer count. Needs only the
+PostgreSQL of ``--pg-url`` and the backend importable (run from the repo's venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import postgres_database, seed
+
+COUNTER = [0]
+"""Publish keys are unique over the whole run (every variant writes the same table)."""
+
+
+def store_module():
+    from backend.store import postgres
+
+    return postgres
+
+
+def change(agents: list[int], key: str) -> object:
+    from backend.store.base import Change, NewEvent
+
+    return Change(
+        event=NewEvent(
+            kind="ticket.assigned",
+            title="Ticket assigned",
+            body="x" * 200,
+            conversation_public_id=None,
+            url=None,
+            data={},
+            created_at="2026-12-02T00:00:00Z",
+            recipients=tuple(agents),
+        ),
+        publish_key=("bench", key),
+    )
+
+
+async def commit(
+    conn: asyncpg.Connection,
+    agents: list[int],
+    variant: str,
+    batch: int,
+    gap: float,
+    counter: list[int],
+    public_ids: dict[int, str],
+) -> None:
+    """One transaction of the store's write path (``_apply_batch``, as its writers run
+    it), ``batch`` changes for the ``batch`` variant, else one."""
+    k = batch if variant == "batch" else 1
+    changes = []
+    for _ in range(k):
+        counter[0] += 1
+        changes.append(change(agents, f"k{os.getpid()}-{counter[0]}"))
+    async with conn.transaction():
+        if variant == "inbox-lock":
+            await conn.execute("SELECT pg_advisory_xact_lock(42)")
+        await store_module()._apply_batch(conn, changes, public_ids)
+        if gap:
+            await asyncio.sleep(gap)  # the node's loop busy before it sends COMMIT
+
+
+async def run_variant(
+    url: str, agents: list[int], variant: str, writers: int, seconds: float, batch: int, gap: float
+) -> tuple[float, float, float, int]:
+    conns = [await asyncpg.connect(url) for _ in range(writers)]
+    lat: list[float] = []
+    done = [0]
+    counter = COUNTER
+    stop = time.monotonic() + seconds
+    errors = [0]
+    public_ids: dict[int, str] = {}
+
+    async def writer(conn: asyncpg.Connection) -> None:
+        while time.monotonic() < stop:
+            t0 = time.monotonic()
+            try:
+                await commit(conn, agents, variant, batch, gap, counter, public_ids)
+            except asyncpg.PostgresError:
+                errors[0] += 1
+                continue
+            lat.append(time.monotonic() - t0)
+            done[0] += batch if variant == "batch" else 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(writer(c) for c in conns))
+    wall = time.monotonic() - t0
+    for c in conns:
+        await c.close()
+    lat.sort()
+    p50 = statistics.median(lat) * 1e3 if lat else float("nan")
+    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3 if lat else float("nan")
+    return done[0] / wall, p50, p99, errors[0]
+
+
+async def main_async(args: argparse.Namespace, url: str) -> None:
+    conn = await asyncpg.connect(url)
+    agents = [r[0] for r in await conn.fetch("SELECT id FROM agents ORDER BY id")][: args.agents]
+    await conn.close()
+    print(
+        "| variant | writers | events/s | commit p50 (ms) | commit p99 (ms) | errors |\n"
+        "|---|---|---|---|---|---|"
+    )
+    for variant in args.variants.split(","):
+        for writers in [int(w) for w in args.writers.split(",")]:
+            if args.vacuum:
+                # Every event leaves one dead agent_seq row version per recipient: clear
+                # them, so that each variant starts from the same table, not from the
+                # bloat of the ones before it.
+                conn = await asyncpg.connect(url)
+                await conn.execute("VACUUM ANALYZE agent_seq, notifications, events, publish_keys")
+                await conn.close()
+            gap = args.gap_ms / 1e3 if variant.endswith("+gap") else 0.0
+            rate, p50, p99, errors = await run_variant(
+                url,
+                agents,
+                variant.removesuffix("+gap"),
+                writers,
+                args.seconds,
+                args.batch,
+                gap,
+            )
+            print(
+                f"| {variant} | {writers} | {rate:.1f} | {p50:.1f} | {p99:.1f} | {errors} |",
+                flush=True,
+            )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=5)
+    p.add_argument("--writers", default="1,2,4,20")
+    p.add_argument("--variants", default="shipped,shipped+gap,inbox-lock,batch")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--gap-ms", type=float, default=5.0)
+    p.add_argument(
+        "--vacuum",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VACUUM the written tables before each variant and writer count",
+    )
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = p.parse_args()
+    import tempfile
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    print(f"# {' '.join(sys.argv)}\n# started {started}; load average {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp, postgres_database(args.pg_url, 4) as (url, _):
+        seed(Path(tmp), args.agents, url)
+        asyncio.run(main_async(args, url.split("?")[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
