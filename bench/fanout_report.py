@@ -36,6 +36,9 @@ class Result:
     ack_p50_ms: float = float("nan")
     ack_p99_ms: float = float("nan")
     publish_errors: int = 0
+    unanswered: int = 0
+    """Publishes neither acknowledged nor refused when the drain ended (their fate is
+    unknown to the run: committed later, or never)."""
     first_error: str = ""
     frame_bytes: float = 0.0
     rss_per_conn_kib: float = float("nan")
@@ -91,6 +94,8 @@ def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -
     res.out_of_order = rec.out_of_order
     res.seq_gaps = rec.seq_gaps
     res.publish_errors = pub.errors
+    if not isinstance(pub, loadgen.NatsPublisher) and getattr(pub, "qos", 1):
+        res.unanswered = pub.sent - pub.acked - pub.errors
     res.first_error = pub.first_error
     res.frame_bytes = rec.frame_bytes / rec.received if rec.received else 0.0
     lat = rec.latency
@@ -157,6 +162,7 @@ ROWS = [
     ("lost", "lost (not delivered when the drain ended)", "{}"),
     ("lost_acked", "of which of acknowledged publishes", "{}"),
     ("publish_errors", "publishes refused with an error", "{}"),
+    ("unanswered", "publishes unanswered when the drain ended", "{}"),
     ("duplicates", "duplicates", "{}"),
     ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
     ("out_of_order", "arrived in other than publish order", "{}"),
