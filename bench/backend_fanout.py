@@ -806,8 +806,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             f"Scaled out ({scaled}): {args.nodes} nodes on cores {args.node_cores}, "
             f"one fresh PostgreSQL database (pool_size {args.pool_size} per node), "
             f"{args.redis_url or 'a private redis-server'}; agent i on node i mod "
-            f"{args.nodes}; publishes to a node picked {args.publish_to}ly (alternate: "
-            "in turn); CPU and RSS summed over the nodes\n"
+            f"{args.nodes}; each publish to "
+            + ("a node picked at random" if args.publish_to == "random" else "the nodes in turn")
+            + "; CPU and RSS summed over the nodes\n"
             if scaled
             else ""
         )
