@@ -16,8 +16,11 @@ node (a node runs pool_size / 2 of them). Variants, each for ``--seconds``:
   ``agent_seq`` row locks are held across it;
 - ``inbox-lock``: ``pg_advisory_xact_lock`` on the inbox first, so writers queue on one
   lock instead of on each of N row locks;
-- ``batch``: ``--batch`` events in one transaction (one bump of ``agent_seq`` by the
-  batch size, one insert of all their notifications, one commit).
+- ``batch``: ``--batch`` changes in one transaction through ``_apply_batch``, as the
+  store's writers batch what queued up (each change still bumps every row);
+- ``bump-once``: a sketch of the proposed fix 9 (not the store's code): ``--batch``
+  events in one transaction, each ``agent_seq`` row bumped once by the batch size,
+  all their notification rows in one INSERT.
 
 Prints events/s and commit latency per variant and writer count. Needs only the
 PostgreSQL of ``--pg-url`` and the backend importable (run from the repo's venv).
@@ -77,7 +80,12 @@ async def commit(
 ) -> None:
     """One transaction of the store's write path (``_apply_batch``, as its writers run
     it), ``batch`` changes for the ``batch`` variant, else one."""
-    k = batch if variant == "batch" else 1
+    k = batch if variant in ("batch", "bump-once") else 1
+    if variant == "bump-once":
+        await bump_once(conn, agents, k, counter)
+        if gap:
+            await asyncio.sleep(gap)
+        return
     changes = []
     for _ in range(k):
         counter[0] += 1
@@ -88,6 +96,67 @@ async def commit(
         await store_module()._apply_batch(conn, changes, public_ids)
         if gap:
             await asyncio.sleep(gap)  # the node's loop busy before it sends COMMIT
+
+
+BUMP_K = (
+    "WITH bumped AS ("
+    " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
+    " SELECT a, $3::bigint, jsonb_build_object($2::text, $3::bigint)"
+    " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
+    " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + $3::bigint,"
+    " unread = s.unread || jsonb_build_object("
+    "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + $3::bigint)"
+    " RETURNING agent_id, last_seq, unread::text)"
+    " SELECT agent_id, last_seq, unread FROM bumped"
+)
+
+
+async def bump_once(
+    conn: asyncpg.Connection, agents: list[int], k: int, counter: list[int]
+) -> None:
+    """Fix 9 of docs/benchmarks.md, as a sketch (not the store's code): k events to the
+    same recipients in one transaction, each ``agent_seq`` row bumped once by k, all
+    k x N notification rows in one INSERT. Same tables, keys and rows as the store."""
+    keys = []
+    for _ in range(k):
+        counter[0] += 1
+        keys.append(f"k{os.getpid()}-{counter[0]}")
+    async with conn.transaction():
+        claimed = await conn.fetch(
+            "INSERT INTO publish_keys (service, key, notifications, created_at) "
+            "SELECT 'bench', key, $2, '2026-12-02T00:00:00Z' FROM unnest($1::text[]) AS t(key) "
+            "ON CONFLICT DO NOTHING RETURNING key",
+            keys,
+            len(agents),
+        )
+        assert len(claimed) == k
+        events = [
+            r[0]
+            for r in await conn.fetch(
+                "INSERT INTO events (kind, category, title, body, conversation_id, url, data, "
+                "created_at) SELECT 'ticket.assigned', 'tickets', 'Ticket assigned', $2, "
+                "NULL, NULL, '{}', '2026-12-02T00:00:00Z' FROM generate_series(1, $1) "
+                "RETURNING id",
+                k,
+                "x" * 200,
+            )
+        ]
+        rows = await conn.fetch(BUMP_K, sorted(agents), "tickets", k)
+        last = {r[0]: r[1] for r in rows}
+        a_col, s_col, e_col = [], [], []
+        for i, event_id in enumerate(events):
+            for a in agents:
+                a_col.append(a)
+                s_col.append(last[a] - k + 1 + i)
+                e_col.append(event_id)
+        await conn.execute(
+            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
+            "SELECT a, s, e, 'tickets', NULL "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(a, s, e)",
+            a_col,
+            s_col,
+            e_col,
+        )
 
 
 async def run_variant(
@@ -110,7 +179,7 @@ async def run_variant(
                 errors[0] += 1
                 continue
             lat.append(time.monotonic() - t0)
-            done[0] += batch if variant == "batch" else 1
+            done[0] += batch if variant in ("batch", "bump-once") else 1
 
     t0 = time.monotonic()
     await asyncio.gather(*(writer(c) for c in conns))
