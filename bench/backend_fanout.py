@@ -2,6 +2,8 @@
 
     python bench/backend_fanout.py --agents 1000 --rate 50 --seconds 20
     python bench/backend_fanout.py --agents 5000 --rate 10 --seconds 20
+    python bench/backend_fanout.py --agents 1000 --rate 15 --seconds 20 \
+        --db postgresql --bus redis --nodes 2
 
 Starts ``deskbell-server serve`` on a fresh SQLite file and a free port, pinned to one
 core (``taskset``); the load generator (bench/loadgen.py, one epoll loop) pins itself to
@@ -10,6 +12,15 @@ the other. N agents of one inbox connect and resume; a service publishes
 acknowledgements. Then the same subscribers, publisher and payload size run against the
 brokers already on this machine (pinned to the server's core for the run, restored
 after). Last, acknowledged publishes per second with a pipelined publisher.
+
+With ``--db postgresql --bus redis --nodes 2``, also runs the same workload on two
+``deskbell-server`` processes (each pinned to its own core, or unpinned with
+``--node-cores none``) sharing a fresh PostgreSQL database (created for the run,
+dropped after) and a private redis-server: agents spread evenly over the nodes, each
+publish sent to a node picked at random. Its table puts the scaled-out run first, with
+ratios to the single-node SQLite run and the brokers of the same run; CPU and RSS are
+summed over the nodes, and the CPU of the PostgreSQL backends and redis-server is shown
+beside them. ``--targets scaled`` runs the scaled-out setup alone.
 
 With ``--restart``, also restarts the server under every connected agent and times the
 reconnect storm. Prints a table with the command line, the machine load and, for each
@@ -23,6 +34,7 @@ Modules: loadgen (the clients), processes (server, brokers, py-spy), fanout_repo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -37,22 +49,27 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
-from fanout_report import ROWS, TPUT_ROWS, Result, summarize, table
+from fanout_report import ROWS, SCALE_ROWS, TPUT_ROWS, Result, summarize, table
 from loadgen import BenchError, Loop, Recorder
 from processes import (
     INBOX,
     NICE,
     TPUT_INBOX,
     Meter,
+    RedisServer,
     Seeded,
     ServerProcess,
+    SideMeter,
     autogroup_nice,
     backend_source,
     broker_pid,
+    deskbell_nodes,
     deskbell_server,
     loadavg,
     own_cpu,
     pinned,
+    postgres_database,
+    redis_server,
     seed,
     start_profile,
     summarize_profile,
@@ -79,8 +96,13 @@ def fanout(
     window: int,
     max_seconds: float = 0,
     profile: Path | None = None,
+    side: SideMeter | None = None,
 ) -> Result:
-    """Connect ``agents`` subscribers, publish, and measure."""
+    """Connect ``agents`` subscribers, publish, and measure.
+
+    ``meter`` may cover several server processes (the nodes of a scaled-out run): CPU
+    and RSS are their sums, and ``profile`` gets one py-spy per process (``.node<i>``
+    added to the name after the first). ``side``: also the CPU of PostgreSQL and Redis."""
     res = Result(target, agents, rate, load=loadavg())
     rec = Recorder(agents, events)
     state = {"live": 0, "closed": 0}
@@ -92,7 +114,8 @@ def fanout(
         loadgen.connect_all(loop, lambda i: subscriber(i, rec, state), agents, state)
         res.connect_s = time.monotonic() - t0
         pub = publisher()
-        loop.add(pub)  # type: ignore[arg-type]
+        for part in getattr(pub, "parts", [pub]):
+            loop.add(part)  # type: ignore[arg-type]
         loop.run_until(
             lambda: bool(getattr(pub, "open", False) or getattr(pub, "connected", False)),
             time.monotonic() + 10,
@@ -101,7 +124,16 @@ def fanout(
         time.sleep(0.5)
         loop.run_once(0)
         res.rss_per_conn_kib = (meter.rss() - rss0) / agents / 1024
-        spy = start_profile(meter.proc.pid, profile, max_seconds or events / max(rate, 1))
+        spies = [
+            start_profile(
+                pid,
+                profile if i == 0 or profile is None else profile.with_suffix(f".node{i}.txt"),
+                max_seconds or events / max(rate, 1),
+            )
+            for i, pid in enumerate(meter.pids)
+        ]
+        if side is not None:
+            side.start()
         cpu0, own0, wall0 = meter.cpu(), own_cpu(), time.monotonic()
 
         def drained() -> bool:
@@ -120,14 +152,30 @@ def fanout(
         )
         wall = time.monotonic() - wall0
         cpu = meter.cpu() - cpu0
-        if spy is not None and profile is not None:
-            spy.wait()
-            res.notes.append(f"profile: {profile}\n" + summarize_profile(profile))
+        side_cpu = side.stop() if side is not None else None
+        for i, spy in enumerate(spies):
+            if spy is not None and profile is not None:
+                spy.wait()
+                out = profile if i == 0 else profile.with_suffix(f".node{i}.txt")
+                res.notes.append(f"profile: {out}\n" + summarize_profile(out))
         res.server_cpu_pct = 100 * cpu / wall
         res.loadgen_cpu_pct = 100 * (own_cpu() - own0) / wall
         summarize(res, rec, pub, warmup)
         res.cpu_us_per_delivery = cpu / max(1, res.received) * 1e6
         res.loadgen_us_per_delivery = (own_cpu() - own0) / max(1, res.received) * 1e6
+        if side_cpu is not None:
+            pg, bus, backends = side_cpu
+            res.store_cpu_us_per_delivery = pg / max(1, res.received) * 1e6
+            res.bus_cpu_us_per_delivery = bus / max(1, res.received) * 1e6
+            res.all_cpu_us_per_delivery = (cpu + pg + bus) / max(1, res.received) * 1e6
+            res.notes.append(
+                f"{backends} PostgreSQL backends of the run's database at the end; over the "
+                f"run PostgreSQL used {100 * pg / wall:.0f} % and redis-server "
+                f"{100 * bus / wall:.0f} % of a core, the nodes {100 * cpu / wall:.0f} % "
+                "(summed)"
+            )
+        if hasattr(pub, "per_part"):
+            res.notes.append(f"publishes per node: {pub.per_part}")
         if rate:
             res.publish_late_max_ms = pub.max_late * 1e3
             res.publish_late_mean_ms = pub.late_total / max(1, pub.sent) * 1e3
@@ -342,6 +390,113 @@ def run_deskbell(
     return results, frame
 
 
+def node_cores(args: argparse.Namespace) -> list[int | None]:
+    """The core of each node: ``--node-cores 0,1`` puts node i on the i-th (cycling);
+    ``none`` leaves them to the scheduler."""
+    if args.node_cores == "none":
+        return [None] * args.nodes
+    cores = [int(c) for c in args.node_cores.split(",")]
+    return [cores[i % len(cores)] for i in range(args.nodes)]
+
+
+def scaled_name(args: argparse.Namespace) -> str:
+    return f"deskbell-{args.nodes}n-pg"
+
+
+def run_scaled(
+    args: argparse.Namespace, folder: Path, report: Callable[[Result], None]
+) -> tuple[list[Result], float]:
+    """The same fan-out (and throughput) against ``--nodes`` deskbell-server processes
+    on one fresh PostgreSQL database and one Redis: agent i on node i mod N, each
+    publish to a node picked at random (``--publish-to``). CPU and RSS are summed over
+    the nodes; the PostgreSQL backends and redis-server are measured beside them."""
+    name = scaled_name(args)
+    results = []
+    local = contextlib.nullcontext(RedisServer("local", None))
+    with (
+        postgres_database(args.pg_url, args.pool_size) as (url, dbname),
+        redis_server(args.redis_url, folder) if args.bus == "redis" else local as bus,
+    ):
+        seeded = seed(folder, args.agents, url)
+        cores = node_cores(args)
+        with deskbell_nodes(url, cores, folder, ("--bus", bus.url)) as nodes:
+            ports = [node.port for node in nodes]
+            meter = Meter(*(node.pid for node in nodes))
+            side = SideMeter(dbname, bus.pid)
+            events = int(args.rate * args.seconds)
+            print(
+                f"  {name}: nodes on ports {ports}, cores "
+                f"{[c if c is not None else 'any' for c in cores]}; database {dbname} "
+                f"(pool_size {args.pool_size}); bus {bus.url}"
+                + (" (private redis-server)" if bus.pid else ""),
+                flush=True,
+            )
+
+            def spread(token: str, count: int, inbox: str, expect: int) -> loadgen.SpreadPublisher:
+                return loadgen.SpreadPublisher(
+                    [
+                        loadgen.DeskbellPublisher(
+                            "127.0.0.1",
+                            port,
+                            token,
+                            count,
+                            [f"inbox:{inbox}"],
+                            args.pad,
+                            args.keys,
+                            expect,
+                        )
+                        for port in ports
+                    ],
+                    args.publish_to,
+                )
+
+            res = fanout(
+                name,
+                args.agents,
+                args.rate,
+                events,
+                int(args.rate * args.warmup),
+                lambda i, rec, state: loadgen.AgentClient(
+                    i,
+                    "127.0.0.1",
+                    ports[i % len(ports)],
+                    seeded.tokens[i],
+                    args.deflate,
+                    rec,
+                    state,
+                ),
+                lambda: spread(seeded.service_token, events, INBOX, args.agents),  # type: ignore[arg-type,return-value]
+                meter,
+                args.window,
+                profile=args.profile / "scaled-fanout.txt" if args.profile else None,
+                side=side,
+            )
+            report(res)
+            results.append(res)
+            frame = res.frame_bytes
+            if args.throughput_seconds:
+                cap = 200_000
+                res = fanout(
+                    name,
+                    1,
+                    0,
+                    cap,
+                    0,
+                    lambda i, rec, state: loadgen.AgentClient(
+                        i, "127.0.0.1", ports[0], seeded.tput_token, args.deflate, rec, state
+                    ),
+                    lambda: spread(seeded.service_token, cap, TPUT_INBOX, 1),  # type: ignore[arg-type,return-value]
+                    meter,
+                    args.window,
+                    max_seconds=args.throughput_seconds,
+                    profile=args.profile / "scaled-throughput.txt" if args.profile else None,
+                    side=side,
+                )
+                report(res)
+                results.append(res)
+    return results, frame
+
+
 def run_mqtt(
     args: argparse.Namespace, qos: int, pad: int, report: Callable[[Result], None]
 ) -> list[Result]:
@@ -429,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--targets",
         default="deskbell,mqtt0,mqtt1,nats",
-        help="comma-separated: deskbell, mqtt0, mqtt1, nats",
+        help="comma-separated: deskbell, mqtt0, mqtt1, nats (with --db postgresql the "
+        "scaled-out run comes after deskbell; --targets scaled runs it alone)",
     )
     p.add_argument(
         "--throughput-seconds",
@@ -452,7 +608,9 @@ def main(argv: list[str] | None = None) -> int:
         help="each publish carries an idempotency key",
     )
     p.add_argument("--server-core", type=int, default=0)
-    p.add_argument("--client-core", type=int, default=1)
+    p.add_argument(
+        "--client-core", type=int, default=1, help="load generator's core; -1: not pinned"
+    )
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--nats-host", default="127.0.0.1")
@@ -495,8 +653,50 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="run py-spy on deskbell-server while it publishes; stacks go to DIR",
     )
+    scale = p.add_argument_group(
+        "scale-out",
+        "with --db postgresql, also run --nodes deskbell-server processes on one fresh "
+        "PostgreSQL database and one Redis, after the single-node SQLite run (target "
+        "deskbell) and before the brokers; its table puts it first, with ratios to each",
+    )
+    scale.add_argument(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: add the scaled-out run (needs --bus redis when --nodes > 1)",
+    )
+    scale.add_argument("--bus", choices=("local", "redis"), default="local")
+    scale.add_argument("--nodes", type=int, default=1, help="server processes (scaled-out run)")
+    scale.add_argument(
+        "--node-cores",
+        default="0,1",
+        help="cores of the nodes, node i on the i-th (cycling), or 'none' to leave them unpinned",
+    )
+    scale.add_argument(
+        "--publish-to",
+        choices=("random", "alternate"),
+        default="random",
+        help="which node each event is published to",
+    )
+    scale.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="an existing database of the PostgreSQL server to use: the run creates "
+        "deskbell_bench_<random> there and drops it at the end",
+    )
+    scale.add_argument("--pool-size", type=int, default=10, help="each node's pool_size")
+    scale.add_argument(
+        "--redis-url",
+        help="a Redis to share (a private channel is added); default: a private "
+        "redis-server on a free port",
+    )
     args = p.parse_args(argv)
-    os.sched_setaffinity(0, {args.client_core})
+    if args.db == "postgresql" and args.nodes > 1 and args.bus != "redis":
+        p.error("--nodes > 1 needs --bus redis")
+    if args.db == "sqlite" and (args.nodes > 1 or args.bus != "local"):
+        p.error("--nodes and --bus redis need --db postgresql (SQLite is one process's)")
+    if args.client_core >= 0:
+        os.sched_setaffinity(0, {args.client_core})
     NICE[0] = args.nice
     try:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
@@ -521,6 +721,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     command = "python bench/backend_fanout.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = args.agents + 200
+    scaled = scaled_name(args) if args.db == "postgresql" else None
     if hard != resource.RLIM_INFINITY and hard < need:
         print(
             f"error: {args.agents} connections need {need} file descriptors; the hard "
@@ -539,7 +740,12 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     print(
         f"# {command}\n# started {started}; load average {loadavg()}; "
         f"server on core {args.server_core}, load generator on core {args.client_core}, "
-        f"both at nice {args.nice}",
+        f"both at nice {args.nice}"
+        + (
+            f"; {args.nodes} node(s) on cores {args.node_cores} with PostgreSQL + {args.bus} bus"
+            if scaled
+            else ""
+        ),
         flush=True,
     )
     results: list[Result] = []
@@ -563,6 +769,9 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             if "deskbell" in targets:
                 desk, frame = run_deskbell(args, Path(tmp), report, storms)
                 results += desk
+            if scaled:
+                out, frame = run_scaled(args, Path(tmp), report)
+                results += out
             pad = max(0, round(frame) - MARKER_BYTES)
             if "mqtt0" in targets:
                 results += run_mqtt(args, 0, pad, report)
@@ -572,9 +781,10 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 results += run_nats(args, pad, report)
         except BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            log = Path(tmp) / "server.log"
-            if log.exists():
-                print(log.read_text()[-3000:], file=sys.stderr)
+            for log in [Path(tmp) / "server.log", *sorted(Path(tmp).glob("node*.log"))]:
+                if log.exists():
+                    print(f"--- {log.name}", file=sys.stderr)
+                    print(log.read_text()[-3000:], file=sys.stderr)
             return 1
 
     fan = [r for r in results if r.rate]
@@ -592,8 +802,20 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         f"server/broker on core {args.server_core}, load generator on core "
         f"{args.client_core}, both at nice {args.nice}  \nBackend: {source}; "
         f"{psutil.cpu_count()} CPUs\n"
+        + (
+            f"Scaled out ({scaled}): {args.nodes} nodes on cores {args.node_cores}, "
+            f"one fresh PostgreSQL database (pool_size {args.pool_size} per node), "
+            f"{args.redis_url or 'a private redis-server'}; agent i on node i mod "
+            f"{args.nodes}; each publish to "
+            + ("a node picked at random" if args.publish_to == "random" else "the nodes in turn")
+            + "; CPU and RSS summed over the nodes\n"
+            if scaled
+            else ""
+        )
     )
-    if any(r.target == "deskbell" for r in fan):
+    if scaled and any(r.target == scaled for r in fan):
+        print(table(fan, ROWS + SCALE_ROWS, args.window, main=scaled))
+    elif any(r.target == "deskbell" for r in fan):
         print(table(fan, ROWS, args.window))
     for st in storms:
         print(
@@ -609,15 +831,23 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             "| nothing missed | |\n"
             f"| graceful stop, start to /healthz (s) | {st.stop_s:.1f}, {st.start_s:.1f} | | |"
         )
-    if any(r.target == "deskbell" for r in tput):
+    main = scaled if scaled and any(r.target == scaled for r in tput) else "deskbell"
+    if any(r.target == main for r in tput):
         print(
             f"\n### Acknowledged publishes, one recipient, pipelined "
             f"(window {args.window}, {args.throughput_seconds:g} s)\n"
         )
-        print(table(tput, TPUT_ROWS, args.window))
+        print(
+            table(tput, TPUT_ROWS + (SCALE_ROWS if main != "deskbell" else []), args.window, main)
+        )
     for r in results:
         for note in r.notes:
             print(f"note: {r.target}: {note}")
+        if r.ack_timeline:
+            print(
+                f"note: {r.target}: publish ack p50/max (ms) by second of publishing: "
+                + r.ack_timeline
+            )
     if args.json_out:
         args.json_out.write_text(
             json.dumps(
@@ -633,13 +863,15 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             )
         )
     for r in results:
-        if not r.clean and r.target != "deskbell":
+        if not r.clean and not r.target.startswith("deskbell"):
             print(
                 f"warning: the reference {r.target} lost {r.lost}, duplicated "
                 f"{r.duplicates}, reordered {r.order_errors}",
                 file=sys.stderr,
             )
-    bad: list[Result | Storm] = [r for r in results if not r.clean and r.target == "deskbell"]
+    bad: list[Result | Storm] = [
+        r for r in results if not r.clean and r.target.startswith("deskbell")
+    ]
     bad += [st for st in storms if not st.clean]
     for r in bad:
         what = "restart" if isinstance(r, Storm) else r.target

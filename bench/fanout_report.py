@@ -19,6 +19,9 @@ class Result:
     deliveries: int = 0
     received: int = 0
     lost: int = 0
+    lost_acked: int = 0
+    """Deliveries missing of publishes that were acknowledged (``lost`` also counts the
+    recipients of publishes the server refused with an error)."""
     duplicates: int = 0
     out_of_order: int = 0
     seq_gaps: int = 0
@@ -33,6 +36,9 @@ class Result:
     ack_p50_ms: float = float("nan")
     ack_p99_ms: float = float("nan")
     publish_errors: int = 0
+    unanswered: int = 0
+    """Publishes neither acknowledged nor refused when the drain ended (their fate is
+    unknown to the run: committed later, or never)."""
     first_error: str = ""
     frame_bytes: float = 0.0
     rss_per_conn_kib: float = float("nan")
@@ -44,6 +50,15 @@ class Result:
     publish_late_mean_ms: float = float("nan")
     connect_s: float = float("nan")
     acked_per_s: float = float("nan")
+    store_cpu_us_per_delivery: float = float("nan")
+    """Scaled-out runs: the PostgreSQL backends of the run's database."""
+    bus_cpu_us_per_delivery: float = float("nan")
+    """Scaled-out runs: the run's redis-server."""
+    all_cpu_us_per_delivery: float = float("nan")
+    """Scaled-out runs: nodes + PostgreSQL backends + redis-server."""
+    ack_timeline: str = ""
+    """Publish acknowledgement latency by second of the run (p50 / max, ms, and refused
+    publishes): when a server fell behind, and whether it recovered."""
     load: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -52,7 +67,7 @@ class Result:
         """Deskbell promises one ordered stream per agent by ``seq``: pipelined publishes
         are committed concurrently, so publish order is not delivery order and does not
         count. The brokers promise publish order per publisher and topic."""
-        return self.seq_gaps if self.target == "deskbell" else self.out_of_order
+        return self.seq_gaps if self.target.startswith("deskbell") else self.out_of_order
 
     @property
     def clean(self) -> bool:
@@ -66,10 +81,21 @@ def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -
     res.deliveries = n * events
     res.received = rec.received
     res.lost = rec.lost(events)
+    n_ = rec.n
+    lat_ = rec.latency
+    res.lost_acked = sum(
+        1
+        for k in range(events)
+        if pub.ack_ns[k] >= 0
+        for i in range(k * n_, (k + 1) * n_)
+        if lat_[i] < 0
+    )
     res.duplicates = rec.duplicates
     res.out_of_order = rec.out_of_order
     res.seq_gaps = rec.seq_gaps
     res.publish_errors = pub.errors
+    if not isinstance(pub, loadgen.NatsPublisher) and getattr(pub, "qos", 1):
+        res.unanswered = pub.sent - pub.acked - pub.errors
     res.first_error = pub.first_error
     res.frame_bytes = rec.frame_bytes / rec.received if rec.received else 0.0
     lat = rec.latency
@@ -96,6 +122,15 @@ def summarize(res: Result, rec: Recorder, pub: loadgen.Publisher, warmup: int) -
             lasts.append(max(seg))
     if lasts:
         res.read_last_median_ms = statistics.median(lasts) / 1e6
+    if res.rate and events and not isinstance(pub, (loadgen.NatsPublisher, loadgen.MqttPublisher)):
+        per = max(1, round(res.rate))
+        parts = []
+        for start in range(0, events, per):
+            got = sorted(v for v in pub.ack_ns[start : start + per] if v >= 0)
+            refused = sum(1 for v in pub.ack_ns[start : start + per] if v < 0)
+            cell = f"{loadgen.percentile(got, 0.5) / 1e6:.0f}/{got[-1] / 1e6:.0f}" if got else "-"
+            parts.append(cell + (f" ({refused} refused)" if refused else ""))
+        res.ack_timeline = ", ".join(f"{i}s {c}" for i, c in enumerate(parts))
     acks = sorted(v for v in pub.ack_ns[warmup:events] if v >= 0)
     if acks and not isinstance(pub, loadgen.NatsPublisher):
         res.ack_p50_ms = loadgen.percentile(acks, 0.5) / 1e6
@@ -125,6 +160,9 @@ ROWS = [
     ("ack_p99_ms", "publish ack p99 (ms)", "{:.2f}"),
     ("received", "deliveries received", "{:,}"),
     ("lost", "lost (not delivered when the drain ended)", "{}"),
+    ("lost_acked", "of which of acknowledged publishes", "{}"),
+    ("publish_errors", "publishes refused with an error", "{}"),
+    ("unanswered", "publishes unanswered when the drain ended", "{}"),
     ("duplicates", "duplicates", "{}"),
     ("order_errors", "out of order (Deskbell: seq gaps or reversals)", "{}"),
     ("out_of_order", "arrived in other than publish order", "{}"),
@@ -137,6 +175,11 @@ ROWS = [
     ("publish_late_mean_ms", "publish later than due, mean (ms): load generator busy", "{:.2f}"),
     ("publish_late_max_ms", "publish later than due, max (ms)", "{:.1f}"),
     ("connect_s", "connect + subscribe/resume all (s)", "{:.1f}"),
+]
+SCALE_ROWS = [
+    ("store_cpu_us_per_delivery", "PostgreSQL backends CPU per delivery (µs)", "{:.2f}"),
+    ("bus_cpu_us_per_delivery", "redis-server CPU per delivery (µs)", "{:.2f}"),
+    ("all_cpu_us_per_delivery", "nodes + PostgreSQL + Redis CPU per delivery (µs)", "{:.2f}"),
 ]
 TPUT_ROWS = [
     ("acked_per_s", "acknowledged publishes/s (window {window})", "{:,.0f}"),
@@ -162,12 +205,19 @@ def value(r: Result, key: str) -> float:
     return float(getattr(r, key))
 
 
-def table(results: list[Result], rows: list[tuple[str, str, str]], window: int) -> str:
-    desk = next(r for r in results if r.target == "deskbell")
-    refs = [r for r in results if r.target != "deskbell"]
+def table(
+    results: list[Result],
+    rows: list[tuple[str, str, str]],
+    window: int,
+    main: str = "deskbell",
+) -> str:
+    """One column per result, ``main`` first; ratios are ``main`` over each other one
+    (with ``main`` the scaled-out run, that includes the single-node Deskbell)."""
+    desk = next(r for r in results if r.target == main)
+    refs = [r for r in results if r.target != main]
     head = [
         "figure",
-        "Deskbell",
+        "Deskbell" if main == "deskbell" else main,
         *(r.target for r in refs),
         *(f"ratio /{r.target}" for r in refs),
         "budget (DESIGN.md)",

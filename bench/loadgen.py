@@ -440,6 +440,59 @@ class DeskbellPublisher(WsClient, Publisher):
             self.first_error = self.first_error or payload.decode()
 
 
+class SpreadPublisher:
+    """One publisher over several connections (one per node of a scaled-out run): each
+    event goes to a node picked at random (seeded, so runs are comparable) or in turn.
+    The parts share the send and acknowledgement arrays; counts are their sums."""
+
+    def __init__(self, parts: list[DeskbellPublisher], how: str = "random", seed: int = 1):
+        import random
+
+        self.parts = parts
+        self.events = parts[0].events
+        self.send_ns = parts[0].send_ns
+        self.ack_ns = parts[0].ack_ns
+        for part in parts[1:]:
+            part.send_ns, part.ack_ns = self.send_ns, self.ack_ns
+        self.max_late = 0.0
+        self.late_total = 0.0
+        self.per_part = [0] * len(parts)
+        self._pick = (
+            (lambda k: k % len(parts))
+            if how == "alternate"
+            else (lambda k, r=random.Random(seed): r.randrange(len(parts)))
+        )
+
+    @property
+    def open(self) -> bool:
+        return all(p.open for p in self.parts)
+
+    @property
+    def sent(self) -> int:
+        return sum(p.sent for p in self.parts)
+
+    @property
+    def acked(self) -> int:
+        return sum(p.acked for p in self.parts)
+
+    @property
+    def errors(self) -> int:
+        return sum(p.errors for p in self.parts)
+
+    @property
+    def first_error(self) -> str:
+        return next((p.first_error for p in self.parts if p.first_error), "")
+
+    @property
+    def outstanding(self) -> int:
+        return self.sent - self.acked - self.errors
+
+    def publish(self, k: int) -> None:
+        i = self._pick(k)
+        self.per_part[i] += 1
+        self.parts[i].publish(k)
+
+
 # ------------------------------------------------------------------------------ MQTT 3.1.1
 def _remaining(n: int) -> bytes:
     out = bytearray()

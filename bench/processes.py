@@ -32,17 +32,69 @@ def loadavg() -> str:
 
 
 class Meter:
-    """Server (or broker) RSS and CPU, and this process's CPU, around a run."""
+    """Server (or broker) RSS and CPU, and this process's CPU, around a run.
 
-    def __init__(self, pid: int):
-        self.proc = psutil.Process(pid)
+    Several pids (the nodes of a scaled-out run): RSS and CPU are their sums."""
+
+    def __init__(self, pid: int, *more: int):
+        self.procs = [psutil.Process(p) for p in (pid, *more)]
+        self.proc = self.procs[0]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
 
     def rss(self) -> int:
-        return int(self.proc.memory_info().rss)
+        return sum(int(p.memory_info().rss) for p in self.procs)
 
     def cpu(self) -> float:
-        t = self.proc.cpu_times()
+        total = 0.0
+        for p in self.procs:
+            t = p.cpu_times()
+            total += float(t.user + t.system)
+        return total
+
+
+class SideMeter:
+    """CPU of processes a scaled-out run depends on but does not start per node: the
+    PostgreSQL backends serving the run's database (found by their process title) and
+    the run's own redis-server. Backends that appear during the run count from 0."""
+
+    def __init__(self, pg_database: str | None = None, redis_pid: int | None = None):
+        self.pg_database = pg_database
+        self.redis = psutil.Process(redis_pid) if redis_pid else None
+        self._pg0: dict[int, float] = {}
+        self._redis0 = 0.0
+
+    def _pg(self) -> dict[int, float]:
+        if not self.pg_database:
+            return {}
+        mark = f" {self.pg_database} "
+        out = {}
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                title = " ".join(p.info["cmdline"] or [])
+                if title.startswith("postgres:") and mark in title:
+                    t = p.cpu_times()
+                    out[p.pid] = float(t.user + t.system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
+
+    def _redis(self) -> float:
+        if self.redis is None:
+            return 0.0
+        t = self.redis.cpu_times()
         return float(t.user + t.system)
+
+    def start(self) -> None:
+        self._pg0, self._redis0 = self._pg(), self._redis()
+
+    def stop(self) -> tuple[float, float, int]:
+        """(PostgreSQL backends' CPU s, redis-server's CPU s, backends seen)."""
+        pg1 = self._pg()
+        pg = sum(v - self._pg0.get(pid, 0.0) for pid, v in pg1.items())
+        return pg, self._redis() - self._redis0, len(pg1)
 
 
 def own_cpu() -> float:
@@ -89,7 +141,7 @@ def use_backend_from(folder: Path) -> None:
     BACKEND_ENV["PYTHONPATH"] = str(folder.resolve())
 
 
-def cli(db: Path, *args: str) -> dict:
+def cli(db: Path | str, *args: str) -> dict:
     out = subprocess.run(
         [server_exe(), *args, "--db", str(db), "--json"],
         check=True,
@@ -110,15 +162,17 @@ def free_port() -> int:
 
 @dataclass
 class Seeded:
-    db: Path
+    db: Path | str
     tokens: list[str]
     tput_token: str
     service_token: str
 
 
-def seed(folder: Path, agents: int) -> Seeded:
-    """A fresh database: ``agents`` agents of one inbox, one more alone in another."""
-    db = folder / "bench.sqlite3"
+def seed(folder: Path, agents: int, url: str | None = None) -> Seeded:
+    """A fresh database: ``agents`` agents of one inbox, one more alone in another.
+
+    SQLite in ``folder`` unless ``url`` names another (an empty PostgreSQL database)."""
+    db: Path | str = url or folder / "bench.sqlite3"
     rows = folder / "agents.csv"
     with rows.open("w", newline="") as f:
         w = csv.writer(f)
@@ -151,10 +205,11 @@ def workdir(keep: Path | None) -> Iterator[str]:
 
 
 class ServerProcess:
-    """``deskbell-server serve`` pinned to one core, on a fixed free port, restartable."""
+    """``deskbell-server serve`` pinned to one core (``core`` None: not pinned), on a
+    fixed free port, restartable. ``extra`` goes on its command line (``--bus …``)."""
 
-    def __init__(self, db: Path, core: int, log: Path):
-        self.db, self.core, self.log = db, core, log
+    def __init__(self, db: Path | str, core: int | None, log: Path, extra: tuple[str, ...] = ()):
+        self.db, self.core, self.log, self.extra = db, core, log, extra
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -165,8 +220,11 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start and wait until ``/healthz`` answers."""
-        cmd = ["nice", "-n", str(NICE[0]), "taskset", "-c", str(self.core), server_exe()]
-        cmd += ["serve", "--db", str(self.db), "--port", str(self.port)]
+        cmd = ["nice", "-n", str(NICE[0])]
+        if self.core is not None:
+            cmd += ["taskset", "-c", str(self.core)]
+        cmd += [server_exe(), "serve", "--db", str(self.db), "--port", str(self.port)]
+        cmd += list(self.extra)
         with self.log.open("ab") as err:
             self.proc = subprocess.Popen(
                 cmd, stdout=subprocess.DEVNULL, stderr=err, env=BACKEND_ENV
@@ -203,14 +261,114 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def deskbell_server(db: Path, core: int, log: Path) -> Iterator[ServerProcess]:
+def deskbell_server(
+    db: Path | str, core: int | None, log: Path, extra: tuple[str, ...] = ()
+) -> Iterator[ServerProcess]:
     """A started :class:`ServerProcess`, stopped on exit."""
-    server = ServerProcess(db, core, log)
+    server = ServerProcess(db, core, log, extra)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def deskbell_nodes(
+    db: str, cores: list[int | None], folder: Path, extra: tuple[str, ...]
+) -> Iterator[list[ServerProcess]]:
+    """Several started nodes on one database and bus (``node<i>.log`` each), stopped on
+    exit. The first one starts alone, so that it runs the migrations by itself."""
+    nodes: list[ServerProcess] = []
+    try:
+        for i, core in enumerate(cores):
+            node = ServerProcess(db, core, folder / f"node{i}.log", extra)
+            nodes.append(node)
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.terminate()
+        for node in nodes:
+            node.stop()
+
+
+# ------------------------------------------------------------------------------ PostgreSQL, Redis
+@contextlib.contextmanager
+def postgres_database(admin_url: str, pool_size: int) -> Iterator[tuple[str, str]]:
+    """A fresh database ``deskbell_bench_<random>`` on the server of ``admin_url``,
+    dropped on exit. Yields (its URL with ``?pool_size=``, its name)."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    name = "deskbell_bench_" + os.urandom(6).hex()
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_url, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    parts = urlsplit(admin_url)
+    url = urlunsplit(parts._replace(path="/" + name, query=f"pool_size={pool_size}"))
+    try:
+        yield url, name
+    finally:
+        asyncio.run(admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@dataclass
+class RedisServer:
+    url: str
+    pid: int | None
+    """The private redis-server's pid; None when the run uses a Redis given to it."""
+
+
+@contextlib.contextmanager
+def redis_server(url: str | None, folder: Path) -> Iterator[RedisServer]:
+    """``url`` as given (its own channel added), or a private ``redis-server`` on a free
+    port of 127.0.0.1, without persistence, stopped on exit."""
+    channel = "deskbell-bench-" + os.urandom(4).hex()
+    if url:
+        sep = "&" if "?" in url else "?"
+        yield RedisServer(f"{url}{sep}channel={channel}", None)
+        return
+    exe = shutil.which("redis-server")
+    if not exe:
+        raise BenchError("redis-server is not installed (or pass --redis-url)")
+    port = free_port()
+    cmd = ["nice", "-n", str(NICE[0]), exe, "--bind", "127.0.0.1", "--port", str(port)]
+    cmd += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
+    with (folder / "redis.log").open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 10
+        import socket
+
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("redis-server did not start: see redis.log")
+            time.sleep(0.05)
+        # nice execs redis-server: the pid is redis-server's.
+        yield RedisServer(f"redis://127.0.0.1:{port}/0?channel={channel}", proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # ------------------------------------------------------------------------------ brokers

@@ -1,0 +1,255 @@
+"""How fast PostgreSQL commits fan-outs to one inbox when several writers compete.
+
+    python bench/pg_seq_contention.py --agents 1000 --seconds 5
+
+A fresh database (created here, dropped at the end; schema and agents made by the
+backend's own CLI), ``--agents`` agents of one inbox, then ``--writers`` concurrent
+asyncpg connections each committing events to all of them in a loop through the store's
+own write path (``backend.store.postgres._apply_batch``: claim the publish key, then one
+statement that inserts the event, bumps every recipient's ``agent_seq`` row and inserts
+the notifications; then COMMIT). ``--writers`` stands for every writer task of every
+node (a node runs pool_size / 2 of them). Variants, each for ``--seconds``:
+
+- ``shipped``: one change per transaction, as a writer that finds one change queued;
+- ``shipped+gap``: the same with ``--gap-ms`` before COMMIT, standing in for a node
+  whose event loop is busy (fanning out) when asyncpg's reply arrives: the
+  ``agent_seq`` row locks are held across it;
+- ``inbox-lock``: ``pg_advisory_xact_lock`` on the inbox first, so writers queue on one
+  lock instead of on each of N row locks;
+- ``batch``: ``--batch`` changes in one transaction through ``_apply_batch``, as the
+  store's writers batch what queued up (each change still bumps every row);
+- ``bump-once``: a sketch of the proposed fix 9 (not the store's code): ``--batch``
+  events in one transaction, each ``agent_seq`` row bumped once by the batch size,
+  all their notification rows in one INSERT.
+
+Prints events/s and commit latency per variant and writer count. Needs only the
+PostgreSQL of ``--pg-url`` and the backend importable (run from the repo's venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import postgres_database, seed
+
+COUNTER = [0]
+"""Publish keys are unique over the whole run (every variant writes the same table)."""
+
+
+def store_module():
+    from backend.store import postgres
+
+    return postgres
+
+
+def change(agents: list[int], key: str) -> object:
+    from backend.store.base import Change, NewEvent
+
+    return Change(
+        event=NewEvent(
+            kind="ticket.assigned",
+            title="Ticket assigned",
+            body="x" * 200,
+            conversation_public_id=None,
+            url=None,
+            data={},
+            created_at="2026-12-02T00:00:00Z",
+            recipients=tuple(agents),
+        ),
+        publish_key=("bench", key),
+    )
+
+
+async def commit(
+    conn: asyncpg.Connection,
+    agents: list[int],
+    variant: str,
+    batch: int,
+    gap: float,
+    counter: list[int],
+    public_ids: dict[int, str],
+) -> None:
+    """One transaction of the store's write path (``_apply_batch``, as its writers run
+    it), ``batch`` changes for the ``batch`` variant, else one."""
+    k = batch if variant in ("batch", "bump-once") else 1
+    if variant == "bump-once":
+        await bump_once(conn, agents, k, counter)
+        if gap:
+            await asyncio.sleep(gap)
+        return
+    changes = []
+    for _ in range(k):
+        counter[0] += 1
+        changes.append(change(agents, f"k{os.getpid()}-{counter[0]}"))
+    async with conn.transaction():
+        if variant == "inbox-lock":
+            await conn.execute("SELECT pg_advisory_xact_lock(42)")
+        await store_module()._apply_batch(conn, changes, public_ids)
+        if gap:
+            await asyncio.sleep(gap)  # the node's loop busy before it sends COMMIT
+
+
+BUMP_K = (
+    "WITH bumped AS ("
+    " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
+    " SELECT a, $3::bigint, jsonb_build_object($2::text, $3::bigint)"
+    " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
+    " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + $3::bigint,"
+    " unread = s.unread || jsonb_build_object("
+    "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + $3::bigint)"
+    " RETURNING agent_id, last_seq, unread::text)"
+    " SELECT agent_id, last_seq, unread FROM bumped"
+)
+
+
+async def bump_once(
+    conn: asyncpg.Connection, agents: list[int], k: int, counter: list[int]
+) -> None:
+    """Fix 9 of docs/benchmarks.md, as a sketch (not the store's code): k events to the
+    same recipients in one transaction, each ``agent_seq`` row bumped once by k, all
+    k x N notification rows in one INSERT. Same tables, keys and rows as the store."""
+    keys = []
+    for _ in range(k):
+        counter[0] += 1
+        keys.append(f"k{os.getpid()}-{counter[0]}")
+    async with conn.transaction():
+        claimed = await conn.fetch(
+            "INSERT INTO publish_keys (service, key, notifications, created_at) "
+            "SELECT 'bench', key, $2, '2026-12-02T00:00:00Z' FROM unnest($1::text[]) AS t(key) "
+            "ON CONFLICT DO NOTHING RETURNING key",
+            keys,
+            len(agents),
+        )
+        assert len(claimed) == k
+        events = [
+            r[0]
+            for r in await conn.fetch(
+                "INSERT INTO events (kind, category, title, body, conversation_id, url, data, "
+                "created_at) SELECT 'ticket.assigned', 'tickets', 'Ticket assigned', $2, "
+                "NULL, NULL, '{}', '2026-12-02T00:00:00Z' FROM generate_series(1, $1) "
+                "RETURNING id",
+                k,
+                "x" * 200,
+            )
+        ]
+        rows = await conn.fetch(BUMP_K, sorted(agents), "tickets", k)
+        last = {r[0]: r[1] for r in rows}
+        a_col, s_col, e_col = [], [], []
+        for i, event_id in enumerate(events):
+            for a in agents:
+                a_col.append(a)
+                s_col.append(last[a] - k + 1 + i)
+                e_col.append(event_id)
+        await conn.execute(
+            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
+            "SELECT a, s, e, 'tickets', NULL "
+            "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS t(a, s, e)",
+            a_col,
+            s_col,
+            e_col,
+        )
+
+
+async def run_variant(
+    url: str, agents: list[int], variant: str, writers: int, seconds: float, batch: int, gap: float
+) -> tuple[float, float, float, int]:
+    conns = [await asyncpg.connect(url) for _ in range(writers)]
+    lat: list[float] = []
+    done = [0]
+    counter = COUNTER
+    stop = time.monotonic() + seconds
+    errors = [0]
+    public_ids: dict[int, str] = {}
+
+    async def writer(conn: asyncpg.Connection) -> None:
+        while time.monotonic() < stop:
+            t0 = time.monotonic()
+            try:
+                await commit(conn, agents, variant, batch, gap, counter, public_ids)
+            except asyncpg.PostgresError:
+                errors[0] += 1
+                continue
+            lat.append(time.monotonic() - t0)
+            done[0] += batch if variant in ("batch", "bump-once") else 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(writer(c) for c in conns))
+    wall = time.monotonic() - t0
+    for c in conns:
+        await c.close()
+    lat.sort()
+    p50 = statistics.median(lat) * 1e3 if lat else float("nan")
+    p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3 if lat else float("nan")
+    return done[0] / wall, p50, p99, errors[0]
+
+
+async def main_async(args: argparse.Namespace, url: str) -> None:
+    conn = await asyncpg.connect(url)
+    agents = [r[0] for r in await conn.fetch("SELECT id FROM agents ORDER BY id")][: args.agents]
+    await conn.close()
+    print(
+        "| variant | writers | events/s | commit p50 (ms) | commit p99 (ms) | errors |\n"
+        "|---|---|---|---|---|---|"
+    )
+    for variant in args.variants.split(","):
+        for writers in [int(w) for w in args.writers.split(",")]:
+            if args.vacuum:
+                # Every event leaves one dead agent_seq row version per recipient: clear
+                # them, so that each variant starts from the same table, not from the
+                # bloat of the ones before it.
+                conn = await asyncpg.connect(url)
+                await conn.execute("VACUUM ANALYZE agent_seq, notifications, events, publish_keys")
+                await conn.close()
+            gap = args.gap_ms / 1e3 if variant.endswith("+gap") else 0.0
+            rate, p50, p99, errors = await run_variant(
+                url,
+                agents,
+                variant.removesuffix("+gap"),
+                writers,
+                args.seconds,
+                args.batch,
+                gap,
+            )
+            print(
+                f"| {variant} | {writers} | {rate:.1f} | {p50:.1f} | {p99:.1f} | {errors} |",
+                flush=True,
+            )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=5)
+    p.add_argument("--writers", default="1,2,4,20")
+    p.add_argument("--variants", default="shipped,shipped+gap,inbox-lock,batch")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--gap-ms", type=float, default=5.0)
+    p.add_argument(
+        "--vacuum",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="VACUUM the written tables before each variant and writer count",
+    )
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = p.parse_args()
+    import tempfile
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    print(f"# {' '.join(sys.argv)}\n# started {started}; load average {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp, postgres_database(args.pg_url, 4) as (url, _):
+        seed(Path(tmp), args.agents, url)
+        asyncio.run(main_async(args, url.split("?")[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
