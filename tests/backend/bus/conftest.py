@@ -10,7 +10,7 @@ import pytest
 
 from backend.bus import Bus, BusEvent, LocalBus
 from backend.redis_bus import RedisBus
-from tests.backend.bus.redis_server import SHARED_URL, RedisServer
+from tests.backend.bus.redis_server import SHARED_URL
 
 
 def fast_delays() -> Iterator[float]:
@@ -73,16 +73,3 @@ async def make_node(request: pytest.FixtureRequest) -> AsyncIterator[NodeFactory
     finally:
         for node in nodes:
             await node.bus.close()
-
-
-@pytest.fixture
-async def redis_server() -> AsyncIterator[RedisServer]:
-    """A private redis-server that the test may stop and start again."""
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()

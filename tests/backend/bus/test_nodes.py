@@ -113,9 +113,9 @@ async def healthz(node: Backend) -> str:
 
 
 async def test_an_agent_on_one_node_gets_both_nodes_notifications_in_order(
-    pg_url: str, redis_server: RedisServer
+    pg_url: str, private_redis: RedisServer
 ) -> None:
-    async with two_nodes(pg_url, redis_server.url) as (a, b):
+    async with two_nodes(pg_url, private_redis.url) as (a, b):
         token = await agent_token(a)
         async with AgentClient.connected(b, token) as client:
             # Both nodes store for the agent at once: their bus messages cross.
@@ -125,9 +125,9 @@ async def test_an_agent_on_one_node_gets_both_nodes_notifications_in_order(
 
 
 async def test_an_agent_resuming_while_both_nodes_store_sees_one_ordered_stream(
-    pg_url: str, redis_server: RedisServer
+    pg_url: str, private_redis: RedisServer
 ) -> None:
-    async with two_nodes(pg_url, redis_server.url) as (a, b):
+    async with two_nodes(pg_url, private_redis.url) as (a, b):
         token = await agent_token(a)
         publishing = asyncio.gather(*(publish(a if n % 2 else b, n) for n in range(1, 121)))
         async with AgentClient.connected(b, token) as client:  # resumes mid-stream
@@ -137,22 +137,22 @@ async def test_an_agent_resuming_while_both_nodes_store_sees_one_ordered_stream(
 
 
 async def test_an_agent_catches_up_after_redis_restarts_without_reconnecting(
-    pg_url: str, redis_server: RedisServer
+    pg_url: str, private_redis: RedisServer
 ) -> None:
-    async with two_nodes(pg_url, redis_server.url) as (a, b):
+    async with two_nodes(pg_url, private_redis.url) as (a, b):
         token = await agent_token(a)
         async with AgentClient.connected(b, token) as client:
             await publish(a, 1)
             await wait_until(lambda: client.seqs == [1], what="the first notification")
             assert await healthz(b) == "ok"
 
-            await redis_server.stop()
+            await private_redis.stop()
             await wait_until(lambda: not a.bus.healthy and not b.bus.healthy, what="bus down")
             assert await healthz(b) == "degraded"
             for n in range(2, 12):
                 await publish(a, n)  # accepted and stored while Redis is down
 
-            await redis_server.start()
+            await private_redis.start()
             await wait_until(lambda: client.seqs[-1:] == [11], what="the catch-up")
             assert await healthz(b) == "ok"
             assert client.unread is not None and client.unread["total"] == 11
@@ -162,12 +162,12 @@ async def test_an_agent_catches_up_after_redis_restarts_without_reconnecting(
 
 
 async def test_a_node_that_loses_postgresql_answers_unavailable_and_recovers(
-    pg_url: str, redis_server: RedisServer
+    pg_url: str, private_redis: RedisServer
 ) -> None:
     target = urlsplit(pg_url)
     async with TcpProxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
         via_proxy = urlunsplit(target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}"))
-        config = Config(db=via_proxy, bus=redis_server.url, host="127.0.0.1", port=0, node="a")
+        config = Config(db=via_proxy, bus=private_redis.url, host="127.0.0.1", port=0, node="a")
         async with running_backend(config) as node:
             token = await agent_token(node)
             async with AgentClient.connected(node, token) as client:
@@ -184,9 +184,9 @@ async def test_a_node_that_loses_postgresql_answers_unavailable_and_recovers(
 
 
 async def test_a_gap_behind_a_resume_is_filled_from_the_store(
-    pg_url: str, redis_server: RedisServer
+    pg_url: str, private_redis: RedisServer
 ) -> None:
-    async with two_nodes(pg_url, redis_server.url) as (a, b):
+    async with two_nodes(pg_url, private_redis.url) as (a, b):
         token = await agent_token(a)
         ann = await a.store.agent_by_email(AGENT)
         assert ann is not None

@@ -42,21 +42,21 @@ async def start_node() -> AsyncIterator[Start]:
 
 
 async def test_a_redis_restart_is_reported_and_followed_by_a_resync(
-    redis_server: RedisServer, start_node: Start, caplog: pytest.LogCaptureFixture
+    private_redis: RedisServer, start_node: Start, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="backend.redis_bus")
-    a = await start_node(redis_server.url)
-    b = await start_node(redis_server.url)
+    a = await start_node(private_redis.url)
+    b = await start_node(private_redis.url)
     await a.bus.publish(event(1))
     await wait_until(lambda: b.received == [event(1)], what="the first event")
     resyncs_before = b.resyncs
 
-    await redis_server.stop()
+    await private_redis.stop()
     await wait_until(lambda: not a.bus.healthy and not b.bus.healthy, what="both unhealthy")
     await a.bus.publish(event(2))  # stored, in real life; the bus cannot carry it
     assert a.received[-1] == event(2)  # this node's own agents still get it
 
-    await redis_server.start()
+    await private_redis.start()
     await wait_until(lambda: a.bus.healthy and b.bus.healthy, what="both healthy again")
     await a.bus.publish(event(3))
     await wait_until(lambda: b.received[-1:] == [event(3)], what="events flowing again")
@@ -68,13 +68,13 @@ async def test_a_redis_restart_is_reported_and_followed_by_a_resync(
 
 
 async def test_a_node_cut_off_alone_asks_the_others_to_catch_up(
-    redis_server: RedisServer, start_node: Start
+    private_redis: RedisServer, start_node: Start
 ) -> None:
     # Only a loses Redis (a network partition): b never resubscribes, so only a's
     # resync request can tell b that events were dropped.
-    async with TcpProxy("127.0.0.1", redis_server.port) as proxy:
+    async with TcpProxy("127.0.0.1", private_redis.port) as proxy:
         a = await start_node(f"redis://127.0.0.1:{proxy.port}/0")
-        b = await start_node(redis_server.url)
+        b = await start_node(private_redis.url)
         resyncs_before = b.resyncs
         await proxy.stop()
         await a.bus.publish(event(1))  # dropped on the way to Redis
@@ -89,13 +89,13 @@ async def test_a_node_cut_off_alone_asks_the_others_to_catch_up(
 
 
 async def test_a_dropped_subscription_is_renewed_and_followed_by_a_resync(
-    redis_server: RedisServer, start_node: Start
+    private_redis: RedisServer, start_node: Start
 ) -> None:
-    a = await start_node(redis_server.url)
-    b = await start_node(redis_server.url)
+    a = await start_node(private_redis.url)
+    b = await start_node(private_redis.url)
     assert isinstance(b.bus, RedisBus)
     resyncs_before = b.resyncs
-    await redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")
+    await private_redis.command("CLIENT", "KILL", "TYPE", "pubsub")
     await wait_until(lambda: b.bus.subscriptions == 2, what="b to resubscribe")
     assert b.resyncs > resyncs_before
     await a.bus.publish(event(1))
@@ -121,12 +121,12 @@ async def test_a_node_starts_degraded_without_redis_and_recovers_when_it_comes(
 
 
 async def test_a_node_ignores_undecodable_messages(
-    redis_server: RedisServer, start_node: Start
+    private_redis: RedisServer, start_node: Start
 ) -> None:
-    a = await start_node(redis_server.url)
-    b = await start_node(redis_server.url)
+    a = await start_node(private_redis.url)
+    b = await start_node(private_redis.url)
     assert isinstance(a.bus, RedisBus)
-    await redis_server.command("PUBLISH", a.bus.channel, "not msgpack at all")
+    await private_redis.command("PUBLISH", a.bus.channel, "not msgpack at all")
     await a.bus.publish(event(1))
     await wait_until(lambda: b.received == [event(1)], what="the good event")
 
@@ -140,11 +140,11 @@ def test_open_bus_selects_redis_for_redis_urls_with_an_optional_channel() -> Non
 
 
 async def test_deployments_on_different_channels_do_not_hear_each_other(
-    redis_server: RedisServer,
+    private_redis: RedisServer,
 ) -> None:
-    eu = Node(RedisBus(redis_server.url + "?channel=eu", reconnect_delays=fast_delays))
-    eu_peer = Node(RedisBus(redis_server.url + "?channel=eu", reconnect_delays=fast_delays))
-    us = Node(RedisBus(redis_server.url + "?channel=us", reconnect_delays=fast_delays))
+    eu = Node(RedisBus(private_redis.url + "?channel=eu", reconnect_delays=fast_delays))
+    eu_peer = Node(RedisBus(private_redis.url + "?channel=eu", reconnect_delays=fast_delays))
+    us = Node(RedisBus(private_redis.url + "?channel=us", reconnect_delays=fast_delays))
     for node in (eu, eu_peer, us):
         await node.start()
     try:

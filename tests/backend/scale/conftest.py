@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.backend.bus.redis_server import SHARED_URL, RedisServer
+from tests.backend.bus.redis_server import SHARED_URL
 from tests.backend.store.postgres_server import fresh_database, server_reachable
 
 
@@ -41,16 +41,3 @@ async def bus_url() -> str:
     if not await _shared_redis_reachable():
         pytest.skip(f"Redis at {SHARED_URL} is not reachable")
     return f"{SHARED_URL}?channel=deskbell-test-{secrets.token_hex(6)}"
-
-
-@pytest.fixture
-async def private_redis() -> AsyncIterator[RedisServer]:
-    """A redis-server of this test's own, which it may stop and start again."""
-    if not RedisServer.available():
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
