@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backend import __version__
 from backend.bus import Bus, open_bus
@@ -25,6 +26,7 @@ from backend.gateway import Gateway
 from backend.metrics import Metrics
 from backend.server import DeskbellServer, ServerOptions
 from backend.service import Limits, Service
+from backend.sso import IdTokenVerifier, SsoSettings
 from backend.store import Store, open_store
 
 log = logging.getLogger("deskbell")
@@ -52,9 +54,18 @@ async def open_service(config: Config) -> AsyncIterator[Service]:
     await store.open()
     bus = open_bus("local")
     try:
-        yield Service(store, bus, Metrics(), limits=_limits(config))
+        yield Service(store, bus, Metrics(), limits=_limits(config), **_sign_in(config))
     finally:
         await store.close()
+
+
+def _sign_in(config: Config) -> dict[str, Any]:
+    """The service's sign-in options: the ID token verifier when SSO is configured."""
+    settings = SsoSettings.from_config(config)
+    return {
+        "sso": IdTokenVerifier(settings) if settings is not None else None,
+        "password_sign_in": config.password_sign_in,
+    }
 
 
 def _limits(config: Config) -> Limits:
@@ -73,7 +84,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     metrics = Metrics()
     gateway = Gateway(metrics, store)
     bus = open_bus(config.bus)
-    service = Service(store, bus, metrics, limits=_limits(config))
+    service = Service(store, bus, metrics, limits=_limits(config), **_sign_in(config))
     options = ServerOptions(
         host=config.host,
         port=config.port,

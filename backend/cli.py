@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -159,10 +160,27 @@ async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
     return _agent_json(agent)
 
 
+APP_VERSIONS_WINDOW = timedelta(days=1)
+"""`agent list` shows the app versions each agent connected with within this window."""
+
+
 async def _agent_list(args: argparse.Namespace, config: Config) -> Result:
+    since = (datetime.now(UTC) - APP_VERSIONS_WINDOW).isoformat(timespec="milliseconds")
     async with open_service(config) as service:
         agents = await service.store.list_agents()
-    return {"agents": [_agent_json(a) for a in agents]}
+        versions = await service.client_versions(since.replace("+00:00", "Z"))
+    return {
+        "agents": [
+            {
+                **_agent_json(a),
+                "app_versions": [
+                    {"version": v.version, "os": v.os, "last_seen": v.seen_at}
+                    for v in versions.get(a.id, [])
+                ],
+            }
+            for a in agents
+        ]
+    }
 
 
 async def _agent_import(args: argparse.Namespace, config: Config) -> Result:
@@ -428,8 +446,10 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         return
     if command == ("agent", "list"):
         for agent in result["agents"]:
+            apps = ", ".join(f"{v['version']} ({v['os']})" for v in agent["app_versions"])
             print(
                 f"{agent['email']}\t{agent['name']}\t{', '.join(agent['inboxes'])}\t{agent['id']}"
+                + (f"\t{apps}" if apps else "")
             )
         return
     if command == ("check", None):

@@ -17,12 +17,22 @@ from typing import Literal
 
 from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
-from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from backend.errors import (
+    BadRequest,
+    Conflict,
+    DeskbellError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from backend.metrics import Metrics
 from backend.security import SlidingWindowLimiter, hash_password, verify_password
+from backend.sso import IdTokenVerifier
 from backend.store.base import (
     Agent,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     ImportResult,
@@ -75,8 +85,13 @@ class Service:
         *,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sso: IdTokenVerifier | None = None,
+        password_sign_in: bool = True,
     ):
         self.store = store
+        self.sso = sso
+        self.password_sign_in = password_sign_in
+        self._clients_noted: dict[tuple[int, str, str], float] = {}
         self.bus = bus
         self.metrics = metrics
         self.limits = limits or Limits()
@@ -139,9 +154,15 @@ class Service:
         """Check credentials and issue a token.
 
         Raises:
+            Forbidden: the operator turned password sign-in off.
             RateLimited: too many failures for this email or from this address.
             Unauthorized: wrong email or password (the same for both).
         """
+        if not self.password_sign_in:
+            label = self.sso.settings.label if self.sso else "your company account"
+            raise Forbidden(
+                f"This server does not accept passwords; use Sign in with {label} instead."
+            )
         now = self.clock()
         email_key = email.strip().lower()
         for limiter, key in ((self._login_email, email_key), (self._login_address, address)):
@@ -162,6 +183,100 @@ class Service:
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
+
+    def sign_in_options(self, request_id: protocol.RequestId) -> protocol.SignInOptionsOk:
+        """How agents sign in here: password or not, and the OpenID provider if any."""
+        return protocol.SignInOptionsOk(
+            id=request_id,
+            password=self.password_sign_in,
+            sso=self.sso.settings.info() if self.sso else None,
+        )
+
+    async def sso_login(
+        self, id_token: str, nonce_secret: str, device: str | None, address: str
+    ) -> tuple[str, Agent]:
+        """Exchange a verified ID token for an agent token (once per token).
+
+        Raises:
+            Forbidden: single sign-on is not configured here.
+            RateLimited: too many failures from this address.
+            Unauthorized: the token fails a check (sso.IdTokenVerifier.verify), was
+                exchanged before, or names an email no agent has (and agents are not
+                created on sign-in).
+            StoreUnavailable: the provider or the store cannot be reached.
+        """
+        if self.sso is None:
+            raise Forbidden("This server does not offer single sign-on; sign in with a password.")
+        now = self.clock()
+        if self._login_address.blocked(address, now):
+            wait = int(self._login_address.retry_after(address, now)) + 1
+            raise RateLimited(f"too many failed sign-ins; try again in {wait} seconds")
+        try:
+            identity = await self.sso.verify(id_token, nonce_secret)
+            if not await self.store.claim_sso_nonce(identity.nonce_hash, identity.expires_at):
+                log.info("event=sso_refused check=replay email=%s", identity.email)
+                raise Unauthorized(
+                    "This company sign-in was already used. Sign in again to get a new one."
+                )
+            agent = await self._sso_agent(identity.email, identity.name, identity.groups)
+        except (Unauthorized, Forbidden):
+            self._login_address.record(address, now)
+            raise
+        token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
+        return token, agent
+
+    async def _sso_agent(self, email: str, name: str, groups: tuple[str, ...]) -> Agent:
+        agent = await self.store.agent_by_email(email)
+        if agent is not None:
+            return agent
+        assert self.sso is not None
+        if not self.sso.settings.create_agents:
+            log.info("event=sso_refused check=unknown_email email=%s", email)
+            raise Unauthorized(
+                f"{email} signed in with your company, but has no Deskbell account on this "
+                "server. Ask your Deskbell administrator to add you."
+            )
+        inboxes = []
+        for group in groups:
+            try:
+                inboxes.append((await self.store.inbox_by_name(group)).name)
+            except NotFound:
+                continue
+        try:
+            agent = await self.store.add_agent(email, name, inboxes, None)
+        except Conflict:
+            # Two first sign-ins at once: the other one created the agent.
+            found = await self.store.agent_by_email(email)
+            if found is None:
+                raise
+            return found
+        log.info("event=sso_agent_created agent=%s inboxes=%d", agent.public_id, len(inboxes))
+        return agent
+
+    # -- app versions --------------------------------------------------------------------
+    CLIENT_NOTE_INTERVAL = 600.0
+    """A node writes the same agent, version and OS at most this often (seconds)."""
+
+    async def note_client(self, agent: Agent, version: str, os: str) -> None:
+        """Remember that ``agent`` connected with this app version and OS (never raises)."""
+        key = (agent.id, version, os)
+        now = self.clock()
+        last = self._clients_noted.get(key)
+        if last is not None and now - last < self.CLIENT_NOTE_INTERVAL:
+            return
+        if len(self._clients_noted) >= 100_000:
+            self._clients_noted.clear()
+        self._clients_noted[key] = now
+        try:
+            await self.store.record_client_version(agent.id, version, os, now_iso())
+        except DeskbellError as exc:
+            self._clients_noted.pop(key, None)
+            log.warning("event=client_version_not_saved reason=%r", exc.message)
+
+    async def client_versions(self, since: str) -> dict[int, list[ClientVersion]]:
+        """Per agent id, the app versions seen since ``since`` (ISO time), newest first."""
+        return await self.store.client_versions_since(since)
 
     # -- administration ----------------------------------------------------------------
     async def add_agent(
