@@ -138,7 +138,7 @@ async def test_an_email_with_no_agent_is_refused(make_backend: MakeBackend, chro
     live = make_backend()
     browser = BrowserStep(chromium, "robin")
     flow = await flow_for(live, browser)
-    with pytest.raises(AuthRejected, match="robin@example.org .*no Deskbell account"):
+    with pytest.raises(AuthRejected, match=r"robin@example\.org .*no Deskbell account"):
         await flow.run()
     browser.join()
     assert live.call(lambda b: b.service.store.agent_by_email("robin@example.org")) is None
