@@ -19,17 +19,24 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
 
-from backend.protocol import Welcome
+from backend.protocol import AgentInfo, Welcome
 from desktop_agent.cli import CliOptions, TokenFileError, parse_args, read_token_file
-from desktop_agent.connection import ConnectionService, sign_in, sign_out
+from desktop_agent.connection import (
+    ConnectionService,
+    sign_in,
+    sign_in_options,
+    sign_out,
+    sso_sign_in,
+)
 from desktop_agent.controller import Clock, Controller, ToasterFactory, local_now
 from desktop_agent.core import paths
 from desktop_agent.core.dnd import DoNotDisturb
@@ -41,7 +48,7 @@ from desktop_agent.core.settings import (
 )
 from desktop_agent.core.state import CursorStore
 from desktop_agent.core.toast_policy import ToastPolicy
-from desktop_agent.errors import DeskbellError
+from desktop_agent.errors import DeskbellError, SsoFailed
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
 from desktop_agent.platform.policy_sources import (
@@ -67,6 +74,7 @@ from desktop_agent.selftest import (
     save_connection_status,
 )
 from desktop_agent.shell.account import Account, AccountStore
+from desktop_agent.shell.sso import SsoFlow
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
@@ -104,6 +112,19 @@ def launch_command() -> list[str]:
     return [installed] if installed else [sys.executable, "-m", "desktop_agent"]
 
 
+def open_in_browser(url: str) -> None:
+    """Open ``url`` in the person's default browser.
+
+    Raises:
+        SsoFailed: no browser could be started.
+    """
+    if not QDesktopServices.openUrl(QUrl(url)):
+        raise SsoFailed(
+            "Deskbell could not open your web browser for the sign-in. Set a default "
+            "browser, or ask your IT team for help."
+        )
+
+
 @dataclass
 class AppEnvironment:
     """Everything a start depends on that is not in the command line.
@@ -120,6 +141,7 @@ class AppEnvironment:
         watch_network: reconnect at once when Qt reports the network back.
         connection_options: extra keyword arguments for ``ConnectionService``.
         clock: "now" for toasts and DND.
+        open_browser: shows a URL in the system browser (single sign-on).
     """
 
     config_dir: Path
@@ -135,6 +157,7 @@ class AppEnvironment:
     watch_network: bool = True
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
+    open_browser: Callable[[str], None] = field(default_factory=lambda: open_in_browser)
 
     @classmethod
     def for_this_user(cls) -> AppEnvironment:
@@ -191,11 +214,13 @@ class DeskbellApp(QObject):
     Signals:
         signedIn(str): the server welcomed this agent (email).
         signInShown(): the sign-in window was shown (no token, refused, signed out).
+        signInOptionsShown(): the sign-in window now shows how the server signs agents in.
         quitRequested(): Quit was chosen; :meth:`wait_for_quit` returns.
     """
 
     signedIn = Signal(str)
     signInShown = Signal()
+    signInOptionsShown = Signal()
     quitRequested = Signal()
 
     def __init__(
@@ -446,8 +471,12 @@ class DeskbellApp(QObject):
                 validate_url=_server_url_or_empty,
             )
             dialog.submitted.connect(self._on_sign_in_submitted)
+            dialog.ssoRequested.connect(self._on_sso_requested)
+            dialog.serverChanged.connect(self._ask_sign_in_options)
             dialog.finished.connect(self._on_sign_in_closed)
             self.signin_dialog = dialog
+            if url:
+                self._ask_sign_in_options(url)
         if not self.tokens.persistent and not error:
             notice = (notice + " " if notice else "") + (
                 self.tokens.unavailable_reason + SESSION_ONLY_SIGN_IN
@@ -473,8 +502,50 @@ class DeskbellApp(QObject):
             on_error=self._sign_in_failed,
         )
 
+    def _ask_sign_in_options(self, server_url: str) -> None:
+        if server_url:
+            self.tasks.spawn(self._show_sign_in_options(server_url), "asking how to sign in")
+
+    async def _show_sign_in_options(self, server_url: str) -> None:
+        try:
+            options = await sign_in_options(server_url)
+        except DeskbellError as exc:
+            # An older server, or not reachable yet: the password form stays as it is.
+            log.info("could not ask %s how to sign in: %s", server_url, exc)
+            return
+        dialog = self.signin_dialog
+        if dialog is not None:
+            dialog.set_sign_in_options(
+                options.password, options.sso.label if options.sso is not None else None
+            )
+        self.signInOptionsShown.emit()
+
+    def _on_sso_requested(self, server_url: str) -> None:
+        self.tasks.spawn(
+            self._sso_sign_in(server_url), "signing in with SSO", on_error=self._sign_in_failed
+        )
+
+    async def _sso_sign_in(self, server_url: str) -> None:
+        options = await sign_in_options(server_url)
+        if options.sso is None:
+            raise SsoFailed(
+                "This Deskbell server no longer offers single sign-on. Sign in with your "
+                "email and password, or ask your IT team."
+            )
+
+        async def exchange(id_token: str, nonce_secret: str) -> tuple[str, AgentInfo]:
+            return await sso_sign_in(
+                server_url, id_token, nonce_secret, device=socket.gethostname()
+            )
+
+        token, agent = await SsoFlow(options.sso, self.env.open_browser, exchange).run()
+        await self._signed_in(server_url, token, agent)
+
     async def _sign_in(self, server_url: str, email: str, password: str) -> None:
         token, agent = await sign_in(server_url, email, password, device=socket.gethostname())
+        await self._signed_in(server_url, token, agent)
+
+    async def _signed_in(self, server_url: str, token: str, agent: AgentInfo) -> None:
         account = Account(server_url, agent.email)
         self.tokens.save(server_url, agent.email, token)
         self.accounts.save(account)
