@@ -29,6 +29,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
 
 from backend.protocol import AgentInfo, Welcome
+from desktop_agent import __version__
 from desktop_agent.cli import CliOptions, TokenFileError, parse_args, read_token_file
 from desktop_agent.connection import (
     ConnectionService,
@@ -48,6 +49,7 @@ from desktop_agent.core.settings import (
 )
 from desktop_agent.core.state import CursorStore
 from desktop_agent.core.toast_policy import ToastPolicy
+from desktop_agent.core.updates import update_notice
 from desktop_agent.errors import DeskbellError, SsoFailed
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
@@ -66,6 +68,7 @@ from desktop_agent.platform.toasts import (
 )
 from desktop_agent.platform.tokens import TokenStore
 from desktop_agent.selftest import (
+    Check,
     ConnectionStatus,
     HealthReport,
     gather_health,
@@ -288,6 +291,8 @@ class DeskbellApp(QObject):
         self.connection_status: ConnectionStatus | None = None
         """The connection as the status window and ``deskbell --status`` show it."""
         self._toast_availability: ToastAvailability | None = None
+        self.update_notice: str | None = None
+        """Says a newer Deskbell runs on the server (None: none, or checks are off)."""
         self._network: Any = None
         self._shut_down = False
 
@@ -422,6 +427,7 @@ class DeskbellApp(QObject):
 
     def _on_welcomed(self, welcome: Welcome) -> None:
         email = welcome.agent.email
+        self._check_for_update(welcome.server.version)
         if self._save_token_on_welcome:
             # A token from a file: keep it in the keyring like any sign-in.
             self._save_token_on_welcome = False
@@ -684,6 +690,16 @@ class DeskbellApp(QObject):
         if self.status_window is not None:
             self.status_window.set_report(self.health_report())
 
+    def _check_for_update(self, server_version: str) -> None:
+        """Compare with the server's version, unless IT's policy turned checks off."""
+        if self.settings.update_check_disabled:
+            self.update_notice = None
+            return
+        notice = update_notice(__version__, server_version)
+        if notice is not None and notice != self.update_notice:
+            log.info("%s", notice)
+        self.update_notice = notice
+
     def health_report(self) -> HealthReport:
         """What the About/Status window shows right now."""
         connection = self.connection_status or ConnectionStatus.now(
@@ -695,6 +711,7 @@ class DeskbellApp(QObject):
             connection=connection,
             notifications=notifications_check(self._toast_availability),
             keyring=keyring_check(self.tokens),
+            checks=[Check("Updates", "warn", self.update_notice)] if self.update_notice else [],
         )
 
     def show_status(self) -> None:
