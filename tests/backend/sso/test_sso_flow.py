@@ -174,3 +174,19 @@ async def test_with_password_sign_in_off_only_single_sign_on_works(
     token, _ = await (await flow_for(live, browser)).run()
     browser.join()
     assert token.startswith("dbat_")
+
+
+@pytest.mark.parametrize(
+    "id_token",
+    [
+        "not-a-token",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",  # alg "none", unsigned
+        "eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vLXN1Y2gta2V5In0.e30.c2ln",  # an unknown key id
+    ],
+)
+async def test_a_forged_or_malformed_id_token_is_refused_as_unverifiable(
+    make_backend: MakeBackend, id_token: str
+) -> None:
+    live = make_backend()
+    with pytest.raises(AuthRejected, match="could not be verified"):
+        await sso_sign_in(live.ws_url, id_token, "a nonce secret of some length")
