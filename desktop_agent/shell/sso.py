@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from backend.protocol import AgentInfo, SsoInfo
 from desktop_agent.core.sso import CALLBACK_PATH, AuthorizationRequest, new_request
@@ -42,6 +43,13 @@ DONE_PAGE = (
     b"<!doctype html><meta charset=utf-8><title>Deskbell</title>"
     b"<body style='font-family:sans-serif;margin:3em'>"
     b"<h1>You can close this tab</h1><p>Deskbell is finishing your sign-in.</p>"
+)
+
+STRAY_PAGE = (
+    b"<!doctype html><meta charset=utf-8><title>Deskbell</title>"
+    b"<body style='font-family:sans-serif;margin:3em'>"
+    b"<h1>This is not the sign-in Deskbell is waiting for</h1>"
+    b"<p>Start the sign-in again from Deskbell's sign-in window.</p>"
 )
 
 SignIn = Callable[[str, str], Any]
@@ -83,13 +91,16 @@ def _fetch_json(url: str, form: dict[str, str] | None = None) -> dict[str, Any]:
 class LoopbackListener:
     """Waits on ``127.0.0.1:<free port>`` for the browser's redirect.
 
-    Use as an async context manager; :attr:`redirect_uri` is known once entered.
+    Use as an async context manager; :attr:`redirect_uri` is known once entered. Once
+    :attr:`expected_state` is set, only a redirect carrying that ``state`` ends the
+    wait: any other local program that finds the port gets a 400 and changes nothing.
     """
 
     def __init__(self) -> None:
         self._server: asyncio.Server | None = None
         self._query: asyncio.Future[str] | None = None
         self.redirect_uri = ""
+        self.expected_state: str | None = None
 
     async def __aenter__(self) -> LoopbackListener:
         self._query = asyncio.get_running_loop().create_future()
@@ -113,6 +124,12 @@ class LoopbackListener:
         assert self._query is not None, "use LoopbackListener as a context manager"
         return await asyncio.shield(self._query)
 
+    def _is_expected(self, query: str) -> bool:
+        if self.expected_state is None:
+            return True
+        states = parse_qs(query).get("state", [""])
+        return hmac.compare_digest(states[0], self.expected_state)
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(10):
@@ -126,12 +143,14 @@ class LoopbackListener:
             method, _, rest = line.decode("latin-1").partition(" ")
             target = rest.rsplit(" ", 1)[0]
             parts = urlsplit(target)
-            if method == "GET" and parts.path == CALLBACK_PATH:
+            if method != "GET" or parts.path != CALLBACK_PATH:
+                status, body = b"404 Not Found", b"not found"
+            elif not self._is_expected(parts.query):
+                status, body = b"400 Bad Request", STRAY_PAGE
+            else:
                 if self._query is not None and not self._query.done():
                     self._query.set_result(parts.query)
                 status, body = b"200 OK", DONE_PAGE
-            else:
-                status, body = b"404 Not Found", b"not found"
             writer.write(
                 b"HTTP/1.1 " + status + b"\r\nContent-Type: text/html; charset=utf-8\r\n"
                 b"Content-Length: " + str(len(body)).encode() + b"\r\n"
@@ -209,6 +228,7 @@ class SsoFlow:
             self.request = new_request(
                 issuer, self.info.client_id, listener.redirect_uri, self.info.scopes
             )
+            listener.expected_state = self.request.state
             self._open_browser(self.request.authorization_url(authorization_endpoint))
             try:
                 query = await asyncio.wait_for(listener.query(), self._browser_timeout)
