@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SHARED_RETRY_SECONDS = 5.0
 """After a Redis failure, how long a node uses its own windows before trying again."""
 _REDIS_TIMEOUT = 1.0
+_REDIS_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,23 @@ class RateLimiter:
         self._local = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         if redis_url is not None:
+            import redis.asyncio as redis  # the scale extra, as for the Redis bus
+
+            # A burst of attempts waits its turn for one of a few connections (each
+            # reservation is one short script) rather than opening one each.
+            pool = redis.BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=_REDIS_CONNECTIONS,
+                timeout=_REDIS_TIMEOUT,
+                socket_timeout=_REDIS_TIMEOUT,
+                socket_connect_timeout=_REDIS_TIMEOUT,
+            )
             storage: Storage = RedisStorage(
                 _storage_uri(redis_url),
                 implementation="redispy",
                 key_prefix=key_prefix,
                 wrap_exceptions=True,
-                socket_timeout=_REDIS_TIMEOUT,
-                socket_connect_timeout=_REDIS_TIMEOUT,
+                connection_pool=pool,
             )
             self._shared = MovingWindowRateLimiter(storage)
         self._clock = clock
@@ -92,14 +103,13 @@ class RateLimiter:
         item = rule.item()
         limiter = self._limiter()
         try:
-            if await limiter.hit(item, key):
-                return None
-            stats = await limiter.get_window_stats(item, key)
+            admitted = await limiter.hit(item, key)
+            stats = None if admitted else await limiter.get_window_stats(item, key)
         except StorageError as exc:
             self._shared_failed(exc)
             return await self.reserve(rule, key)
         self._shared_answered(limiter)
-        return max(0.0, stats.reset_time - time.time())
+        return None if stats is None else max(0.0, stats.reset_time - time.time())
 
     async def forget(self, rule: Rule, key: str) -> None:
         """Drop every attempt counted for ``key`` under ``rule`` (a sign-in succeeded)."""

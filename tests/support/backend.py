@@ -165,6 +165,7 @@ class BackendHarness:
 
     async def channel(self, path: str, token: str | None = None, **kwargs: Any) -> WsClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("additional_headers", {}))
         ws = await connect(
             f"{self.url}{path}",
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
