@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from tests.backend.limits.conftest import all_at_once, close_all, open_clients
 from tests.support.backend import in_process_backend
+from tests.support.crowd import all_at_once, close_all, open_clients
 
 ROOM = {"anonymous_connections_per_address": 2000}
 """Enough connections from one address that the limits under test, not the connection
