@@ -82,7 +82,8 @@ class RateLimiter:
                 implementation="redispy",
                 key_prefix=key_prefix,
                 wrap_exceptions=True,
-                connection_pool=pool,
+                # Passed on to redis-py (limits types its options as scalars only).
+                connection_pool=pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
         self._clock = clock
