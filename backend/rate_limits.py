@@ -29,8 +29,13 @@ log = logging.getLogger(__name__)
 
 SHARED_RETRY_SECONDS = 5.0
 """After a Redis failure, how long a node uses its own windows before trying again."""
-_REDIS_TIMEOUT = 1.0
-_REDIS_CONNECTIONS = 16
+_REDIS_TIMEOUT = 2.0
+"""Seconds a Redis command (or connecting) may take before Redis counts as down."""
+_REDIS_CONNECTIONS = 32
+_POOL_WAIT = 30.0
+"""Seconds a reservation may wait for a free connection: a burst waits its turn (each
+command is bounded by the timeout above, so a dead Redis does not hold them for long);
+only Redis's own failures switch a node to its local windows, never a queue."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class RateLimiter:
             pool = redis.BlockingConnectionPool.from_url(
                 redis_url,
                 max_connections=_REDIS_CONNECTIONS,
-                timeout=_REDIS_TIMEOUT,
+                timeout=_POOL_WAIT,
                 socket_timeout=_REDIS_TIMEOUT,
                 socket_connect_timeout=_REDIS_TIMEOUT,
             )
@@ -131,9 +136,9 @@ class RateLimiter:
     def _shared_failed(self, exc: StorageError) -> None:
         if self._shared_down_until is None:
             log.warning(
-                "event=limits_local reason=%r detail=%s",
+                "event=limits_local reason=%r detail=%r",
                 "Redis does not answer; each node counts limits on its own",
-                type(exc.storage_error).__name__,
+                f"{type(exc.storage_error).__name__}: {exc.storage_error}",
             )
         self._shared_down_until = self._clock() + SHARED_RETRY_SECONDS
 
