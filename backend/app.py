@@ -22,7 +22,7 @@ from backend import __version__
 from backend.bus import Bus, open_bus
 from backend.client_address import TrustedProxies
 from backend.config import Config
-from backend.errors import DeskbellError
+from backend.errors import ConfigError, DeskbellError
 from backend.gateway import Gateway
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
@@ -117,6 +117,12 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     gateway = Gateway(metrics, store)
     bus = open_bus(config.bus)
     trusted = TrustedProxies.parse(config.trusted_proxy, config.proxy_header)
+    if trusted.header == "proxy-protocol" and config.tls_cert:
+        # The proxy's header would reach the TLS layer before any HTTP.
+        raise ConfigError(
+            "proxy_header = proxy-protocol needs TLS to end at the proxy: "
+            "remove tls_cert and tls_key, or use the x-forwarded-for header"
+        )
     limiter = _rate_limiter(config.bus)
     passwords = PasswordPool()
     service = Service(

@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--proxy-header",
         dest="proxy_header",
-        choices=["x-forwarded-for", "forwarded"],
-        help="the header the trusted proxies set (default x-forwarded-for)",
+        choices=["x-forwarded-for", "forwarded", "proxy-protocol"],
+        help="what the trusted proxies send: an HTTP header (default x-forwarded-for) "
+        "or the PROXY protocol",
     )
 
     inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(

@@ -1,7 +1,8 @@
 """The client's real address: the TCP peer, or what trusted proxies say it was.
 
 Only a peer inside one of the ``trusted_proxy`` networks is believed, and only in the
-one header the operator named (``X-Forwarded-For`` or RFC 7239 ``Forwarded``): a proxy
+one header the operator named (``X-Forwarded-For``, RFC 7239 ``Forwarded``, or the
+PROXY protocol's, read by :mod:`backend.proxy_protocol` before HTTP starts): a proxy
 that appends to one header passes the other through from the client unchanged, so
 believing both would let anyone choose their address. The header's list is read from
 the right (the entry the nearest proxy added) and the first address that is not itself
@@ -25,8 +26,8 @@ from backend.errors import ConfigError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-ProxyHeader = Literal["x-forwarded-for", "forwarded"]
-PROXY_HEADERS: tuple[ProxyHeader, ...] = ("x-forwarded-for", "forwarded")
+ProxyHeader = Literal["x-forwarded-for", "forwarded", "proxy-protocol"]
+PROXY_HEADERS: tuple[ProxyHeader, ...] = ("x-forwarded-for", "forwarded", "proxy-protocol")
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,25 @@ class TrustedProxies:
     def trusts(self, address: IPAddress) -> bool:
         return any(address in network for network in self.networks)
 
+    def sends_proxy_protocol(self, peer: str) -> bool:
+        """True when a connection from ``peer`` must start with a PROXY header."""
+        if self.header != "proxy-protocol":
+            return False
+        address = _parse_ip(peer)
+        return address is not None and self.trusts(address)
+
+    @property
+    def http_header(self) -> str | None:
+        """The HTTP header to read, None with the PROXY protocol."""
+        return None if self.header == "proxy-protocol" else self.header
+
     def client(self, peer: str, header_values: Sequence[str]) -> str:
         """The client's address for a connection from ``peer`` that carried
         ``header_values`` (every line of the configured header, in order)."""
         address = _parse_ip(peer)
         if address is None:
             return peer
-        if not self.trusts(address) or not header_values:
+        if not self.trusts(address) or not header_values or self.http_header is None:
             return str(address)
         entries = _entries(header_values, self.header)
         for entry in reversed(entries):

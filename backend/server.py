@@ -25,7 +25,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
-from backend import protocol
+from backend import protocol, proxy_protocol
 from backend.client_address import TrustedProxies, limit_key
 from backend.connection_budget import ConnectionBudget, Refusal
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
@@ -82,9 +82,38 @@ class _Handshake:
 class _Connection(ServerConnection):
     """A server connection that runs ``on_lost`` once its transport is gone, whatever
     ended it (a handshake that never finished included): budgets are released exactly
-    when the descriptor is."""
+    when the descriptor is. From a trusted proxy that speaks the PROXY protocol it
+    reads that header first and keeps the address it names."""
 
+    proxies: TrustedProxies = TrustedProxies()
+    """Set on a per-server subclass (see :meth:`DeskbellServer.start`)."""
     on_lost: Callable[[], None] | None = None
+    proxied_address: str | None = None
+    _proxy_header: bytearray | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.proxies.sends_proxy_protocol(_peer(self)):
+            self._proxy_header = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        if self._proxy_header is None:
+            super().data_received(data)
+            return
+        self._proxy_header += data
+        try:
+            parsed = proxy_protocol.parse(bytes(self._proxy_header))
+        except proxy_protocol.ProxyProtocolError as exc:
+            log.warning("event=proxy_protocol_refused remote=%s reason=%r", _peer(self), str(exc))
+            self.transport.abort()
+            return
+        if parsed is None:
+            return  # more to come; a proxy that never finishes meets open_timeout
+        self.proxied_address, size = parsed
+        rest = bytes(self._proxy_header[size:])
+        self._proxy_header = None
+        if rest:
+            super().data_received(rest)
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:
@@ -95,6 +124,8 @@ class _Connection(ServerConnection):
 
 
 def _peer(connection: ServerConnection) -> str:
+    if isinstance(connection, _Connection) and connection.proxied_address is not None:
+        return connection.proxied_address
     remote = connection.remote_address
     return str(remote[0]) if remote else "unknown"
 
@@ -143,7 +174,9 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
-            create_connection=_Connection,
+            create_connection=type(
+                "ServerConnection", (_Connection,), {"proxies": self.options.trusted_proxies}
+            ),
         )
         sockets = self._ws.sockets
         if sockets:
@@ -184,7 +217,8 @@ class DeskbellServer:
                 "text/plain",
             )
         proxies = self.options.trusted_proxies
-        address = proxies.client(_peer(connection), request.headers.get_all(proxies.header))
+        forwarded = request.headers.get_all(proxies.http_header) if proxies.http_header else []
+        address = proxies.client(_peer(connection), forwarded)
         handshake = _Handshake(channel=path, address=address, limit_key=limit_key(address))
         if path in ("/agent", "/service"):
             token = _bearer(request.headers)

@@ -1,6 +1,7 @@
 """A real reverse proxy on loopback in front of a test server: Debian's haproxy or
 nginx, started on a free port with a generated configuration, set up the way
-docs/operations.md tells operators to (WebSocket upgrade, X-Forwarded-For appended)."""
+docs/operations.md tells operators to (WebSocket upgrade, X-Forwarded-For appended), or
+haproxy as a layer-4 balancer that sends the PROXY protocol header."""
 
 from __future__ import annotations
 
@@ -61,6 +62,21 @@ http {{
 }}
 """
 
+HAPROXY_L4 = """
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client  30s
+    timeout server  30s
+frontend deskbell
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    server n1 127.0.0.1:{backend} {send_proxy}
+"""
+
 PROXIES = {"haproxy": "/usr/sbin/haproxy", "nginx": "/usr/sbin/nginx"}
 """Proxy name -> its binary (Debian packages haproxy and nginx-light)."""
 
@@ -70,10 +86,13 @@ def binary(name: str) -> str | None:
 
 
 class ReverseProxy:
-    """``name`` (haproxy or nginx) listening on a free port, forwarding to ``backend``."""
+    """``name`` (haproxy or nginx) listening on a free port, forwarding to ``backend``;
+    ``send_proxy`` (haproxy only: ``send-proxy`` or ``send-proxy-v2``) makes it a
+    layer-4 balancer that announces each client with the PROXY protocol instead."""
 
-    def __init__(self, name: str, backend: int, folder: Path):
+    def __init__(self, name: str, backend: int, folder: Path, send_proxy: str | None = None):
         self.name = name
+        self.send_proxy = send_proxy
         self.backend = backend
         self.folder = folder
         self.port = free_port()
@@ -86,7 +105,10 @@ class ReverseProxy:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / f"{self.name}.conf"
         if self.name == "haproxy":
-            config.write_text(HAPROXY.format(port=self.port, backend=self.backend))
+            template = HAPROXY_L4 if self.send_proxy else HAPROXY
+            config.write_text(
+                template.format(port=self.port, backend=self.backend, send_proxy=self.send_proxy)
+            )
             command = [path, "-db", "-f", str(config)]
         else:
             text = NGINX.format(port=self.port, backend=self.backend, folder=self.folder)

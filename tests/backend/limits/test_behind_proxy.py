@@ -1,6 +1,7 @@
-"""Issue 11, acceptance: behind a real reverse proxy on loopback (haproxy and nginx),
-limits apply per real client, and a client that is not a trusted proxy cannot choose
-its address with a header.
+"""Issue 11, acceptance: behind a real reverse proxy on loopback (haproxy and nginx
+adding X-Forwarded-For; haproxy as a layer-4 balancer sending the PROXY protocol,
+versions 1 and 2), limits apply per real client, and a client that is not a trusted
+proxy cannot choose its address with a header.
 
 Clients connect from different loopback addresses (127.0.0.2 is the attacker, .3 an
 agent, .4 a client that goes around the proxy); the proxy reaches the server from
@@ -15,9 +16,10 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidMessage
 
 from tests.support.backend import BackendHarness, WsClient, in_process_backend
-from tests.support.reverse_proxy import PROXIES, ReverseProxy, binary
+from tests.support.reverse_proxy import ReverseProxy, binary
 
 ATTACKER, AGENT, AROUND = "127.0.0.2", "127.0.0.3", "127.0.0.4"
 SPOOFS = [
@@ -29,21 +31,31 @@ SPOOFS = [
 """Headers a client adds to pass for someone else."""
 
 
-@pytest.fixture(params=sorted(PROXIES))
+SETUPS = {
+    "haproxy": ("haproxy", None),
+    "nginx": ("nginx", None),
+    "haproxy-proxy-v1": ("haproxy", "send-proxy"),
+    "haproxy-proxy-v2": ("haproxy", "send-proxy-v2"),
+}
+DEBIAN_PACKAGE = {"haproxy": "haproxy", "nginx": "nginx-light"}
+
+
+@pytest.fixture(params=sorted(SETUPS))
 async def proxied(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[BackendHarness, str]]:
     """A server that trusts 127.0.0.1, and the URL of a proxy in front of it."""
-    name = request.param
+    name, send_proxy = SETUPS[request.param]
     if binary(name) is None:
-        pytest.skip(f"{name} is not installed (Debian package {name} / nginx-light)")
+        pytest.skip(f"{name} is not installed (Debian package {DEBIAN_PACKAGE[name]})")
     async with in_process_backend(
         tmp_path,
         trusted_proxy=("127.0.0.1/32",),
+        proxy_header="proxy-protocol" if send_proxy else "x-forwarded-for",
         login_attempts_per_address=5,
         visitor_starts_per_address=3,
     ) as server:
-        proxy = ReverseProxy(name, server.port, tmp_path / name)
+        proxy = ReverseProxy(name, server.port, tmp_path / name, send_proxy)
         proxy.start()
         try:
             yield server, proxy.url
@@ -122,7 +134,13 @@ async def test_a_client_going_around_the_proxy_cannot_choose_its_address(
     ]
     assert [r["type"] for r in replies] == ["ok", "ok", "ok", "error"]
     assert replies[-1]["code"] == "rate_limited"
-    # Its claims spent nobody else's budget: the client it named still starts.
+    # Its claims spent nobody else's budget: the client it named still starts (through
+    # the proxy's address, as the proxy would say it).
+    if server.backend.server.options.trusted_proxies.header == "proxy-protocol":
+        # From a trusted proxy's address, a connection without the PROXY header is cut.
+        with pytest.raises((InvalidMessage, OSError)):
+            await _open(server.url, "/visitor", "127.0.0.1")
+        return
     named = await _request(
         server.url, "/visitor", "127.0.0.1", dict(start), {"X-Forwarded-For": "198.51.100.0"}
     )
