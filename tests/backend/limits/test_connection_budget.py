@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -47,3 +48,4 @@ class BudgetMachine(RuleBasedStateMachine):
 
 
 TestConnectionBudget = BudgetMachine.TestCase
+TestConnectionBudget.settings = settings(max_examples=50, stateful_step_count=30)
