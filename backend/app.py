@@ -55,10 +55,12 @@ async def open_service(config: Config) -> AsyncIterator[Service]:
     store = open_store(config.db)
     await store.open()
     bus = open_bus("local")
+    passwords = PasswordPool()
     try:
-        yield Service(store, bus, Metrics(), limits=_limits(config))
+        yield Service(store, bus, Metrics(), limits=_limits(config), passwords=passwords)
     finally:
         await store.close()
+        passwords.close()
 
 
 def _limits(config: Config) -> Limits:
