@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 
 import pytest
 
@@ -76,3 +77,21 @@ async def test_without_redis_each_node_limits_on_its_own_then_shares_again(
 )
 def test_waits_are_written_for_people(seconds: float, text: str) -> None:
     assert wait_text(seconds) == text
+
+
+async def test_expired_attempts_are_swept_in_one_pass_at_most_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short = Rule("short", 1, 1)
+    limiter = RateLimiter()
+    for n in range(100):
+        assert await limiter.reserve(short, f"k{n}") is None
+    # The first reservation swept (nothing to drop); the 99 after it did not.
+    assert limiter.memory.sweeps == 1
+    assert len(limiter.memory.events) == 100
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 5)  # every window is over
+    limiter.memory.sweep_every = 0
+    assert await limiter.reserve(short, "k0") is None
+    assert limiter.memory.sweeps == 2
+    assert len(limiter.memory.events) == 1  # only the attempt just counted
