@@ -25,12 +25,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
-from backend import protocol, proxy_protocol
+from backend import protocol
 from backend.client_address import TrustedProxies, limit_key
 from backend.connection_budget import ConnectionBudget, Refusal
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
 from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
 from backend.metrics import Metrics
+from backend.server_connection import DeskbellConnection, peer_address
 from backend.service import Service
 from backend.store.base import Agent, ConversationFacts
 
@@ -79,57 +80,6 @@ class _Handshake:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Connection(ServerConnection):
-    """A server connection that runs ``on_lost`` once its transport is gone, whatever
-    ended it (a handshake that never finished included): budgets are released exactly
-    when the descriptor is. From a trusted proxy that speaks the PROXY protocol it
-    reads that header first and keeps the address it names."""
-
-    proxies: TrustedProxies = TrustedProxies()
-    """Set on a per-server subclass (see :meth:`DeskbellServer.start`)."""
-    on_lost: Callable[[], None] | None = None
-    proxied_address: str | None = None
-    _proxy_header: bytearray | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        if self.proxies.sends_proxy_protocol(_peer(self)):
-            self._proxy_header = bytearray()
-
-    def data_received(self, data: bytes) -> None:
-        if self._proxy_header is None:
-            super().data_received(data)
-            return
-        self._proxy_header += data
-        try:
-            parsed = proxy_protocol.parse(bytes(self._proxy_header))
-        except proxy_protocol.ProxyProtocolError as exc:
-            log.warning("event=proxy_protocol_refused remote=%s reason=%r", _peer(self), str(exc))
-            self.transport.abort()
-            return
-        if parsed is None:
-            return  # more to come; a proxy that never finishes meets open_timeout
-        self.proxied_address, size = parsed
-        rest = bytes(self._proxy_header[size:])
-        self._proxy_header = None
-        if rest:
-            super().data_received(rest)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        try:
-            super().connection_lost(exc)
-        finally:
-            if self.on_lost is not None:
-                self.on_lost()
-
-
-def _peer(connection: ServerConnection) -> str:
-    if isinstance(connection, _Connection) and connection.proxied_address is not None:
-        return connection.proxied_address
-    remote = connection.remote_address
-    return str(remote[0]) if remote else "unknown"
-
-
 class DeskbellServer:
     """Runs the channels on one port until :meth:`stop`."""
 
@@ -174,9 +124,7 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
-            create_connection=type(
-                "ServerConnection", (_Connection,), {"proxies": self.options.trusted_proxies}
-            ),
+            create_connection=DeskbellConnection.behind(self.options.trusted_proxies),
         )
         sockets = self._ws.sockets
         if sockets:
@@ -218,7 +166,7 @@ class DeskbellServer:
             )
         proxies = self.options.trusted_proxies
         forwarded = request.headers.get_all(proxies.http_header) if proxies.http_header else []
-        address = proxies.client(_peer(connection), forwarded)
+        address = proxies.client(peer_address(connection), forwarded)
         handshake = _Handshake(channel=path, address=address, limit_key=limit_key(address))
         if path in ("/agent", "/service"):
             token = _bearer(request.headers)
@@ -267,7 +215,7 @@ class DeskbellServer:
             response = _response(connection, 503, body, "text/plain")
             response.headers["Retry-After"] = "60"
             return response
-        if isinstance(connection, _Connection):
+        if isinstance(connection, DeskbellConnection):
             connection.on_lost = held
         return None
 
