@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import math
 import mimetypes
 import ssl
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -99,6 +101,7 @@ class DeskbellServer:
         self.anonymous = ConnectionBudget(
             options.anonymous_connections_per_address, options.anonymous_connections
         )
+        self._total_warned = -math.inf
 
     # -- life cycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -210,7 +213,14 @@ class DeskbellServer:
                 log.info("event=connection_refused reason=address remote=%s", handshake.address)
                 body = b"too many open connections from your address; close some and try again\n"
                 return _response(connection, 429, body, "text/plain")
-            log.warning("event=connection_refused reason=total remote=%s", handshake.address)
+            now = time.monotonic()
+            if now - self._total_warned >= 10.0:  # one line per 10 s, not one per stranger
+                self._total_warned = now
+                log.warning(
+                    "event=connection_refused reason=total remote=%s held=%d",
+                    handshake.address,
+                    self.anonymous.held,
+                )
             body = b"the server is busy; try again in a minute\n"
             response = _response(connection, 503, body, "text/plain")
             response.headers["Retry-After"] = "60"

@@ -129,3 +129,19 @@ async def test_one_address_holds_its_share_of_anonymous_connections_and_no_more(
     await wait_until(room, what="a place to be given back")
     for client in [*held, other, ann]:
         await client.close()
+
+
+async def test_when_strangers_hold_the_whole_budget_the_next_one_is_told_to_come_back(
+    tmp_path: Path,
+) -> None:
+    async with in_process_backend(tmp_path, anonymous_connections=2) as server:
+        tokens = await server.seed({"ann@x.org": ["Support"]})
+        held = [await _try_visitor(server.url, local_addr=(f"127.0.0.{n}", 0)) for n in (2, 3)]
+        with pytest.raises(InvalidStatus) as refused:
+            await server.channel("/auth", local_addr=("127.0.0.4", 0))
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "60"
+        ann = await server.agent(tokens["ann@x.org"])  # agents are outside the budget
+        for client in [*held, ann]:
+            assert isinstance(client, WsClient)
+            await client.close()
