@@ -35,6 +35,10 @@ from backend.store.base import Agent, ConversationFacts
 log = logging.getLogger("deskbell.server")
 
 CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+HTTP_PATHS = ("/healthz", "/metrics", "/widget")
+SINGLE_HEADERS = ("Host", "Origin", "Authorization")
+"""Headers the server reads one value of: a request that repeats one is refused (400),
+since two parts of a chain (a proxy, the server) could each believe a different one."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,9 @@ class DeskbellServer:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         path = request.path.split("?", 1)[0]
+        refused = _refuse_request(connection, request, path)
+        if refused is not None:
+            return refused
         if path == "/healthz":
             return await self._healthz(connection)
         if path == "/metrics":
@@ -211,9 +218,18 @@ class DeskbellServer:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-            "style-src 'self'; script-src 'self'; frame-ancestors *"
+            f"style-src 'self'; script-src 'self'; {self._frame_ancestors}"
         )
         return response
+
+    @property
+    def _frame_ancestors(self) -> str:
+        """Only the sites allowed on /visitor may embed the widget (and the server's own
+        pages): another site could otherwise frame it and chat as its visitors."""
+        allowed = self.options.visitor_origins
+        if "*" in allowed:
+            return "frame-ancestors *"
+        return " ".join(("frame-ancestors 'self'", *allowed))
 
     # -- channels ---------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
@@ -447,6 +463,25 @@ class DeskbellServer:
             await self._serve_frames(connection, sock, protocol.visitor_decoder, handle)
         finally:
             self.gateway.remove(sock)
+
+
+def _refuse_request(connection: ServerConnection, request: Request, path: str) -> Response | None:
+    """The answer to a request no endpoint should see: an unknown path (404), a method
+    other than GET (405), a header repeated that must come once (400). None otherwise."""
+    known = path in CHANNELS or path in HTTP_PATHS or path.startswith("/widget/")
+    if not known:
+        return _response(connection, 404, b"not found\n", "text/plain")
+    if request.method != "GET":
+        refusal = f"{request.method} is not allowed here; use GET\n"
+        response = _response(connection, 405, refusal.encode(), "text/plain")
+        response.headers["Allow"] = "GET"
+        return response
+    for name in SINGLE_HEADERS:
+        if len(request.headers.get_all(name)) > 1:
+            return _response(
+                connection, 400, f"the {name} header must be sent once\n".encode(), "text/plain"
+            )
+    return None
 
 
 def _bearer(headers: Headers) -> str | None:
