@@ -19,7 +19,6 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -30,10 +29,13 @@ from backend.config import Config, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
+from backend.redact import redact_url, scrub
 from backend.store import open_store
 from backend.store.base import SCHEMA_VERSION, Agent, ImportRow
 
 PROG = "deskbell-server"
+STDIN = "-"
+"""A file or secret argument that means: read it from stdin."""
 Result = dict[str, Any]
 
 
@@ -95,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.required = True
     token.add_parser("issue", parents=[common], help="issue an agent token").add_argument("email")
-    token.add_parser("revoke", parents=[common], help="revoke a token").add_argument("token")
+    token.add_parser("revoke", parents=[common], help="revoke a token").add_argument(
+        "token", help="the token, or - to read it from stdin (keeps it out of `ps`)"
+    )
 
     service = commands.add_parser("service-token", help="integration tokens").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -179,8 +183,13 @@ async def _token_issue(args: argparse.Namespace, config: Config) -> Result:
 
 
 async def _token_revoke(args: argparse.Namespace, config: Config) -> Result:
+    token: str = args.token
+    if token == STDIN:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise BadRequest("no token on stdin")
     async with open_service(config) as service:
-        revoked = await service.revoke_token(args.token)
+        revoked = await service.revoke_token(token)
     if not revoked:
         raise NotFound("no such token, or it was already revoked")
     return {"revoked": True}
@@ -204,7 +213,7 @@ async def _migrate(args: argparse.Namespace, config: Config) -> Result:
         version = await store.schema_version()
     finally:
         await store.close()
-    return {"db": _without_password(config.db), "schema_version": version}
+    return {"db": redact_url(config.db), "schema_version": version}
 
 
 class _CheckFailed(DeskbellError):
@@ -220,12 +229,12 @@ class _CheckFailed(DeskbellError):
 async def _check(args: argparse.Namespace, config: Config) -> Result:
     """Open the store (as every command does) and ping it; ask Redis for a PONG."""
     database: Result = {
-        "url": _without_password(config.db),
+        "url": redact_url(config.db),
         "status": "ok",
         "schema_version": None,
         "expected_schema_version": SCHEMA_VERSION,
     }
-    bus: Result = {"url": _without_password(config.bus), "status": "ok"}
+    bus: Result = {"url": redact_url(config.bus), "status": "ok"}
     problems = []
     try:
         store = open_store(config.db)
@@ -250,13 +259,6 @@ async def _check(args: argparse.Namespace, config: Config) -> Result:
     if problems:
         raise _CheckFailed("; ".join(problems), result)
     return result
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if "://" not in url or parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 DEMO_INBOX = "Support"
@@ -452,6 +454,13 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+def _urls(args: argparse.Namespace) -> list[str]:
+    """Every URL the command was given, from any source, whose secrets must not show."""
+    urls = [getattr(args, "db", None), getattr(args, "bus", None)]
+    urls += [os.environ.get("DESKBELL_DB"), os.environ.get("DESKBELL_BUS")]
+    return [url for url in urls if url]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -464,14 +473,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeskbellError as exc:
         if isinstance(exc, _CheckFailed):
             _print_result(command, exc.result, args.json)
-        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        print(f"{PROG}: error: {scrub(exc.message, _urls(args))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # a bug: one line for the person, the traceback in the log
         logging.getLogger("deskbell").debug("unexpected failure", exc_info=True)
+        reason = scrub(str(exc), _urls(args))
         print(
-            f"{PROG}: error: unexpected failure ({type(exc).__name__}: {exc}); "
+            f"{PROG}: error: unexpected failure ({type(exc).__name__}: {reason}); "
             "run with DESKBELL_LOG_LEVEL=DEBUG for details",
             file=sys.stderr,
         )

@@ -50,6 +50,7 @@ import msgspec
 
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.redact import redact_url
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -142,13 +143,8 @@ def split_pool_options(url: str) -> tuple[str, int, int]:
     return urlunsplit(parts._replace(query=urlencode(rest))), min_size, max_size
 
 
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+safe_url = redact_url
+"""The URL without its secrets, for messages and logs (see backend.redact)."""
 
 
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
