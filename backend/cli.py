@@ -20,13 +20,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from backend import __version__, protocol
 from backend.app import open_service, serve_forever
 from backend.bus import open_bus
 from backend.config import Config, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
+from backend.files import data_dir, make_private_dirs
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
 from backend.redact import redact_url, scrub
@@ -271,7 +270,7 @@ DEMO_AGENTS = (
 
 async def _demo(args: argparse.Namespace, config: Config) -> Result:
     """Seed (idempotently), print how to sign in, and serve."""
-    data_dir = Path(platformdirs.user_data_dir("deskbell", appauthor=False))
+    folder = data_dir()
     async with open_service(config) as service:
         store = service.store
         with contextlib.suppress(DeskbellError):  # seeded by an earlier run
@@ -281,8 +280,8 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
                 await service.add_agent(email, name, [DEMO_INBOX], DEMO_PASSWORD)
         token, agent = await service.issue_agent_token(DEMO_AGENTS[0][0], device="demo")
         service_token = await service.issue_service_token("demo")
-    token_file = data_dir / "demo-agent.token"
-    service_file = data_dir / "demo-service.token"
+    token_file = folder / "demo-agent.token"
+    service_file = folder / "demo-service.token"
     await asyncio.to_thread(_write_secret, token_file, token)
     await asyncio.to_thread(_write_secret, service_file, service_token)
     # The demo's visitor simulator opens conversations from this machine every few
@@ -324,7 +323,7 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
 
 def _write_secret(path: Path, secret: str) -> None:
     """Write a token readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")

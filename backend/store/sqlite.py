@@ -22,6 +22,7 @@ import contextlib
 import logging
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -358,14 +360,28 @@ class SQLiteStore(Store):
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
-        parent = Path(self.path).parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._create_private)
             await asyncio.to_thread(self._migrate)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
         self._writer.start()
         self._opened = True
+
+    def _create_private(self) -> None:
+        """The database, its -wal and -shm (SQLite gives them the database's mode) and
+        any folder made for them: readable by this user only."""
+        path = Path(self.path)
+        make_private_dirs(path.parent)
+        create_private_file(path)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & ~PRIVATE_FILE:
+            log.warning(
+                "event=database_readable_by_others path=%s mode=%o: it holds transcripts "
+                "and password hashes; run chmod 600 on it",
+                path,
+                mode,
+            )
 
     def _migrate(self) -> None:
         try:
