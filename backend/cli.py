@@ -104,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", metavar="ACTION", parser_class=_Parser
     )
     service.required = True
-    service.add_parser("issue", parents=[common], help="issue a service token").add_argument("name")
+    service_issue = service.add_parser("issue", parents=[common], help="issue a service token")
+    service_issue.add_argument("name")
+    service_issue.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke the live token of this name (its connections close) and issue a new one",
+    )
 
     commands.add_parser(
         "migrate", parents=[common], help="create or upgrade the database schema now"
@@ -196,7 +202,9 @@ async def _token_revoke(args: argparse.Namespace, config: Config) -> Result:
 
 async def _service_token_issue(args: argparse.Namespace, config: Config) -> Result:
     async with open_service(config) as service:
-        token = await service.issue_service_token(_nonempty(args.name, "name"))
+        token = await service.issue_service_token(
+            _nonempty(args.name, "name"), replace=args.replace
+        )
     return {"token": token, "name": args.name}
 
 
@@ -279,7 +287,7 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
             if await store.agent_by_email(email) is None:
                 await service.add_agent(email, name, [DEMO_INBOX], DEMO_PASSWORD)
         token, agent = await service.issue_agent_token(DEMO_AGENTS[0][0], device="demo")
-        service_token = await service.issue_service_token("demo")
+        service_token = await service.issue_service_token("demo", replace=True)
     token_file = folder / "demo-agent.token"
     service_file = folder / "demo-service.token"
     await asyncio.to_thread(_write_secret, token_file, token)

@@ -30,7 +30,7 @@ from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
 from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
 from backend.metrics import Metrics
 from backend.service import Service
-from backend.store.base import Agent, ConversationFacts
+from backend.store.base import Agent, ConversationFacts, Token
 
 log = logging.getLogger("deskbell.server")
 
@@ -63,7 +63,7 @@ class _Handshake:
     channel: str
     agent: Agent | None = None
     token_hash: str | None = None
-    service: str | None = None
+    service: Token | None = None
     address: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -240,7 +240,9 @@ class DeskbellServer:
         channel = handshake.channel.lstrip("/")
         gauge = self.metrics.connections.labels(channel)
         gauge.inc()
-        who = handshake.agent.public_id if handshake.agent else (handshake.service or "-")
+        who = handshake.agent.public_id if handshake.agent else "-"
+        if handshake.service is not None:
+            who = f"{handshake.service.name}#{handshake.service.id}"
         log.info("event=open channel=%s who=%s remote=%s", channel, who, handshake.address)
         try:
             if handshake.channel == "/agent":
@@ -371,8 +373,8 @@ class DeskbellServer:
         raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
     async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
-        name = handshake.service
-        assert name is not None
+        service_token = handshake.service
+        assert service_token is not None
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
         # Publishes are handled concurrently so the store can batch their commits;
         # replies carry the request id, so they may come back in any order.
@@ -381,7 +383,7 @@ class DeskbellServer:
 
         async def handle(frame: protocol.Publish) -> bytes:
             event = protocol.decode_event(frame.event, frame.id)
-            count = await self.service.publish(name, event, frame.key)
+            count = await self.service.publish(service_token.id, event, frame.key)
             return protocol.encode(protocol.PublishOk(id=frame.id, notifications=count))
 
         async def answer(data: str | bytes) -> None:

@@ -48,6 +48,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    service_name_taken,
 )
 from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 
@@ -649,20 +650,39 @@ class SQLiteStore(Store):
         agent_id: int | None = None,
         name: str | None = None,
         device: str | None = None,
-    ) -> None:
-        await self._write(
-            lambda c: c.execute(
+        replace: bool = False,
+    ) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            replaced: list[str] = []
+            if kind == "service":
+                replaced = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT hash FROM tokens WHERE kind = 'service' AND name = ? "
+                        "AND revoked_at IS NULL",
+                        (name,),
+                    )
+                ]
+                if replaced and not replace:
+                    raise Conflict(service_name_taken(str(name)))
+                conn.executemany(
+                    "UPDATE tokens SET revoked_at = ? WHERE hash = ?",
+                    [(_precise_now(), h) for h in replaced],
+                )
+            conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (token_hash, kind, agent_id, name, device, now_iso()),
             )
-        )
+            return replaced
+
+        return await self._write(run)
 
     async def token(self, token_hash: str) -> Token | None:
         now = now_iso()
         row = await self._read(
             lambda c: c.execute(
-                "SELECT hash, kind, agent_id, name FROM tokens WHERE hash = ? "
+                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = ? "
                 "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 (token_hash, now),
             ).fetchone()
@@ -715,11 +735,11 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
-    async def publish_result(self, service: str, key: str) -> int | None:
+    async def publish_result(self, service_token_id: int, key: str) -> int | None:
         row = await self._read(
             lambda c: c.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
-                (service, key),
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
+                (service_token_id, key),
             ).fetchone()
         )
         return None if row is None else int(row[0])
@@ -733,7 +753,7 @@ class SQLiteStore(Store):
         result = Committed()
         if change.publish_key is not None:
             row = conn.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
                 change.publish_key,
             ).fetchone()
             if row is not None:
@@ -843,7 +863,7 @@ class SQLiteStore(Store):
             result.notifications = len(rows)
         if change.publish_key is not None:
             conn.execute(
-                "INSERT INTO publish_keys (service, key, notifications, created_at) "
+                "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
                 "VALUES (?, ?, ?, ?)",
                 (*change.publish_key, result.notifications, now_iso()),
             )

@@ -32,7 +32,7 @@ async def publish_tickets(server: BackendHarness, recipient: str, count: int) ->
         event = protocol.GenericEvent(
             kind="ticket.assigned", recipients=[recipient], title=f"Ticket {n}", body="b"
         )
-        await server.service.publish("tests", event, None)
+        await server.service.publish(1, event, None)
 
 
 async def test_welcome_reports_last_seq_and_unread_counts(server: BackendHarness) -> None:
