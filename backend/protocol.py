@@ -66,6 +66,52 @@ Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
+# ------------------------------------------------------------------ untrusted text
+# Visitor text reaches toasts, terminals and logs. Removed from it (docs/protocol.md,
+# "Untrusted text"): C0 and C1 controls (terminal escapes, NUL) except tab and line
+# breaks in message text; the bidi embeddings, overrides and isolates U+202A-U+202E and
+# U+2066-U+2069, which reorder what follows them (a name that reads backwards, a fake
+# file extension); zero-width characters that have no use in running text (U+200B,
+# U+2060-U+2064, U+FEFF) and interlinear annotations (U+FFF9-U+FFFB). Kept: ZWJ and ZWNJ
+# (emoji sequences, Persian and Indic scripts) and the marks LRM/RLM/ALM, which cannot
+# reorder text. Every line break (CR LF, CR, NEL, U+2028, U+2029) becomes LF.
+_LINE_BREAKS = ("\r\n", "\r", "\x85", "\u2028", "\u2029")
+_REMOVED = (
+    [c for c in range(0x20) if c not in (0x09, 0x0A)]
+    + list(range(0x7F, 0xA0))
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+    + [0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB]
+)
+_REMOVED_TABLE: Final = dict.fromkeys(_REMOVED)
+_UNSAFE = re.compile("[" + "".join(f"\\u{c:04x}" for c in _REMOVED) + "\\u2028\\u2029]")
+
+
+def clean_text(text: str, *, single_line: bool) -> str:
+    """``text`` without the characters listed above, safe to show anywhere as plain text.
+
+    Args:
+        single_line: for names and titles: every run of whitespace (tabs and line breaks
+            included) becomes one space, and the ends are trimmed. Otherwise (message
+            bodies) tabs and line breaks are kept, every line break as LF.
+    """
+    if _UNSAFE.search(text) is not None:
+        for line_break in _LINE_BREAKS:
+            text = text.replace(line_break, "\n")
+        text = text.translate(_REMOVED_TABLE)
+    if single_line:
+        return " ".join(text.split())
+    return text
+
+
+def _visible(value: str, what: str, *, single_line: bool) -> str:
+    """``value`` cleaned; ValueError (a ``bad_request``) when nothing visible is left."""
+    cleaned = clean_text(value, single_line=single_line)
+    if not cleaned.strip():
+        raise ValueError(f"{what} must contain visible text")
+    return cleaned
+
+
 # Kinds the backend itself makes.
 KIND_CONVERSATION_CREATED: Final = "chat.conversation.created"
 KIND_MESSAGE_CREATED: Final = "chat.message.created"
@@ -226,6 +272,9 @@ class Reply(_Frame, tag="reply"):
     body: Body
     client_msg_id: ShortText
 
+    def __post_init__(self) -> None:
+        self.body = _visible(self.body, "the message", single_line=False)
+
 
 class Assign(_Frame, tag="assign"):
     id: RequestId
@@ -277,6 +326,9 @@ class ExternalConversationNew(msgspec.Struct):
     external_id: ShortText
     visitor_name: Name
 
+    def __post_init__(self) -> None:
+        self.visitor_name = _visible(self.visitor_name, "the visitor's name", single_line=True)
+
 
 class ExternalConversationRef(msgspec.Struct):
     external_id: ShortText
@@ -286,17 +338,26 @@ class VisitorAuthor(msgspec.Struct):
     kind: Literal["visitor"]
     name: Name
 
+    def __post_init__(self) -> None:
+        self.name = _visible(self.name, "the visitor's name", single_line=True)
+
 
 class ConversationCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_CONVERSATION_CREATED):
     inbox: Name
     conversation: ExternalConversationNew
     text: Body
 
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
+
 
 class MessageCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_MESSAGE_CREATED):
     conversation: ExternalConversationRef
     author: VisitorAuthor
     text: Body
+
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
 
 
 class GenericEvent(msgspec.Struct, kw_only=True):
@@ -312,6 +373,10 @@ class GenericEvent(msgspec.Struct, kw_only=True):
     url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     data: dict[str, Any] = {}
 
+    def __post_init__(self) -> None:
+        self.title = _visible(self.title, "the title", single_line=True)
+        self.body = clean_text(self.body, single_line=False)
+
 
 ServiceEvent = ConversationCreatedEvent | MessageCreatedEvent | GenericEvent
 
@@ -325,6 +390,10 @@ class VisitorStart(_Frame, tag="start"):
     name: Name
     text: Body
 
+    def __post_init__(self) -> None:
+        self.name = _visible(self.name, "your name", single_line=True)
+        self.text = _visible(self.text, "the message", single_line=False)
+
 
 class VisitorAttach(_Frame, tag="attach"):
     id: RequestId
@@ -335,6 +404,9 @@ class VisitorSend(_Frame, tag="send"):
     id: RequestId
     text: Body
     client_msg_id: ShortText
+
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
 
 
 VisitorRequest = VisitorStart | VisitorAttach | VisitorSend

@@ -13,9 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.backend import SUBPROTOCOL, BackendHarness, in_process_backend
 
-MARKUP = (
-    "<script>alert('x')</script> <img src=x onerror=alert(1)> &amp; <b>bold</b> \u202e\U0001f600"
-)
+MARKUP = "<script>alert('x')</script> <img src=x onerror=alert(1)> &amp; <b>bold</b> \U0001f600"
 
 
 @pytest.fixture
