@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,16 +13,11 @@ import pytest
 from backend.store.base import SCHEMA_VERSION
 from tests.backend.store.postgres_server import fresh_database, server_reachable
 from tests.backend.store.tcp_proxy import TcpProxy
+from tests.support.server_cli import run_server_cli
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DESKBELL_")},
-    )
+    return run_server_cli(*args, inherit_deskbell_env=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
