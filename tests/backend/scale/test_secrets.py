@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.backend.bus.redis_server import RedisServer
 from tests.backend.store.tcp_proxy import TcpProxy
 from tests.support.backend import ServerProcess
+from tests.support.server_cli import run_server_cli
 
 SECRET = "hunter2-never-shown"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DESKBELL_")},
-    )
+    return run_server_cli(*args, inherit_deskbell_env=False)
 
 
 def with_query_password(url: str) -> str:

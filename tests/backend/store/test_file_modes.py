@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from backend.store.sqlite import SQLiteStore
+from tests.support.server_cli import run_server_cli
 
 
 def mode(path: Path) -> int:
@@ -30,19 +30,13 @@ def loose_umask() -> Iterator[None]:
 
 
 def run_cli(*args: str, data_home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKBELL_")}
-    env["XDG_DATA_HOME"] = str(data_home)
-    return subprocess.run(
-        [sys.executable, "-m", "backend", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        preexec_fn=lambda: os.umask(0o022),
-    )
+    """The CLI with its default data folder under ``data_home`` (and this process's
+    umask)."""
+    env = {"XDG_DATA_HOME": str(data_home)}
+    return run_server_cli(*args, env=env, inherit_deskbell_env=False)
 
 
-def test_the_default_database_is_0600_in_a_0700_folder(tmp_path: Path) -> None:
+def test_the_default_database_is_0600_in_a_0700_folder(tmp_path: Path, loose_umask: None) -> None:
     data_home = tmp_path / "share"  # does not exist yet: the server makes it
     result = run_cli("inbox", "add", "Support", data_home=data_home)
     assert result.returncode == 0, result.stderr
@@ -52,7 +46,7 @@ def test_the_default_database_is_0600_in_a_0700_folder(tmp_path: Path) -> None:
     assert mode(folder / "deskbell.sqlite3") == 0o600
 
 
-def test_an_existing_default_folder_is_made_private(tmp_path: Path) -> None:
+def test_an_existing_default_folder_is_made_private(tmp_path: Path, loose_umask: None) -> None:
     folder = tmp_path / "share" / "deskbell"
     folder.mkdir(parents=True)
     folder.chmod(0o755)
