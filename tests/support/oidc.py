@@ -18,14 +18,16 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.backend.widget.harness import CHROMIUM_FLAGS, browser_paths
+
+T = TypeVar("T")
 
 PROVIDER_SOURCE = Path(__file__).resolve().parents[1] / "backend" / "sso" / "provider"
 CLIENT_ID = "deskbell-desktop"
@@ -184,7 +186,19 @@ class BrowserStep:
         try:
             sign_in_at_provider(self.driver, url, self.login)
         except BaseException as exc:
-            self._error = exc
+            try:
+                where = f"{self.driver.current_url}: {self.driver.page_source[:2000]}"
+            except Exception as inner:
+                where = f"(the page could not be read: {inner})"
+            self._error = AssertionError(f"the browser step failed ({exc!r}) at {where}")
+
+    async def run_with(self, step: Awaitable[T]) -> T:
+        """Await the app's ``step``; when it fails, say first what the browser saw."""
+        try:
+            return await step
+        except BaseException:
+            self.join()
+            raise
 
     def join(self) -> None:
         if self._thread is not None:

@@ -59,7 +59,7 @@ async def test_signing_in_with_the_company_account_gives_a_working_agent_token(
     live = make_backend()
     browser = BrowserStep(chromium, "alex")
     flow = await flow_for(live, browser)
-    token, agent = await flow.run()
+    token, agent = await browser.run_with(flow.run())
     browser.join()
     assert agent.email == AGENT_EMAIL
     assert token.startswith("dbat_")
@@ -79,7 +79,7 @@ async def test_a_token_made_for_another_application_is_refused(
     # The provider signs a perfectly valid token, for another client id (audience).
     flow = await flow_for(live, browser, client_id=OTHER_CLIENT_ID)
     with pytest.raises(AuthRejected, match="made for another application"):
-        await flow.run()
+        await browser.run_with(flow.run())
     browser.join()
 
 
@@ -95,7 +95,7 @@ async def test_an_expired_token_is_refused(make_backend: MakeBackend, chromium: 
     browser = BrowserStep(chromium, "alex")
     flow = await flow_for(live, browser)
     with pytest.raises(AuthRejected, match="expired"):
-        await flow.run()
+        await browser.run_with(flow.run())
     browser.join()
 
 
@@ -105,7 +105,7 @@ async def test_a_replayed_code_and_a_replayed_id_token_are_refused(
     live = make_backend()
     browser = BrowserStep(chromium, "alex")
     flow = await flow_for(live, browser)
-    code = await flow.authorize()
+    code = await browser.run_with(flow.authorize())
     browser.join()
     id_token = await flow.redeem(code)
     token, _ = await sso_sign_in(live.ws_url, id_token, flow.nonce_secret)
@@ -125,7 +125,7 @@ async def test_an_id_token_without_its_nonce_secret_is_refused(
     live = make_backend()
     browser = BrowserStep(chromium, "alex")
     flow = await flow_for(live, browser)
-    id_token = await flow.redeem(await flow.authorize())
+    id_token = await flow.redeem(await browser.run_with(flow.authorize()))
     browser.join()
     # Whoever intercepted the ID token sees its nonce, not the secret behind it.
     with pytest.raises(AuthRejected, match="does not belong to this sign-in"):
@@ -139,7 +139,7 @@ async def test_an_email_with_no_agent_is_refused(make_backend: MakeBackend, chro
     browser = BrowserStep(chromium, "robin")
     flow = await flow_for(live, browser)
     with pytest.raises(AuthRejected, match=r"robin@example\.org .*no Deskbell account"):
-        await flow.run()
+        await browser.run_with(flow.run())
     browser.join()
     assert live.call(lambda b: b.service.store.agent_by_email("robin@example.org")) is None
 
@@ -150,7 +150,7 @@ async def test_with_agent_creation_on_an_unknown_email_becomes_an_agent_of_its_g
     live = make_backend(sso_create_agents=True)
     browser = BrowserStep(chromium, "robin")
     flow = await flow_for(live, browser)
-    token, agent = await flow.run()
+    token, agent = await browser.run_with(flow.run())
     browser.join()
     assert agent.email == "robin@example.org"
     assert agent.name == "Robin Roe"
@@ -171,7 +171,7 @@ async def test_with_password_sign_in_off_only_single_sign_on_works(
         await sign_in(live.ws_url, AGENT_EMAIL, "any password")
     assert refused.value.code == "forbidden"
     browser = BrowserStep(chromium, "alex")
-    token, _ = await (await flow_for(live, browser)).run()
+    token, _ = await browser.run_with((await flow_for(live, browser)).run())
     browser.join()
     assert token.startswith("dbat_")
 
