@@ -52,6 +52,12 @@ class StoreUnavailable(DeskbellError):
     code: ErrorCode = "unavailable"
 
 
+class ProviderUnavailable(DeskbellError):
+    """The single sign-on provider's discovery document or keys cannot be fetched."""
+
+    code: ErrorCode = "unavailable"
+
+
 class ConfigError(DeskbellError):
     """A configuration file or option cannot be used."""
 

@@ -255,7 +255,8 @@ class Service:
             Unauthorized: the token fails a check (sso.IdTokenVerifier.verify), was
                 exchanged before, or names an email no agent has (and agents are not
                 created on sign-in).
-            StoreUnavailable: the provider or the store cannot be reached.
+            ProviderUnavailable, StoreUnavailable: the provider or the store cannot be
+                reached.
         """
         if self.sso is None:
             raise Forbidden("This server does not offer single sign-on; sign in with a password.")

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from backend import protocol
 from backend.config import Config
-from backend.errors import ConfigError, StoreUnavailable, Unauthorized
+from backend.errors import ConfigError, ProviderUnavailable, Unauthorized
 
 if TYPE_CHECKING:
     import jwt
@@ -158,7 +158,7 @@ class IdTokenVerifier:
                     discovery = await asyncio.to_thread(self._fetch_json, url)
                 except (OSError, ValueError) as exc:
                     log.warning("event=sso_discovery_failed url=%s reason=%r", url, str(exc))
-                    raise StoreUnavailable(
+                    raise ProviderUnavailable(
                         "Deskbell cannot reach your company's sign-in service right now. "
                         "Try again in a moment; if it keeps happening, tell your IT team."
                     ) from None
@@ -182,7 +182,7 @@ class IdTokenVerifier:
         Raises:
             Unauthorized: a bad signature, another issuer or audience, an expired
                 token, a nonce that does not match ``nonce_secret``, or no email.
-            StoreUnavailable: the provider's discovery document or keys cannot be fetched.
+            ProviderUnavailable: the provider's discovery document or keys cannot be fetched.
         """
         import jwt
 
@@ -191,7 +191,7 @@ class IdTokenVerifier:
             key = await asyncio.to_thread(jwks.get_signing_key_from_jwt, id_token)
         except jwt.PyJWKClientConnectionError as exc:
             log.warning("event=sso_jwks_failed reason=%r", str(exc))
-            raise StoreUnavailable(
+            raise ProviderUnavailable(
                 "Deskbell cannot reach your company's sign-in service right now. "
                 "Try again in a moment; if it keeps happening, tell your IT team."
             ) from None

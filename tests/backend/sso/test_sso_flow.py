@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from desktop_agent.connection import sign_in, sign_in_options, sso_sign_in
 from desktop_agent.errors import AuthRejected, RequestFailed, SsoFailed
 from desktop_agent.shell.sso import SsoFlow
 from tests.backend.sso.conftest import AGENT_EMAIL, INBOX
-from tests.backend.widget.harness import LiveBackend
+from tests.backend.widget.harness import LiveBackend, free_port
 from tests.support.oidc import OTHER_CLIENT_ID, BrowserStep, Provider
 
 pytestmark = pytest.mark.slow
@@ -190,3 +191,25 @@ async def test_a_forged_or_malformed_id_token_is_refused_as_unverifiable(
     live = make_backend()
     with pytest.raises(AuthRejected, match="could not be verified"):
         await sso_sign_in(live.ws_url, id_token, "a nonce secret of some length")
+
+
+async def test_an_unreachable_provider_is_a_clear_temporary_refusal(tmp_path: Path) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    live = LiveBackend(tmp_path / "alone.sqlite3", sso_issuer=gone, sso_client_id="deskbell")
+    live.start()
+    try:
+        with pytest.raises(RequestFailed, match="cannot reach your company's sign-in") as refused:
+            await sso_sign_in(live.ws_url, "a.b.c", "a nonce secret of some length")
+        assert refused.value.code == "unavailable"
+        # The app, for its part, cannot even start the browser step.
+        options = await sign_in_options(live.ws_url)
+        assert options.sso is not None
+
+        def never(url: str) -> None:
+            raise AssertionError("no browser should open")
+
+        flow = SsoFlow(options.sso, never, sso_sign_in)
+        with pytest.raises(SsoFailed, match="Could not reach your company's sign-in service"):
+            await flow.run()
+    finally:
+        live.stop()
