@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import getpass
 import io
 import json
 import logging
@@ -26,12 +27,12 @@ import platformdirs
 from backend import __version__, protocol
 from backend.app import open_service, serve_forever
 from backend.bus import open_bus
-from backend.config import Config, load_config
+from backend.config import Config, config_keys, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
 from backend.store import open_store
-from backend.store.base import SCHEMA_VERSION, Agent, ImportRow
+from backend.store.base import SCHEMA_VERSION, Agent, ImportRow, InboxSummary
 
 PROG = "deskbell-server"
 Result = dict[str, Any]
@@ -41,6 +42,39 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # exit 2 with usage, as argparse does
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number (bad usage, exit 2, otherwise)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+SERVE_FLAGS: dict[str, tuple[Any, str]] = {
+    "host": (str, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
+    "port": (_port, "port to listen on (default 8765; 0 picks a free one)"),
+    "bus": (str, "local (default) or redis://host:port/N"),
+    "tls_cert": (str, "certificate chain (PEM) to serve wss:// directly"),
+    "tls_key": (str, "the certificate's private key (PEM)"),
+    "log_level": (str, "DEBUG, INFO (default), WARNING or ERROR"),
+    "node": (str, "this node's name in logs and in welcome (default: the host name)"),
+    "visitor_origins": (
+        str,
+        "web sites allowed to embed the chat widget, comma-separated; * for any",
+    ),
+    "max_message_bytes": (int, "largest frame a client may send (default 65536)"),
+    "ping_interval": (float, "seconds between WebSocket pings (default 20)"),
+    "visitor_messages_per_minute": (int, "messages one visitor may send a minute (default 20)"),
+    "visitor_starts_per_address": (int, "conversations one address may start (default 10)"),
+    "compression": (str, "off (default) or deflate (permessage-deflate)"),
+    "send_buffer_limit": (int, "unsent bytes before a slow client is dropped (default 4 MiB)"),
+}
+"""Every configuration key but db (a common option) is a flag of serve (operations.md)."""
 
 
 def _common() -> _Parser:
@@ -59,11 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     serve = commands.add_parser("serve", parents=[common], help="run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--bus", help="local (default) or redis://host:port")
-    serve.add_argument("--tls-cert", dest="tls_cert")
-    serve.add_argument("--tls-key", dest="tls_key")
+    for key, (kind, text) in SERVE_FLAGS.items():
+        serve.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, help=text)
 
     inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -71,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.required = True
     inbox_add = inbox.add_parser("add", parents=[common], help="create an inbox")
     inbox_add.add_argument("name")
+    inbox.add_parser("list", parents=[common], help="list inboxes with their agent counts")
+    inbox_remove = inbox.add_parser(
+        "remove", parents=[common], help="delete an inbox (refused while it has conversations)"
+    )
+    inbox_remove.add_argument("name")
+    inbox_remove.add_argument(
+        "--force",
+        action="store_true",
+        help="also delete its conversations and their messages, for good",
+    )
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -79,11 +120,48 @@ def build_parser() -> argparse.ArgumentParser:
     agent_add = agent.add_parser("add", parents=[common], help="create an agent")
     agent_add.add_argument("email")
     agent_add.add_argument("--name", required=True)
-    agent_add.add_argument("--inbox", action="append", required=True, dest="inboxes")
+    agent_add.add_argument(
+        "--inbox", action="append", required=True, dest="inboxes", help="repeat for several"
+    )
     agent_add.add_argument(
         "--password-stdin", action="store_true", help="read the agent's password from stdin"
     )
     agent.add_parser("list", parents=[common], help="list agents")
+    agent_update = agent.add_parser(
+        "update", parents=[common], help="rename an agent or replace its inboxes"
+    )
+    agent_update.add_argument("email")
+    agent_update.set_defaults(usage_parser=agent_update)
+    agent_update.add_argument("--name")
+    agent_update.add_argument(
+        "--inbox",
+        action="append",
+        dest="inboxes",
+        help="the agent's inboxes from now on (repeat for several; replaces the old set)",
+    )
+    password = agent.add_parser(
+        "set-password",
+        parents=[common],
+        help="set an agent's password; ends the sessions signed in with the old one",
+    )
+    password.add_argument("email")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read one line from stdin (the default when stdin is not a terminal)",
+    )
+    agent.add_parser(
+        "disable",
+        parents=[common],
+        help="close an agent's sessions and refuse its sign-in; keeps its history",
+    ).add_argument("email")
+    enable = agent.add_parser("enable", parents=[common], help="let a disabled agent sign in again")
+    enable.add_argument("email")
+    agent.add_parser(
+        "remove",
+        parents=[common],
+        help="delete an agent (its messages stay, under its name)",
+    ).add_argument("email")
     agent_import = agent.add_parser(
         "import", parents=[common], help="create or update agents from CSV or JSON Lines"
     )
@@ -114,17 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[common], help="seed a demo inbox, agents and tokens, then serve"
     )
-    demo.add_argument("--port", type=int)
+    demo.add_argument("--port", type=_port)
     demo.add_argument("--host")
     return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
-    flags = {
-        k: v
-        for k, v in vars(args).items()
-        if k in ("db", "host", "port", "bus", "tls_cert", "tls_key")
-    }
+    keys = config_keys()
+    flags = {k: v for k, v in vars(args).items() if k in keys}
     return load_config(flags, args.config)
 
 
@@ -137,13 +212,111 @@ def _agent_json(agent: Agent) -> Result:
         "email": agent.email,
         "name": agent.name,
         "inboxes": list(agent.inboxes),
+        "disabled": agent.disabled,
     }
+
+
+def _inbox_json(summary: InboxSummary) -> Result:
+    return {
+        "id": summary.inbox.public_id,
+        "name": summary.inbox.name,
+        "agents": summary.agents,
+        "conversations": summary.conversations,
+    }
+
+
+def _inbox_names(values: list[str]) -> list[str]:
+    """``--inbox`` values, each one inbox: a list written into one value is bad usage."""
+    names = [_nonempty(value, "inbox name") for value in values]
+    for name in names:
+        if ";" in name or "," in name:
+            parts = [p.strip() for p in name.replace(";", ",").split(",") if p.strip()]
+            repeated = " ".join(f"--inbox {p}" for p in parts)
+            raise BadRequest(
+                f"--inbox {name!r} names one inbox; for several, repeat --inbox: {repeated}"
+            )
+    return names
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: asked twice without echo on a terminal, else one stdin line."""
+    if not from_stdin and sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise BadRequest("the two passwords differ; nothing was changed")
+        password = first
+    else:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+    if not password:
+        raise BadRequest("no password given; nothing was changed")
+    return password
 
 
 async def _inbox_add(args: argparse.Namespace, config: Config) -> Result:
     async with open_service(config) as service:
         inbox = await service.store.add_inbox(_nonempty(args.name, "inbox name"))
     return {"id": inbox.public_id, "name": inbox.name}
+
+
+async def _inbox_list(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        inboxes = await service.store.list_inboxes()
+    return {"inboxes": [_inbox_json(i) for i in inboxes]}
+
+
+async def _inbox_remove(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        removed = await service.store.remove_inbox(args.name, force=args.force)
+    return {
+        "removed": args.name,
+        "conversations": removed.conversations,
+        "messages": removed.messages,
+        "memberships": removed.memberships,
+        "notifications_unlinked": removed.notifications,
+    }
+
+
+async def _agent_update(args: argparse.Namespace, config: Config) -> Result:
+    if args.name is None and args.inboxes is None:
+        raise _UsageError("say what to change: --name NAME and/or --inbox NAME (repeated)")
+    name = None if args.name is None else _nonempty(args.name, "name")
+    inboxes = None if args.inboxes is None else _inbox_names(args.inboxes)
+    async with open_service(config) as service:
+        agent = await service.update_agent(args.email, name=name, inboxes=inboxes)
+    return _agent_json(agent)
+
+
+async def _agent_set_password(args: argparse.Namespace, config: Config) -> Result:
+    password = _read_password(args.password_stdin)
+    async with open_service(config) as service:
+        agent, revoked = await service.set_password(args.email, password)
+    return {"email": agent.email, "tokens_revoked": revoked}
+
+
+async def _agent_disable(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, revoked = await service.set_agent_disabled(args.email, True)
+    return {"email": agent.email, "disabled": True, "tokens_revoked": revoked}
+
+
+async def _agent_enable(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, _ = await service.set_agent_disabled(args.email, False)
+    return {"email": agent.email, "disabled": False}
+
+
+async def _agent_remove(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, removed = await service.remove_agent(args.email)
+    return {
+        "removed": agent.email,
+        "tokens_revoked": len(removed.revoked),
+        "notifications_deleted": removed.notifications,
+        "memberships_deleted": removed.memberships,
+        "conversations_unassigned": removed.unassigned,
+        "messages_kept": removed.messages_kept,
+    }
 
 
 async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
@@ -154,8 +327,9 @@ async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
         if not password:
             raise BadRequest("no password on stdin")
     email = _email(args.email)
+    inboxes = _inbox_names(args.inboxes)
     async with open_service(config) as service:
-        agent = await service.add_agent(email, _nonempty(args.name, "name"), args.inboxes, password)
+        agent = await service.add_agent(email, _nonempty(args.name, "name"), inboxes, password)
     return _agent_json(agent)
 
 
@@ -205,6 +379,10 @@ async def _migrate(args: argparse.Namespace, config: Config) -> Result:
     finally:
         await store.close()
     return {"db": _without_password(config.db), "schema_version": version}
+
+
+class _UsageError(Exception):
+    """Bad usage found after parsing: usage text and the error, exit 2."""
 
 
 class _CheckFailed(DeskbellError):
@@ -333,8 +511,15 @@ COMMANDS: dict[
 ] = {
     ("serve", None): _serve,
     ("inbox", "add"): _inbox_add,
+    ("inbox", "list"): _inbox_list,
+    ("inbox", "remove"): _inbox_remove,
     ("agent", "add"): _agent_add,
     ("agent", "list"): _agent_list,
+    ("agent", "update"): _agent_update,
+    ("agent", "set-password"): _agent_set_password,
+    ("agent", "disable"): _agent_disable,
+    ("agent", "enable"): _agent_enable,
+    ("agent", "remove"): _agent_remove,
     ("agent", "import"): _agent_import,
     ("token", "issue"): _token_issue,
     ("token", "revoke"): _token_revoke,
@@ -428,9 +613,14 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         return
     if command == ("agent", "list"):
         for agent in result["agents"]:
+            state = "\tdisabled" if agent["disabled"] else ""
             print(
                 f"{agent['email']}\t{agent['name']}\t{', '.join(agent['inboxes'])}\t{agent['id']}"
+                f"{state}"
             )
+        return
+    if command in _SENTENCES:
+        print(_SENTENCES[command](result))
         return
     if command == ("check", None):
         for part in ("database", "bus"):
@@ -452,6 +642,52 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _removed_agent(r: Result) -> str:
+    return "\n".join(
+        [
+            f"removed agent {r['removed']}.",
+            f"  deleted: {_plural(r['notifications_deleted'], 'notification')}, "
+            f"{_plural(r['memberships_deleted'], 'inbox membership')}; "
+            f"{_plural(r['tokens_revoked'], 'token')} revoked, so its open sessions "
+            "close within seconds",
+            f"  kept: {_plural(r['messages_kept'], 'message')} it wrote, in their "
+            "conversations under its name; "
+            f"{_plural(r['conversations_unassigned'], 'conversation')} assigned to it are "
+            "now unassigned",
+        ]
+    )
+
+
+_SENTENCES: dict[tuple[str, str | None], Callable[[Result], str]] = {
+    ("inbox", "list"): lambda r: "\n".join(
+        f"{i['name']}\t{_plural(i['agents'], 'agent')}\t"
+        f"{_plural(i['conversations'], 'conversation')}\t{i['id']}"
+        for i in r["inboxes"]
+    ),
+    ("inbox", "remove"): lambda r: (
+        f"removed inbox {r['removed']}: deleted {_plural(r['conversations'], 'conversation')}, "
+        f"{_plural(r['messages'], 'message')} and {_plural(r['memberships'], 'membership')} "
+        f"(the agents stay); {_plural(r['notifications_unlinked'], 'notification')} about "
+        "them stay in the agents' history, marked read"
+    ),
+    ("agent", "disable"): lambda r: (
+        f"{r['email']} is disabled: {_plural(r['tokens_revoked'], 'token')} revoked, so its "
+        "sessions close within seconds; it cannot sign in or get tokens, and its history "
+        f"stays. Undo with: deskbell-server agent enable {r['email']}"
+    ),
+    ("agent", "enable"): lambda r: f"{r['email']} is enabled: it can sign in again",
+    ("agent", "set-password"): lambda r: (
+        f"password of {r['email']} changed; {_plural(r['tokens_revoked'], 'token')} revoked, "
+        "so sessions signed in before must sign in again"
+    ),
+    ("agent", "remove"): _removed_agent,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -461,6 +697,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
         setup_logging(config.log_level, quiet=command[0] not in ("serve", "demo"))
         result = asyncio.run(handler(args, config))
+    except _UsageError as exc:
+        args.usage_parser.error(str(exc))  # exits 2
     except DeskbellError as exc:
         if isinstance(exc, _CheckFailed):
             _print_result(command, exc.result, args.json)

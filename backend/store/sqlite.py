@@ -33,9 +33,11 @@ from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.store import lifecycle
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
+    AgentRemoved,
     Change,
     Committed,
     ConversationFacts,
@@ -43,6 +45,8 @@ from backend.store.base import (
     ImportResult,
     ImportRow,
     Inbox,
+    InboxRemoved,
+    InboxSummary,
     ReadResult,
     Store,
     Token,
@@ -230,9 +234,11 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
-                # Someone else wrote since our last commit: cached counters may be stale.
+                # Someone else wrote since our last commit: cached counters may be stale,
+                # and an agent may have been removed (its rowid can be reused).
                 self.last_seq.clear()
                 self.unread.clear()
+                self.public_ids.clear()
                 self._data_version = version
             for fn, _ in batch:
                 conn.execute("SAVEPOINT change")
@@ -562,9 +568,9 @@ class SQLiteStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                Agent(row[0], row[1], row[2], row[3], tuple(inboxes.get(row[0], ())))
+                _agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
                 for row in conn.execute(
-                    "SELECT id, public_id, email, name FROM agents ORDER BY email"
+                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
             ]
 
@@ -573,7 +579,7 @@ class SQLiteStore(Store):
     async def _agent_where(self, clause: str, value: object) -> Agent | None:
         def run(conn: sqlite3.Connection) -> Agent | None:
             row = conn.execute(
-                f"SELECT id, public_id, email, name, password_hash FROM agents WHERE {clause} = ?",  # noqa: S608
+                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {clause} = ?",  # noqa: S608
                 (value,),
             ).fetchone()
             if row is None:
@@ -586,7 +592,7 @@ class SQLiteStore(Store):
                     (row[0],),
                 )
             )
-            return Agent(row[0], row[1], row[2], row[3], inboxes, row[4])
+            return _agent(row, inboxes)
 
         return await self._read(run)
 
@@ -623,6 +629,97 @@ class SQLiteStore(Store):
                 )
             )
         )
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def list_inboxes(self) -> list[InboxSummary]:
+        rows = await self._read(lambda c: c.execute(lifecycle.INBOX_SUMMARIES).fetchall())
+        return [InboxSummary(Inbox(r[0], r[1], r[2]), r[3], r[4]) for r in rows]
+
+    async def remove_inbox(self, name: str, *, force: bool) -> InboxRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> InboxRemoved:
+            row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"there is no inbox named {name}")
+            inbox_id = row[0]
+            conversations, messages = conn.execute(
+                lifecycle.INBOX_CONTENT, (inbox_id, inbox_id)
+            ).fetchone()
+            if conversations and not force:
+                raise lifecycle.inbox_in_use(name, conversations, messages)
+            writer.index_pending(conn)
+            for (agent_id,) in conn.execute(lifecycle.READ_INBOX_NOTIFICATIONS, (inbox_id,)):
+                writer.unread.pop(agent_id, None)  # recounted on next use
+            counts = {
+                what: conn.execute(sql, (inbox_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_INBOX
+            }
+            return InboxRemoved(
+                conversations, messages, counts["memberships"], counts["notifications"]
+            )
+
+        return await self._write(run)
+
+    async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            stamp = _precise_now() if disabled else None
+            if conn.execute(lifecycle.SET_DISABLED, (stamp, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id) if disabled else []
+
+        return await self._write(run)
+
+    async def set_password(self, agent_id: int, password_hash: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute(lifecycle.SET_PASSWORD, (password_hash, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id)
+
+        return await self._write(run)
+
+    async def update_agent(
+        self, agent_id: int, *, name: str | None = None, inboxes: list[str] | None = None
+    ) -> Agent:
+        def run(conn: sqlite3.Connection) -> None:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            if name is not None:
+                conn.execute(lifecycle.RENAME, (name, agent_id))
+            if inboxes is not None:
+                inbox_ids = _inbox_ids(conn, inboxes)
+                conn.execute(lifecycle.DROP_AGENT_MEMBERSHIPS, (agent_id,))
+                conn.executemany(
+                    lifecycle.ADD_MEMBERSHIP, [(i, agent_id) for i in dict.fromkeys(inbox_ids)]
+                )
+
+        await self._write(run)
+        return await self.agent(agent_id)
+
+    async def remove_agent(self, agent_id: int) -> AgentRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> AgentRemoved:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            revoked = _revoke_all(conn, agent_id)
+            writer.index_pending(conn)
+            counts = {
+                what: conn.execute(sql, (agent_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_AGENT
+            }
+            conn.execute(lifecycle.DELETE_AGENT, (agent_id,))
+            for cache in (writer.last_seq, writer.unread, writer.public_ids):
+                cache.pop(agent_id, None)
+            return AgentRemoved(
+                revoked,
+                counts["notifications"],
+                counts["memberships"],
+                counts["unassigned"],
+                counts["messages_kept"],
+            )
+
+        return await self._write(run)
 
     # -- tokens ----------------------------------------------------------------------
     async def add_token(
@@ -948,6 +1045,11 @@ class SQLiteStore(Store):
         return await self._write(run)
 
 
+def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
+    sql = lifecycle.revoke_agent_tokens("?")
+    return [r[0] for r in conn.execute(sql, (_precise_now(), agent_id)).fetchall()]
+
+
 def _statements(sql: str) -> Iterable[str]:
     """Split a migration file into statements (no semicolons inside our literals)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
@@ -967,10 +1069,27 @@ def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
 
 
 def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
-    return frozenset(
-        r[0]
-        for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
-    )
+    return frozenset(r[0] for r in conn.execute(lifecycle.MEMBERS, (inbox_id,)))
+
+
+def _agent(row: Any, inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
+    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
+    out unless ``with_password``: only a sign-in needs it)."""
+    password_hash = row[4] if with_password else None
+    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
+
+
+def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
+    found = []
+    for name in names:
+        row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+        if row is None:
+            raise NotFound(
+                f"there is no inbox named {name}; create it first with "
+                f"`deskbell-server inbox add {name}`"
+            )
+        found.append(row[0])
+    return found
 
 
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
