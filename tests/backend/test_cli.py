@@ -52,6 +52,7 @@ def test_every_command_answers_one_json_object(db: str, tmp_path: Path) -> None:
         "email": "ann@x.org",
         "name": "Ann Lee",
         "inboxes": ["Support"],
+        "disabled": False,
     }
     listed = ok_json(run("agent", "list", "--db", db, "--json"))
     assert listed == {"agents": [agent]}
