@@ -25,13 +25,12 @@ from urllib.parse import urlsplit, urlunsplit
 import platformdirs
 
 from backend import __version__, protocol
-from backend.app import open_service, serve_forever
+from backend.app import open_service, open_store_of, serve_forever, store_for
 from backend.bus import open_bus
 from backend.config import Config, config_keys, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
-from backend.store import open_store
 from backend.store.base import SCHEMA_VERSION, Agent, ImportRow, InboxSummary
 
 PROG = "deskbell-server"
@@ -372,8 +371,7 @@ async def _serve(args: argparse.Namespace, config: Config) -> Result:
 
 
 async def _migrate(args: argparse.Namespace, config: Config) -> Result:
-    store = open_store(config.db)
-    await store.open()  # creates the schema, or upgrades it to this release's version
+    store = await open_store_of(config)  # creates the schema, or upgrades it
     try:
         version = await store.schema_version()
     finally:
@@ -406,7 +404,7 @@ async def _check(args: argparse.Namespace, config: Config) -> Result:
     bus: Result = {"url": _without_password(config.bus), "status": "ok"}
     problems = []
     try:
-        store = open_store(config.db)
+        store = store_for(config)
         await store.open()
         try:
             await store.ping()

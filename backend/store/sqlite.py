@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -352,8 +354,21 @@ def _resolve(
 class SQLiteStore(Store):
     """The default store. ``path`` is a file path or ``:memory:``-free temp file."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False, readers: int = 2):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = False,
+        readers: int = 2,
+        make_folders: bool = False,
+    ):
+        """``make_folders``: create every missing folder of ``path`` (for the default
+        location); otherwise only the file's own folder is made, when its parent exists,
+        so a mistyped path is an error instead of a new tree of folders."""
         self.path = str(path)
+        self._make_folders = make_folders
+        self.created_folder: Path | None = None
+        """The folder :meth:`open` created for the file, if it made one."""
         self._durable = durable
         self._writer = _Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
@@ -364,12 +379,13 @@ class SQLiteStore(Store):
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
-        parent = Path(self.path).parent
+        path = Path(self.path)
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            self.created_folder = await asyncio.to_thread(_prepare_folder, path, self._make_folders)
+            await asyncio.to_thread(_check_writable, path)
             await asyncio.to_thread(self._migrate)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
+            raise _cannot_open(path, exc) from exc
         self._writer.start()
         self._opened = True
 
@@ -1043,6 +1059,67 @@ class SQLiteStore(Store):
             )
 
         return await self._write(run)
+
+
+def _prepare_folder(path: Path, make_folders: bool) -> Path | None:
+    """Make the database file's folder if it is missing; return it when made.
+
+    Raises:
+        StoreUnavailable: the folder's parent is missing too (and ``make_folders`` is
+            False): most likely a typo in the path.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        return None
+    if not make_folders and not folder.parent.is_dir():
+        raise StoreUnavailable(
+            f"cannot create the database {path}: the folder {folder.parent} does not exist. "
+            f"Check the --db path for a typo, or create the folder first: mkdir -p {folder}"
+        )
+    folder.mkdir(parents=make_folders, exist_ok=True)
+    return folder
+
+
+def _check_writable(path: Path) -> None:
+    """Raise PermissionError unless this user may write the database (WAL mode writes
+    two files beside it, so the folder too): SQLite itself would open a read-only file
+    and fail only at the first write."""
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        raise PermissionError(f"{path} is not writable")
+
+
+def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
+    """Why the database file cannot be opened, naming the path and what to do."""
+    text = str(exc)
+    denied = isinstance(exc, PermissionError) or any(
+        words in text for words in ("unable to open database file", "readonly database")
+    )
+    if denied:
+        folder = path.parent
+        # SQLite in WAL mode writes two files beside the database: the folder must be
+        # writable too, not only the file.
+        if not os.access(folder, os.W_OK | os.X_OK):
+            blocked = f"the folder {folder}"
+        elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            blocked = f"the file {path}"
+        else:
+            blocked = None
+        if blocked is not None:
+            return StoreUnavailable(
+                f"cannot open the database {path}: permission denied: this user "
+                f"({_user()}) cannot write to {blocked}. Give it write access (chown or "
+                "chmod), or choose another --db"
+            )
+    return StoreUnavailable(f"cannot open the database {path}: {text}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name
+        return f"uid {os.getuid()}"
 
 
 def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
