@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -49,6 +50,16 @@ def verify_password(password: str, encoded: str | None) -> bool:
 
 
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def wait_words(seconds: float) -> str:
+    """How long to wait, for a person: whole seconds up to 90, then whole minutes
+    (rounded up, so that trying again then works)."""
+    whole = max(1, math.ceil(seconds))
+    if whole <= 90:
+        return f"{whole} second{'' if whole == 1 else 's'}"
+    minutes = math.ceil(whole / 60)
+    return f"{minutes} minutes"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
 from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from backend.metrics import Metrics
-from backend.security import SlidingWindowLimiter, hash_password, verify_password
+from backend.security import SlidingWindowLimiter, hash_password, verify_password, wait_words
 from backend.store.base import (
     Agent,
     AgentRemoved,
@@ -152,8 +152,8 @@ class Service:
         email_key = email.strip().lower()
         for limiter, key in ((self._login_email, email_key), (self._login_address, address)):
             if limiter.blocked(key, now):
-                wait = int(limiter.retry_after(key, now)) + 1
-                raise RateLimited(f"too many failed sign-ins; try again in {wait} seconds")
+                wait = wait_words(limiter.retry_after(key, now))
+                raise RateLimited(f"too many failed sign-ins; try again in {wait}")
         agent = await self.store.agent_by_email(email.strip())
         # scrypt takes tens of milliseconds: off the event loop. The same work is done
         # for unknown emails, so the reply and its timing tell nothing.
@@ -378,7 +378,8 @@ class Service:
     ) -> VisitorSession:
         now = self.clock()
         if self._visitor_starts.blocked(address, now):
-            raise RateLimited("too many new conversations from your address; try again later")
+            wait = wait_words(self._visitor_starts.retry_after(address, now))
+            raise RateLimited(f"too many new conversations from your address; try again in {wait}")
         try:
             inbox = await self.store.inbox_by_name(inbox_name)
         except NotFound:
