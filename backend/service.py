@@ -17,7 +17,14 @@ from typing import Literal
 
 from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
-from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from backend.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from backend.metrics import Metrics
 from backend.security import SlidingWindowLimiter, hash_password, verify_password, wait_words
 from backend.store.base import (
@@ -182,7 +189,13 @@ class Service:
         password_hash = None
         if password is not None:
             password_hash = await asyncio.to_thread(hash_password, password)
-        return await self.store.add_agent(email, name, inboxes, password_hash)
+        try:
+            return await self.store.add_agent(email, name, inboxes, password_hash)
+        except Conflict as exc:
+            raise Conflict(
+                f"{exc.message}; to change it: deskbell-server agent update {email} "
+                f"(name, inboxes) or agent set-password {email}"
+            ) from None
 
     async def import_agents(
         self, rows: list[ImportRow], issue_tokens: bool
