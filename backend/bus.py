@@ -115,4 +115,6 @@ def open_bus(url: str) -> Bus:
             raise ConfigError(f"Redis support is not installed: {SCALE_EXTRA_HINT}") from exc
         bus: Bus = RedisBus(url)
         return bus
-    raise ConfigError(f"unknown bus {url!r}: use `local` or redis://host:port")
+    from backend.redact import redact_url
+
+    raise ConfigError(f"unknown bus {redact_url(url)!r}: use `local` or redis://host:port")

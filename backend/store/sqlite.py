@@ -24,6 +24,7 @@ import logging
 import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
 from backend.store import lifecycle
 from backend.store.base import (
     SCHEMA_VERSION,
@@ -52,6 +54,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    service_name_taken,
 )
 from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 
@@ -381,13 +384,35 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         path = Path(self.path)
         try:
-            self.created_folder = await asyncio.to_thread(_prepare_folder, path, self._make_folders)
-            await asyncio.to_thread(_check_writable, path)
+            self.created_folder = await asyncio.to_thread(self._create_private)
             await asyncio.to_thread(self._migrate)
         except (sqlite3.Error, OSError) as exc:
             raise _cannot_open(path, exc) from exc
         self._writer.start()
         self._opened = True
+
+    def _create_private(self) -> Path | None:
+        """The database, its -wal and -shm (SQLite gives them the database's mode) and
+        any folder made for them: readable by this user only. Returns the folder made
+        for the file, if one was (see ``make_folders``).
+
+        Raises:
+            StoreUnavailable: the folder's parent is missing too.
+            PermissionError: this user may not write the database or its folder.
+        """
+        path = Path(self.path)
+        created = _prepare_folder(path, self._make_folders)
+        _check_writable(path)
+        create_private_file(path)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & ~PRIVATE_FILE:
+            log.warning(
+                "event=database_readable_by_others path=%s mode=%o: it holds transcripts "
+                "and password hashes; run chmod 600 on it",
+                path,
+                mode,
+            )
+        return created
 
     def _migrate(self) -> None:
         try:
@@ -746,20 +771,39 @@ class SQLiteStore(Store):
         agent_id: int | None = None,
         name: str | None = None,
         device: str | None = None,
-    ) -> None:
-        await self._write(
-            lambda c: c.execute(
+        replace: bool = False,
+    ) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            replaced: list[str] = []
+            if kind == "service":
+                replaced = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT hash FROM tokens WHERE kind = 'service' AND name = ? "
+                        "AND revoked_at IS NULL",
+                        (name,),
+                    )
+                ]
+                if replaced and not replace:
+                    raise Conflict(service_name_taken(str(name)))
+                conn.executemany(
+                    "UPDATE tokens SET revoked_at = ? WHERE hash = ?",
+                    [(_precise_now(), h) for h in replaced],
+                )
+            conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (token_hash, kind, agent_id, name, device, now_iso()),
             )
-        )
+            return replaced
+
+        return await self._write(run)
 
     async def token(self, token_hash: str) -> Token | None:
         now = now_iso()
         row = await self._read(
             lambda c: c.execute(
-                "SELECT hash, kind, agent_id, name FROM tokens WHERE hash = ? "
+                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = ? "
                 "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 (token_hash, now),
             ).fetchone()
@@ -812,11 +856,11 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
-    async def publish_result(self, service: str, key: str) -> int | None:
+    async def publish_result(self, service_token_id: int, key: str) -> int | None:
         row = await self._read(
             lambda c: c.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
-                (service, key),
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
+                (service_token_id, key),
             ).fetchone()
         )
         return None if row is None else int(row[0])
@@ -830,7 +874,7 @@ class SQLiteStore(Store):
         result = Committed()
         if change.publish_key is not None:
             row = conn.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
                 change.publish_key,
             ).fetchone()
             if row is not None:
@@ -940,7 +984,7 @@ class SQLiteStore(Store):
             result.notifications = len(rows)
         if change.publish_key is not None:
             conn.execute(
-                "INSERT INTO publish_keys (service, key, notifications, created_at) "
+                "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
                 "VALUES (?, ?, ?, ?)",
                 (*change.publish_key, result.notifications, now_iso()),
             )
@@ -1070,13 +1114,14 @@ def _prepare_folder(path: Path, make_folders: bool) -> Path | None:
     """
     folder = path.parent
     if folder.is_dir():
+        make_private_dirs(folder)  # Deskbell's own data folder is made private
         return None
     if not make_folders and not folder.parent.is_dir():
         raise StoreUnavailable(
             f"cannot create the database {path}: the folder {folder.parent} does not exist. "
             f"Check the --db path for a typo, or create the folder first: mkdir -p {folder}"
         )
-    folder.mkdir(parents=make_folders, exist_ok=True)
+    make_private_dirs(folder)
     return folder
 
 

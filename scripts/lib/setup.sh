@@ -80,8 +80,17 @@ ensure_venv() {
     die "installing from uv.lock failed (above). If pyproject.toml changed, run scripts/upgrade-deps"
   fi
   rm -f "$log"
-  # What was asked for, for tests/test_lock.py to compare the environment with the lock.
-  printf '%s\n%s\n' "$extras" "${mode:-exact}" > "$VENV/.deskbell-sync"
+  # What the environment now holds, for tests/test_lock.py to compare it with the lock:
+  # an --inexact sync adds its extras to those already there and keeps their mode.
+  local record="$VENV/.deskbell-sync" kept="exact"
+  if [ "$mode" = "--inexact" ] && [ -f "$record" ]; then
+    extras="$(sed -n 1p "$record"),$extras"
+    kept="$(sed -n 2p "$record")"
+  elif [ "$mode" = "--inexact" ]; then
+    kept="inexact"
+  fi
+  extras="$(echo "$extras" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+  printf '%s\n%s\n' "$extras" "$kept" > "$record"
   export DESKBELL_UV="$UV"
 }
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,10 +95,17 @@ def test_a_display_or_an_explicit_qt_platform_is_enough() -> None:
 
 @pytest.fixture
 def logged(tmp_path: Path) -> Iterator[Path]:
+    with app_logging(tmp_path / "log", stderr=False) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def app_logging(log_dir: Path, *, stderr: bool) -> Iterator[Path]:
+    """The app's logging set-up, undone afterwards (handlers, level, hooks, warnings)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     hooks = sys.excepthook, threading.excepthook
-    path = diagnostics.setup_logging(tmp_path / "log", "INFO", stderr=False)
+    path = diagnostics.setup_logging(log_dir, "INFO", stderr=stderr)
     assert path is not None
     try:
         yield path
@@ -181,26 +190,10 @@ def test_a_login_start_quits_at_once_when_launch_at_login_is_off(tmp_path: Path)
 def test_a_library_warning_goes_to_the_log_file_not_the_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    hooks = sys.excepthook, threading.excepthook
-    path = diagnostics.setup_logging(tmp_path / "log", "INFO", stderr=True)
-    assert path is not None
-    try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.warn("a library changed its mind", UserWarning, stacklevel=1)
+    with app_logging(tmp_path / "log", stderr=True) as path, warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a library changed its mind", UserWarning, stacklevel=1)
         logging.getLogger("desktop_agent").warning("the server is unreachable")
-    finally:
-        logging.captureWarnings(False)
-        for handler in root.handlers[:]:
-            if handler not in handlers:
-                root.removeHandler(handler)
-                handler.close()
-        root.setLevel(level)
-        sys.excepthook, threading.excepthook = hooks
     err = capsys.readouterr().err
     assert "changed its mind" not in err
     assert "the server is unreachable" in err

@@ -1,4 +1,4 @@
--- Deskbell schema v2: the operator's agent lifecycle (agent disable/enable/remove).
+-- Deskbell schema v3: the operator's agent lifecycle (agent disable/enable/remove).
 --
 -- A disabled agent keeps its row, memberships, notifications and tokens' history, but
 -- cannot sign in or get tokens, and is left out of routing until enabled again.
