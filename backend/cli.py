@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,16 +234,26 @@ def _inbox_json(summary: InboxSummary) -> Result:
 
 
 def _inbox_names(values: list[str]) -> list[str]:
-    """``--inbox`` values, each one inbox: a list written into one value is bad usage."""
-    names = [_nonempty(value, "inbox name") for value in values]
-    for name in names:
-        if ";" in name or "," in name:
-            parts = [p.strip() for p in name.replace(";", ",").split(",") if p.strip()]
-            repeated = " ".join(f"--inbox {p}" for p in parts)
-            raise BadRequest(
-                f"--inbox {name!r} names one inbox; for several, repeat --inbox: {repeated}"
-            )
-    return names
+    """The ``--inbox`` values, stripped; an empty one is refused."""
+    return [_nonempty(value, "inbox name") for value in values]
+
+
+@contextlib.contextmanager
+def _one_inbox_per_flag(names: list[str]) -> Iterator[None]:
+    """An unknown inbox whose name looks like a list ("Support;Billing") was meant as
+    several: say to repeat --inbox rather than to create an inbox of that name."""
+    try:
+        yield
+    except NotFound as exc:
+        for name in names:
+            if (";" in name or "," in name) and f"no inbox named {name}" in exc.message:
+                parts = [p.strip() for p in name.replace(";", ",").split(",") if p.strip()]
+                repeated = " ".join(f"--inbox {p}" for p in parts)
+                raise BadRequest(
+                    f"there is no inbox named {name!r}; for several inboxes, repeat "
+                    f"--inbox: {repeated}"
+                ) from None
+        raise
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -290,8 +300,9 @@ async def _agent_update(args: argparse.Namespace, config: Config) -> Result:
         raise _UsageError("say what to change: --name NAME and/or --inbox NAME (repeated)")
     name = None if args.name is None else _nonempty(args.name, "name")
     inboxes = None if args.inboxes is None else _inbox_names(args.inboxes)
-    async with open_service(config) as service:
-        agent = await service.update_agent(args.email, name=name, inboxes=inboxes)
+    with _one_inbox_per_flag(inboxes or []):
+        async with open_service(config) as service:
+            agent = await service.update_agent(args.email, name=name, inboxes=inboxes)
     return _agent_json(agent)
 
 
@@ -336,8 +347,9 @@ async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
             raise BadRequest("no password on stdin")
     email = _email(args.email)
     inboxes = _inbox_names(args.inboxes)
-    async with open_service(config) as service:
-        agent = await service.add_agent(email, _nonempty(args.name, "name"), inboxes, password)
+    with _one_inbox_per_flag(inboxes):
+        async with open_service(config) as service:
+            agent = await service.add_agent(email, _nonempty(args.name, "name"), inboxes, password)
     return _agent_json(agent)
 
 

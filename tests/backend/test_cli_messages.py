@@ -128,8 +128,12 @@ def test_several_inboxes_in_one_value_are_told_to_repeat_the_flag(tmp_path: Path
         "agent", "add", "ann@x.org", "--name", "Ann", "--inbox", "Support;Billing", "--db", db
     )
     line = one_line_error(result)
-    assert "for several, repeat --inbox: --inbox Support --inbox Billing" in line
+    assert "for several inboxes, repeat --inbox: --inbox Support --inbox Billing" in line
     assert "inbox add" not in line  # not the advice to create an inbox "Support;Billing"
+    # An inbox whose name has a comma is still one inbox.
+    assert run("inbox", "add", "Sales, EMEA", "--db", db).returncode == 0
+    added = run("agent", "add", "bo@x.org", "--name", "Bo", "--inbox", "Sales, EMEA", "--db", db)
+    assert added.returncode == 0, added.stderr
 
 
 def test_missing_scale_support_says_how_to_install_it(tmp_path: Path) -> None:
