@@ -55,24 +55,48 @@ def _port(text: str) -> int:
     return port
 
 
-SERVE_FLAGS: dict[str, tuple[Any, str]] = {
-    "host": (str, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
-    "port": (_port, "port to listen on (default 8765; 0 picks a free one)"),
-    "bus": (str, "local (default) or redis://host:port/N"),
-    "tls_cert": (str, "certificate chain (PEM) to serve wss:// directly"),
-    "tls_key": (str, "the certificate's private key (PEM)"),
-    "log_level": (str, "DEBUG, INFO (default), WARNING or ERROR"),
-    "node": (str, "this node's name in logs and in welcome (default: the host name)"),
-    "visitor_origins": (
-        str,
-        "web sites allowed to embed the chat widget, comma-separated; * for any",
-    ),
-    "max_message_bytes": (int, "largest frame a client may send (default 65536)"),
-    "ping_interval": (float, "seconds between WebSocket pings (default 20)"),
-    "visitor_messages_per_minute": (int, "messages one visitor may send a minute (default 20)"),
-    "visitor_starts_per_address": (int, "conversations one address may start (default 10)"),
-    "compression": (str, "off (default) or deflate (permessage-deflate)"),
-    "send_buffer_limit": (int, "unsent bytes before a slow client is dropped (default 4 MiB)"),
+SERVE_FLAGS: dict[str, dict[str, Any]] = {
+    "host": {"metavar": "ADDRESS", "help": "where to listen (default 127.0.0.1; 0.0.0.0: all)"},
+    "port": {"type": _port, "metavar": "PORT", "help": "default 8765; 0 picks a free one"},
+    "bus": {"metavar": "URL", "help": "local (default) or redis://host:port/N"},
+    "tls_cert": {"metavar": "FILE", "help": "certificate chain (PEM): serve wss:// directly"},
+    "tls_key": {"metavar": "FILE", "help": "the certificate's private key (PEM)"},
+    "log_level": {
+        "type": str.upper,
+        "choices": ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "help": "default INFO",
+    },
+    "node": {"metavar": "NAME", "help": "name in logs and in welcome (default: host name)"},
+    "visitor_origins": {
+        "metavar": "URLS",
+        "help": "web sites allowed to embed the chat widget, comma-separated; * for any",
+    },
+    "max_message_bytes": {
+        "type": int,
+        "metavar": "BYTES",
+        "help": "largest frame a client may send (default 65536)",
+    },
+    "ping_interval": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "between WebSocket pings (default 20)",
+    },
+    "visitor_messages_per_minute": {
+        "type": int,
+        "metavar": "N",
+        "help": "messages one visitor may send a minute (default 20)",
+    },
+    "visitor_starts_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "conversations one address may start in 10 minutes (default 10)",
+    },
+    "compression": {"choices": ("off", "deflate"), "help": "permessage-deflate (default off)"},
+    "send_buffer_limit": {
+        "type": int,
+        "metavar": "BYTES",
+        "help": "unsent bytes before a slow client is dropped (default 4 MiB)",
+    },
 }
 """Every configuration key but db (a common option) is a flag of serve (operations.md)."""
 
@@ -93,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     serve = commands.add_parser("serve", parents=[common], help="run the server")
-    for key, (kind, text) in SERVE_FLAGS.items():
-        serve.add_argument(f"--{key.replace('_', '-')}", dest=key, type=kind, help=text)
+    for key, options in SERVE_FLAGS.items():
+        serve.add_argument(f"--{key.replace('_', '-')}", dest=key, **options)
 
     inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
