@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_agent.core.display_text import one_line, shorten
 from desktop_agent.ui.delegate import Clock, NotificationDelegate, local_now
 from desktop_agent.ui.notification_model import (
     CHAT_CATEGORY,
@@ -236,7 +237,7 @@ class NotificationWindow(QWidget):
     def _empty_text(self) -> str:
         if self.proxy.search_text():
             return (
-                f"No notifications here match “{self.search.text().strip()}”.\n"
+                f"No notifications here match “{shorten(one_line(self.search.text()), 40)}”.\n"
                 "Try other words, or clear the search."
             )
         if self._connection in CONNECTION_EMPTY_TEXT and self.model.rowCount() == 0:
