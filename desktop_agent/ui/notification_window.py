@@ -9,7 +9,7 @@ server's answer comes back.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from desktop_agent.core.display_text import one_line, shorten
 from desktop_agent.ui.delegate import Clock, NotificationDelegate, local_now
+from desktop_agent.ui.list_anchor import ViewportAnchor
 from desktop_agent.ui.notification_model import (
     CHAT_CATEGORY,
     FilterMode,
@@ -118,6 +119,16 @@ class NotificationWindow(QWidget):
         scrollbar.valueChanged.connect(self._maybe_request_history)
         scrollbar.rangeChanged.connect(self._maybe_request_history)
 
+        # Rows arriving above must not move the row under the pointer; say "N new".
+        self.anchor = ViewportAnchor(self.view, self)
+        # It floats over the list: a button pushing the list down would move rows too.
+        self.new_button = QPushButton(self.view)
+        self.new_button.setObjectName("deskbellNewAbove")
+        self.new_button.setToolTip("Show the newest notifications")
+        self.new_button.clicked.connect(self.anchor.scroll_to_newest)
+        self.new_button.hide()
+        self.anchor.newAboveChanged.connect(self._on_new_above)
+
         self.empty_label = QLabel()
         self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -195,6 +206,22 @@ class NotificationWindow(QWidget):
         self.proxy.set_mode(TABS[index][1])
         self._refresh()
         self._maybe_request_history()
+
+    def _on_new_above(self, count: int) -> None:
+        self.new_button.setText(f"↑ {count} new" if count else "")
+        self.new_button.setVisible(count > 0)
+        self._place_new_button()
+
+    def _place_new_button(self) -> None:
+        button = self.new_button
+        button.adjustSize()
+        button.move((self.view.width() - button.width()) // 2, 6)
+        button.raise_()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Keep the "N new" button centred over the list."""
+        super().resizeEvent(event)
+        self._place_new_button()
 
     def _on_search(self, text: str) -> None:
         self.proxy.set_search_text(text)

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QEnterEvent
+from PySide6.QtWidgets import QApplication
 
 from backend.protocol import Notification
 from desktop_agent.ui.notification_model import NotificationListModel, Role
@@ -233,3 +235,72 @@ def test_a_failed_history_page_can_be_asked_for_again(
     qtbot.waitUntil(lambda: asked == [301])
     window.history_failed()
     assert asked == [301, 301]
+
+
+@pytest.fixture
+def long_list(
+    qtbot: Any, make_notification: Make, clock: Callable[[], datetime]
+) -> tuple[NotificationWindow, NotificationListModel]:
+    model = NotificationListModel()
+    model.upsert([make_notification(seq) for seq in range(1, 41)])
+    window = NotificationWindow(model, clock=clock)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, model
+
+
+def row_id_at(window: NotificationWindow, point: QPoint) -> str:
+    return str(window.view.indexAt(point).data(Role.Id))
+
+
+def point_over(window: NotificationWindow, row: int) -> QPoint:
+    proxy = window.view.model()
+    return window.view.visualRect(proxy.index(row, 0)).center()
+
+
+def test_rows_arriving_while_the_pointer_is_over_the_list_do_not_move_the_clicked_row(
+    qtbot: Any,
+    long_list: tuple[NotificationWindow, NotificationListModel],
+    make_notification: Make,
+) -> None:
+    window, model = long_list
+    viewport = window.view.viewport()
+    point = point_over(window, 2)
+    target = row_id_at(window, point)
+    QApplication.sendEvent(viewport, QEnterEvent(QPointF(point), QPointF(point), QPointF(point)))
+    model.upsert([make_notification(41)])
+    model.upsert([make_notification(42), make_notification(43)])
+    assert row_id_at(window, point) == target
+    with qtbot.waitSignal(window.conversationRequested) as blocker:
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=point)
+    assert blocker.args == [f"c{target.removeprefix('n')}"]
+    assert window.new_button.isVisible() and window.new_button.text() == "↑ 3 new"
+    # The list itself did not move down to make room for the button.
+    assert row_id_at(window, point) == target
+
+
+def test_a_selected_row_stays_put_and_n_new_scrolls_up_to_the_newest(
+    qtbot: Any,
+    long_list: tuple[NotificationWindow, NotificationListModel],
+    make_notification: Make,
+) -> None:
+    window, model = long_list
+    window.view.setCurrentIndex(window.view.model().index(1, 0))
+    point = point_over(window, 1)
+    model.upsert([make_notification(50)])
+    assert row_id_at(window, point) == "n39"
+    assert window.new_button.text() == "↑ 1 new"
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    assert shown_ids(window)[0] == "n50"
+    assert row_id_at(window, QPoint(5, 5)) == "n50"
+    assert not window.new_button.isVisible()
+
+
+def test_with_the_pointer_away_and_nothing_selected_new_rows_show_at_the_top(
+    long_list: tuple[NotificationWindow, NotificationListModel], make_notification: Make
+) -> None:
+    window, model = long_list
+    model.upsert([make_notification(60)])
+    assert row_id_at(window, QPoint(5, 5)) == "n60"
+    assert not window.new_button.isVisible()
