@@ -96,7 +96,7 @@ class ViewportAnchor(QObject):
         index, old_top = anchor
         view = self._view
         view.doItemsLayout()  # the view lays out lazily; the new rows need positions now
-        new_top = view.visualRect(QModelIndex(index)).top()
+        new_top = view.visualRect(view.model().index(index.row(), 0)).top()
         bar = view.verticalScrollBar()
         bar.setValue(bar.value() + new_top - old_top)
         self._set_new_above(self._new_above + last - first + 1)
