@@ -31,6 +31,10 @@ from desktop_agent.ui.transcript import ReplyState, TranscriptModel, TranscriptR
 from desktop_agent.ui.transcript_delegate import TranscriptDelegate
 
 STATUS_TEXT = {"open": "Open", "resolved": "Resolved"}
+OFFLINE_TEXT = (
+    "Offline: Deskbell is reconnecting on its own. Replies you send now wait and go "
+    "out as soon as the connection is back."
+)
 WINDOW_TITLE_NAME_CHARS = 48
 """The window manager draws the title and cannot elide it to our width: cut names here."""
 
@@ -143,6 +147,15 @@ class ConversationWindow(QWidget):
         self.retry_bar.setLayout(retry_bar)
         self.retry_bar.hide()
 
+        self.offline_label = QLabel(OFFLINE_TEXT)
+        self.offline_label.setObjectName("deskbellOffline")
+        self.offline_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.offline_label.setWordWrap(True)
+        self.offline_label.setStyleSheet(
+            "background: #fef3c7; color: #78350f; padding: 4px 6px; border-radius: 4px"
+        )
+        self.offline_label.hide()
+
         self.error_label = QLabel()
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setWordWrap(True)
@@ -170,6 +183,7 @@ class ConversationWindow(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.retry_bar)
+        layout.addWidget(self.offline_label)
         layout.addWidget(self.error_label)
         layout.addLayout(reply_row)
         self.resize(480, 600)
@@ -199,7 +213,7 @@ class ConversationWindow(QWidget):
     def set_reply_state(
         self, client_msg_id: str, state: ReplyState, message: Message | None = None
     ) -> None:
-        """Show the state of an own reply: "sending", "sent" or "failed".
+        """Show the state of an own reply: "waiting", "sending", "sent" or "failed".
 
         ``message`` is the server's copy when the reply was accepted, so a later push
         of the same message is not shown twice.
@@ -223,6 +237,10 @@ class ConversationWindow(QWidget):
                 else f"Assigned to {isolate(display_name(assignee.name, 'an agent'))}"
             )
         self.assign_button.setVisible(not mine)
+
+    def set_connection_state(self, state: str) -> None:
+        """Say so while offline ("disconnected", "connecting"): replies then wait."""
+        self.offline_label.setVisible(state in ("disconnected", "connecting"))
 
     def set_error(self, text: str) -> None:
         """Show a problem for a person (what happened, what to do); "" hides it."""

@@ -17,6 +17,7 @@ from desktop_agent.core.display_text import display_name, isolate
 from desktop_agent.ui.transcript import Clock, ModelIndex, TranscriptRole
 
 STATE_TEXT: dict[str, str] = {
+    "waiting": "Waiting for the connection; it is sent once Deskbell is back online.",
     "sending": "Sending…",
     "sent": "Sent",
     "failed": "Not sent. Retry below, or double-click this reply.",

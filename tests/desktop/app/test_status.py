@@ -7,6 +7,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from desktop_agent.cli import CliOptions
+from desktop_agent.core.display_text import without_format_controls as shown
 from desktop_agent.core.settings import PolicyFolder
 from desktop_agent.selftest import load_connection_status
 from tests.desktop.app.conftest import AGENT, WAIT_MS, Apps, Backend, Loop
@@ -26,8 +27,8 @@ def test_about_shows_the_live_connection_agent_and_policy(
     assert window.connection_label.text().startswith("Connected since ")
     assert window.server_label.text() == backend.url
     assert window.agent_label.text() == AGENT
-    assert window.keyring_label.text() == app.tokens.backend_name()
-    assert window.policy_label.text() == f"{policies}: BadgeScope"
+    assert shown(window.keyring_label.text()) == app.tokens.backend_name()
+    assert shown(window.policy_label.text()) == f"{policies}: BadgeScope"
 
     recorded = load_connection_status(tmp_path / "data")
     assert recorded is not None

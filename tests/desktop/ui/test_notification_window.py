@@ -304,3 +304,34 @@ def test_with_the_pointer_away_and_nothing_selected_new_rows_show_at_the_top(
     model.upsert([make_notification(60)])
     assert row_id_at(window, QPoint(5, 5)) == "n60"
     assert not window.new_button.isVisible()
+
+
+def test_tab_counts_and_mark_all_read_on_other_follow_the_servers_counts(
+    qtbot: Any, window: NotificationWindow
+) -> None:
+    # Loaded here: one ticket and one system row. The server counts far more,
+    # including a category of which no row is loaded yet.
+    window.set_unread_counts({"total": 40, "chat": 12, "ticket": 20, "billing": 8})
+    assert [window.tabs.tabText(i) for i in range(3)] == ["Chat (12)", "All (40)", "Other (28)"]
+    window.set_mode("other")
+    asked: list[str | None] = []
+    window.markAllReadRequested.connect(asked.append)
+    qtbot.mouseClick(window.mark_all_button, Qt.MouseButton.LeftButton)
+    assert asked == ["billing", "ticket"]
+    window.set_unread_counts({"total": 12, "chat": 12})
+    assert not window.mark_all_button.isEnabled()
+    assert window.tabs.tabText(2) == "Other"
+
+
+def test_the_offline_bar_shows_after_a_connection_is_lost_not_before_the_first(
+    window: NotificationWindow,
+) -> None:
+    window.set_connection_state("connecting")
+    assert not window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connected")
+    window.set_connection_state("disconnected")
+    assert window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connecting")
+    assert window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connected")
+    assert not window.offline_label.isVisibleTo(window)
