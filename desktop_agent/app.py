@@ -19,7 +19,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,6 +346,11 @@ class DeskbellApp(QObject):
         except SystemExit:
             log.warning("ignoring arguments from a second start: %r", argv)
             return
+        if options.server_url is not None or options.token_file is not None:
+            log.warning(
+                "a second start asked for --server/--token-file; they apply only at start-up "
+                "and were not used"
+            )
         if options.conversation_id is not None:
             self.open_conversation_when_ready(options.conversation_id)
         elif self.connection is None:
@@ -689,14 +694,20 @@ def _server_url_or_empty(text: str) -> str:
     return normalize_server_url(text) if text.strip() else ""
 
 
-async def run_app(app: DeskbellApp) -> int:
-    """Start ``app``, wait for Quit, shut down; the exit status."""
+async def run_app(app: DeskbellApp, quit_requested: Callable[[], bool] = lambda: False) -> int:
+    """Start ``app``, wait for Quit, shut down; the exit status.
+
+    ``quit_requested`` says whether Ctrl+C or SIGTERM came during start-up, before
+    this loop's own handlers took over: then the app quits at once.
+    """
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         # Ctrl+C in a terminal (the demo) quits cleanly.
         loop.add_signal_handler(signal.SIGINT, app.quit)
         loop.add_signal_handler(signal.SIGTERM, app.quit)
     app.start()
+    if quit_requested():
+        app.quit()
     await app.wait_for_quit()
     await app.shutdown()
     return 0
