@@ -129,9 +129,8 @@ def test_message_round_trips() -> None:
     assert decode_arguments(encode_arguments([LINK, "ü"]).strip()) == [LINK, "ü"]
 
 
-def test_each_data_folder_has_its_own_instance(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_each_data_folder_has_its_own_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path = Path("/tmp")  # short, like /run/user/1000
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     users = default_socket_name(user="ann", scope=Path("/home/ann/.local/share/deskbell"))
     demo = default_socket_name(user="ann", scope=Path("/tmp/deskbell-demo.x/app-data/deskbell"))
