@@ -86,6 +86,12 @@ NO_SERVER_FOR_TOKEN_FILE = (
     "--server URL --token-file PATH, or sign in here."
 )
 SESSION_ONLY_SIGN_IN = " You can still sign in for this session."
+TOKEN_FILE_REFUSED = (
+    "The server at {server} did not accept the token in {path}. Check that the file "  # noqa: S105
+    "holds the whole token from 'deskbell-server token issue', issued by this server, "
+    "then start Deskbell with --token-file again."
+)
+STORED_SIGN_IN_KEPT = " Deskbell is using your saved sign-in as {email} instead."
 
 
 def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) -> Toaster:
@@ -255,6 +261,8 @@ class DeskbellApp(QObject):
         self.server_url = ""
         self.account: Account | None = None
         self._token = ""
+        self._token_file: Path | None = None
+        """The --token-file of the current session, until the server welcomes it."""
         self._save_token_on_welcome = False
         self._pending_conversation: str | None = options.conversation_id
         self.signin_dialog: SignInDialog | None = None
@@ -281,23 +289,39 @@ class DeskbellApp(QObject):
         server_url = self._initial_server_url()
         options = self.options
         if options.token_file is not None:
-            if not server_url:
-                self.show_sign_in(error=NO_SERVER_FOR_TOKEN_FILE)
-                return
             try:
+                if not server_url:
+                    raise TokenFileError(NO_SERVER_FOR_TOKEN_FILE)
                 token = read_token_file(options.token_file)
             except TokenFileError as exc:
-                self.show_sign_in(error=str(exc))
+                self._token_file_failed(str(exc), server_url)
                 return
             self._start_session(server_url, token, account=None)
+            self._token_file = options.token_file
             return
+        if not self._start_stored_session(server_url):
+            self.show_sign_in()
+
+    def _start_stored_session(self, server_url: str) -> bool:
+        """Connect with the sign-in kept in the keyring (for ``server_url``, if given)."""
         account = self.accounts.load()
         if account is not None and (not server_url or account.server_url == server_url):
             stored = self.tokens.load(account.server_url, account.email)
             if stored:
                 self._start_session(account.server_url, stored, account=account)
-                return
-        self.show_sign_in()
+                return True
+        return False
+
+    def _token_file_failed(self, problem: str, server_url: str) -> None:
+        """A --token-file could not be used: say so on the terminal and in the log, and
+        keep a saved sign-in working rather than replace it with the sign-in window."""
+        log.warning("%s", problem)
+        account = self.accounts.load()
+        if self._start_stored_session(server_url):
+            assert account is not None
+            log.warning("%s", STORED_SIGN_IN_KEPT.format(email=account.email).strip())
+            return
+        self.show_sign_in(error=problem)
 
     async def wait_for_quit(self) -> None:
         """Return once Quit was chosen (or :meth:`quit` called)."""
@@ -402,6 +426,7 @@ class DeskbellApp(QObject):
 
     def _on_welcomed(self, welcome: Welcome) -> None:
         email = welcome.agent.email
+        self._token_file = None
         if self._save_token_on_welcome:
             # A token from a file: keep it in the keyring like any sign-in.
             self._save_token_on_welcome = False
@@ -415,7 +440,16 @@ class DeskbellApp(QObject):
             self.controller.open_conversation(pending)
 
     def _on_auth_failed(self, reason: str) -> None:
+        token_file, self._token_file = self._token_file, None
+        server_url = self.server_url
         self._end_session(forget_token=True)
+        if token_file is not None:
+            # Never accepted, so not "revoked or expired": most likely a wrong token.
+            self._token_file_failed(
+                TOKEN_FILE_REFUSED.format(server=server_url, path=token_file), server_url
+            )
+            return
+        log.warning("signed out by the server: %s", reason)
         self.show_sign_in(error=reason)
 
     def _end_session(self, *, forget_token: bool) -> None:
