@@ -295,12 +295,17 @@ class DeskbellApp(QObject):
                 token = read_token_file(options.token_file)
             except TokenFileError as exc:
                 self._token_file_failed(str(exc), server_url)
+                if self.connection is None:
+                    self._record_connection("signed_out")
                 return
             self._start_session(server_url, token, account=None)
             self._token_file = options.token_file
             return
         if not self._start_stored_session(server_url):
             self.show_sign_in()
+        if self.connection is None:
+            # Replace what an earlier run left in status.json (its pid, its state).
+            self._record_connection("signed_out")
 
     def _start_stored_session(self, server_url: str) -> bool:
         """Connect with the sign-in kept in the keyring (for ``server_url``, if given)."""

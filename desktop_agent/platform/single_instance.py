@@ -62,6 +62,16 @@ def default_socket_name(
     return name
 
 
+def instance_answers(socket_name: str, timeout_ms: int = 1000) -> bool:
+    """Whether a Deskbell listens on ``socket_name`` (``deskbell --status`` asks this:
+    a recorded process id can be stale or reused, the listening socket cannot)."""
+    probe = QLocalSocket()
+    probe.connectToServer(socket_name)
+    alive = probe.waitForConnected(timeout_ms)
+    probe.abort()
+    return alive
+
+
 def encode_arguments(argv: list[str]) -> bytes:
     """The message a second instance sends."""
     return json.dumps({"argv": argv}).encode() + b"\n"
@@ -167,11 +177,7 @@ class SingleInstance(QObject):
             self._server = None
 
     def _primary_is_alive(self) -> bool:
-        probe = QLocalSocket()
-        probe.connectToServer(self.socket_name)
-        alive = probe.waitForConnected(self._timeout_ms)
-        probe.abort()
-        return alive
+        return instance_answers(self.socket_name, self._timeout_ms)
 
     def _accept(self) -> None:
         assert self._server is not None
