@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import signal
@@ -52,6 +53,7 @@ from desktop_agent.platform.policy_sources import (
 from desktop_agent.platform.policy_watch import PolicyWatcher
 from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import (
+    DESKTOP_ENTRY,
     DesktopNotifierToaster,
     ToastAvailability,
     ToastCallback,
@@ -94,9 +96,39 @@ TOKEN_FILE_REFUSED = (
 STORED_SIGN_IN_KEPT = " Deskbell is using your saved sign-in as {email} instead."
 
 
-def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) -> Toaster:
-    """The real OS toaster (D-Bus notifications on Linux, WinRT, UserNotifications)."""
-    return DesktopNotifierToaster(on_activated, on_mark_read, app_name="Deskbell")
+def toast_icon(folder: Path | None) -> str | None:
+    """The icon toasts carry: the installed theme icon's name, else a PNG of it in
+    ``folder`` (running from a checkout); None when neither can be had."""
+    from PySide6.QtGui import QIcon
+
+    from desktop_agent.ui.badge import render_tray_icon
+
+    if QIcon.hasThemeIcon(DESKTOP_ENTRY):
+        return DESKTOP_ENTRY
+    if folder is None:
+        return None
+    path = folder / "deskbell-64.png"
+    try:
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            if not render_tray_icon(0, "normal", 64).save(str(path)):
+                return None
+    except OSError as exc:
+        log.info("toasts go without an icon: %s", exc)
+        return None
+    return str(path)
+
+
+def default_toaster(
+    on_activated: ToastCallback, on_mark_read: ToastCallback, icon_folder: Path | None = None
+) -> Toaster:
+    """The real OS toaster (D-Bus notifications on Linux, WinRT, UserNotifications).
+
+    ``icon_folder``: where to keep a PNG of the app icon when the icon theme has none.
+    """
+    return DesktopNotifierToaster(
+        on_activated, on_mark_read, app_name="Deskbell", app_icon=toast_icon(icon_folder)
+    )
 
 
 def launch_command() -> list[str]:
@@ -154,6 +186,7 @@ class AppEnvironment:
             policy_sources=policy_sources_for_platform(),
             installer_defaults=installer_defaults_for_platform(),
             autostart=autostart_for_platform(launch_command()),
+            make_toaster=functools.partial(default_toaster, icon_folder=paths.data_dir()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
         )
 
