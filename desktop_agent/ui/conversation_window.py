@@ -109,10 +109,10 @@ class ConversationWindow(QWidget):
         font = self.title_label.font()
         font.setBold(True)
         self.title_label.setFont(font)
-        self.inbox_label = ElidedLabel(max_hint=200)
+        self.inbox_label = ElidedLabel(max_hint=200, min_chars=10)
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.assignee_label = ElidedLabel(max_hint=240)
+        self.assignee_label = ElidedLabel(max_hint=240, min_chars=18)
         self.assign_button = QPushButton("Assign to me")
         self.assign_button.clicked.connect(
             lambda: self.assignToMeRequested.emit(self.conversation_id)

@@ -28,6 +28,8 @@ class ElidedLabel(QLabel):
     Args:
         text: the text.
         max_hint: the widest the label asks to be, in pixels.
+        min_chars: the narrowest it gets, in average character widths (a text this
+            short is never cut, e.g. "Assigned to you").
         mode: where the "…" goes (middle suits addresses, whose ends both matter).
     """
 
@@ -38,9 +40,11 @@ class ElidedLabel(QLabel):
         *,
         max_hint: int = MAX_HINT_PX,
         mode: Qt.TextElideMode = Qt.TextElideMode.ElideRight,
+        min_chars: int = MIN_CHARS,
     ) -> None:
         super().__init__(parent)
         self._max_hint = max_hint
+        self._min_chars = min_chars
         self._mode = mode
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setWordWrap(False)
@@ -73,7 +77,9 @@ class ElidedLabel(QLabel):
 
     def minimumSizeHint(self) -> QSize:
         """A few characters wide: the label gives way before anything else in its row."""
-        width = min(self.fontMetrics().averageCharWidth() * MIN_CHARS, self.sizeHint().width())
+        width = min(
+            self.fontMetrics().averageCharWidth() * self._min_chars, self.sizeHint().width()
+        )
         return QSize(width, super().minimumSizeHint().height())
 
     def paintEvent(self, event: QPaintEvent) -> None:

@@ -227,3 +227,18 @@ def test_about_window_fits_and_breaks_values_between_words_only(qtbot: Any) -> N
     assert window.server_label.is_elided()
     assert window.server_label.toolTip() == report.server_url
     assert report.server_url in window.details_text()
+
+
+def test_short_header_facts_stay_whole_beside_a_long_name(
+    qtbot: Any, conversation_window: ConversationWindow, make_message: Callable[..., Message]
+) -> None:
+    window = conversation_window
+    window.show_conversation(conversation(make_message, LONG_MIXED))
+    window.set_assignee(ME)
+    window.resize(480, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    QApplication.processEvents()
+    assert window.title_label.is_elided()
+    assert not window.assignee_label.is_elided()  # "Assigned to you"
+    assert window.status_label.text() == "Open"
