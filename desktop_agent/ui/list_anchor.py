@@ -55,9 +55,10 @@ class ViewportAnchor(QObject):
         model.layoutChanged.connect(self.reset)
 
     def holding(self) -> bool:
-        """Whether inserts above would now be kept out of sight."""
+        """Whether inserts above would now be kept out of sight (not while hidden: nobody
+        is looking, and a hidden list need not lay out 100,000 rows at every insert)."""
         view = self._view
-        return (
+        return view.isVisible() and (
             self._pointer_over
             or view.selectionModel().hasSelection()
             or view.verticalScrollBar().value() > 0
