@@ -190,7 +190,7 @@ def test_a_never_valid_token_file_without_a_saved_sign_in_shows_why_in_the_windo
     assert apps.keyring.secrets == {}
 
 
-def test_an_unreadable_token_file_is_reported_on_the_terminal(tmp_path: Path) -> None:
+def test_an_unreadable_token_file_is_reported_on_the_terminal(tmp_path: Path, qtbot: QtBot) -> None:
     """The real program: the problem reaches stderr (and the log), not only a dialog."""
     folder = Path(tempfile.mkdtemp(prefix="db-tf-"))
     (folder / "run").mkdir(mode=0o700)
@@ -218,14 +218,20 @@ def test_an_unreadable_token_file_is_reported_on_the_terminal(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stderr is not None
-        line = next(line for line in process.stderr if "token file" in line)
-        assert f"Could not read the token file {missing}" in line
-        process.terminate()
-        process.wait(30)
+    expected = f"Could not read the token file {missing}"
+
+    def logged() -> bool:
         logs = list((folder / "state").rglob("deskbell.log"))
-        assert logs and f"Could not read the token file {missing}" in logs[0].read_text()
+        return bool(logs) and expected in logs[0].read_text(encoding="utf-8")
+
+    try:
+        # Wait on the log file (no blocking read of a pipe), then stop the app and
+        # read everything it said on the terminal.
+        qtbot.waitUntil(lambda: logged() or process.poll() is not None, timeout=WAIT_MS * 2)
+        assert logged()
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+        assert expected in err
     finally:
         if process.poll() is None:
             process.kill()
