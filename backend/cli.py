@@ -91,6 +91,47 @@ SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "help": "conversations one address may start in 10 minutes (default 10)",
     },
+    "login_attempts_per_email": {
+        "type": int,
+        "metavar": "N",
+        "help": "sign-in attempts for one email in 10 minutes (default 10)",
+    },
+    "login_attempts_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "sign-in attempts from one address in 10 minutes (default 50)",
+    },
+    "token_checks_per_minute": {
+        "type": int,
+        "metavar": "N",
+        "help": "visitor attach and logout requests one address may make a minute (default 60)",
+    },
+    "trusted_proxy": {
+        "action": "append",
+        "metavar": "CIDR",
+        "help": "a reverse proxy whose X-Forwarded-For (or Forwarded) is believed; repeatable",
+    },
+    "proxy_header": {
+        "choices": ("x-forwarded-for", "forwarded", "proxy-protocol"),
+        "help": "what the trusted proxies send: an HTTP header (default x-forwarded-for) "
+        "or the PROXY protocol",
+    },
+    "anonymous_idle_timeout": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "an unauthenticated connection's idle limit (default 60)",
+    },
+    "anonymous_connections_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "unauthenticated connections one address may hold (default 100)",
+    },
+    "anonymous_connections": {
+        "type": int,
+        "metavar": "N",
+        "help": "unauthenticated connections this node holds at most (default 0: half "
+        "its file limit)",
+    },
     "compression": {"choices": ("off", "deflate"), "help": "permessage-deflate (default off)"},
     "send_buffer_limit": {
         "type": int,
@@ -232,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Config:
     keys = config_keys()
     flags = {k: v for k, v in vars(args).items() if k in keys}
+    if getattr(args, "trusted_proxy", None):
+        flags["trusted_proxy"] = ",".join(args.trusted_proxy)
     return load_config(flags, args.config)
 
 
