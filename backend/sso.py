@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from backend import protocol
 from backend.config import Config
-from backend.errors import ConfigError, ProviderUnavailable, Unauthorized
+from backend.errors import SSO_EXTRA_HINT, ConfigError, ProviderUnavailable, Unauthorized
 
 if TYPE_CHECKING:
     import jwt
@@ -139,7 +139,7 @@ class IdTokenVerifier:
             import jwt  # noqa: F401  (the sso extra: fail at start-up, not at sign-in)
         except ImportError:
             raise ConfigError(
-                "single sign-on needs PyJWT: install deskbell[sso] (pip install 'deskbell[sso]')"
+                f"single sign-on support is not installed: {SSO_EXTRA_HINT}"
             ) from None
         self.settings = settings
         self._clock = clock

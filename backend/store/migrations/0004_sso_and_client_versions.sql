@@ -1,4 +1,4 @@
--- Deskbell schema v3: single sign-on and the tray app versions agents run.
+-- Deskbell schema v4: single sign-on and the tray app versions agents run.
 
 -- The nonce of every ID token exchanged by `sso_login` (its SHA-256, as the token
 -- carries it), kept until the token would have expired: a second exchange of the same
