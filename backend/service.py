@@ -261,7 +261,7 @@ class Service:
         """Exchange a verified ID token for an agent token (once per token).
 
         Raises:
-            Forbidden: single sign-on is not configured here.
+            Forbidden: single sign-on is not configured here, or the agent is disabled.
             RateLimited: too many sign-in attempts from this address (password and
                 single sign-on count together).
             Unauthorized: the token fails a check (sso.IdTokenVerifier.verify), was
@@ -284,6 +284,12 @@ class Service:
                 "This company sign-in was already used. Sign in again to get a new one."
             )
         agent = await self._sso_agent(identity.email, identity.name, identity.groups)
+        if agent.disabled:
+            log.info("event=sso_refused check=disabled agent=%s", agent.public_id)
+            raise Forbidden(
+                "this account is disabled, so it cannot sign in; ask your Deskbell "
+                "administrator to enable it"
+            )
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent

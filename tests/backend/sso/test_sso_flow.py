@@ -213,3 +213,15 @@ async def test_an_unreachable_provider_is_a_clear_temporary_refusal(tmp_path: Pa
             await flow.run()
     finally:
         live.stop()
+
+
+async def test_a_disabled_agent_cannot_sign_in_with_the_company_either(
+    make_backend: MakeBackend, chromium: Any
+) -> None:
+    live = make_backend(sso_create_agents=True)
+    live.call(lambda b: b.service.set_agent_disabled(AGENT_EMAIL, True))
+    browser = BrowserStep(chromium, "alex")
+    flow = await flow_for(live, browser)
+    with pytest.raises(RequestFailed, match="disabled") as refused:
+        await browser.run_with(flow.run())
+    assert refused.value.code == "forbidden"
