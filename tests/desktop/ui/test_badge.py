@@ -154,7 +154,7 @@ def test_normal_icon_differs_from_dnd_and_disconnected(qapp: Any) -> None:
 
 
 def test_unknown_state_is_refused(qapp: Any) -> None:
-    with pytest.raises(ValueError, match="normal, dnd or disconnected"):
+    with pytest.raises(ValueError, match="normal, dnd, disconnected or waiting"):
         render_tray_icon(1, "offline", 16)  # type: ignore[arg-type]
 
 
