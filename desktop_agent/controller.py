@@ -42,6 +42,7 @@ from desktop_agent.core.toast_policy import (
     offers_accept,
 )
 from desktop_agent.errors import DeskbellError, NotConnected, RequestFailed
+from desktop_agent.platform.idle import IdleTime
 from desktop_agent.platform.launcher_entry import LauncherEntryUnavailable
 from desktop_agent.platform.toasts import ToastCallback, Toaster, ToastRequest
 from desktop_agent.shell.tasks import TaskGroup
@@ -137,6 +138,8 @@ class Controller(QObject):
         make_toaster: builds the toaster with this controller's click callbacks.
         launcher: the dock badge, used only when there is no tray (None: none).
         clock: "now" for the toast policy and DND.
+        waiting: the Waiting view's model (default: a new one).
+        idle_seconds: reads the desktop's idle time (None: never away from idle).
 
     Signals:
         conversationOpened(str): a conversation window was opened (or raised).
@@ -162,7 +165,7 @@ class Controller(QObject):
         launcher: LauncherCount | None = None,
         clock: Clock = local_now,
         waiting: WaitingListModel | None = None,
-        idle_seconds: Any = None,
+        idle_seconds: IdleTime | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -561,6 +564,8 @@ class Controller(QObject):
         self.tasks.spawn(self._check_idle(), "reading the idle time")
 
     async def _check_idle(self) -> None:
+        if self._idle_seconds is None:
+            return
         try:
             idle = await self._idle_seconds()
         except Exception:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from backend.protocol import AgentRef, InboxRef, Message, QueueEntry, Visitor, Author
+from backend.protocol import AgentRef, Author, InboxRef, Message, QueueEntry, Visitor
 from desktop_agent.core.waiting_queue import (
     Changed,
     Inserted,
