@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_agent.core.display_text import one_line
+from desktop_agent.core.display_text import display_name, isolate, one_line
 from desktop_agent.core.waiting_queue import WaitingEntry, waited_text
 from desktop_agent.ui.delegate import Clock, local_now
 from desktop_agent.ui.waiting_model import WaitingListModel, WaitingRole
@@ -51,7 +51,7 @@ OFFLINE_EMPTY_TEXT = "Offline: the waiting visitors show here once Deskbell is c
 def assignee_text(entry: WaitingEntry) -> str:
     """Who has the conversation, for the row's second line."""
     if entry.assignee_name:
-        return f"Taken by {entry.assignee_name}"
+        return f"Taken by {isolate(one_line(entry.assignee_name))}"
     return "Nobody has taken it: Accept to answer"
 
 
@@ -117,7 +117,10 @@ class WaitingDelegate(QStyledItemDelegate):
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
             waited,
         )
-        title = f"{one_line(entry.visitor_name)} · {one_line(entry.inbox_name)}"
+        # The name is a bidi isolate: an Arabic name must not pull " · Support" leftwards.
+        title = (
+            f"{isolate(display_name(one_line(entry.visitor_name)))} · {one_line(entry.inbox_name)}"
+        )
         painter.setPen(text)
         painter.drawText(
             QRect(left, top, width - time_width, line),
