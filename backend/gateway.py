@@ -19,7 +19,15 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from backend import ids, protocol
-from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
+from backend.bus import (
+    BusEvent,
+    MessageAdded,
+    NotificationsStored,
+    QueueChanged,
+    ReadChanged,
+    TokensRevoked,
+    Withdrawn,
+)
 from backend.metrics import Metrics
 from backend.store.base import Agent, Store
 
@@ -116,6 +124,9 @@ class AgentSocket(Socket):
         self.resync_pending = False
         """A bus resync arrived while this socket was replaying: read the store again
         once the replay is done, or events lost meanwhile would be skipped."""
+        self.queue_inboxes: frozenset[int] = frozenset()
+        """v1.1: inboxes whose ``queue_changed`` this session asked for (``queue``)."""
+        self.presence: protocol.PresenceStatus = "online"
 
     def push(self, seq: int, frame: bytes) -> bool:
         """Deliver a live notification frame unless this session already has it."""
@@ -169,6 +180,7 @@ class Gateway:
         self._conversations: dict[str, set[Socket]] = {}
         self._by_token: dict[str, set[AgentSocket]] = {}
         self._refills: set[asyncio.Task[None]] = set()
+        self._queue_watchers: dict[int, set[AgentSocket]] = {}
         self._refill_slots = asyncio.Semaphore(REFILL_CONCURRENCY)
 
     # -- membership -----------------------------------------------------------------
@@ -182,6 +194,7 @@ class Gateway:
         if isinstance(sock, AgentSocket):
             _discard(self._agents, sock.agent.id, sock)
             _discard(self._by_token, sock.token_hash, sock)
+            self.watch_queue(sock, frozenset())
         for conversation in sock.conversations:
             _discard(self._conversations, conversation, sock)
         sock.conversations.clear()
@@ -214,6 +227,10 @@ class Gateway:
                     self._message(event)
                 case TokensRevoked():
                     self.revoke(event.token_hashes)
+                case QueueChanged():
+                    self._queue_changed(event)
+                case Withdrawn():
+                    self._withdrawn(event)
         except Exception:
             log.exception("delivering a %s event failed", type(event).__name__)
 
@@ -273,6 +290,39 @@ class Gateway:
             return
         frame = protocol.encode(
             protocol.MessagePush(conversation_id=event.conversation_id, message=event.message)
+        )
+        for sock in socks:
+            sock.send(frame)
+
+    # -- v1.1: waiting visitors ---------------------------------------------------------
+    def watch_queue(self, sock: AgentSocket, inbox_ids: frozenset[int]) -> None:
+        """Send ``sock`` the ``queue_changed`` of ``inbox_ids`` from now on (only those)."""
+        for inbox_id in sock.queue_inboxes - inbox_ids:
+            _discard(self._queue_watchers, inbox_id, sock)
+        for inbox_id in inbox_ids:
+            self._queue_watchers.setdefault(inbox_id, set()).add(sock)
+        sock.queue_inboxes = inbox_ids
+
+    def presence_of(self, agent_id: int) -> list[protocol.PresenceStatus]:
+        """The presence of each of the agent's sessions on this node."""
+        return [sock.presence for sock in self._agents.get(agent_id, ())]
+
+    def _queue_changed(self, event: QueueChanged) -> None:
+        socks = self._queue_watchers.get(event.inbox_id)
+        if not socks:
+            return
+        frame = protocol.encode(
+            protocol.QueueChangedPush(conversation=event.conversation, waiting=event.waiting)
+        )
+        for sock in list(socks):
+            sock.send(frame)
+
+    def _withdrawn(self, event: Withdrawn) -> None:
+        socks = self._agents.get(event.agent_id)
+        if not socks:
+            return
+        frame = protocol.encode(
+            protocol.WithdrawPush(ids=event.ids, reason=event.reason, by=event.by)
         )
         for sock in socks:
             sock.send(frame)
