@@ -290,6 +290,7 @@ class Controller(QObject):
         self._tray_timer.stop()
         self._idle_timer.stop()
         self.waiting_window.close()
+        self.waiting_window.deleteLater()
         if self._toast_worker is not None:
             self._toast_worker.cancel()
         await self.tasks.cancel_all()

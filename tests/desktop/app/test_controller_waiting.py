@@ -24,22 +24,15 @@ def rig(tmp_path: Path, loop: Loop) -> Iterator[Rig]:
     made.close(loop)
 
 
-def test_a_new_connection_loads_the_queue_into_the_waiting_view(
-    tmp_path: Path, loop: Loop, qtbot: QtBot
-) -> None:
-    made = Rig.__new__(Rig)
-    try:
-        Rig.__init__(made, tmp_path, loop)
-        qtbot.waitUntil(lambda: ("queue", None) in made.connection.calls, timeout=WAIT_MS)
-        made.connection.queue_entries = [queue_entry("c_2", 20), queue_entry("c_1", 10)]
-        made.connection.connect_now()  # a reconnect asks again
-        waiting = made.controller.waiting
-        qtbot.waitUntil(lambda: waiting.rowCount() == 2, timeout=WAIT_MS)
-        assert [waiting.entry_at(r).conversation_id for r in range(2)] == ["c_1", "c_2"]
-        made.connection.queueChanged.emit(queue_entry("c_1", None), False)
-        assert waiting.rowCount() == 1
-    finally:
-        made.close(loop)
+def test_a_new_connection_loads_the_queue_into_the_waiting_view(rig: Rig, qtbot: QtBot) -> None:
+    qtbot.waitUntil(lambda: ("queue", None) in rig.connection.calls, timeout=WAIT_MS)
+    rig.connection.queue_entries = [queue_entry("c_2", 20), queue_entry("c_1", 10)]
+    rig.connection.connect_now()  # a reconnect asks again
+    waiting = rig.controller.waiting
+    qtbot.waitUntil(lambda: waiting.rowCount() == 2, timeout=WAIT_MS)
+    assert [waiting.entry_at(r).conversation_id for r in range(2)] == ["c_1", "c_2"]
+    rig.connection.queueChanged.emit(queue_entry("c_1", None), False)
+    assert waiting.rowCount() == 1
 
 
 def test_an_unassigned_chat_toasts_with_accept_and_accept_claims_and_opens_it(
@@ -154,10 +147,9 @@ def test_presence_away_from_idle_time_and_back(tmp_path: Path, loop: Loop, qtbot
     async def idle_seconds() -> float | None:
         return idle[0]
 
-    made = Rig.__new__(Rig)
-    Rig.__init__(made, tmp_path, loop, away_after_idle_minutes=5)
+    made = Rig(tmp_path, loop, away_after_idle_minutes=5)
     try:
-        made.controller._idle_seconds = idle_seconds
+        made.controller._idle_seconds = idle_seconds  # what AppEnvironment.idle_time gives
         idle[0] = 301
         made.controller.check_presence()
         qtbot.waitUntil(lambda: ("presence", "away") in made.connection.calls, timeout=WAIT_MS)

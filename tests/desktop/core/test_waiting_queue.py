@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from core_factories import notification
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from backend.protocol import AgentRef, Author, InboxRef, Message, QueueEntry, Visitor
+from backend.protocol import Notification, QueueEntry
 from desktop_agent.core.waiting_queue import (
     Changed,
     Inserted,
@@ -18,6 +18,7 @@ from desktop_agent.core.waiting_queue import (
     WaitingQueue,
     waited_text,
 )
+from tests.support.factories import escalation_notification, queue_entry
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -25,17 +26,7 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 def wire(
     cid: str, since_s: int | None, *, assignee: str | None = None, text: str = "Hello"
 ) -> QueueEntry:
-    since = None if since_s is None else (T0 + timedelta(seconds=since_s)).isoformat()
-    return QueueEntry(
-        id=cid,
-        inbox=InboxRef(id="i_1", name="Support"),
-        visitor=Visitor(name=f"Visitor {cid}"),
-        assignee=AgentRef(id=assignee, name=assignee.title()) if assignee else None,
-        waiting_since=since,
-        last_message=Message(
-            id="m", author=Author(kind="visitor", id=None, name="V"), body=text, created_at=""
-        ),
-    )
+    return queue_entry(cid, since_s, assignee=assignee, text=text)
 
 
 def entry(cid: str, since_s: int) -> WaitingEntry:
@@ -44,13 +35,8 @@ def entry(cid: str, since_s: int) -> WaitingEntry:
     return parsed
 
 
-def waiting_note(cid: str, since_s: int, step: int, seq: int = 1) -> object:
-    return notification(
-        seq,
-        conversation_id=cid,
-        kind="chat.conversation.waiting",
-        data={"waiting_since": (T0 + timedelta(seconds=since_s)).isoformat(), "step": step},
-    )
+def waiting_note(cid: str, since_s: int, step: int, seq: int = 1) -> Notification:
+    return escalation_notification(seq, cid, since_s, step)
 
 
 def ids(queue: WaitingQueue) -> list[str]:
@@ -89,7 +75,7 @@ def test_a_new_assignee_changes_the_row_in_place() -> None:
 def test_a_new_wait_moves_the_row_and_forgets_the_old_escalation() -> None:
     queue = WaitingQueue()
     queue.reset([entry("c_1", 10), entry("c_2", 20)])
-    queue.note_notification(waiting_note("c_1", 10, 2))  # type: ignore[arg-type]
+    queue.note_notification(waiting_note("c_1", 10, 2))
     assert queue.get("c_1").escalation_step == 2  # type: ignore[union-attr]
     assert queue.apply(wire("c_1", 40), True) == [Removed(0), Inserted(1)]
     assert ids(queue) == ["c_2", "c_1"]
@@ -100,7 +86,7 @@ def test_an_escalation_marks_the_row_and_counts_for_the_tray() -> None:
     queue = WaitingQueue()
     queue.reset([entry("c_1", 10), entry("c_2", 20)])
     assert queue.escalated() == []
-    changes = queue.note_notification(waiting_note("c_2", 20, 1))  # type: ignore[arg-type]
+    changes = queue.note_notification(waiting_note("c_2", 20, 1))
     assert changes == [Changed(1)]
     assert [e.conversation_id for e in queue.escalated()] == ["c_2"]
     assert queue.escalated(min_step=2) == []
@@ -109,13 +95,13 @@ def test_an_escalation_marks_the_row_and_counts_for_the_tray() -> None:
 def test_an_escalation_of_an_old_wait_does_not_mark_the_new_one() -> None:
     queue = WaitingQueue()
     queue.reset([entry("c_1", 30)])
-    assert queue.note_notification(waiting_note("c_1", 10, 1)) == []  # type: ignore[arg-type]
+    assert queue.note_notification(waiting_note("c_1", 10, 1)) == []
     assert queue.escalated() == []
 
 
 def test_an_escalation_before_the_queue_reply_is_kept_for_it() -> None:
     queue = WaitingQueue()
-    queue.note_notification(waiting_note("c_1", 10, 1))  # type: ignore[arg-type]
+    queue.note_notification(waiting_note("c_1", 10, 1))
     queue.reset([entry("c_1", 10)])
     assert queue.at(0).escalation_step == 1
 
@@ -164,7 +150,7 @@ class QueueMachine(RuleBasedStateMachine):
         cid=st.sampled_from(["a", "b", "c", "d"]), since=st.integers(0, 5), step=st.integers(1, 3)
     )
     def escalates(self, cid: str, since: int, step: int) -> None:
-        self._replay(self.queue.note_notification(waiting_note(cid, since, step)))  # type: ignore[arg-type]
+        self._replay(self.queue.note_notification(waiting_note(cid, since, step)))
 
     @invariant()
     def sorted_unique_and_mirrored(self) -> None:
