@@ -86,6 +86,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         tls_key=config.tls_key,
         node=config.node or socket.gethostname(),
         version=__version__,
+        drain_seconds=config.drain_seconds,
     )
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None

@@ -44,6 +44,9 @@ class Config:
     recipient's frame would cost more CPU than the fan-out itself) or "deflate"."""
     send_buffer_limit: int = 4 * 1024 * 1024
     """Unsent bytes a connection may hold before it is dropped as too slow."""
+    drain_seconds: float = 10.0
+    """On SIGTERM: the most a stop takes (stop accepting, 1001 to every client, finish
+    commits, close); connections still open near the end are dropped."""
 
     def __post_init__(self) -> None:
         if not self.db:

@@ -35,6 +35,8 @@ from backend.store.base import Agent, ConversationFacts
 log = logging.getLogger("deskbell.server")
 
 CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+_STOP_RESERVE_SECONDS = 5.0
+"""Of the drain time, what closing the bus and the store after the server may take."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class ServerOptions:
     version: str = "0"
     service_concurrency: int = 1000
     compression: bool = False
+    drain_seconds: float = 10.0
+    """How long a stop may take in all (see :meth:`DeskbellServer.stop`)."""
 
 
 @dataclass
@@ -110,19 +114,33 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
+            # A peer that does not answer the close frame must not hold up a stop.
+            close_timeout=min(5.0, max(1.0, self.options.drain_seconds / 4)),
         )
         sockets = self._ws.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Stop accepting, close every connection with 1001, wait for handlers."""
+        """Stop accepting, close every connection with 1001, wait for handlers (the
+        commits they started finish). Connections still open when the drain time is
+        nearly over are dropped, so the whole stop, with the bus and the store closed
+        after it (a few seconds at most), fits in ``drain_seconds``."""
         if self._ws is None:
             return
         # One call does both: websockets stops listening and closes every open
         # connection with 1001 (a second close() would be ignored).
         self._ws.close(close_connections=True)
-        await self._ws.wait_closed()
+        closed = asyncio.ensure_future(self._ws.wait_closed())
+        budget = max(1.0, self.options.drain_seconds - _STOP_RESERVE_SECONDS)
+        done, _ = await asyncio.wait({closed}, timeout=budget)
+        if done:
+            return
+        left = list(self._ws.all_connections)
+        log.warning("event=drain_timeout connections=%d", len(left))
+        for connection in left:
+            connection.transport.abort()
+        await asyncio.wait({closed}, timeout=1.0)
 
     # -- handshake hook: HTTP endpoints and channel authorization ---------------------
     async def _process_request(
@@ -258,7 +276,7 @@ class DeskbellServer:
         async for data in connection:
             reply = await self._answer(decoder, data, handle)
             if reply:
-                sock.send(reply)
+                await sock.reply(reply)
 
     async def _answer(
         self,
@@ -301,7 +319,7 @@ class DeskbellServer:
             async for data in connection:
                 reply = await self._answer(protocol.agent_decoder, data, handle)
                 if reply:
-                    sock.send(reply)
+                    await sock.reply(reply)
         finally:
             self.gateway.remove(sock)
 
@@ -311,18 +329,7 @@ class DeskbellServer:
         encode = protocol.encode
         match frame:
             case protocol.Resume(id=rid, after_seq=after, limit=limit):
-                last_seq, _ = await service.store.agent_state(agent.id)
-                after = min(after, last_seq)
-                sock.begin_replay(after)
-                items, truncated = await service.store.notifications_after(agent, after, limit)
-                for item in items:
-                    await sock.send_paced(encode(protocol.NotificationPush(notification=item)))
-                replayed_to = items[-1].seq if items else after
-                sock.sent_seq = replayed_to
-                sock.send(
-                    encode(protocol.ResumeOk(id=rid, last_seq=replayed_to, truncated=truncated))
-                )
-                sock.finish_replay()
+                await self.gateway.resume(sock, rid, after, limit)
                 return None
             case protocol.History(id=rid):
                 items, more = await service.store.history(

@@ -215,7 +215,7 @@ async def test_a_gap_behind_a_resume_is_filled_from_the_store(
         await a.store.commit(Change(event=event(ann.id)))  # seq 1: its bus message is lost
         await publish(a, 2)  # seq 2 reaches b during the replay and is held
         sock = next(iter(b.gateway.agent_sockets()))
-        await wait_until(lambda: len(sock.held) == 1, what="seq 2 to be held")
+        await wait_until(lambda: len(sock.stream.held) == 1, what="seq 2 to be held")
         release.set()
         await wait_until(lambda: bool(clients) and clients[0].seqs == [1, 2], what="1 then 2")
         finished.set()
