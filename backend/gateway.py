@@ -199,8 +199,12 @@ class Gateway:
         self._store = store
         self._agents: dict[int, set[AgentSocket]] = {}
         self._conversations: dict[str, set[Socket]] = {}
-        self._by_token: dict[str, set[AgentSocket]] = {}
+        self._by_token: dict[str, set[Socket]] = {}
+        """Agent and service connections by the hash of the token they opened with."""
+        self._token_of: dict[Socket, str] = {}
         self._reads: set[asyncio.Task[None]] = set()
+        self._messages: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._checking: asyncio.Task[None] | None = None
         self._read_slots = asyncio.Semaphore(READ_CONCURRENCY)
         self._stalled: set[AgentSocket] = set()
         self._ticking: asyncio.TimerHandle | None = None
@@ -208,12 +212,19 @@ class Gateway:
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
         self._agents.setdefault(sock.agent.id, set()).add(sock)
-        self._by_token.setdefault(sock.token_hash, set()).add(sock)
+        self.add_token(sock, sock.token_hash)
+
+    def add_token(self, sock: Socket, token_hash: str) -> None:
+        """Close ``sock`` when this token is revoked (agent and service tokens)."""
+        self._by_token.setdefault(token_hash, set()).add(sock)
+        self._token_of[sock] = token_hash
 
     def remove(self, sock: Socket) -> None:
+        token_hash = self._token_of.pop(sock, None)
+        if token_hash is not None:
+            _discard(self._by_token, token_hash, sock)
         if isinstance(sock, AgentSocket):
             _discard(self._agents, sock.agent.id, sock)
-            _discard(self._by_token, sock.token_hash, sock)
             sock.stream.close()
             self._stalled.discard(sock)
         for conversation in sock.conversations:
@@ -304,8 +315,52 @@ class Gateway:
         frame = protocol.encode(
             protocol.MessagePush(conversation_id=event.conversation_id, message=event.message)
         )
+        agents = False
         for sock in socks:
-            sock.send(frame)
+            if isinstance(sock, AgentSocket):
+                agents = True
+            else:
+                sock.send(frame)  # the visitor of this conversation
+        if not agents:
+            return
+        if self._store is None:
+            for sock in socks:
+                if isinstance(sock, AgentSocket):
+                    sock.send(frame)
+            return
+        # An agent watching may have been removed from the conversation's inbox since
+        # she opened it (by the CLI, on any node): ask the store who may see it now.
+        # One checker, in bus order, so a conversation's messages keep their order.
+        self._messages.append((event.conversation_id, frame))
+        if self._checking is None:
+            self._checking = asyncio.get_running_loop().create_task(self._check_messages())
+
+    async def _check_messages(self) -> None:
+        assert self._store is not None
+        try:
+            while self._messages:
+                conversation_id, frame = self._messages.popleft()
+                try:
+                    facts = await self._store.conversation_facts(conversation_id)
+                    members: frozenset[int] = facts.inbox_members
+                except Exception as exc:
+                    # Who may see it is unknown: push it to nobody (they can reopen).
+                    log.warning(
+                        "event=message_push_skipped conversation=%s reason=%r",
+                        conversation_id,
+                        exc,
+                    )
+                    members = frozenset()
+                for sock in list(self._conversations.get(conversation_id, ())):
+                    if not isinstance(sock, AgentSocket):
+                        continue
+                    if sock.agent.id in members:
+                        sock.send(frame)
+                    else:
+                        _discard(self._conversations, conversation_id, sock)
+                        sock.conversations.discard(conversation_id)
+        finally:
+            self._checking = None
 
     # -- the stream's decisions ---------------------------------------------------------
     async def resume(
@@ -405,11 +460,16 @@ class Gateway:
             sock.send_bulk((encode(protocol.UnreadPush(unread=unread)),))
 
     def revoke(self, token_hashes: Iterable[str]) -> None:
-        """Close every connection of these tokens with 4001."""
+        """Close every connection of these tokens with 4001; nothing more is served or
+        pushed on them (the channel handlers check :attr:`Socket.open`)."""
         for token_hash in token_hashes:
             for sock in list(self._by_token.get(token_hash, ())):
-                sock.stream.close()
-                sock.close_with(protocol.CLOSE_TOKEN_REVOKED, "token revoked: sign in again")
+                if isinstance(sock, AgentSocket):
+                    sock.stream.close()
+                    reason = "token revoked: sign in again"
+                else:
+                    reason = "token revoked"
+                sock.close_with(protocol.CLOSE_TOKEN_REVOKED, reason)
 
 
 def _discard(index: dict[K, set[V]], key: K, item: V) -> None:

@@ -25,7 +25,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from backend import protocol
+from backend import ids, protocol
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
 from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
 from backend.metrics import Metrics
@@ -179,6 +179,7 @@ class DeskbellServer:
                     )
                 else:
                     handshake.service = await self.service.service_for_token(token)
+                    handshake.token_hash = ids.token_hash(token)
             except Unauthorized as exc:
                 log.info("event=auth_failed channel=%s remote=%s", path, handshake.address)
                 return _response(connection, 401, f"{exc.message}\n".encode(), "text/plain")
@@ -274,6 +275,8 @@ class DeskbellServer:
     ) -> None:
         """Read frames one by one; answer each with its reply or an error frame."""
         async for data in connection:
+            if not sock.open:
+                break  # closed by the server (revoked, shutting down): serve nothing more
             reply = await self._answer(decoder, data, handle)
             if reply:
                 await sock.reply(reply)
@@ -317,6 +320,8 @@ class DeskbellServer:
                 return await self._agent_request(sock, frame)
 
             async for data in connection:
+                if not sock.open:
+                    break  # closed by the server (revoked, shutting down): serve nothing more
                 reply = await self._answer(protocol.agent_decoder, data, handle)
                 if reply:
                     await sock.reply(reply)
@@ -363,14 +368,19 @@ class DeskbellServer:
 
     async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
         name = handshake.service
-        assert name is not None
+        assert name is not None and handshake.token_hash is not None
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
+        self.gateway.add_token(sock, handshake.token_hash)
         # Publishes are handled concurrently so the store can batch their commits;
         # replies carry the request id, so they may come back in any order.
         slots = asyncio.Semaphore(self.options.service_concurrency)
         tasks: set[asyncio.Task[None]] = set()
 
         async def handle(frame: protocol.Publish) -> bytes:
+            if not sock.open:
+                raise protocol.ProtocolError(
+                    "unauthorized", "this connection was closed: nothing more is served", frame.id
+                )
             event = protocol.decode_event(frame.event, frame.id)
             count = await self.service.publish(name, event, frame.key)
             return protocol.encode(protocol.PublishOk(id=frame.id, notifications=count))
@@ -383,6 +393,8 @@ class DeskbellServer:
 
         try:
             async for data in connection:
+                if not sock.open:
+                    break  # closed by the server (revoked, shutting down): serve nothing more
                 await slots.acquire()
                 task = asyncio.create_task(answer(data))
                 tasks.add(task)
@@ -391,6 +403,7 @@ class DeskbellServer:
             if tasks:
                 # Commits already under way finish; their replies may have nowhere to go.
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self.gateway.remove(sock)
 
     async def _auth_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
