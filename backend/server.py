@@ -177,6 +177,11 @@ class DeskbellServer:
                     handshake.agent, handshake.token_hash = await self.service.agent_for_token(
                         token
                     )
+                    # Read before the upgrade: a store that cannot answer gets an HTTP 503
+                    # with the reason, not an upgrade and then a 1011 close.
+                    handshake.extra["welcome"] = await self.service.welcome(
+                        handshake.agent, self.options.node, self.options.version
+                    )
                 else:
                     handshake.service = await self.service.service_for_token(token)
                     handshake.token_hash = ids.token_hash(token)
@@ -184,6 +189,12 @@ class DeskbellServer:
                 log.info("event=auth_failed channel=%s remote=%s", path, handshake.address)
                 return _response(connection, 401, f"{exc.message}\n".encode(), "text/plain")
             except StoreUnavailable as exc:
+                log.warning(
+                    "event=store_unavailable channel=%s remote=%s reason=%r",
+                    path,
+                    handshake.address,
+                    exc.message,
+                )
                 return _response(connection, 503, f"{exc.message}\n".encode(), "text/plain")
         if path == "/visitor" and not self._origin_allowed(request.headers):
             log.info(
@@ -207,10 +218,19 @@ class DeskbellServer:
         return origin in allowed
 
     async def _healthz(self, connection: ServerConnection) -> Response:
+        store = self.service.store
+        problem: str | None
         try:
-            await asyncio.wait_for(self.service.store.ping(), timeout=2.0)
-        except (StoreUnavailable, TimeoutError):
-            body = protocol.encode({"status": "unavailable", "version": self.options.version})
+            await asyncio.wait_for(store.ping(), timeout=2.0)
+            problem = await asyncio.wait_for(store.write_problem(), timeout=2.0)
+        except StoreUnavailable as exc:
+            problem = exc.message
+        except TimeoutError:
+            problem = "the database does not answer within 2 s"
+        if problem is not None:
+            body = protocol.encode(
+                {"status": "unavailable", "version": self.options.version, "reason": problem}
+            )
             return _response(connection, 503, body, "application/json")
         status = "ok" if self.service.bus.healthy else "degraded"
         body = protocol.encode({"status": status, "version": self.options.version})
@@ -313,8 +333,7 @@ class DeskbellServer:
         )
         self.gateway.add_agent(sock)
         try:
-            welcome = await self.service.welcome(agent, self.options.node, self.options.version)
-            sock.send(protocol.encode(welcome))
+            sock.send(protocol.encode(handshake.extra["welcome"]))
 
             async def handle(frame: protocol.AgentRequest) -> bytes | None:
                 return await self._agent_request(sock, frame)

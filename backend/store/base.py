@@ -190,6 +190,11 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
 
+    async def write_problem(self) -> str | None:
+        """Why the store cannot write right now (for a person), or None. Cheap while
+        writes succeed; a store that saw a write fail may try a small write here."""
+        return None
+
     # -- inboxes and agents --------------------------------------------------------
     @abc.abstractmethod
     async def add_inbox(self, name: str) -> Inbox:
