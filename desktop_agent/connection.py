@@ -82,6 +82,7 @@ from desktop_agent.core.session import (
     SessionCursor,
 )
 from desktop_agent.core.state import CursorStore
+from desktop_agent.core.untrusted import shown
 from desktop_agent.errors import (
     AuthRejected,
     ConnectionLost,
@@ -374,7 +375,7 @@ class ConnectionService(QObject):
         welcomed = False
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout=self._request_timeout)
-            welcome = decode_as(raw, Welcome)
+            welcome = _decode(raw, Welcome)
             stream = self._on_welcome(welcome)
             welcomed = True
             self._ws = ws
@@ -439,15 +440,15 @@ class ConnectionService(QObject):
             frame = peek(raw)
             kind = frame.type
             if kind == "notification":
-                await self._on_notification(ws, decode_as(frame.raw, NotificationPush))
+                await self._on_notification(ws, _decode(frame.raw, NotificationPush))
             elif kind in ("ok", "error"):
                 await self._on_reply(ws, frame)
             elif kind == "unread":
-                self.unreadChanged.emit(dict(decode_as(frame.raw, UnreadPush).unread))
+                self.unreadChanged.emit(dict(_decode(frame.raw, UnreadPush).unread))
             elif kind == "read":
-                self.readChanged.emit(list(decode_as(frame.raw, ReadPush).ids))
+                self.readChanged.emit(list(_decode(frame.raw, ReadPush).ids))
             elif kind == "message":
-                push = decode_as(frame.raw, MessagePush)
+                push = _decode(frame.raw, MessagePush)
                 self.messageReceived.emit(push.conversation_id, push.message)
             else:
                 # Newer servers may push more; an old client ignores what it does not know.
@@ -471,16 +472,16 @@ class ConnectionService(QObject):
         stream = self._stream
         if stream is not None and stream.owns(frame.id):
             if frame.type == "error":
-                effects = stream.refused(decode_as(frame.raw, Error))
+                effects = stream.refused(_decode(frame.raw, Error))
             else:
-                effects = stream.resumed(decode_as(frame.raw, ResumeOk))
+                effects = stream.resumed(_decode(frame.raw, ResumeOk))
             await self._carry_out(ws, effects)
             return
         future = self._pending.get(frame.id) if isinstance(frame.id, int) else None
         if future is not None and not future.done():
             future.set_result(frame)
         elif frame.type == "error":
-            error = decode_as(frame.raw, Error)
+            error = _decode(frame.raw, Error)
             log.warning("server error %s: %s", error.code, error.message)
 
     def _save_cursor_soon(self) -> None:
@@ -641,12 +642,22 @@ class ConnectionService(QObject):
             raise ConnectionLost() from None
 
 
+def _decode(raw: bytes | str, frame_type: type[T]) -> T:
+    """Decode a server frame as ``frame_type``, its text made safe to show (the server
+    is not trusted: see core.untrusted).
+
+    Raises:
+        ProtocolError: it does not have that shape.
+    """
+    return shown(decode_as(raw, frame_type))
+
+
 def _reply(frame: ServerFrame, reply_type: type[T]) -> T:
     try:
         if frame.type == "error":
-            error = decode_as(frame.raw, Error)
+            error = _decode(frame.raw, Error)
             raise RequestFailed(error.code, error.message)
-        return decode_as(frame.raw, reply_type)
+        return _decode(frame.raw, reply_type)
     except ProtocolError as exc:
         raise ServerProtocolError(f"The server's reply could not be read: {exc.message}") from None
 
@@ -734,11 +745,9 @@ async def sign_in(
             raise AuthRejected(
                 "The email or password is not right. Check both and try again."
             ) from None
-        if exc.code == "rate_limited":
-            raise RequestFailed(
-                exc.code,
-                "Too many sign-in attempts. Wait ten minutes, then try again.",
-            ) from None
+        if exc.code == "rate_limited":  # the server's words say how long to wait
+            message = exc.message.strip().rstrip(".")
+            raise RequestFailed(exc.code, f"{message[:1].upper()}{message[1:]}.") from None
         raise
     return reply.token, reply.agent
 

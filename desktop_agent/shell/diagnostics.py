@@ -46,7 +46,11 @@ def setup_logging(log_dir: Path, level: str = "INFO", *, stderr: bool = True) ->
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(logging.WARNING)
         console.setFormatter(_OneLineFormatter("deskbell: %(levelname)s %(message)s"))
+        # A library's warning is for developers: the log file keeps it, the agent's
+        # terminal does not show it.
+        console.addFilter(lambda record: record.name != "py.warnings")
         root.addHandler(console)
+    logging.captureWarnings(True)
     install_excepthooks()
     return path
 

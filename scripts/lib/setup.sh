@@ -13,9 +13,10 @@ QT_DEB_PACKAGES=(libglib2.0-0 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbu
 # Secret Service keyring, a browser for the widget, screenshots.
 TEST_DEB_PACKAGES=("${QT_DEB_PACKAGES[@]}" dbus-daemon dbus-bin xvfb dunst trayer xdotool
   x11-apps x11-utils imagemagick gnome-keyring libglib2.0-bin chromium chromium-driver
-  wixl msitools lintian desktop-file-utils debootstrap rpm)
+  wixl msitools lintian desktop-file-utils debootstrap rpm haproxy nginx-light)
 # wixl/msitools: the MSI's tables are built and read in tests/packaging; lintian,
-# desktop-file-utils, debootstrap: packaging/test-deb; rpm: the .rpm is queried.
+# desktop-file-utils, debootstrap: packaging/test-deb; rpm: the .rpm is queried;
+# haproxy, nginx-light: the reverse proxies of tests/backend/limits/test_behind_proxy.py.
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -38,40 +39,60 @@ ensure_debian_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# ensure_venv EXTRAS: a virtual environment with this project installed (editable)
-# with the given extras (comma-separated); reinstalled when pyproject.toml changes or an
-# extra is missing. The "test" extra includes "desktop" and "scale".
+# uv, at the version pinned (with hashes) in scripts/lib/uv-requirements.txt, in its own
+# small environment under the user's cache: it installs everything else from uv.lock.
+UV_REQUIREMENTS="$DESKBELL_ROOT/scripts/lib/uv-requirements.txt"
+ensure_uv() {
+  local tag tools
+  tag="$(sha256sum "$UV_REQUIREMENTS" | cut -c1-12)"
+  tools="${XDG_CACHE_HOME:-$HOME/.cache}/deskbell/uv-$tag"
+  UV="$tools/bin/uv"
+  [ -x "$UV" ] && return 0
+  say "installing uv (the installer that reads uv.lock) into $tools"
+  rm -rf "$tools"
+  "${DESKBELL_PYTHON:-python3}" -m venv "$tools" || die "python3 -m venv failed: install python3-venv"
+  local log="$tools/pip-install.log"
+  if ! "$tools/bin/python" -m pip install -q --require-hashes --only-binary :all: \
+        -r "$UV_REQUIREMENTS" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    rm -rf "$tools"
+    die "could not install uv (full log above); check the network or a pip proxy setting"
+  fi
+}
+
+# ensure_venv EXTRAS [--inexact]: the virtual environment $VENV holds this project
+# (editable) and exactly the versions uv.lock pins for the given extras (comma-separated).
+# --locked refuses a uv.lock that no longer matches pyproject.toml (run scripts/upgrade-deps
+# or `uv lock`). With --inexact, packages of other extras already there stay (the demo
+# does not strip the test tools out of a shared .venv); without it, anything not in the
+# lock for these extras is removed. A no-op sync takes a fraction of a second.
 ensure_venv() {
-  local extras="$1" stamp hash have want extra missing=""
-  hash="$(sha256sum "$DESKBELL_ROOT/pyproject.toml" | cut -c1-16)"
-  stamp="$VENV/.deskbell-installed"
-  if [ ! -x "$PY" ]; then
-    say "creating the virtual environment in $VENV"
-    "${DESKBELL_PYTHON:-python3}" -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
+  local extras="$1" mode="${2:-}" args=() extra
+  ensure_uv
+  for extra in ${extras//,/ }; do args+=(--extra "$extra"); done
+  [ "$mode" = "--inexact" ] && args+=(--inexact)
+  local log
+  log="$(mktemp -t deskbell-uv-sync.XXXXXX)"
+  if ! UV_PROJECT_ENVIRONMENT="$VENV" UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy \
+       "$UV" sync --locked --quiet --python "${DESKBELL_PYTHON:-python3}" \
+       --project "$DESKBELL_ROOT" "${args[@]}" >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    rm -f "$log"
+    die "installing from uv.lock failed (above). If pyproject.toml changed, run scripts/upgrade-deps"
   fi
-  local installed_hash="" installed_extras=""
-  if [ -f "$stamp" ]; then
-    installed_hash="$(sed -n 1p "$stamp")"
-    installed_extras="$(sed -n 2p "$stamp")"
+  rm -f "$log"
+  # What the environment now holds, for tests/test_lock.py to compare it with the lock:
+  # an --inexact sync adds its extras to those already there and keeps their mode.
+  local record="$VENV/.deskbell-sync" kept="exact"
+  if [ "$mode" = "--inexact" ] && [ -f "$record" ]; then
+    extras="$(sed -n 1p "$record"),$extras"
+    kept="$(sed -n 2p "$record")"
+  elif [ "$mode" = "--inexact" ]; then
+    kept="inexact"
   fi
-  have=",$installed_extras,"
-  case "$have" in *,test,*) have="$have,desktop,scale," ;; esac
-  for extra in ${extras//,/ }; do
-    case "$have" in *",$extra,"*) ;; *) missing="$missing,$extra" ;; esac
-  done
-  if [ "$installed_hash" != "$hash" ] || [ -n "$missing" ]; then
-    want="$extras"
-    if [ "$installed_hash" = "$hash" ]; then want="$installed_extras,$extras"; fi
-    want="$(echo "$want" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
-    say "installing Deskbell and its dependencies ($want); a minute or two the first time"
-    local log="$VENV/pip-install.log"
-    if ! { "$PY" -m pip install -q --upgrade pip && \
-           "$PY" -m pip install -q -e "$DESKBELL_ROOT[$want]"; } >"$log" 2>&1; then
-      tail -n 30 "$log" >&2
-      die "pip install failed (full log: $log)"
-    fi
-    printf '%s\n%s\n' "$hash" "$want" > "$stamp"
-  fi
+  extras="$(echo "$extras" | tr ',' '\n' | sed '/^$/d' | sort -u | paste -sd, -)"
+  printf '%s\n%s\n' "$extras" "$kept" > "$record"
+  export DESKBELL_UV="$UV"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

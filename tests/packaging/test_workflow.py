@@ -100,3 +100,13 @@ def test_docs_say_the_workflow_has_not_run_yet() -> None:
     docs = (ROOT / "docs" / "deployment.md").read_text(encoding="utf-8")
     assert "installers.yml" in docs
     assert re.search(r"not (yet )?(been )?run", docs)
+
+
+@pytest.mark.parametrize("job", ["windows", "macos"])
+def test_installers_are_built_from_the_lock_with_hashes(workflow: dict[str, Any], job: str) -> None:
+    install = find(workflow, job, r"uv\.lock")["run"]
+    assert "uv export --frozen --extra desktop --extra package" in install
+    assert "pip install --require-hashes -r locked-requirements.txt" in install
+    assert "pip install --no-deps ." in install
+    for step in steps(workflow, job):  # nothing else resolves versions on its own
+        assert not re.search(r"pip install (?!--)[\"'.]", step.get("run", "")), step["name"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,16 +13,11 @@ import pytest
 from backend.store.base import SCHEMA_VERSION
 from tests.backend.store.postgres_server import fresh_database, server_reachable
 from tests.backend.store.tcp_proxy import TcpProxy
+from tests.support.server_cli import run_server_cli
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if not k.startswith("DESKBELL_")},
-    )
+    return run_server_cli(*args, inherit_deskbell_env=False)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -120,3 +113,21 @@ def test_check_hides_the_database_password(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "s3cret" not in result.stdout + result.stderr
     assert json.loads(result.stdout)["database"]["url"].startswith("postgresql://deskbell:***@")
+
+
+def test_service_token_issue_refuses_a_taken_name_unless_told_to_replace(db: str) -> None:
+    first = run("service-token", "issue", "crm", "--db", db, "--json")
+    assert first.returncode == 0, first.stderr
+    old = json.loads(first.stdout)["token"]
+    line = one_line_error(run("service-token", "issue", "crm", "--db", db))
+    assert line == (
+        "deskbell-server: error: a service token named crm exists already; pass --replace "
+        "to revoke it and issue a new one, or choose another name"
+    )
+    replaced = run("service-token", "issue", "crm", "--replace", "--db", db, "--json")
+    assert replaced.returncode == 0, replaced.stderr
+    new = json.loads(replaced.stdout)
+    assert new["name"] == "crm" and new["token"] != old
+    # The old token was revoked by the replacement; the new one is live.
+    assert "already revoked" in one_line_error(run("token", "revoke", old, "--db", db))
+    assert run("token", "revoke", new["token"], "--db", db).returncode == 0

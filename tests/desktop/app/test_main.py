@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,18 +18,20 @@ from desktop_agent import __version__
 from desktop_agent.__main__ import NO_DISPLAY, display_problem
 from desktop_agent.shell import diagnostics
 
+# The app as an agent or IT starts it, with warnings as errors: a library warning that
+# would reach the terminal fails the test instead (issue 9).
+DESKBELL = [sys.executable, "-W", "error", "-m", "desktop_agent"]
+
 
 def test_version_prints_and_exits_zero() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "--version"], capture_output=True, text=True
-    )
+    result = subprocess.run([*DESKBELL, "--version"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.strip() == f"deskbell {__version__}"
 
 
 def test_a_bad_link_is_bad_usage() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "https://example.org/"],
+        [*DESKBELL, "https://example.org/"],
         capture_output=True,
         text=True,
     )
@@ -37,9 +41,7 @@ def test_a_bad_link_is_bad_usage() -> None:
 
 def test_without_a_display_deskbell_says_so_and_exits_one() -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
-    result = subprocess.run(
-        [sys.executable, "-m", "desktop_agent"], capture_output=True, text=True, env=env
-    )
+    result = subprocess.run(DESKBELL, capture_output=True, text=True, env=env)
     assert result.returncode == 1
     assert result.stderr.strip() == NO_DISPLAY
 
@@ -55,7 +57,7 @@ def test_selftest_needs_no_display_and_says_what_does_not_work_here(tmp_path: Pa
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "--selftest"],
+        [*DESKBELL, "--selftest"],
         capture_output=True,
         text=True,
         env=env,
@@ -77,9 +79,7 @@ def test_status_prints_the_health_view_without_a_display(tmp_path: Path) -> None
         "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent/bus",
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "--status"], capture_output=True, text=True, env=env
-    )
+    result = subprocess.run([*DESKBELL, "--status"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Deskbell ")
     assert "Policy sources:" in result.stdout
@@ -95,14 +95,22 @@ def test_a_display_or_an_explicit_qt_platform_is_enough() -> None:
 
 @pytest.fixture
 def logged(tmp_path: Path) -> Iterator[Path]:
+    with app_logging(tmp_path / "log", stderr=False) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def app_logging(log_dir: Path, *, stderr: bool) -> Iterator[Path]:
+    """The app's logging set-up, undone afterwards (handlers, level, hooks, warnings)."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     hooks = sys.excepthook, threading.excepthook
-    path = diagnostics.setup_logging(tmp_path / "log", "INFO", stderr=False)
+    path = diagnostics.setup_logging(log_dir, "INFO", stderr=stderr)
     assert path is not None
     try:
         yield path
     finally:
+        logging.captureWarnings(False)
         for handler in root.handlers[:]:
             if handler not in handlers:
                 root.removeHandler(handler)
@@ -171,13 +179,22 @@ def test_a_login_start_quits_at_once_when_launch_at_login_is_off(tmp_path: Path)
         "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
     }
     settings.write_text("autostart = false\n")
-    off = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "--login"], capture_output=True, text=True, env=env
-    )
+    off = subprocess.run([*DESKBELL, "--login"], capture_output=True, text=True, env=env)
     assert (off.returncode, off.stdout, off.stderr) == (0, "", "")
     settings.write_text("autostart = true\n")
-    on = subprocess.run(
-        [sys.executable, "-m", "desktop_agent", "--login"], capture_output=True, text=True, env=env
-    )
+    on = subprocess.run([*DESKBELL, "--login"], capture_output=True, text=True, env=env)
     assert on.returncode == 1  # it went on to start, and found no display here
     assert on.stderr.strip() == NO_DISPLAY
+
+
+def test_a_library_warning_goes_to_the_log_file_not_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with app_logging(tmp_path / "log", stderr=True) as path, warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a library changed its mind", UserWarning, stacklevel=1)
+        logging.getLogger("desktop_agent").warning("the server is unreachable")
+    err = capsys.readouterr().err
+    assert "changed its mind" not in err
+    assert "the server is unreachable" in err
+    assert "a library changed its mind" in path.read_text()
