@@ -151,16 +151,21 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     )
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
     try:
         await bus.start(gateway.deliver, gateway.resync)
         await server.start()
         watcher = asyncio.create_task(_watch_revocations(store, gateway))
+        if config.bus not in ("", "local") and config.stream_sweep_seconds > 0:
+            # In-process delivery cannot lose an event; a bus between nodes can.
+            sweeper = asyncio.create_task(gateway.sweep_forever(config.stream_sweep_seconds))
         yield Backend(config, store, bus, metrics, gateway, service, server)
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (watcher, sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await server.stop()
         await bus.close()
         await store.close()

@@ -385,6 +385,34 @@ class Gateway:
         for sock in list(self.agent_sockets()):
             self._carry_out(sock, sock.stream.resync())
 
+    async def sweep_forever(self, interval: float) -> None:
+        """Every ``interval`` s, compare this node's streams with the store: a seq that
+        was stored one sweep ago and is still not sent had its bus message lost (its
+        node died between commit and publish, say) and no later notification came to
+        show the gap: catch that stream up from the store."""
+        if self._store is None:
+            return
+        stored_before: dict[int, int] = {}
+        while True:
+            await asyncio.sleep(interval)
+            agent_ids = list(self._agents)
+            try:
+                stored = await self._store.last_seqs(agent_ids) if agent_ids else {}
+            except Exception as exc:
+                log.warning("event=stream_sweep_failed reason=%r", str(exc))
+                continue
+            for agent_id, seq in stored_before.items():
+                for sock in list(self._agents.get(agent_id, ())):
+                    if sock.stream.phase is stream.Phase.LIVE and sock.stream.cursor < seq:
+                        log.info(
+                            "event=stream_behind agent=%s sent=%d stored=%d",
+                            sock.agent.public_id,
+                            sock.stream.cursor,
+                            seq,
+                        )
+                        self._carry_out(sock, sock.stream.resync())
+            stored_before = stored
+
     def _carry_out(self, sock: AgentSocket, actions: list[stream.Action]) -> int:
         """Do what the stream decided, in order; return how many notifications went."""
         sent = 0
