@@ -68,6 +68,14 @@ class Config:
             self.db = default_db()
 
 
+def config_keys() -> frozenset[str]:
+    """Every configuration key (each is also a flag and a ``DESKBELL_*`` variable)."""
+    return frozenset(f.name for f in fields(Config))
+
+
+_PORT_RANGE = range(0, 65536)
+
+
 def _coerce(name: str, value: Any, kind: Any, source: str) -> Any:
     text = str(kind)
     try:
@@ -115,4 +123,7 @@ def load_config(
     for name, value in flags.items():
         if value is not None and name in known:
             values[name] = _coerce(name, value, known[name], f"--{name.replace('_', '-')}")
+    port = values.get("port", protocol.DEFAULT_PORT)
+    if port not in _PORT_RANGE:
+        raise ConfigError(f"port {port} is not a port number: use 1 to 65535 (0 picks a free one)")
     return Config(**values)

@@ -16,12 +16,20 @@ from typing import Literal
 
 from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
-from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from backend.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
 from backend.rate_limits import RateLimiter, Rule, wait_text
 from backend.store.base import (
     Agent,
+    AgentRemoved,
     Change,
     Committed,
     ConversationFacts,
@@ -129,7 +137,10 @@ class Service:
         found = await self.store.token(token_hash)
         if found is None or found.kind != "agent" or found.agent_id is None:
             raise Unauthorized("this token is not a valid agent token; sign in again")
-        return await self.store.agent(found.agent_id), token_hash
+        agent = await self.store.agent(found.agent_id)
+        if agent.disabled:  # its tokens were revoked with it; this closes any race
+            raise Unauthorized("this account is disabled; ask your Deskbell administrator")
+        return agent, token_hash
 
     async def service_for_token(self, token: str) -> Token:
         """A live service token (its id scopes the idempotency keys of its publishes).
@@ -143,9 +154,11 @@ class Service:
         return found
 
     async def issue_agent_token(self, email: str, device: str | None = None) -> tuple[str, Agent]:
-        agent = await self.store.agent_by_email(email)
-        if agent is None:
-            raise NotFound(f"there is no agent {email}")
+        agent = await self._agent(email)
+        if agent.disabled:
+            raise Forbidden(
+                f"agent {email} is disabled; enable it first: deskbell-server agent enable {email}"
+            )
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
@@ -205,6 +218,12 @@ class Service:
         self.metrics.password_checks.inc()
         if not ok or agent is None:
             raise Unauthorized("wrong email or password")
+        if agent.disabled:
+            # Said only to whoever knows the password, so it tells a stranger nothing.
+            raise Forbidden(
+                "this account is disabled, so it cannot sign in; ask your Deskbell "
+                "administrator to enable it"
+            )
         # The owner is back in: their typos no longer count against them. (Attempts
         # from the address still do, so one account cannot reset a guessing budget.)
         await self.limiter.forget(self._rules.login_email, email_key)
@@ -219,13 +238,27 @@ class Service:
         password_hash = None
         if password is not None:
             password_hash = await self.passwords.hash(password)
-        return await self.store.add_agent(email, name, inboxes, password_hash)
+        try:
+            return await self.store.add_agent(email, name, inboxes, password_hash)
+        except Conflict as exc:
+            raise Conflict(
+                f"{exc.message}; to change it: deskbell-server agent update {email} "
+                f"(name, inboxes) or agent set-password {email}"
+            ) from None
 
     async def import_agents(
         self, rows: list[ImportRow], issue_tokens: bool
     ) -> tuple[ImportResult, dict[str, str]]:
         tokens: dict[str, str] = {}
         if issue_tokens:
+            disabled = {a.email for a in await self.store.list_agents() if a.disabled}
+            refused = [row.email for row in rows if row.email in disabled]
+            if refused:
+                raise Forbidden(
+                    f"agent {refused[0]} is disabled, so it gets no token; enable it first "
+                    f"(deskbell-server agent enable {refused[0]}) or import without "
+                    "--issue-tokens"
+                )
             prepared = []
             for row in rows:
                 token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
@@ -233,6 +266,50 @@ class Service:
                 prepared.append(ImportRow(row.email, row.name, row.inboxes, ids.token_hash(token)))
             rows = prepared
         return await self.store.import_agents(rows), tokens
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def _agent(self, email: str) -> Agent:
+        agent = await self.store.agent_by_email(email)
+        if agent is None:
+            raise NotFound(f"there is no agent {email}")
+        return agent
+
+    async def _revoked(self, hashes: list[str]) -> int:
+        """Close the sessions of revoked tokens on this node at once (other processes'
+        nodes see the revocation in the store within seconds, app.py)."""
+        if hashes:
+            await self.bus.publish(TokensRevoked(token_hashes=hashes))
+        return len(hashes)
+
+    async def set_agent_disabled(self, email: str, disabled: bool) -> tuple[Agent, int]:
+        """Disable (closing every session of the agent: its tokens are revoked) or enable
+        an agent. Returns the agent as it is now and how many tokens were revoked."""
+        agent = await self._agent(email)
+        revoked = await self.store.set_agent_disabled(agent.id, disabled)
+        return await self.store.agent(agent.id), await self._revoked(revoked)
+
+    async def set_password(self, email: str, password: str) -> tuple[Agent, int]:
+        """Set a new password and revoke every token of the agent, so that sessions
+        signed in with the old one end. Returns the agent and the count revoked."""
+        if not password:
+            raise BadRequest("the password must not be empty")
+        agent = await self._agent(email)
+        password_hash = await self.passwords.hash(password)
+        revoked = await self.store.set_password(agent.id, password_hash)
+        return agent, await self._revoked(revoked)
+
+    async def update_agent(
+        self, email: str, *, name: str | None, inboxes: list[str] | None
+    ) -> Agent:
+        agent = await self._agent(email)
+        return await self.store.update_agent(agent.id, name=name, inboxes=inboxes)
+
+    async def remove_agent(self, email: str) -> tuple[Agent, AgentRemoved]:
+        """Delete an agent, closing its sessions first (see Store.remove_agent)."""
+        agent = await self._agent(email)
+        removed = await self.store.remove_agent(agent.id)
+        await self._revoked(removed.revoked)
+        return agent, removed
 
     # -- agent channel -------------------------------------------------------------------
     async def welcome(self, agent: Agent, node: str, version: str) -> protocol.Welcome:
@@ -339,6 +416,8 @@ class Service:
         assignee = await self.store.agent_by_public_id(assignee_id)
         if assignee is None:
             raise NotFound(f"no such agent: {assignee_id}")
+        if assignee.disabled:
+            raise Forbidden(f"{assignee.name}'s account is disabled")
         if assignee.id not in facts.inbox_members:
             raise Forbidden(f"{assignee.name} is not an agent of the {facts.inbox.name} inbox")
         recipients = routing.recipients(routing.ConversationAssigned(assignee.id), actor=agent.id)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import queue
@@ -36,9 +37,11 @@ from typing import Any, Literal, TypeVar
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
+from backend.store import lifecycle
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
+    AgentRemoved,
     Change,
     Committed,
     ConversationFacts,
@@ -46,6 +49,8 @@ from backend.store.base import (
     ImportResult,
     ImportRow,
     Inbox,
+    InboxRemoved,
+    InboxSummary,
     ReadResult,
     Store,
     Token,
@@ -282,9 +287,11 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
-                # Someone else wrote since our last commit: cached counters may be stale.
+                # Someone else wrote since our last commit: cached counters may be stale,
+                # and an agent may have been removed (its rowid can be reused).
                 self.last_seq.clear()
                 self.unread.clear()
+                self.public_ids.clear()
                 self._data_version = version
             for fn, _ in batch:
                 conn.execute("SAVEPOINT change")
@@ -411,8 +418,21 @@ def _resolve(
 class SQLiteStore(Store):
     """The default store. ``path`` is a file path or ``:memory:``-free temp file."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False, readers: int = 2):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = False,
+        readers: int = 2,
+        make_folders: bool = False,
+    ):
+        """``make_folders``: create every missing folder of ``path`` (for the default
+        location); otherwise only the file's own folder is made, when its parent exists,
+        so a mistyped path is an error instead of a new tree of folders."""
         self.path = str(path)
+        self._make_folders = make_folders
+        self.created_folder: Path | None = None
+        """The folder :meth:`open` created for the file, if it made one."""
         self._durable = durable
         self._writer = _Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
@@ -423,23 +443,27 @@ class SQLiteStore(Store):
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
+        path = Path(self.path)
         try:
-            await asyncio.to_thread(self._create_private)
+            self.created_folder = await asyncio.to_thread(self._create_private)
             await asyncio.to_thread(self._migrate)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(
-                f"cannot open the database {self.path}: {describe_failure(exc, self.path)}"
-            ) from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise _cannot_open(path, exc) from exc
         self._writer.start()
         self._opened = True
 
-    def _create_private(self) -> None:
+    def _create_private(self) -> Path | None:
         """The database, its -wal and -shm (SQLite gives them the database's mode) and
-        any folder made for them: readable by this user only."""
+        any folder made for them: readable by this user only. Returns the folder made
+        for the file, if one was (see ``make_folders``).
+
+        Raises:
+            StoreUnavailable: the folder's parent is missing too.
+            PermissionError: this user may not write the database or its folder.
+        """
         path = Path(self.path)
-        make_private_dirs(path.parent)
+        created = _prepare_folder(path, self._make_folders)
+        _check_writable(path)
         create_private_file(path)
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & ~PRIVATE_FILE:
@@ -449,6 +473,7 @@ class SQLiteStore(Store):
                 path,
                 mode,
             )
+        return created
 
     def _migrate(self) -> None:
         try:
@@ -659,9 +684,9 @@ class SQLiteStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                Agent(row[0], row[1], row[2], row[3], tuple(inboxes.get(row[0], ())))
+                _agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
                 for row in conn.execute(
-                    "SELECT id, public_id, email, name FROM agents ORDER BY email"
+                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
             ]
 
@@ -670,7 +695,7 @@ class SQLiteStore(Store):
     async def _agent_where(self, clause: str, value: object) -> Agent | None:
         def run(conn: sqlite3.Connection) -> Agent | None:
             row = conn.execute(
-                f"SELECT id, public_id, email, name, password_hash FROM agents WHERE {clause} = ?",  # noqa: S608
+                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {clause} = ?",  # noqa: S608
                 (value,),
             ).fetchone()
             if row is None:
@@ -683,7 +708,7 @@ class SQLiteStore(Store):
                     (row[0],),
                 )
             )
-            return Agent(row[0], row[1], row[2], row[3], inboxes, row[4])
+            return _agent(row, inboxes)
 
         return await self._read(run)
 
@@ -720,6 +745,97 @@ class SQLiteStore(Store):
                 )
             )
         )
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def list_inboxes(self) -> list[InboxSummary]:
+        rows = await self._read(lambda c: c.execute(lifecycle.INBOX_SUMMARIES).fetchall())
+        return [InboxSummary(Inbox(r[0], r[1], r[2]), r[3], r[4]) for r in rows]
+
+    async def remove_inbox(self, name: str, *, force: bool) -> InboxRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> InboxRemoved:
+            row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"there is no inbox named {name}")
+            inbox_id = row[0]
+            conversations, messages = conn.execute(
+                lifecycle.INBOX_CONTENT, (inbox_id, inbox_id)
+            ).fetchone()
+            if conversations and not force:
+                raise lifecycle.inbox_in_use(name, conversations, messages)
+            writer.index_pending(conn)
+            for (agent_id,) in conn.execute(lifecycle.READ_INBOX_NOTIFICATIONS, (inbox_id,)):
+                writer.unread.pop(agent_id, None)  # recounted on next use
+            counts = {
+                what: conn.execute(sql, (inbox_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_INBOX
+            }
+            return InboxRemoved(
+                conversations, messages, counts["memberships"], counts["notifications"]
+            )
+
+        return await self._write(run)
+
+    async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            stamp = _precise_now() if disabled else None
+            if conn.execute(lifecycle.SET_DISABLED, (stamp, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id) if disabled else []
+
+        return await self._write(run)
+
+    async def set_password(self, agent_id: int, password_hash: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute(lifecycle.SET_PASSWORD, (password_hash, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id)
+
+        return await self._write(run)
+
+    async def update_agent(
+        self, agent_id: int, *, name: str | None = None, inboxes: list[str] | None = None
+    ) -> Agent:
+        def run(conn: sqlite3.Connection) -> None:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            if name is not None:
+                conn.execute(lifecycle.RENAME, (name, agent_id))
+            if inboxes is not None:
+                inbox_ids = _inbox_ids(conn, inboxes)
+                conn.execute(lifecycle.DROP_AGENT_MEMBERSHIPS, (agent_id,))
+                conn.executemany(
+                    lifecycle.ADD_MEMBERSHIP, [(i, agent_id) for i in dict.fromkeys(inbox_ids)]
+                )
+
+        await self._write(run)
+        return await self.agent(agent_id)
+
+    async def remove_agent(self, agent_id: int) -> AgentRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> AgentRemoved:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            revoked = _revoke_all(conn, agent_id)
+            writer.index_pending(conn)
+            counts = {
+                what: conn.execute(sql, (agent_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_AGENT
+            }
+            conn.execute(lifecycle.DELETE_AGENT, (agent_id,))
+            for cache in (writer.last_seq, writer.unread, writer.public_ids):
+                cache.pop(agent_id, None)
+            return AgentRemoved(
+                revoked,
+                counts["notifications"],
+                counts["memberships"],
+                counts["unassigned"],
+                counts["messages_kept"],
+            )
+
+        return await self._write(run)
 
     # -- tokens ----------------------------------------------------------------------
     async def add_token(
@@ -1064,6 +1180,88 @@ class SQLiteStore(Store):
         return await self._write(run)
 
 
+def _prepare_folder(path: Path, make_folders: bool) -> Path | None:
+    """Make the database file's folder if it is missing; return it when made.
+
+    Raises:
+        StoreUnavailable: the folder's parent is missing too (and ``make_folders`` is
+            False): most likely a typo in the path.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        make_private_dirs(folder)  # Deskbell's own data folder is made private
+        return None
+    if not make_folders and not folder.parent.is_dir():
+        raise StoreUnavailable(
+            f"cannot create the database {path}: the folder {folder.parent} does not exist. "
+            f"Check the --db path for a typo, or create the folder first: mkdir -p {folder}"
+        )
+    make_private_dirs(folder)
+    return folder
+
+
+def _check_writable(path: Path) -> None:
+    """Raise PermissionError unless this user may write the database (WAL mode writes
+    two files beside it, so the folder too): SQLite itself would open a read-only file
+    and fail only at the first write."""
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        raise PermissionError(f"{path} is not writable")
+
+
+def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
+    """Why the database file cannot be opened, naming the path and what to do."""
+    text = str(exc)
+    # Not a matter of permissions when the file system is read-only or full.
+    trouble = _file_system_trouble(str(path))
+    if trouble == "read-only":
+        return StoreUnavailable(
+            f"cannot open the database {path}: its file system is read-only; make it "
+            "writable (remount it) or choose another --db"
+        )
+    if trouble == "full":
+        return StoreUnavailable(
+            f"cannot open the database {path}: the disk is full; free some space"
+        )
+    denied = isinstance(exc, PermissionError) or any(
+        words in text for words in ("unable to open database file", "readonly database")
+    )
+    if denied:
+        folder = path.parent
+        # SQLite in WAL mode writes two files beside the database: the folder must be
+        # writable too, not only the file.
+        if not os.access(folder, os.W_OK | os.X_OK):
+            blocked = f"the folder {folder}"
+        elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            blocked = f"the file {path}"
+        else:
+            blocked = None
+        if blocked is not None:
+            return StoreUnavailable(
+                f"cannot open the database {path}: permission denied: this user "
+                f"({_user()}) cannot write to {blocked}. Give it write access (chown or "
+                "chmod), or choose another --db"
+            )
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(
+            f"cannot open the database {path}: {describe_failure(exc, str(path))}"
+        )
+    return StoreUnavailable(f"cannot open the database {path}: {text}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name
+        return f"uid {os.getuid()}"
+
+
+def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
+    sql = lifecycle.revoke_agent_tokens("?")
+    return [r[0] for r in conn.execute(sql, (_precise_now(), agent_id)).fetchall()]
+
+
 def _statements(sql: str) -> Iterable[str]:
     """Split a migration file into statements (no semicolons inside our literals)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
@@ -1083,10 +1281,27 @@ def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
 
 
 def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
-    return frozenset(
-        r[0]
-        for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
-    )
+    return frozenset(r[0] for r in conn.execute(lifecycle.MEMBERS, (inbox_id,)))
+
+
+def _agent(row: Any, inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
+    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
+    out unless ``with_password``: only a sign-in needs it)."""
+    password_hash = row[4] if with_password else None
+    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
+
+
+def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
+    found = []
+    for name in names:
+        row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+        if row is None:
+            raise NotFound(
+                f"there is no inbox named {name}; create it first with "
+                f"`deskbell-server inbox add {name}`"
+            )
+        found.append(row[0])
+    return found
 
 
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
