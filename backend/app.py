@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backend import __version__
 from backend.bus import Bus, open_bus
@@ -31,6 +32,7 @@ from backend.rate_limits import RateLimiter
 from backend.redact import redact_url
 from backend.server import DeskbellServer, ServerOptions
 from backend.service import Limits, Service
+from backend.sso import IdTokenVerifier, SsoSettings
 from backend.store import Store, open_store
 
 log = logging.getLogger("deskbell")
@@ -74,10 +76,21 @@ async def open_service(config: Config) -> AsyncIterator[Service]:
     bus = open_bus("local")
     passwords = PasswordPool()
     try:
-        yield Service(store, bus, Metrics(), limits=_limits(config), passwords=passwords)
+        yield Service(
+            store, bus, Metrics(), limits=_limits(config), passwords=passwords, **_sign_in(config)
+        )
     finally:
         await store.close()
         passwords.close()
+
+
+def _sign_in(config: Config) -> dict[str, Any]:
+    """The service's sign-in options: the ID token verifier when SSO is configured."""
+    settings = SsoSettings.from_config(config)
+    return {
+        "sso": IdTokenVerifier(settings) if settings is not None else None,
+        "password_sign_in": config.password_sign_in,
+    }
 
 
 def _limits(config: Config) -> Limits:
@@ -144,7 +157,13 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     limiter = _rate_limiter(config.bus)
     passwords = PasswordPool()
     service = Service(
-        store, bus, metrics, limits=_limits(config), limiter=limiter, passwords=passwords
+        store,
+        bus,
+        metrics,
+        limits=_limits(config),
+        limiter=limiter,
+        passwords=passwords,
+        **_sign_in(config),
     )
     options = ServerOptions(
         host=config.host,

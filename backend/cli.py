@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,23 @@ SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "its file limit)",
     },
     "compression": {"choices": ("off", "deflate"), "help": "permessage-deflate (default off)"},
+    "password_sign_in": {
+        "choices": ("true", "false"),
+        "help": "false: agents sign in only through single sign-on (default true)",
+    },
+    "sso_issuer": {"metavar": "URL", "help": "the OpenID provider's issuer: turns on SSO"},
+    "sso_client_id": {"metavar": "ID", "help": "the tray app's client id at the provider"},
+    "sso_label": {"metavar": "NAME", "help": 'the button says "Sign in with NAME"'},
+    "sso_scopes": {"metavar": "SCOPES", "help": "comma-separated (default openid,email,profile)"},
+    "sso_email_claim": {"metavar": "CLAIM", "help": "the claim with the email (default email)"},
+    "sso_create_agents": {
+        "choices": ("true", "false"),
+        "help": "true: a valid sign-in of an unknown email creates the agent (default false)",
+    },
+    "sso_groups_claim": {
+        "metavar": "CLAIM",
+        "help": "a claim of group names: a created agent joins the inboxes so named",
+    },
     "send_buffer_limit": {
         "type": int,
         "metavar": "BYTES",
@@ -420,10 +438,27 @@ async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
     return _agent_json(agent)
 
 
+APP_VERSIONS_WINDOW = timedelta(days=1)
+"""`agent list` shows the app versions each agent connected with within this window."""
+
+
 async def _agent_list(args: argparse.Namespace, config: Config) -> Result:
+    since = (datetime.now(UTC) - APP_VERSIONS_WINDOW).isoformat(timespec="milliseconds")
     async with open_service(config) as service:
         agents = await service.store.list_agents()
-    return {"agents": [_agent_json(a) for a in agents]}
+        versions = await service.client_versions(since.replace("+00:00", "Z"))
+    return {
+        "agents": [
+            {
+                **_agent_json(a),
+                "app_versions": [
+                    {"version": v.version, "os": v.os, "last_seen": v.seen_at}
+                    for v in versions.get(a.id, [])
+                ],
+            }
+            for a in agents
+        ]
+    }
 
 
 async def _agent_import(args: argparse.Namespace, config: Config) -> Result:
@@ -700,9 +735,10 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
     if command == ("agent", "list"):
         for agent in result["agents"]:
             state = "\tdisabled" if agent["disabled"] else ""
+            apps = ", ".join(f"{v['version']} ({v['os']})" for v in agent["app_versions"])
             print(
                 f"{agent['email']}\t{agent['name']}\t{', '.join(agent['inboxes'])}\t{agent['id']}"
-                f"{state}"
+                f"{state}" + (f"\t{apps}" if apps else "")
             )
         return
     if command in _SENTENCES:

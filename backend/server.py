@@ -87,6 +87,8 @@ class _Handshake:
     """The client's real address (behind trusted proxies, what they say it is)."""
     limit_key: str = ""
     """What limits count this client under (:func:`backend.client_address.limit_key`)."""
+    client: tuple[str, str] | None = None
+    """(app version, OS) from the /agent handshake headers, when the app sent them."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,6 +107,7 @@ class DeskbellServer:
             weakref.WeakKeyDictionary()
         )
         self._widget = resources.files("backend") / "widget"
+        self._background: set[asyncio.Task[None]] = set()
         self.port = options.port
         self.anonymous = ConnectionBudget(
             options.anonymous_connections_per_address, options.anonymous_connections
@@ -224,6 +227,8 @@ class DeskbellServer:
                     exc.message,
                 )
                 return _response(connection, 503, f"{exc.message}\n".encode(), "text/plain")
+            if path == "/agent":
+                handshake.client = client_headers(request.headers)
         if path == "/visitor" and not self._origin_allowed(request.headers):
             log.info(
                 "event=origin_refused remote=%s origin=%s",
@@ -418,6 +423,11 @@ class DeskbellServer:
             connection, agent, handshake.token_hash, self.options.buffer_limit, self.metrics
         )
         self.gateway.add_agent(sock)
+        if handshake.client is not None:
+            # Off the handshake's path: a reconnect storm must not wait on these writes.
+            note = asyncio.create_task(self.service.note_client(agent, *handshake.client))
+            self._background.add(note)
+            note.add_done_callback(self._background.discard)
         try:
             sock.send(protocol.encode(handshake.extra["welcome"]))
 
@@ -530,6 +540,24 @@ class DeskbellServer:
                 case protocol.Logout():
                     await self.service.logout(frame.token, handshake.limit_key)
                     return protocol.encode(protocol.Ok(id=frame.id))
+                case protocol.SignInOptions():
+                    return protocol.encode(self.service.sign_in_options(frame.id))
+                case protocol.SsoLogin():
+                    try:
+                        token, agent = await self.service.sso_login(
+                            frame.id_token, frame.nonce, frame.device, handshake.limit_key
+                        )
+                    except DeskbellError:
+                        log.info("event=auth_failed channel=auth remote=%s", handshake.address)
+                        raise
+                    log.info(
+                        "event=login agent=%s remote=%s method=sso",
+                        agent.public_id,
+                        handshake.address,
+                    )
+                    return protocol.encode(
+                        protocol.LoginOk(id=frame.id, token=token, agent=agent.info())
+                    )
             raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
         timeout = self.options.anonymous_idle_timeout
@@ -602,6 +630,25 @@ def _refuse_request(connection: ServerConnection, request: Request, path: str) -
                 connection, 400, f"the {name} header must be sent once\n".encode(), "text/plain"
             )
     return None
+
+
+def client_headers(headers: Headers) -> tuple[str, str] | None:
+    """The app version and OS an /agent handshake names (docs/protocol.md), or None.
+
+    Values are cut to a bounded length and stripped of anything but printable ASCII:
+    they end up in `agent list` output that IT reads and scripts parse.
+    """
+    version = _header_text(headers.get(protocol.CLIENT_VERSION_HEADER))
+    if not version:
+        return None
+    return version, _header_text(headers.get(protocol.CLIENT_OS_HEADER)) or "unknown"
+
+
+def _header_text(value: str | None) -> str:
+    if value is None:
+        return ""
+    printable = "".join(ch for ch in value if " " <= ch <= "~")
+    return " ".join(printable.split())[: protocol.MAX_CLIENT_HEADER_CHARS]
 
 
 def _bearer(headers: Headers) -> str | None:

@@ -19,6 +19,7 @@ from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, Tok
 from backend.errors import (
     BadRequest,
     Conflict,
+    DeskbellError,
     Forbidden,
     NotFound,
     RateLimited,
@@ -27,10 +28,12 @@ from backend.errors import (
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
 from backend.rate_limits import RateLimiter, Rule, wait_text
+from backend.sso import IdTokenVerifier
 from backend.store.base import (
     Agent,
     AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     ImportResult,
@@ -108,8 +111,15 @@ class Service:
         limits: Limits | None = None,
         limiter: RateLimiter | None = None,
         passwords: PasswordPool | None = None,
+        sso: IdTokenVerifier | None = None,
+        password_sign_in: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
+        self.clock = clock
+        self.sso = sso
+        self.password_sign_in = password_sign_in
+        self._clients_noted: dict[tuple[int, str, str], float] = {}
         self.bus = bus
         self.metrics = metrics
         self.limits = limits or Limits()
@@ -202,10 +212,16 @@ class Service:
         """Check credentials and issue a token.
 
         Raises:
+            Forbidden: the operator turned password sign-in off.
             RateLimited: too many attempts for this email or from this address, or
                 too many sign-ins under way on this server.
             Unauthorized: wrong email or password (the same for both).
         """
+        if not self.password_sign_in:
+            label = self.sso.settings.label if self.sso else "your company account"
+            raise Forbidden(
+                f"This server does not accept passwords; use Sign in with {label} instead."
+            )
         email_key = email.strip().lower()
         refusal = "too many sign-in attempts; try again in {wait}"
         # The address first: an address over its limit spends none of the email's.
@@ -230,6 +246,105 @@ class Service:
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
+
+    def sign_in_options(self, request_id: protocol.RequestId) -> protocol.SignInOptionsOk:
+        """How agents sign in here: password or not, and the OpenID provider if any."""
+        return protocol.SignInOptionsOk(
+            id=request_id,
+            password=self.password_sign_in,
+            sso=self.sso.settings.info() if self.sso else None,
+        )
+
+    async def sso_login(
+        self, id_token: str, nonce_secret: str, device: str | None, address: str
+    ) -> tuple[str, Agent]:
+        """Exchange a verified ID token for an agent token (once per token).
+
+        Raises:
+            Forbidden: single sign-on is not configured here, or the agent is disabled.
+            RateLimited: too many sign-in attempts from this address (password and
+                single sign-on count together).
+            Unauthorized: the token fails a check (sso.IdTokenVerifier.verify), was
+                exchanged before, or names an email no agent has (and agents are not
+                created on sign-in).
+            ProviderUnavailable, StoreUnavailable: the provider or the store cannot be
+                reached.
+        """
+        if self.sso is None:
+            raise Forbidden("This server does not offer single sign-on; sign in with a password.")
+        # Counted when it starts, like a password attempt: each one may cost the
+        # provider a key fetch, so a stranger's forged tokens run out quickly.
+        await self._reserve(
+            self._rules.login_address, address, "too many sign-in attempts; try again in {wait}"
+        )
+        identity = await self.sso.verify(id_token, nonce_secret)
+        if not await self.store.claim_sso_nonce(identity.nonce_hash, identity.expires_at):
+            log.info("event=sso_refused check=replay email=%s", identity.email)
+            raise Unauthorized(
+                "This company sign-in was already used. Sign in again to get a new one."
+            )
+        agent = await self._sso_agent(identity.email, identity.name, identity.groups)
+        if agent.disabled:
+            log.info("event=sso_refused check=disabled agent=%s", agent.public_id)
+            raise Forbidden(
+                "this account is disabled, so it cannot sign in; ask your Deskbell "
+                "administrator to enable it"
+            )
+        token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
+        return token, agent
+
+    async def _sso_agent(self, email: str, name: str, groups: tuple[str, ...]) -> Agent:
+        agent = await self.store.agent_by_email(email)
+        if agent is not None:
+            return agent
+        assert self.sso is not None
+        if not self.sso.settings.create_agents:
+            log.info("event=sso_refused check=unknown_email email=%s", email)
+            raise Unauthorized(
+                f"{email} signed in with your company, but has no Deskbell account on this "
+                "server. Ask your Deskbell administrator to add you."
+            )
+        inboxes = []
+        for group in groups:
+            try:
+                inboxes.append((await self.store.inbox_by_name(group)).name)
+            except NotFound:
+                continue
+        try:
+            agent = await self.store.add_agent(email, name, inboxes, None)
+        except Conflict:
+            # Two first sign-ins at once: the other one created the agent.
+            found = await self.store.agent_by_email(email)
+            if found is None:
+                raise
+            return found
+        log.info("event=sso_agent_created agent=%s inboxes=%d", agent.public_id, len(inboxes))
+        return agent
+
+    # -- app versions --------------------------------------------------------------------
+    CLIENT_NOTE_INTERVAL = 600.0
+    """A node writes the same agent, version and OS at most this often (seconds)."""
+
+    async def note_client(self, agent: Agent, version: str, os: str) -> None:
+        """Remember that ``agent`` connected with this app version and OS (never raises)."""
+        key = (agent.id, version, os)
+        now = self.clock()
+        last = self._clients_noted.get(key)
+        if last is not None and now - last < self.CLIENT_NOTE_INTERVAL:
+            return
+        if len(self._clients_noted) >= 100_000:
+            self._clients_noted.clear()
+        self._clients_noted[key] = now
+        try:
+            await self.store.record_client_version(agent.id, version, os, now_iso())
+        except DeskbellError as exc:
+            self._clients_noted.pop(key, None)
+            log.warning("event=client_version_not_saved reason=%r", exc.message)
+
+    async def client_versions(self, since: str) -> dict[int, list[ClientVersion]]:
+        """Per agent id, the app versions seen since ``since`` (ISO time), newest first."""
+        return await self.store.client_versions_since(since)
 
     # -- administration ----------------------------------------------------------------
     async def add_agent(

@@ -61,6 +61,9 @@ from backend.protocol import (
     Reply,
     ResumeOk,
     ServerFrame,
+    SignInOptions,
+    SignInOptionsOk,
+    SsoLogin,
     Unread,
     UnreadOk,
     UnreadPush,
@@ -70,6 +73,7 @@ from backend.protocol import (
     peek,
 )
 from desktop_agent.core.backoff import quick_reconnect_delay, reconnect_delays
+from desktop_agent.core.client_info import client_headers
 from desktop_agent.core.server_url import channel_url
 from desktop_agent.core.session import (
     AgentStream,
@@ -354,7 +358,10 @@ class ConnectionService(QObject):
             async with connect(
                 self._url,
                 subprotocols=[_SUBPROTOCOL],
-                additional_headers={"Authorization": f"Bearer {self._token}"},
+                additional_headers={
+                    "Authorization": f"Bearer {self._token}",
+                    **client_headers(),
+                },
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
@@ -761,3 +768,45 @@ async def sign_out(server_url: str, token: str, *, answer_within: float = 30.0) 
     await _auth_request(
         server_url, lambda rid: Logout(id=rid, token=token), Ok, answer_within=answer_within
     )
+
+
+async def sign_in_options(server_url: str, *, answer_within: float = 10.0) -> SignInOptionsOk:
+    """Ask the server how agents sign in: password, single sign-on, or both.
+
+    Raises:
+        ServerUnreachable, RequestTimedOut, ServerProtocolError, RequestFailed.
+    """
+    return await _auth_request(
+        server_url,
+        lambda rid: SignInOptions(id=rid),
+        SignInOptionsOk,
+        answer_within=answer_within,
+    )
+
+
+async def sso_sign_in(
+    server_url: str,
+    id_token: str,
+    nonce_secret: str,
+    device: str | None = None,
+    *,
+    answer_within: float = 30.0,
+) -> tuple[str, AgentInfo]:
+    """Exchange an ID token from the server's OpenID provider for an agent token.
+
+    Raises:
+        AuthRejected: the server did not accept the ID token (the text says why).
+        RequestFailed, ServerUnreachable, RequestTimedOut, ServerProtocolError.
+    """
+    try:
+        reply = await _auth_request(
+            server_url,
+            lambda rid: SsoLogin(id=rid, id_token=id_token, nonce=nonce_secret, device=device),
+            LoginOk,
+            answer_within=answer_within,
+        )
+    except RequestFailed as exc:
+        if exc.code == "unauthorized":
+            raise AuthRejected(exc.message) from None
+        raise
+    return reply.token, reply.agent

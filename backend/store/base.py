@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from backend import protocol
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,15 @@ class Token:
     kind: Literal["agent", "service"]
     agent_id: int | None
     name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientVersion:
+    """A tray app version and OS one agent connected with, and when last."""
+
+    version: str
+    os: str
+    seen_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +375,26 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revoked_since(self, since: str) -> tuple[list[str], str]:
         """Token hashes revoked after ``since`` (ISO time) and the new watermark."""
+
+    # -- single sign-on and client versions -------------------------------------------
+    @abc.abstractmethod
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        """Record an exchanged ID token's nonce until ``expires_at`` (ISO time).
+
+        Returns:
+            True the first time; False when it was claimed before (a replay). Nonces
+            past their expiry are forgotten on the way.
+        """
+
+    @abc.abstractmethod
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        """Note that ``agent_id`` connected with this app version and OS at ``seen_at``."""
+
+    @abc.abstractmethod
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        """Per agent id, the versions seen at or after ``since`` (ISO time), newest first."""
 
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod

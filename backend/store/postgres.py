@@ -57,6 +57,7 @@ from backend.store.base import (
     Agent,
     AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     Delivered,
@@ -71,7 +72,7 @@ from backend.store.base import (
     service_name_taken,
 )
 from backend.store.lifecycle import numbered
-from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
+from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
 from backend.store.sqlite import migrations, now_iso
 
 log = logging.getLogger(__name__)
@@ -705,6 +706,45 @@ class PostgresStore(Store):
             )
         )
         return [r[0] for r in rows], (rows[-1][1] if rows else since)
+
+    # -- single sign-on and client versions ---------------------------------------------
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            await conn.execute("DELETE FROM sso_nonces WHERE expires_at < $1", now_iso())
+            status = await conn.execute(
+                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES ($1, $2) "
+                "ON CONFLICT (nonce_hash) DO NOTHING",
+                nonce_hash,
+                expires_at,
+            )
+            return bool(status != "INSERT 0 0")
+
+        return await self._write(run)
+
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO client_versions (agent_id, version, os, seen_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, version, os) "
+                "DO UPDATE SET seen_at = GREATEST(client_versions.seen_at, excluded.seen_at)",
+                agent_id,
+                version,
+                os,
+                seen_at,
+            )
+        )
+
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        rows = await self._read(
+            lambda c: c.fetch(
+                "SELECT agent_id, version, os, seen_at FROM client_versions "
+                "WHERE seen_at >= $1 ORDER BY agent_id, seen_at DESC, version, os",
+                since,
+            )
+        )
+        return group_client_versions([tuple(row) for row in rows])
 
     # -- conversations ---------------------------------------------------------------
     async def conversation_facts(self, public_id: str) -> ConversationFacts:

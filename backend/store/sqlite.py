@@ -43,6 +43,7 @@ from backend.store.base import (
     Agent,
     AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     Delivered,
@@ -56,7 +57,7 @@ from backend.store.base import (
     Token,
     service_name_taken,
 )
-from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
+from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -904,6 +905,41 @@ class SQLiteStore(Store):
             return [r[0] for r in rows], (rows[-1][1] if rows else since)
 
         return await self._read(run)
+
+    # -- single sign-on and client versions ---------------------------------------------
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM sso_nonces WHERE expires_at < ?", (now_iso(),))
+            cursor = conn.execute(
+                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES (?, ?) "
+                "ON CONFLICT (nonce_hash) DO NOTHING",
+                (nonce_hash, expires_at),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(run)
+
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO client_versions (agent_id, version, os, seen_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, version, os) "
+                "DO UPDATE SET seen_at = max(client_versions.seen_at, excluded.seen_at)",
+                (agent_id, version, os, seen_at),
+            )
+        )
+
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT agent_id, version, os, seen_at FROM client_versions "
+                "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os",
+                (since,),
+            ).fetchall()
+        )
+        return group_client_versions(rows)
 
     # -- conversations ---------------------------------------------------------------
     async def conversation_facts(self, public_id: str) -> ConversationFacts:

@@ -130,6 +130,9 @@ SPECS: dict[str, SettingSpec] = {
             "LogLevel",
         ),
         SettingSpec("sign_out_disabled", False, _parse_bool, "DisableSignOut", user_may_set=False),
+        SettingSpec(
+            "update_check_disabled", False, _parse_bool, "DisableUpdateCheck", user_may_set=False
+        ),
     )
 }
 _BY_POLICY_NAME = {spec.policy_name: spec for spec in SPECS.values() if spec.policy_name}
@@ -490,6 +493,10 @@ class Settings:
     @property
     def sign_out_disabled(self) -> bool:
         return bool(self.get("sign_out_disabled"))
+
+    @property
+    def update_check_disabled(self) -> bool:
+        return bool(self.get("update_check_disabled"))
 
     # ----------------------------------------------------------------- writing
 

@@ -55,7 +55,8 @@ def test_every_command_answers_one_json_object(db: str, tmp_path: Path) -> None:
         "disabled": False,
     }
     listed = ok_json(run("agent", "list", "--db", db, "--json"))
-    assert listed == {"agents": [agent]}
+    # No tray app has connected yet: no app versions seen.
+    assert listed == {"agents": [{**agent, "app_versions": []}]}
     token = ok_json(run("token", "issue", "ann@x.org", "--db", db, "--json"))
     assert str(token["token"]).startswith("dbat_") and token["agent_id"] == agent["id"]
     assert ok_json(run("token", "revoke", str(token["token"]), "--db", db, "--json")) == {
