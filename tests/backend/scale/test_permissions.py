@@ -7,16 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from backend import ids
 from backend.app import Backend, running_backend
 from backend.config import Config
 from tests.support.backend import BackendHarness, WsClient, seed_db, service_token
+from tests.support.server_cli import run_server_cli
 
 
 @contextlib.asynccontextmanager
@@ -34,16 +35,7 @@ def harness(backend: Backend, db: str) -> BackendHarness:
 
 async def cli(*args: str) -> dict[str, Any]:
     """Run ``deskbell-server ARGS --json`` in its own process; its JSON result."""
-
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "backend", *args, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
-    done = await asyncio.to_thread(run)
+    done = await asyncio.to_thread(run_server_cli, *args, "--json")
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
@@ -53,8 +45,9 @@ async def messages_seen(client: WsClient) -> list[str]:
     return [f["message"]["body"] for f in client.frames if f["type"] == "message"]
 
 
+@pytest.mark.parametrize("how", ["agent import", "agent update"])
 async def test_an_agent_removed_from_an_inbox_stops_getting_its_messages_at_once(
-    pg_url: str, bus_url: str, tmp_path: Path
+    pg_url: str, bus_url: str, tmp_path: Path, how: str
 ) -> None:
     tokens = await seed_db(
         pg_url,
@@ -74,9 +67,14 @@ async def test_an_agent_removed_from_an_inbox_stops_getting_its_messages_at_once
         for client in (ann, bob, cid):
             assert (await client.push("message"))["message"]["body"] == "two"
 
-        rows = tmp_path / "agents.csv"
-        rows.write_text("email,name,inboxes\nann@x.org,Ann,sales\n")
-        assert (await cli("agent", "import", str(rows), "--db", pg_url))["updated"] == 1
+        if how == "agent import":
+            rows = tmp_path / "agents.csv"
+            rows.write_text("email,name,inboxes\nann@x.org,Ann,sales\n")
+            assert (await cli("agent", "import", str(rows), "--db", pg_url))["updated"] == 1
+        else:  # the operator's own command for it
+            await cli("inbox", "add", "sales", "--db", pg_url)
+            updated = await cli("agent", "update", "ann@x.org", "--inbox", "sales", "--db", pg_url)
+            assert updated["inboxes"] == ["sales"]
 
         for text in ("three", "four"):
             sent = await visitor.request({"type": "send", "text": text, "client_msg_id": text})
