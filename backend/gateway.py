@@ -405,8 +405,13 @@ class Gateway:
         frame = protocol.encode(
             protocol.QueueChangedPush(conversation=event.conversation, waiting=event.waiting)
         )
+        members = frozenset(event.members)
         for sock in list(socks):
-            sock.send(frame)
+            if sock.agent.id in members:
+                sock.send(frame)
+            else:  # removed from the inbox since it asked
+                _discard(self._queue_watchers, event.inbox_id, sock)
+                sock.queue_inboxes = sock.queue_inboxes - {event.inbox_id}
 
     def _withdrawn(self, event: Withdrawn) -> None:
         socks = self._agents.get(event.agent_id)
