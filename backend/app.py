@@ -177,6 +177,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         tls_key=config.tls_key,
         node=config.node or socket.gethostname(),
         version=__version__,
+        drain_seconds=config.drain_seconds,
         trusted_proxies=trusted,
         anonymous_idle_timeout=config.anonymous_idle_timeout,
         anonymous_connections_per_address=config.anonymous_connections_per_address,
@@ -185,6 +186,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None
     escalator: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
     try:
         await bus.start(gateway.deliver, gateway.resync)
         try:
@@ -195,9 +197,12 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         escalator = asyncio.create_task(
             escalation.run(service, available=_availability(gateway, config.bus))
         )
+        if config.bus not in ("", "local") and config.stream_sweep_seconds > 0:
+            # In-process delivery cannot lose an event; a bus between nodes can.
+            sweeper = asyncio.create_task(gateway.sweep_forever(config.stream_sweep_seconds))
         yield Backend(config, store, bus, metrics, gateway, service, server)
     finally:
-        for task in (watcher, escalator):
+        for task in (watcher, escalator, sweeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -58,6 +58,9 @@ class QueueChanged(msgspec.Struct, tag="queue"):
     inbox_id: int
     conversation: protocol.QueueEntry
     waiting: bool
+    members: list[int] = []
+    """The inbox's agents when it was sent: a watcher removed from the inbox since
+    its ``queue`` request gets nothing more of it."""
 
 
 class Withdrawn(msgspec.Struct, tag="withdraw"):

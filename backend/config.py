@@ -55,6 +55,13 @@ class Config:
     recipient's frame would cost more CPU than the fan-out itself) or "deflate"."""
     send_buffer_limit: int = 4 * 1024 * 1024
     """Unsent bytes a connection may hold before it is dropped as too slow."""
+    stream_sweep_seconds: float = 5.0
+    """With a bus to other nodes: how often a node compares its sessions' streams with
+    the store, to send what another node committed but never put on the bus (it died
+    first). 0 turns it off."""
+    drain_seconds: float = 10.0
+    """On SIGTERM: the most a stop takes (stop accepting, 1001 to every client, finish
+    commits, close); connections still open near the end are dropped."""
     password_sign_in: bool = True
     """False: /auth refuses ``login`` (agents sign in through single sign-on only)."""
     sso_issuer: str | None = None

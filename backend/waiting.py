@@ -32,12 +32,14 @@ def parse_step(text: str) -> protocol.EscalationStep:
     Raises:
         PolicyError: not a positive whole number of seconds, or an unknown target form.
     """
-    seconds, _, target = text.partition(":")
+    seconds, colon, target = text.partition(":")
     if not seconds.isdigit() or int(seconds) < 1:
         raise PolicyError(
             f"--escalate {text}: start with a whole number of seconds above 0, "
             "e.g. --escalate 120 or --escalate 300:inbox:Leads"
         )
+    if colon and not target:
+        raise PolicyError(f"--escalate {text}: name a target after the colon, or leave it out")
     try:
         return msgspec.convert(
             {"after_s": int(seconds), "to": target or "inbox"}, protocol.EscalationStep

@@ -73,11 +73,13 @@ class WaitingDesk:
     async def queue_changed(self, conversation_id: int) -> None:
         rows = await self.store.queue_rows(conversation_id=conversation_id)
         for row in rows:
+            facts = await self.store.conversation_facts(row.entry.id)
             await self.bus.publish(
                 QueueChanged(
                     inbox_id=row.inbox_id,
                     conversation=row.entry,
                     waiting=row.entry.waiting_since is not None,
+                    members=sorted(facts.inbox_members),
                 )
             )
 

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from backend.protocol import AgentRef, Message, Notification, QueueEntry, Welcome, WithdrawPush
-from desktop_agent.connection import ResumeResult
 from desktop_agent.core.pending_reads import (
     PendingReads,
     ReadAll,
@@ -33,6 +32,7 @@ from desktop_agent.core.pending_reads import (
     Ticket,
 )
 from desktop_agent.core.presence import PresenceTracker, presence_status
+from desktop_agent.core.session import ResumeResult
 from desktop_agent.core.settings import SOUND_DEFAULT, Settings
 from desktop_agent.core.toast_policy import (
     ShowToast,

@@ -297,6 +297,15 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
 
+    async def last_seqs(self, agent_ids: list[int]) -> dict[int, int]:
+        """Each of these agents' newest stored seq (an agent with none may be missing)."""
+        return {agent_id: (await self.agent_state(agent_id))[0] for agent_id in agent_ids}
+
+    async def write_problem(self) -> str | None:
+        """Why the store cannot write right now (for a person), or None. Cheap while
+        writes succeed; a store that saw a write fail may try a small write here."""
+        return None
+
     # -- inboxes and agents --------------------------------------------------------
     @abc.abstractmethod
     async def add_inbox(self, name: str) -> Inbox:

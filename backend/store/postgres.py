@@ -873,6 +873,17 @@ class PostgresStore(Store):
         state: tuple[int, dict[str, int]] = await self._read(run)
         return state
 
+    async def last_seqs(self, agent_ids: list[int]) -> dict[int, int]:
+        async def run(conn: asyncpg.Connection) -> dict[int, int]:
+            rows = await conn.fetch(
+                "SELECT agent_id, last_seq FROM agent_seq WHERE agent_id = ANY($1::bigint[])",
+                agent_ids,
+            )
+            return {int(row[0]): int(row[1]) for row in rows}
+
+        result: dict[int, int] = await self._read(run)
+        return result
+
     async def notifications_after(
         self, agent: Agent, after_seq: int, limit: int
     ) -> tuple[list[protocol.Notification], bool]:

@@ -111,16 +111,62 @@ SQLITE_ONLY_TABLES = frozenset({"fanout"})
 """Tables of the SQLite store that PostgreSQL does not need (see migrations_sqlite)."""
 
 
-def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 8, 10, 13
+_SQLITE_CANTOPEN = 14
+
+
+def _unavailable(exc: sqlite3.Error, path: str | None = None) -> StoreUnavailable:
+    return StoreUnavailable(describe_failure(exc, path))
+
+
+def describe_failure(exc: sqlite3.Error, path: str | None) -> str:
+    """Say, for a person, why SQLite failed: a full disk, a read-only file system, no
+    permission to write the files, a busy database, or a disk error. SQLite reports
+    several of these as a plain "disk I/O error", so the file system is looked at."""
     text = str(exc)
-    if "disk is full" in text or "disk I/O" in text:
-        return StoreUnavailable(
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text or "busy" in text:
+        return "the database is busy; try again in a moment"
+    where = _file_system_trouble(path) if path else None
+    if primary == _SQLITE_FULL or "disk is full" in text or where == "full":
+        return (
             "the database could not be written: the disk is full. Nothing was stored; "
             "free some space and try again"
         )
-    if "locked" in text or "busy" in text:
-        return StoreUnavailable("the database is busy; try again in a moment")
-    return StoreUnavailable(f"the database failed: {text}")
+    if where == "read-only":
+        return (
+            "the database could not be written: its file system is read-only. Nothing "
+            "was stored; make it writable and try again"
+        )
+    if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN) or where == "permission":
+        return (
+            f"the database could not be written: the server may not write {path} or its "
+            "folder (permission denied, or a read-only file). Nothing was stored; check "
+            "their owner and permissions"
+        )
+    if primary == _SQLITE_IOERR:
+        return f"the disk failed to read or write the database ({text}); check the disk"
+    return f"the database failed: {text}"
+
+
+def _file_system_trouble(path: str) -> str | None:
+    """ "full", "read-only" or "permission" when the database's folder shows it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if stats.f_bavail == 0:
+        return "full"
+    writable = os.access(folder, os.W_OK) and all(
+        os.access(name, os.W_OK)
+        for name in (path, path + "-wal", path + "-shm")
+        if os.path.exists(name)
+    )
+    return None if writable else "permission"
 
 
 def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Connection:
@@ -165,6 +211,8 @@ class _Writer:
         # Unknown at start (a crash may have left some), so the first move runs soon.
         self.pending = 1
         self.pending_since: float | None = time.monotonic()
+        self.problem: str | None = None
+        """Why the last write failed, until one succeeds (for /healthz and the log)."""
 
     def start(self) -> None:
         self._conn = _connect(self._path, durable=self._durable)
@@ -263,12 +311,13 @@ class _Writer:
                     results.append((False, exc))
             conn.execute("COMMIT")
             self.batches += 1
+            self._wrote()
         except sqlite3.Error as exc:
-            log.error("commit of %d changes failed: %s", len(batch), exc)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self._forget_caches()
-            failure = _unavailable(exc)
+            failure = _unavailable(exc, self._path)
+            self._failed(failure.message, f"commit of {len(batch)} changes")
             results = [(False, failure)] * len(batch)
         if batch:
             loop = batch[0][1].get_loop()
@@ -303,12 +352,24 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             self.index_pending(conn)
             conn.execute("COMMIT")
+            self._wrote()
         except sqlite3.Error as exc:  # a full disk, say: the rows wait in fanout
-            log.warning("event=index_failed reason=%r", str(exc))
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self.pending = max(self.pending, 1)
             self.pending_since = time.monotonic()
+            self._failed(_unavailable(exc, self._path).message, "moving notifications")
+
+    def _failed(self, reason: str, what: str) -> None:
+        # Logged when the trouble starts or changes, not at every retry.
+        if reason != self.problem:
+            log.error("event=store_write_failed during=%r reason=%r", what, reason)
+        self.problem = reason
+
+    def _wrote(self) -> None:
+        if self.problem is not None:
+            log.info("event=store_writable_again")
+            self.problem = None
 
     # -- cached counters, used only on the writer thread ------------------------------
     def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
@@ -471,6 +532,20 @@ class SQLiteStore(Store):
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
+    async def write_problem(self) -> str | None:
+        if self._writer.problem is None:
+            return None
+
+        # Known trouble: try a small real write (rewriting the schema version), which
+        # clears it once the disk has room or the files are writable again.
+        def probe(conn: sqlite3.Connection) -> None:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+
+        with contextlib.suppress(StoreUnavailable):
+            await self._write(probe)
+        return self._writer.problem
+
     # -- plumbing --------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -486,7 +561,7 @@ class SQLiteStore(Store):
             try:
                 return fn(self._reader())
             except sqlite3.Error as exc:
-                raise _unavailable(exc) from exc
+                raise _unavailable(exc, self.path) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
@@ -504,7 +579,7 @@ class SQLiteStore(Store):
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"that would break a uniqueness rule: {exc}") from exc
         except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+            raise _unavailable(exc, self.path) from exc
 
     # -- inboxes and agents ----------------------------------------------------------
     async def add_inbox(self, name: str) -> Inbox:
@@ -1353,6 +1428,17 @@ def _check_writable(path: Path) -> None:
 def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
     """Why the database file cannot be opened, naming the path and what to do."""
     text = str(exc)
+    # Not a matter of permissions when the file system is read-only or full.
+    trouble = _file_system_trouble(str(path))
+    if trouble == "read-only":
+        return StoreUnavailable(
+            f"cannot open the database {path}: its file system is read-only; make it "
+            "writable (remount it) or choose another --db"
+        )
+    if trouble == "full":
+        return StoreUnavailable(
+            f"cannot open the database {path}: the disk is full; free some space"
+        )
     denied = isinstance(exc, PermissionError) or any(
         words in text for words in ("unable to open database file", "readonly database")
     )
@@ -1372,6 +1458,10 @@ def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
                 f"({_user()}) cannot write to {blocked}. Give it write access (chown or "
                 "chmod), or choose another --db"
             )
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(
+            f"cannot open the database {path}: {describe_failure(exc, str(path))}"
+        )
     return StoreUnavailable(f"cannot open the database {path}: {text}")
 
 

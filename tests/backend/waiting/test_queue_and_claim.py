@@ -169,3 +169,18 @@ async def test_of_two_simultaneous_claims_exactly_one_wins_ten_times(
         loser = next(r for r in replies if r["type"] == "error")
         assert loser["code"] == "conflict"
         assert winner["conversation"]["assignee"]["name"] in loser["message"]
+
+
+async def test_an_agent_removed_from_the_inbox_gets_no_more_of_its_queue(
+    server: BackendHarness,
+) -> None:
+    clients = await _agents(server)
+    ann, bob = clients["ann"], clients["bob"]
+    for client in (ann, bob):
+        await client.request({"type": "queue"})
+    await server.service.update_agent("bob@x.org", name=None, inboxes=[])
+    _, started = await server.visitor_start("Support", "Dana", "Hello?")
+    assert (await ann.push("queue_changed"))["conversation"]["id"] == started["conversation"]["id"]
+    # A frame answered after the push went out to everyone who may see it.
+    await bob.request({"type": "history", "limit": 1})
+    assert bob.no_pending_pushes("queue_changed")
