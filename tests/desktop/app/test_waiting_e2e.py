@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import pytest
 from pytestqt.qtbot import QtBot
 
+from backend.app import open_service
+from backend.config import Config
 from desktop_agent.app import DeskbellApp, default_toaster
 from desktop_agent.platform.toasts import RecordingToaster
-from tests.desktop.app.conftest import AGENT, OTHER_AGENT, WAIT_MS, Apps, Backend, Loop
+from tests.desktop.app.conftest import AGENT, INBOX, OTHER_AGENT, WAIT_MS, Apps, Backend, Loop
 from tests.support.bus_monitor import BusMonitor, Captured
 from tests.support.desktop_session import DesktopSession
 
@@ -135,3 +137,44 @@ def test_a_loser_who_presses_accept_sees_who_took_the_chat(
         qtbot.waitUntil(lambda: bool(notifies(monitor, told)), timeout=WAIT_MS)
         assert any("Sam" in s for s in notifies(monitor, told)[0].strings)
     assert cid not in alex.controller.conversations
+
+
+def urgency(notify: Captured) -> int | None:
+    """The urgency hint of a Notify call (0 low, 1 normal, 2 critical)."""
+    lines = notify.body_lines
+    for index, line in enumerate(lines[:-1]):
+        if line.strip() == 'string "urgency"':
+            return int(lines[index + 1].split()[-1])
+    return None
+
+
+async def _escalate_after(db: str, seconds: int) -> None:
+    async with open_service(Config(db=db)) as service:
+        await service.waiting.set_policy(
+            INBOX, escalate=[str(seconds)], unseen_after_s=None, clear=False
+        )
+
+
+def test_an_escalation_is_an_urgent_real_toast_and_turns_the_tray_orange(
+    apps: Apps, backend: Backend, loop: Loop, qtbot: QtBot, dunst: DesktopSession
+) -> None:
+    # The policy is read when a wait starts; set it while the server is down, then start.
+    backend.kill()
+    loop.run(_escalate_after(backend.db, 1))
+    backend.start_again()
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        alex = apps.signed_in(backend, AGENT, make_toaster=default_toaster)
+        _visitor, started = backend.visitor("Dana Smith", "Hello, is anyone there?")
+        cid = started["conversation"]["id"]
+
+        def urgent() -> list[Captured]:
+            return [m for m in monitor.messages if m.member == "Notify" and urgency(m) == 2]
+
+        qtbot.waitUntil(lambda: bool(urgent()), timeout=WAIT_MS)
+        toast = urgent()[0]
+        assert any(s.startswith("Still waiting") for s in toast.strings)
+        assert "Accept" in toast.strings
+        assert 'string "dialog-warning"' in toast.text  # the alarm sound, sounds off or not
+    qtbot.waitUntil(lambda: alex.tray.escalated == 1, timeout=WAIT_MS)
+    assert "waited past the first escalation" in alex.tray.tooltip()
+    assert alex.controller.waiting.get(cid).escalation_step == 1  # type: ignore[union-attr]
