@@ -87,8 +87,9 @@ class ToastRequest:
     sound: bool = False
     urgent: bool = False
     """An escalation: freedesktop urgency critical (stays until acted on), a sound
-    even when ``sound`` is off; Windows and macOS get the same intent through their
-    toasters (an alarm sound, an urgent/time-sensitive toast)."""
+    even when ``sound`` is off. desktop-notifier carries the same intent to Windows
+    (high priority, the Reminder sound) and macOS (time-sensitive interruption level,
+    the default sound)."""
     notification_ids: tuple[str, ...] = ()
     """The notifications behind the toast (for ``seen`` receipts)."""
     sound_name: str | None = None
