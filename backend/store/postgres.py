@@ -1042,7 +1042,9 @@ class PostgresStore(Store):
             row = await conn.fetchrow(due, now_ms, 1)
             if row is None:
                 return False
-            await conn.execute(numbered(waiting_sql.DELETE_STEP), row[0], row[1])
+            deleted = await conn.execute(numbered(waiting_sql.DELETE_STEP), row[0], row[1])
+            if _count(deleted) != 1:
+                return True  # another node fired it: the deleting transaction decides
             facts = await _facts(conn, "c.id", row[0])
             if facts is None or facts.waiting_since != row[2]:
                 return True  # a step of a wait that is over: dropped, look further
