@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.errors import DeskbellError
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.network import NetworkAccess, NetworkSettings
 from desktop_agent.platform.policy_sources import (
     installer_defaults_for_platform,
     policy_sources_for_platform,
@@ -86,6 +87,7 @@ NO_SERVER_FOR_TOKEN_FILE = (
     "--server URL --token-file PATH, or sign in here."
 )
 SESSION_ONLY_SIGN_IN = " You can still sign in for this session."
+NETWORK_SETTING_KEYS = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
 
 
 def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) -> Toaster:
@@ -120,6 +122,8 @@ class AppEnvironment:
         watch_network: reconnect at once when Qt reports the network back.
         connection_options: extra keyword arguments for ``ConnectionService``.
         clock: "now" for toasts and DND.
+        network_options: passed to ``NetworkAccess.from_settings`` (tests give
+            ``system_lookup``, a fake of the Windows/macOS proxy query, or ``platform``).
     """
 
     config_dir: Path
@@ -135,6 +139,7 @@ class AppEnvironment:
     watch_network: bool = True
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
+    network_options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def for_this_user(cls) -> AppEnvironment:
@@ -263,6 +268,7 @@ class DeskbellApp(QObject):
         self.connection_status: ConnectionStatus | None = None
         """The connection as the status window and ``deskbell --status`` show it."""
         self._toast_availability: ToastAvailability | None = None
+        self._connection_problem = ""
         self._network: Any = None
         self._shut_down = False
 
@@ -383,7 +389,15 @@ class DeskbellApp(QObject):
         self._token = token
         self._save_token_on_welcome = account is None
         connection = ConnectionService(
-            server_url, token, self.cursors, parent=self, **self.env.connection_options
+            server_url,
+            token,
+            self.cursors,
+            network=self.network_access(),
+            parent=self,
+            **self.env.connection_options,
+        )
+        connection.connectFailed.connect(
+            lambda message, source=connection: self._on_connect_failed(source, message)
         )
         connection.welcomed.connect(self._on_welcomed)
         connection.stateChanged.connect(
@@ -474,7 +488,13 @@ class DeskbellApp(QObject):
         )
 
     async def _sign_in(self, server_url: str, email: str, password: str) -> None:
-        token, agent = await sign_in(server_url, email, password, device=socket.gethostname())
+        token, agent = await sign_in(
+            server_url,
+            email,
+            password,
+            device=socket.gethostname(),
+            network=self.network_access(),
+        )
         account = Account(server_url, agent.email)
         self.tokens.save(server_url, agent.email, token)
         self.accounts.save(account)
@@ -515,7 +535,7 @@ class DeskbellApp(QObject):
         notice = SIGNED_OUT_NOTICE
         if token:
             try:
-                await sign_out(server_url, token, answer_within=10)
+                await sign_out(server_url, token, answer_within=10, network=self.network_access())
             except DeskbellError as exc:
                 log.warning("could not revoke the token on the server: %s", exc)
                 notice = (
@@ -591,8 +611,25 @@ class DeskbellApp(QObject):
 
     # ---------------------------------------------------------------- status
 
+    def network_access(self) -> NetworkAccess:
+        """Proxy and TLS trust as the settings (and policy) say now."""
+        values = {key: self.settings.get(key) for key in NETWORK_SETTING_KEYS}
+        return NetworkAccess.from_settings(
+            NetworkSettings.from_values(values), **self.env.network_options
+        )
+
+    def _on_connect_failed(self, source: ConnectionService, message: str) -> None:
+        if source is not self.connection:
+            return
+        if message != self._connection_problem:
+            log.warning("%s", message)
+        self._connection_problem = message
+        self._record_connection(source.state)
+
     def _on_connection_state(self, source: ConnectionService, state: str) -> None:
         if source is self.connection:  # not a retired connection closing late
+            if state == "connected":
+                self._connection_problem = ""
             self._record_connection(state)
 
     def _record_connection(self, state: str) -> None:
@@ -601,13 +638,14 @@ class DeskbellApp(QObject):
         signed_out = state == "signed_out"
         server = "" if signed_out else self.server_url
         agent = self.account.email if self.account is not None and not signed_out else ""
+        problem = "" if state in ("connected", "signed_out") else self._connection_problem
         current = self.connection_status
         if current is not None and (current.state, current.server_url) == (state, server):
-            if current.agent == agent:
+            if (current.agent, current.problem) == (agent, problem):
                 return
-            status = ConnectionStatus(state, current.since, server, agent, current.pid)
+            status = ConnectionStatus(state, current.since, server, agent, current.pid, problem)
         else:
-            status = ConnectionStatus.now(state, server, agent)
+            status = replace(ConnectionStatus.now(state, server, agent), problem=problem)
         self.connection_status = status
         save_connection_status(self.env.data_dir, status)
         if self.status_window is not None:

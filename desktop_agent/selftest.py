@@ -68,6 +68,7 @@ class ConnectionStatus:
         server_url: the server it talks to ("" when signed out).
         agent: the signed-in agent's email ("" before the server welcomed it).
         pid: the app's process id (``--status`` says whether it still runs).
+        problem: why the last connection attempt failed, for a person ("" if it did not).
     """
 
     state: str
@@ -75,6 +76,7 @@ class ConnectionStatus:
     server_url: str = ""
     agent: str = ""
     pid: int = 0
+    problem: str = ""
 
     @classmethod
     def now(cls, state: str, server_url: str = "", agent: str = "") -> ConnectionStatus:
@@ -101,6 +103,7 @@ def load_connection_status(data_dir: Path) -> ConnectionStatus | None:
             server_url=str(raw.get("server_url", "")),
             agent=str(raw.get("agent", "")),
             pid=int(raw.get("pid", 0)),
+            problem=str(raw.get("problem", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -138,6 +141,8 @@ def connection_text(status: ConnectionStatus | None, *, running: bool | None = T
     except ValueError:
         since = status.since
     state = _STATE_TEXT.get(status.state, status.state)
+    if status.problem and status.state in ("connecting", "disconnected"):
+        return f"{state} since {since}. {status.problem}"
     return f"{state} since {since}"
 
 

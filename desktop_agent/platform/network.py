@@ -1,0 +1,208 @@
+"""How the tray app reaches its server on a company network: proxy and TLS trust.
+
+:class:`NetworkAccess` is what the connection code asks before every connection
+attempt: it returns the keyword arguments for ``websockets.asyncio.client.connect``
+(``proxy=`` and, for ``wss://``, ``ssl=``). The proxy comes from a
+:class:`~desktop_agent.platform.proxies.ProxyResolver`; TLS verifies the server
+against the operating system's trust store (``truststore``: the Windows certificate
+store, the macOS keychain, OpenSSL's store on Linux, which honours ``SSL_CERT_FILE``
+and ``SSL_CERT_DIR``), so a CA that IT installed there just works, plus an optional CA
+file named by policy (``CaFile``).
+
+:func:`describe_failure` turns what went wrong into a sentence for a person, with what
+to tell IT when the network (proxy, certificate) is the cause.
+"""
+
+from __future__ import annotations
+
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import InvalidProxyMessage, InvalidProxyStatus, ProxyError
+from websockets.uri import parse_uri
+
+from desktop_agent.errors import DeskbellError
+from desktop_agent.platform.proxies import (
+    EnvironmentProxies,
+    ProxyResolver,
+    ProxyUnusable,
+    resolver_for,
+)
+
+
+class TlsSetupError(DeskbellError):
+    """The CA file named by policy cannot be used; the message says what to tell IT."""
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """A client TLS context that trusts the OS trust store, and ``ca_file`` as well.
+
+    Raises:
+        TlsSetupError: ``ca_file`` cannot be read or holds no certificate.
+    """
+    import truststore
+
+    context: ssl.SSLContext = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise TlsSetupError(
+                f"The CA certificate file {ca_file} set by your organisation could not be "
+                f"used ({getattr(exc, 'strerror', None) or exc}). Tell IT: the CaFile policy "
+                "must name a readable PEM file with the company's CA certificate."
+            ) from None
+    return context
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The network settings (see ``ProxyMode``, ``ProxyServer``, ``ProxyPacUrl``,
+    ``CaFile`` in docs/deployment.md)."""
+
+    proxy_mode: str = "system"
+    proxy_server: str = ""
+    proxy_pac_url: str = ""
+    ca_file: str = ""
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> NetworkSettings:
+        """From a mapping of setting keys (``proxy_mode``, ...) to values."""
+        return cls(
+            proxy_mode=str(values.get("proxy_mode") or "system"),
+            proxy_server=str(values.get("proxy_server") or ""),
+            proxy_pac_url=str(values.get("proxy_pac_url") or ""),
+            ca_file=str(values.get("ca_file") or ""),
+        )
+
+
+class NetworkAccess:
+    """The proxy and TLS trust for every connection to the server.
+
+    Args:
+        proxies: chooses the proxy per address; the environment by default.
+        ca_file: a CA certificate file trusted besides the OS trust store.
+        setup_problem: a configuration problem found when this was built; every
+            connection attempt then fails with it (a misconfigured forced proxy must
+            not silently become a direct connection).
+    """
+
+    def __init__(
+        self,
+        proxies: ProxyResolver | None = None,
+        *,
+        ca_file: Path | None = None,
+        setup_problem: DeskbellError | None = None,
+    ) -> None:
+        self.proxies: ProxyResolver = proxies if proxies is not None else EnvironmentProxies()
+        self.ca_file = ca_file
+        self._setup_problem = setup_problem
+        self._ssl: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_settings(cls, settings: NetworkSettings, **resolver_options: Any) -> NetworkAccess:
+        """Build from settings; a bad setting becomes the ``setup_problem`` (never raises).
+
+        Args:
+            resolver_options: passed to :func:`~desktop_agent.platform.proxies.resolver_for`
+                (``platform``, ``system_lookup``, ``pac_fetch``).
+        """
+        ca_file = Path(settings.ca_file).expanduser() if settings.ca_file else None
+        try:
+            proxies = resolver_for(
+                settings.proxy_mode,
+                server=settings.proxy_server,
+                pac_url=settings.proxy_pac_url,
+                **resolver_options,
+            )
+        except ProxyUnusable as exc:
+            return cls(ca_file=ca_file, setup_problem=exc)
+        return cls(proxies, ca_file=ca_file)
+
+    @property
+    def proxy_description(self) -> str:
+        """Where the proxy comes from, for the status view."""
+        if self._setup_problem is not None:
+            return f"not usable: {self._setup_problem}"
+        return self.proxies.description
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context (built once).
+
+        Raises:
+            TlsSetupError: the CA file cannot be used.
+        """
+        if self._ssl is None:
+            self._ssl = tls_context(self.ca_file)
+        return self._ssl
+
+    async def connect_options(self, url: str) -> dict[str, Any]:
+        """Keyword arguments for ``websockets.asyncio.client.connect(url, ...)``.
+
+        Raises:
+            ProxyUnusable: the proxy configuration cannot be used now.
+            TlsSetupError: the CA file cannot be used.
+        """
+        if self._setup_problem is not None:
+            raise self._setup_problem
+        options: dict[str, Any] = {"proxy": await self.proxies.proxy_for(url)}
+        if parse_uri(url).secure:
+            options["ssl"] = self.ssl_context()
+        return options
+
+
+def _host(url: str) -> str:
+    try:
+        return parse_uri(url).host
+    except Exception:
+        return urllib.parse.urlsplit(url).hostname or url
+
+
+def describe_failure(exc: BaseException, url: str) -> str:
+    """A sentence for a person about a failed connection to ``url``: what happened and
+    what to do (with what to tell IT when it is the network's doing)."""
+    host = _host(url)
+    if isinstance(exc, DeskbellError):
+        return str(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or str(exc)
+        return (
+            f"Deskbell could not verify the security certificate of {host} ({reason}), so it "
+            "did not connect. If your company inspects encrypted traffic, its CA certificate "
+            f'is not trusted on this computer. Tell IT: "Deskbell cannot verify the '
+            f"certificate of {host}: {reason}. Please install the company CA in the system "
+            'trust store or set the Deskbell CaFile policy."'
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"The secure connection to {host} failed ({exc.reason or exc}). If this keeps "
+            "happening, tell IT: a proxy or firewall may be interfering with TLS to this "
+            "server."
+        )
+    if isinstance(exc, InvalidProxyStatus):
+        status = exc.response.status_code
+        if status == 407:
+            return (
+                "The proxy asks for a user name and password that Deskbell does not have. "
+                "Tell IT: Deskbell supports proxy Basic authentication with the credentials "
+                "in the proxy address (http://user:password@proxy:port)."
+            )
+        return (
+            f"The proxy refused the connection to {host} (HTTP {status}). Tell IT: the "
+            f"proxy must allow WebSocket connections (CONNECT) to {host}."
+        )
+    if isinstance(exc, InvalidProxyMessage | ProxyError):
+        return (
+            f"The proxy did not let Deskbell through to {host} ({exc}). Check the proxy "
+            "settings, or tell IT."
+        )
+    if isinstance(exc, TimeoutError):
+        return f"The Deskbell server at {host} did not answer in time. Check your network."
+    if isinstance(exc, OSError):
+        detail = exc.strerror or str(exc)
+        return f"Could not reach the Deskbell server at {host} ({detail}). Check your network."
+    return f"Could not connect to the Deskbell server at {host} ({exc})."
