@@ -155,7 +155,7 @@ async def test_unreadable_ca_file_from_policy_is_explained(
     missing = tmp_path / "company-ca.pem"
     network = NetworkAccess.from_settings(NetworkSettings(ca_file=str(missing)))
 
-    states, failures = await connect_once(tls_server.url, tls_server.token, tmp_path, network)
+    _states, failures = await connect_once(tls_server.url, tls_server.token, tmp_path, network)
 
     (message,) = failures
     assert f"The CA certificate file {missing} set by your organisation could not be used" in (
