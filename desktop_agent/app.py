@@ -45,6 +45,10 @@ from desktop_agent.errors import DeskbellError
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
 from desktop_agent.platform.network import NetworkAccess, NetworkSettings
+from desktop_agent.platform.notification_settings import (
+    NotificationSettings,
+    notification_settings_for_platform,
+)
 from desktop_agent.platform.policy_sources import (
     installer_defaults_for_platform,
     policy_sources_for_platform,
@@ -124,6 +128,8 @@ class AppEnvironment:
         clock: "now" for toasts and DND.
         network_options: passed to ``NetworkAccess.from_settings`` (tests give
             ``system_lookup``, a fake of the Windows/macOS proxy query, or ``platform``).
+        notification_settings: what the OS says about showing pop-ups (Focus Assist,
+            per-app switches); None where the toaster's own check says it all (Linux).
     """
 
     config_dir: Path
@@ -140,6 +146,7 @@ class AppEnvironment:
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
     network_options: dict[str, Any] = field(default_factory=dict)
+    notification_settings: NotificationSettings | None = None
 
     @classmethod
     def for_this_user(cls) -> AppEnvironment:
@@ -154,6 +161,7 @@ class AppEnvironment:
             installer_defaults=installer_defaults_for_platform(),
             autostart=autostart_for_platform(launch_command()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
+            notification_settings=notification_settings_for_platform(),
         )
 
     def load_settings(self) -> Settings:
@@ -673,6 +681,8 @@ class DeskbellApp(QObject):
             self.status_window = window
         else:
             window.set_report(self.health_report())
+        # Focus Assist and the OS's switches change during the day: ask again.
+        self.tasks.spawn(self.check_toasts(), "checking notifications")
         window.show()
         window.raise_()
         window.activateWindow()
@@ -689,10 +699,20 @@ class DeskbellApp(QObject):
             self.show_sign_in()
 
     async def _report_toast_availability(self) -> None:
-        availability = await self.controller.toaster.available()
-        self._toast_availability = availability
+        availability = await self.check_toasts()
         if not availability.ok or availability.reason:
             log.warning("%s", availability.reason)
+
+    async def check_toasts(self) -> ToastAvailability:
+        """Ask the toaster and the OS's settings whether pop-ups show; keep the answer
+        for the status view (and refresh an open status window)."""
+        availability = await self.controller.toaster.available()
+        if self.env.notification_settings is not None:
+            availability = await self.env.notification_settings.check(availability)
+        self._toast_availability = availability
+        if self.status_window is not None:
+            self.status_window.set_report(self.health_report())
+        return availability
 
     def _watch_network(self) -> None:
         if not self.env.watch_network:

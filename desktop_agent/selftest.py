@@ -233,8 +233,14 @@ async def _ask_toasts() -> Any:
     def ignore(_key: str, _conversation: str | None) -> None:
         return None
 
+    from desktop_agent.platform.notification_settings import notification_settings_for_platform
+
     toaster = DesktopNotifierToaster(ignore, ignore, app_name="Deskbell")
-    return await asyncio.wait_for(toaster.available(), TOAST_CHECK_SECONDS)
+    available = await asyncio.wait_for(toaster.available(), TOAST_CHECK_SECONDS)
+    refine = notification_settings_for_platform()
+    if refine is not None:
+        available = await asyncio.wait_for(refine.check(available), TOAST_CHECK_SECONDS)
+    return available
 
 
 def probe_notifications() -> Check:

@@ -74,3 +74,33 @@ def test_a_policy_file_dropped_in_while_running_applies_at_once(
     (policies / "site.toml").write_text('BadgeScope = "all"\n')
     qtbot.waitUntil(lambda: app.controller.badge_count == 5, timeout=WAIT_MS)
     assert app.settings.is_locked("badge_scope")
+
+
+def test_status_view_shows_that_focus_assist_holds_pop_ups_back(
+    apps: Apps, backend: Backend, qtbot: QtBot
+) -> None:
+    """The Windows path with fakes of the OS calls: Focus Assist is switched on while
+    Deskbell runs, and opening About/Status asks again."""
+    from desktop_agent.platform.notification_settings import (
+        ALARMS_ONLY_REASON,
+        FocusAssist,
+        WindowsNotificationSettings,
+    )
+    from tests.desktop.policy.fake_winreg import FakeRegistry
+
+    focus = [FocusAssist.OFF]
+    settings = WindowsNotificationSettings(
+        FakeRegistry(), focus_assist=lambda: focus[0], user_state=lambda: 5
+    )
+    app = apps.signed_in(backend, notification_settings=settings)
+    app.show_status()
+    window = app.status_window
+    assert window is not None
+    qtbot.waitUntil(lambda: window.notifications_label.text() == "permitted", timeout=WAIT_MS)
+
+    focus[0] = FocusAssist.ALARMS_ONLY
+    app.show_status()
+    qtbot.waitUntil(
+        lambda: window.notifications_label.text() == ALARMS_ONLY_REASON, timeout=WAIT_MS
+    )
+    assert "Focus assist" in window.details_text()
