@@ -104,3 +104,26 @@ def test_status_view_shows_that_focus_assist_holds_pop_ups_back(
         lambda: window.notifications_label.text() == ALARMS_ONLY_REASON, timeout=WAIT_MS
     )
     assert "Focus assist" in window.details_text()
+
+
+def test_status_says_why_the_app_cannot_connect_and_what_to_tell_it(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """A proxy forced by policy but left without its address: no silent direct
+    connection, and the status view (and ``deskbell --status``) say what IT must fix."""
+    from desktop_agent.core.settings import StaticPolicy
+
+    token_file = tmp_path / "token"
+    token_file.write_text(backend.tokens[AGENT] + "\n", encoding="utf-8")
+    app = apps.start(
+        CliOptions(server_url=backend.url, token_file=token_file),
+        policy_sources=[StaticPolicy({"ProxyMode": "manual"}, "policy")],
+    )
+    app.show_status()
+    window = app.status_window
+    assert window is not None
+    qtbot.waitUntil(lambda: "ProxyServer" in window.connection_label.text(), timeout=WAIT_MS)
+    assert window.connection_label.text().startswith("Not connected (retrying) since ")
+    assert "Ask IT to set ProxyServer" in window.connection_label.text()
+    recorded = load_connection_status(tmp_path / "data")
+    assert recorded is not None and "ProxyServer" in recorded.problem
