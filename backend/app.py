@@ -23,6 +23,7 @@ from backend.config import Config
 from backend.errors import DeskbellError
 from backend.gateway import Gateway
 from backend.metrics import Metrics
+from backend.redact import redact_url
 from backend.server import DeskbellServer, ServerOptions
 from backend.service import Limits, Service
 from backend.store import Store, open_store
@@ -138,8 +139,8 @@ async def serve_forever(config: Config, on_ready: Callable[[Backend], None] | No
             "event=listening url=%s://%s db=%s bus=%s",
             scheme,
             base,
-            _safe_db(config.db),
-            config.bus,
+            redact_url(config.db),
+            redact_url(config.bus),
         )
         print(
             f"deskbell-server {__version__}: listening on {scheme}://{base} "
@@ -167,11 +168,3 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
-
-
-def _safe_db(url: str) -> str:
-    """The database URL without a password, for logs."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url

@@ -117,4 +117,6 @@ def open_bus(url: str) -> Bus:
             ) from exc
         bus: Bus = RedisBus(url)
         return bus
-    raise ConfigError(f"unknown bus {url!r}: use `local` or redis://host:port")
+    from backend.redact import redact_url
+
+    raise ConfigError(f"unknown bus {redact_url(url)!r}: use `local` or redis://host:port")

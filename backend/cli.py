@@ -19,21 +19,22 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
-
-import platformdirs
 
 from backend import __version__, protocol
 from backend.app import open_service, serve_forever
 from backend.bus import open_bus
 from backend.config import Config, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
+from backend.files import data_dir, make_private_dirs
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
+from backend.redact import redact_url, scrub
 from backend.store import open_store
 from backend.store.base import SCHEMA_VERSION, Agent, ImportRow
 
 PROG = "deskbell-server"
+STDIN = "-"
+"""A file or secret argument that means: read it from stdin."""
 Result = dict[str, Any]
 
 
@@ -95,13 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.required = True
     token.add_parser("issue", parents=[common], help="issue an agent token").add_argument("email")
-    token.add_parser("revoke", parents=[common], help="revoke a token").add_argument("token")
+    token.add_parser("revoke", parents=[common], help="revoke a token").add_argument(
+        "token", help="the token, or - to read it from stdin (keeps it out of `ps`)"
+    )
 
     service = commands.add_parser("service-token", help="integration tokens").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
     )
     service.required = True
-    service.add_parser("issue", parents=[common], help="issue a service token").add_argument("name")
+    service_issue = service.add_parser("issue", parents=[common], help="issue a service token")
+    service_issue.add_argument("name")
+    service_issue.add_argument(
+        "--replace",
+        action="store_true",
+        help="revoke the live token of this name (its connections close) and issue a new one",
+    )
 
     commands.add_parser(
         "migrate", parents=[common], help="create or upgrade the database schema now"
@@ -179,8 +188,13 @@ async def _token_issue(args: argparse.Namespace, config: Config) -> Result:
 
 
 async def _token_revoke(args: argparse.Namespace, config: Config) -> Result:
+    token: str = args.token
+    if token == STDIN:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise BadRequest("no token on stdin")
     async with open_service(config) as service:
-        revoked = await service.revoke_token(args.token)
+        revoked = await service.revoke_token(token)
     if not revoked:
         raise NotFound("no such token, or it was already revoked")
     return {"revoked": True}
@@ -188,7 +202,9 @@ async def _token_revoke(args: argparse.Namespace, config: Config) -> Result:
 
 async def _service_token_issue(args: argparse.Namespace, config: Config) -> Result:
     async with open_service(config) as service:
-        token = await service.issue_service_token(_nonempty(args.name, "name"))
+        token = await service.issue_service_token(
+            _nonempty(args.name, "name"), replace=args.replace
+        )
     return {"token": token, "name": args.name}
 
 
@@ -204,7 +220,7 @@ async def _migrate(args: argparse.Namespace, config: Config) -> Result:
         version = await store.schema_version()
     finally:
         await store.close()
-    return {"db": _without_password(config.db), "schema_version": version}
+    return {"db": redact_url(config.db), "schema_version": version}
 
 
 class _CheckFailed(DeskbellError):
@@ -220,12 +236,12 @@ class _CheckFailed(DeskbellError):
 async def _check(args: argparse.Namespace, config: Config) -> Result:
     """Open the store (as every command does) and ping it; ask Redis for a PONG."""
     database: Result = {
-        "url": _without_password(config.db),
+        "url": redact_url(config.db),
         "status": "ok",
         "schema_version": None,
         "expected_schema_version": SCHEMA_VERSION,
     }
-    bus: Result = {"url": _without_password(config.bus), "status": "ok"}
+    bus: Result = {"url": redact_url(config.bus), "status": "ok"}
     problems = []
     try:
         store = open_store(config.db)
@@ -252,13 +268,6 @@ async def _check(args: argparse.Namespace, config: Config) -> Result:
     return result
 
 
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if "://" not in url or parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-
-
 DEMO_INBOX = "Support"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's published sign-in, not a secret
 DEMO_AGENTS = (
@@ -269,7 +278,7 @@ DEMO_AGENTS = (
 
 async def _demo(args: argparse.Namespace, config: Config) -> Result:
     """Seed (idempotently), print how to sign in, and serve."""
-    data_dir = Path(platformdirs.user_data_dir("deskbell", appauthor=False))
+    folder = data_dir()
     async with open_service(config) as service:
         store = service.store
         with contextlib.suppress(DeskbellError):  # seeded by an earlier run
@@ -278,9 +287,9 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
             if await store.agent_by_email(email) is None:
                 await service.add_agent(email, name, [DEMO_INBOX], DEMO_PASSWORD)
         token, agent = await service.issue_agent_token(DEMO_AGENTS[0][0], device="demo")
-        service_token = await service.issue_service_token("demo")
-    token_file = data_dir / "demo-agent.token"
-    service_file = data_dir / "demo-service.token"
+        service_token = await service.issue_service_token("demo", replace=True)
+    token_file = folder / "demo-agent.token"
+    service_file = folder / "demo-service.token"
     await asyncio.to_thread(_write_secret, token_file, token)
     await asyncio.to_thread(_write_secret, service_file, service_token)
     # The demo's visitor simulator opens conversations from this machine every few
@@ -322,7 +331,7 @@ async def _demo(args: argparse.Namespace, config: Config) -> Result:
 
 def _write_secret(path: Path, secret: str) -> None:
     """Write a token readable by this user only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
@@ -452,6 +461,13 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+def _urls(args: argparse.Namespace) -> list[str]:
+    """Every URL the command was given, from any source, whose secrets must not show."""
+    urls = [getattr(args, "db", None), getattr(args, "bus", None)]
+    urls += [os.environ.get("DESKBELL_DB"), os.environ.get("DESKBELL_BUS")]
+    return [url for url in urls if url]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -464,14 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeskbellError as exc:
         if isinstance(exc, _CheckFailed):
             _print_result(command, exc.result, args.json)
-        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        print(f"{PROG}: error: {scrub(exc.message, _urls(args))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # a bug: one line for the person, the traceback in the log
         logging.getLogger("deskbell").debug("unexpected failure", exc_info=True)
+        reason = scrub(str(exc), _urls(args))
         print(
-            f"{PROG}: error: unexpected failure ({type(exc).__name__}: {exc}); "
+            f"{PROG}: error: unexpected failure ({type(exc).__name__}: {reason}); "
             "run with DESKBELL_LOG_LEVEL=DEBUG for details",
             file=sys.stderr,
         )

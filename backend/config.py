@@ -13,15 +13,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from backend import protocol
 from backend.errors import ConfigError
+from backend.files import data_dir
 
 
 def default_db() -> str:
     """``deskbell.sqlite3`` in the platform's data folder for this user."""
-    return str(Path(platformdirs.user_data_dir("deskbell", appauthor=False)) / "deskbell.sqlite3")
+    return str(data_dir() / "deskbell.sqlite3")
 
 
 @dataclass

@@ -11,6 +11,7 @@ read, so a server can always answer a bad frame with an ``error`` frame.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
@@ -24,6 +25,11 @@ MAX_NAME_CHARS: Final = 120
 RESUME_DEFAULT_LIMIT: Final = 500
 RESUME_MAX_LIMIT: Final = 1000
 HISTORY_MAX_LIMIT: Final = 200
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+"""Largest integer any field takes: every JSON client (JavaScript's included) holds it
+exactly, and every store column (64-bit) has room for it."""
+MAX_JSON_DEPTH: Final = 32
+"""Deepest nesting of arrays and objects a frame may have."""
 
 AGENT_TOKEN_PREFIX: Final = "dbat_"  # noqa: S105 - a prefix, not a token
 SERVICE_TOKEN_PREFIX: Final = "dbst_"  # noqa: S105 - a prefix, not a token
@@ -48,15 +54,63 @@ ErrorCode = Literal[
 ]
 ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 
-RequestId = str | int
+SafeInt = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+RequestId = str | SafeInt
 PresenceStatus = Literal["online", "away", "dnd"]
 ConversationStatus = Literal["open", "resolved"]
 AuthorKind = Literal["visitor", "agent", "system"]
 
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER)]
+"""A seq, a count: every integer field of every frame is bounded (see MAX_SAFE_INTEGER)."""
 Body = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_BODY_CHARS)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+# ------------------------------------------------------------------ untrusted text
+# Visitor text reaches toasts, terminals and logs. Removed from it (docs/protocol.md,
+# "Untrusted text"): C0 and C1 controls (terminal escapes, NUL) except tab and line
+# breaks in message text; the bidi embeddings, overrides and isolates U+202A-U+202E and
+# U+2066-U+2069, which reorder what follows them (a name that reads backwards, a fake
+# file extension); zero-width characters that have no use in running text (U+200B,
+# U+2060-U+2064, U+FEFF) and interlinear annotations (U+FFF9-U+FFFB). Kept: ZWJ and ZWNJ
+# (emoji sequences, Persian and Indic scripts) and the marks LRM/RLM/ALM, which cannot
+# reorder text. Every line break (CR LF, CR, NEL, U+2028, U+2029) becomes LF.
+_LINE_BREAKS = ("\r\n", "\r", "\x85", "\u2028", "\u2029")
+_REMOVED = (
+    [c for c in range(0x20) if c not in (0x09, 0x0A)]
+    + list(range(0x7F, 0xA0))
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2066, 0x206A))
+    + [0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB]
+)
+_REMOVED_TABLE: Final = dict.fromkeys(_REMOVED)
+_UNSAFE = re.compile("[" + "".join(f"\\u{c:04x}" for c in _REMOVED) + "\\u2028\\u2029]")
+
+
+def clean_text(text: str, *, single_line: bool) -> str:
+    """``text`` without the characters listed above, safe to show anywhere as plain text.
+
+    Args:
+        single_line: for names and titles: every run of whitespace (tabs and line breaks
+            included) becomes one space, and the ends are trimmed. Otherwise (message
+            bodies) tabs and line breaks are kept, every line break as LF.
+    """
+    if _UNSAFE.search(text) is not None:
+        for line_break in _LINE_BREAKS:
+            text = text.replace(line_break, "\n")
+        text = text.translate(_REMOVED_TABLE)
+    if single_line:
+        return " ".join(text.split())
+    return text
+
+
+def _visible(value: str, what: str, *, single_line: bool) -> str:
+    """``value`` cleaned; ValueError (a ``bad_request``) when nothing visible is left."""
+    cleaned = clean_text(value, single_line=single_line)
+    if not cleaned.strip():
+        raise ValueError(f"{what} must contain visible text")
+    return cleaned
+
 
 # Kinds the backend itself makes.
 KIND_CONVERSATION_CREATED: Final = "chat.conversation.created"
@@ -140,7 +194,7 @@ class Notification(msgspec.Struct):
     """One notification of one agent. ``title`` and ``body`` are plain text."""
 
     id: str
-    seq: int
+    seq: NonNegative
     kind: str
     category: str
     title: str
@@ -157,7 +211,7 @@ class ServerInfo(msgspec.Struct):
     node: str
 
 
-Unread = dict[str, int]
+Unread = dict[str, NonNegative]
 """Unread counts by category; ``total`` and ``chat`` are always present."""
 
 
@@ -218,6 +272,9 @@ class Reply(_Frame, tag="reply"):
     body: Body
     client_msg_id: ShortText
 
+    def __post_init__(self) -> None:
+        self.body = _visible(self.body, "the message", single_line=False)
+
 
 class Assign(_Frame, tag="assign"):
     id: RequestId
@@ -269,6 +326,9 @@ class ExternalConversationNew(msgspec.Struct):
     external_id: ShortText
     visitor_name: Name
 
+    def __post_init__(self) -> None:
+        self.visitor_name = _visible(self.visitor_name, "the visitor's name", single_line=True)
+
 
 class ExternalConversationRef(msgspec.Struct):
     external_id: ShortText
@@ -278,17 +338,26 @@ class VisitorAuthor(msgspec.Struct):
     kind: Literal["visitor"]
     name: Name
 
+    def __post_init__(self) -> None:
+        self.name = _visible(self.name, "the visitor's name", single_line=True)
+
 
 class ConversationCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_CONVERSATION_CREATED):
     inbox: Name
     conversation: ExternalConversationNew
     text: Body
 
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
+
 
 class MessageCreatedEvent(msgspec.Struct, tag_field="kind", tag=KIND_MESSAGE_CREATED):
     conversation: ExternalConversationRef
     author: VisitorAuthor
     text: Body
+
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
 
 
 class GenericEvent(msgspec.Struct, kw_only=True):
@@ -304,6 +373,10 @@ class GenericEvent(msgspec.Struct, kw_only=True):
     url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
     data: dict[str, Any] = {}
 
+    def __post_init__(self) -> None:
+        self.title = _visible(self.title, "the title", single_line=True)
+        self.body = clean_text(self.body, single_line=False)
+
 
 ServiceEvent = ConversationCreatedEvent | MessageCreatedEvent | GenericEvent
 
@@ -317,6 +390,10 @@ class VisitorStart(_Frame, tag="start"):
     name: Name
     text: Body
 
+    def __post_init__(self) -> None:
+        self.name = _visible(self.name, "your name", single_line=True)
+        self.text = _visible(self.text, "the message", single_line=False)
+
 
 class VisitorAttach(_Frame, tag="attach"):
     id: RequestId
@@ -327,6 +404,9 @@ class VisitorSend(_Frame, tag="send"):
     id: RequestId
     text: Body
     client_msg_id: ShortText
+
+    def __post_init__(self) -> None:
+        self.text = _visible(self.text, "the message", single_line=False)
 
 
 VisitorRequest = VisitorStart | VisitorAttach | VisitorSend
@@ -346,7 +426,7 @@ class VisitorConversation(msgspec.Struct):
 
 class Welcome(_Frame, tag="welcome"):
     agent: AgentInfo
-    last_seq: int
+    last_seq: NonNegative
     unread: Unread
     server: ServerInfo
 
@@ -359,7 +439,7 @@ class Ok(_Frame, tag="ok"):
 
 class ResumeOk(_Frame, tag="ok"):
     id: RequestId
-    last_seq: int
+    last_seq: NonNegative
     truncated: bool
 
 
@@ -392,7 +472,7 @@ class LoginOk(_Frame, tag="ok"):
 
 class PublishOk(_Frame, tag="ok"):
     id: RequestId
-    notifications: int
+    notifications: NonNegative
 
 
 class VisitorSessionOk(_Frame, tag="ok"):
@@ -457,29 +537,63 @@ T = TypeVar("T")
 
 
 class _Envelope(msgspec.Struct):
-    type: str = ""
+    type: Any = ""
     id: Any = None
 
 
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _object_decoder = msgspec.json.Decoder(dict[str, Any])
 
+# What a nesting check looks at: JSON strings (which may hold any bracket) are dropped,
+# then everything that is not a bracket.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted"
+
+
+def _too_deep(data: bytes | str) -> bool:
+    """True when ``data`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`.
+
+    A decoder recursing into 30,000 levels would exhaust the interpreter's stack; this
+    check runs first, costs two counts for an ordinary frame, and stays linear (C-speed
+    passes, at most MAX_JSON_DEPTH of them) for a hostile one.
+    """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(MAX_JSON_DEPTH):
+        # Each pass removes every innermost pair: one level of nesting.
+        reduced = brackets.replace("[]", "").replace("{}", "")
+        if reduced == brackets:
+            return False  # fully reduced, or brackets that do not match (the decoder says so)
+        brackets = reduced
+    return "[]" in brackets or "{}" in brackets
+
 
 def _describe(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
     text = str(exc)
-    if isinstance(exc, msgspec.ValidationError) and "Object missing required field `type`" in text:
+    if isinstance(exc, msgspec.ValidationError) and (
+        "Object missing required field `type`" in text or "at `$.type`" in text
+    ):
         return "every frame needs a string field `type`"
     return text.replace("Invalid enum value", "Unknown value")
 
 
 def _request_id(data: bytes | str) -> RequestId | None:
+    """The frame's ``id`` when it is a valid request id, whatever else is wrong."""
     try:
         envelope = _envelope_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
-    value = envelope.id
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    return _valid_id(envelope.id)
+
+
+def _valid_id(value: Any) -> RequestId | None:
+    if isinstance(value, str):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else None
     return None
 
 
@@ -507,15 +621,19 @@ class FrameDecoder:
         if not isinstance(data, str):
             # Binary frames are not part of the protocol, even if they hold JSON.
             raise ProtocolError("bad_request", "binary frames are not accepted; send text JSON")
+        if _too_deep(data):
+            raise ProtocolError("bad_request", _TOO_DEEP)
         try:
             return self._decoder.decode(data)
+        except RecursionError:  # brackets that do not match, nested past the check
+            raise ProtocolError("bad_request", _TOO_DEEP) from None
         except msgspec.ValidationError as exc:
             request_id = _request_id(data)
             text = str(exc)
             if "Invalid value" in text and "`$.type`" in text:
                 try:
                     frame = _envelope_decoder.decode(data).type
-                except (msgspec.ValidationError, msgspec.DecodeError) as inner:
+                except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as inner:
                     # msgspec stops at the first problem: the rest may not even be JSON.
                     raise ProtocolError(
                         "bad_request", f"not valid JSON: {inner}", request_id
@@ -597,14 +715,15 @@ def peek(data: bytes | str) -> ServerFrame:
         ProtocolError: the frame is not a JSON object with a string ``type``.
     """
     raw = data.encode() if isinstance(data, str) else data
+    if _too_deep(raw):
+        raise ProtocolError("bad_request", f"unreadable frame from server: {_TOO_DEEP}")
     try:
         envelope = _envelope_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError("bad_request", f"unreadable frame from server: {exc}") from None
-    if not envelope.type:
-        raise ProtocolError("bad_request", "frame from server has no `type`")
-    request_id = envelope.id if isinstance(envelope.id, str | int) else None
-    return ServerFrame(envelope.type, request_id, raw)
+    if not isinstance(envelope.type, str) or not envelope.type:
+        raise ProtocolError("bad_request", "frame from server has no string `type`")
+    return ServerFrame(envelope.type, _valid_id(envelope.id), raw)
 
 
 _typed_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
@@ -619,9 +738,11 @@ def decode_as(raw: bytes | str, frame_type: type[T]) -> T:
     decoder = _typed_decoders.get(frame_type)
     if decoder is None:
         decoder = _typed_decoders[frame_type] = msgspec.json.Decoder(frame_type)
+    if _too_deep(raw):
+        raise ProtocolError("bad_request", f"unexpected frame shape: {_TOO_DEEP}")
     try:
         result: T = decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError("bad_request", f"unexpected frame shape: {exc}") from None
     return result
 
@@ -632,9 +753,11 @@ def decode_object(raw: bytes | str) -> dict[str, Any]:
     Raises:
         ProtocolError: not a JSON object.
     """
+    if _too_deep(raw):
+        raise ProtocolError("bad_request", f"not a JSON object: {_TOO_DEEP}")
     try:
         return _object_decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise ProtocolError("bad_request", f"not a JSON object: {exc}") from None
 
 

@@ -43,6 +43,7 @@ from redis.exceptions import RedisError
 from backend.bus import Bus, BusEvent, Deliver, Resync
 from backend.errors import DeskbellError
 from backend.protocol import ErrorCode
+from backend.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class RedisBus(Bus):
             await client.ping()
         except (RedisError, OSError) as exc:
             raise BusUnreachable(
-                f"Redis at {_safe(self.url)} cannot be reached "
+                f"Redis at {redact_url(self.url)} cannot be reached "
                 f"({str(exc) or type(exc).__name__}); check that it is running"
             ) from exc
         finally:
@@ -292,14 +293,14 @@ class RedisBus(Bus):
                 "event=bus_down part=%s url=%s reason=%r: live events from other nodes "
                 "are caught up from the store when Redis is back",
                 part,
-                _safe(self.url),
+                redact_url(self.url),
                 str(exc) or type(exc).__name__,
             )
 
     def _maybe_up(self) -> None:
         if self.healthy and self._down_logged:
             self._down_logged = False
-            log.info("event=bus_up url=%s", _safe(self.url))
+            log.info("event=bus_up url=%s", redact_url(self.url))
 
 
 def split_channel(url: str) -> tuple[str, str | None]:
@@ -309,14 +310,6 @@ def split_channel(url: str) -> tuple[str, str | None]:
     channel = next((v for k, v in query if k == "channel"), None)
     rest = urlencode([(k, v) for k, v in query if k != "channel"])
     return urlunsplit(parts._replace(query=rest)), channel or None
-
-
-def _safe(url: str) -> str:
-    """The URL without a password, for logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 __all__ = ["DEFAULT_CHANNEL", "BusUnreachable", "RedisBus", "backoff", "split_channel"]

@@ -30,11 +30,15 @@ from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
 from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
 from backend.metrics import Metrics
 from backend.service import Service
-from backend.store.base import Agent, ConversationFacts
+from backend.store.base import Agent, ConversationFacts, Token
 
 log = logging.getLogger("deskbell.server")
 
 CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+HTTP_PATHS = ("/healthz", "/metrics", "/widget")
+SINGLE_HEADERS = ("Host", "Origin", "Authorization")
+"""Headers the server reads one value of: a request that repeats one is refused (400),
+since two parts of a chain (a proxy, the server) could each believe a different one."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class _Handshake:
     channel: str
     agent: Agent | None = None
     token_hash: str | None = None
-    service: str | None = None
+    service: Token | None = None
     address: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -129,6 +133,9 @@ class DeskbellServer:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         path = request.path.split("?", 1)[0]
+        refused = _refuse_request(connection, request, path)
+        if refused is not None:
+            return refused
         if path == "/healthz":
             return await self._healthz(connection)
         if path == "/metrics":
@@ -211,9 +218,18 @@ class DeskbellServer:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
-            "style-src 'self'; script-src 'self'; frame-ancestors *"
+            f"style-src 'self'; script-src 'self'; {self._frame_ancestors}"
         )
         return response
+
+    @property
+    def _frame_ancestors(self) -> str:
+        """Only the sites allowed on /visitor may embed the widget (and the server's own
+        pages): another site could otherwise frame it and chat as its visitors."""
+        allowed = self.options.visitor_origins
+        if "*" in allowed:
+            return "frame-ancestors *"
+        return " ".join(("frame-ancestors 'self'", *allowed))
 
     # -- channels ---------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
@@ -224,7 +240,9 @@ class DeskbellServer:
         channel = handshake.channel.lstrip("/")
         gauge = self.metrics.connections.labels(channel)
         gauge.inc()
-        who = handshake.agent.public_id if handshake.agent else (handshake.service or "-")
+        who = handshake.agent.public_id if handshake.agent else "-"
+        if handshake.service is not None:
+            who = f"{handshake.service.name}#{handshake.service.id}"
         log.info("event=open channel=%s who=%s remote=%s", channel, who, handshake.address)
         try:
             if handshake.channel == "/agent":
@@ -355,8 +373,8 @@ class DeskbellServer:
         raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
     async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
-        name = handshake.service
-        assert name is not None
+        service_token = handshake.service
+        assert service_token is not None
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
         # Publishes are handled concurrently so the store can batch their commits;
         # replies carry the request id, so they may come back in any order.
@@ -365,7 +383,7 @@ class DeskbellServer:
 
         async def handle(frame: protocol.Publish) -> bytes:
             event = protocol.decode_event(frame.event, frame.id)
-            count = await self.service.publish(name, event, frame.key)
+            count = await self.service.publish(service_token.id, event, frame.key)
             return protocol.encode(protocol.PublishOk(id=frame.id, notifications=count))
 
         async def answer(data: str | bytes) -> None:
@@ -447,6 +465,25 @@ class DeskbellServer:
             await self._serve_frames(connection, sock, protocol.visitor_decoder, handle)
         finally:
             self.gateway.remove(sock)
+
+
+def _refuse_request(connection: ServerConnection, request: Request, path: str) -> Response | None:
+    """The answer to a request no endpoint should see: an unknown path (404), a method
+    other than GET (405), a header repeated that must come once (400). None otherwise."""
+    known = path in CHANNELS or path in HTTP_PATHS or path.startswith("/widget/")
+    if not known:
+        return _response(connection, 404, b"not found\n", "text/plain")
+    if request.method != "GET":
+        refusal = f"{request.method} is not allowed here; use GET\n"
+        response = _response(connection, 405, refusal.encode(), "text/plain")
+        response.headers["Allow"] = "GET"
+        return response
+    for name in SINGLE_HEADERS:
+        if len(request.headers.get_all(name)) > 1:
+            return _response(
+                connection, 400, f"the {name} header must be sent once\n".encode(), "text/plain"
+            )
+    return None
 
 
 def _bearer(headers: Headers) -> str | None:

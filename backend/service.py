@@ -31,6 +31,7 @@ from backend.store.base import (
     NewEvent,
     NewMessage,
     Store,
+    Token,
 )
 from backend.store.sqlite import now_iso
 
@@ -102,8 +103,8 @@ class Service:
             raise Unauthorized("this token is not a valid agent token; sign in again")
         return await self.store.agent(found.agent_id), token_hash
 
-    async def service_for_token(self, token: str) -> str:
-        """The name of a live service token.
+    async def service_for_token(self, token: str) -> Token:
+        """A live service token (its id scopes the idempotency keys of its publishes).
 
         Raises:
             Unauthorized: anything else.
@@ -111,7 +112,7 @@ class Service:
         found = await self.store.token(ids.token_hash(token))
         if found is None or found.kind != "service" or found.name is None:
             raise Unauthorized("this token is not a valid service token")
-        return found.name
+        return found
 
     async def issue_agent_token(self, email: str, device: str | None = None) -> tuple[str, Agent]:
         agent = await self.store.agent_by_email(email)
@@ -121,9 +122,19 @@ class Service:
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
 
-    async def issue_service_token(self, name: str) -> str:
+    async def issue_service_token(self, name: str, *, replace: bool = False) -> str:
+        """A new service token named ``name``.
+
+        Raises:
+            Conflict: a live token has that name and ``replace`` is not set; with it,
+                that token is revoked (its connections close) in the same transaction.
+        """
         token = ids.new_token(protocol.SERVICE_TOKEN_PREFIX)
-        await self.store.add_token(ids.token_hash(token), "service", name=name)
+        replaced = await self.store.add_token(
+            ids.token_hash(token), "service", name=name, replace=replace
+        )
+        if replaced:
+            await self.bus.publish(TokensRevoked(token_hashes=replaced))
         return token
 
     async def revoke_token(self, token: str) -> bool:
@@ -419,9 +430,11 @@ class Service:
         return message, event
 
     # -- integrations --------------------------------------------------------------------
-    async def publish(self, service: str, event: protocol.ServiceEvent, key: str | None) -> int:
+    async def publish(
+        self, service_token_id: int, event: protocol.ServiceEvent, key: str | None
+    ) -> int:
         """Store a published event; returns how many notifications were stored (the
-        first result again for a repeated key).
+        first result again for a repeated key of the same service token).
 
         Raises:
             NotFound: an unknown inbox, conversation or recipient.
@@ -430,10 +443,10 @@ class Service:
             # A repeated chat event would fail its own checks (the conversation exists
             # now), so its key is looked up first. For other kinds the commit itself
             # finds a repeated key, in the same transaction: no extra read per publish.
-            earlier = await self.store.publish_result(service, key)
+            earlier = await self.store.publish_result(service_token_id, key)
             if earlier is not None:
                 return earlier
-        publish_key = (service, key) if key is not None else None
+        publish_key = (service_token_id, key) if key is not None else None
         match event:
             case protocol.ConversationCreatedEvent():
                 change = await self._external_conversation(event, publish_key)
@@ -446,7 +459,7 @@ class Service:
         return committed.notifications
 
     async def _external_conversation(
-        self, event: protocol.ConversationCreatedEvent, key: tuple[str, str] | None
+        self, event: protocol.ConversationCreatedEvent, key: tuple[int, str] | None
     ) -> Change:
         external_id = event.conversation.external_id
         if await self.store.conversation_by_external_id(external_id) is not None:
@@ -473,7 +486,7 @@ class Service:
         )
 
     async def _external_message(
-        self, event: protocol.MessageCreatedEvent, key: tuple[str, str] | None
+        self, event: protocol.MessageCreatedEvent, key: tuple[int, str] | None
     ) -> Change:
         facts = await self.store.conversation_by_external_id(event.conversation.external_id)
         if facts is None:
@@ -495,7 +508,7 @@ class Service:
         return Change(message=message, event=stored_event, publish_key=key)
 
     async def _direct_event(
-        self, event: protocol.GenericEvent, key: tuple[str, str] | None
+        self, event: protocol.GenericEvent, key: tuple[int, str] | None
     ) -> Change:
         recipients: set[int] = set()
         for entry in event.recipients:

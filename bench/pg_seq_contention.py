@@ -65,7 +65,7 @@ def change(agents: list[int], key: str) -> object:
             created_at="2026-12-02T00:00:00Z",
             recipients=tuple(agents),
         ),
-        publish_key=("bench", key),
+        publish_key=(1, key),
     )
 
 
@@ -123,8 +123,8 @@ async def bump_once(
         keys.append(f"k{os.getpid()}-{counter[0]}")
     async with conn.transaction():
         claimed = await conn.fetch(
-            "INSERT INTO publish_keys (service, key, notifications, created_at) "
-            "SELECT 'bench', key, $2, '2026-12-02T00:00:00Z' FROM unnest($1::text[]) AS t(key) "
+            "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
+            "SELECT 1, key, $2, '2026-12-02T00:00:00Z' FROM unnest($1::text[]) AS t(key) "
             "ON CONFLICT DO NOTHING RETURNING key",
             keys,
             len(agents),

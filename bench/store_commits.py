@@ -66,7 +66,7 @@ async def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
     async def publisher() -> None:
         for n in singles:
             change = Change(
-                event=_event((rng.choice(everyone),), f"s{n}"), publish_key=("bench", f"k{n}")
+                event=_event((rng.choice(everyone),), f"s{n}"), publish_key=(1, f"k{n}")
             )
             await store.commit(change)
 

@@ -76,6 +76,7 @@ from desktop_agent.core.backoff import quick_reconnect_delay, reconnect_delays
 from desktop_agent.core.server_url import channel_url
 from desktop_agent.core.session import Decision, SessionCursor
 from desktop_agent.core.state import CursorStore
+from desktop_agent.core.untrusted import shown
 from desktop_agent.errors import (
     AuthRejected,
     ConnectionLost,
@@ -410,7 +411,7 @@ class ConnectionService(QObject):
         self._gap_resumes = 0
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout=self._request_timeout)
-            welcome = decode_as(raw, Welcome)
+            welcome = _decode(raw, Welcome)
             self._on_welcome(welcome)
             welcomed = True
             self._ws = ws
@@ -466,15 +467,15 @@ class ConnectionService(QObject):
             frame = peek(raw)
             kind = frame.type
             if kind == "notification":
-                await self._on_notification(ws, decode_as(frame.raw, NotificationPush))
+                await self._on_notification(ws, _decode(frame.raw, NotificationPush))
             elif kind in ("ok", "error"):
                 await self._on_reply(ws, frame)
             elif kind == "unread":
-                self.unreadChanged.emit(dict(decode_as(frame.raw, UnreadPush).unread))
+                self.unreadChanged.emit(dict(_decode(frame.raw, UnreadPush).unread))
             elif kind == "read":
-                self.readChanged.emit(list(decode_as(frame.raw, ReadPush).ids))
+                self.readChanged.emit(list(_decode(frame.raw, ReadPush).ids))
             elif kind == "message":
-                push = decode_as(frame.raw, MessagePush)
+                push = _decode(frame.raw, MessagePush)
                 self.messageReceived.emit(push.conversation_id, push.message)
             else:
                 # Newer servers may push more; an old client ignores what it does not know.
@@ -512,7 +513,7 @@ class ConnectionService(QObject):
         if future is not None and not future.done():
             future.set_result(frame)
         elif frame.type == "error":
-            error = decode_as(frame.raw, Error)
+            error = _decode(frame.raw, Error)
             log.warning("server error %s: %s", error.code, error.message)
 
     async def _on_resume_reply(
@@ -521,9 +522,9 @@ class ConnectionService(QObject):
         assert self._cursor is not None
         self._replay = None
         if frame.type == "error":
-            error = decode_as(frame.raw, Error)
+            error = _decode(frame.raw, Error)
             raise ServerProtocolError(f"the server refused to resume: {error.message}")
-        ok = decode_as(frame.raw, ResumeOk)
+        ok = _decode(frame.raw, ResumeOk)
         outcome = self._cursor.finish_resume(ok.last_seq, ok.truncated)
         delivered_to = self._cursor.last_seq
         fresh = [
@@ -705,12 +706,22 @@ class ConnectionService(QObject):
             raise ConnectionLost() from None
 
 
+def _decode(raw: bytes | str, frame_type: type[T]) -> T:
+    """Decode a server frame as ``frame_type``, its text made safe to show (the server
+    is not trusted: see core.untrusted).
+
+    Raises:
+        ProtocolError: it does not have that shape.
+    """
+    return shown(decode_as(raw, frame_type))
+
+
 def _reply(frame: ServerFrame, reply_type: type[T]) -> T:
     try:
         if frame.type == "error":
-            error = decode_as(frame.raw, Error)
+            error = _decode(frame.raw, Error)
             raise RequestFailed(error.code, error.message)
-        return decode_as(frame.raw, reply_type)
+        return _decode(frame.raw, reply_type)
     except ProtocolError as exc:
         raise ServerProtocolError(f"The server's reply could not be read: {exc.message}") from None
 

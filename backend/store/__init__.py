@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.errors import ConfigError
+from backend.redact import redact_url
 from backend.store.base import Store
 
 
@@ -32,7 +33,8 @@ def open_store(url: str) -> Store:
         url = path
     elif "://" in url:
         raise ConfigError(
-            f"unknown database URL {url!r}: use a file path, sqlite:///… or postgresql://…"
+            f"unknown database URL {redact_url(url)!r}: use a file path, sqlite:///… "
+            "or postgresql://…"
         )
     from backend.store.sqlite import SQLiteStore
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from backend import protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +45,7 @@ class Agent:
 
 @dataclass(frozen=True, slots=True)
 class Token:
+    id: int
     hash: str
     kind: Literal["agent", "service"]
     agent_id: int | None
@@ -117,8 +118,8 @@ class Change:
     assign: tuple[int, int] | None = None
     """(conversation id, agent id)"""
     event: NewEvent | None = None
-    publish_key: tuple[str, str] | None = None
-    """(service name, idempotency key): a key seen before makes the change a no-op."""
+    publish_key: tuple[int, str] | None = None
+    """(service token id, idempotency key): a key seen before makes the change a no-op."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,14 @@ class ImportResult:
     created: int
     updated: int
     agents: list[Agent]
+
+
+def service_name_taken(name: str) -> str:
+    """The one-line reason a second live service token of ``name`` is refused."""
+    return (
+        f"a service token named {name} exists already; pass --replace to revoke it and "
+        "issue a new one, or choose another name"
+    )
 
 
 class Store(abc.ABC):
@@ -239,7 +248,14 @@ class Store(abc.ABC):
         agent_id: int | None = None,
         name: str | None = None,
         device: str | None = None,
-    ) -> None: ...
+        replace: bool = False,
+    ) -> list[str]:
+        """Store a new token; returns the hashes of tokens it replaced.
+
+        A service token's ``name`` is held by one live token at a time: another one of
+        that name raises Conflict, unless ``replace``, which revokes it in the same
+        transaction.
+        """
 
     @abc.abstractmethod
     async def token(self, token_hash: str) -> Token | None:
@@ -269,7 +285,7 @@ class Store(abc.ABC):
         """The newest ``limit`` messages, oldest first."""
 
     @abc.abstractmethod
-    async def publish_result(self, service: str, key: str) -> int | None:
+    async def publish_result(self, service_token_id: int, key: str) -> int | None:
         """The notification count stored by an earlier publish with this key."""
 
     # -- the write path ------------------------------------------------------------

@@ -50,6 +50,7 @@ import msgspec
 
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.redact import redact_url
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -63,6 +64,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    service_name_taken,
 )
 from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 from backend.store.sqlite import migrations, now_iso
@@ -142,13 +144,8 @@ def split_pool_options(url: str) -> tuple[str, int, int]:
     return urlunsplit(parts._replace(query=urlencode(rest))), min_size, max_size
 
 
-def safe_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+safe_url = redact_url
+"""The URL without its secrets, for messages and logs (see backend.redact)."""
 
 
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -530,9 +527,27 @@ class PostgresStore(Store):
         agent_id: int | None = None,
         name: str | None = None,
         device: str | None = None,
-    ) -> None:
-        await self._write(
-            lambda c: c.execute(
+        replace: bool = False,
+    ) -> list[str]:
+        async def run(conn: asyncpg.Connection) -> list[str]:
+            replaced: list[str] = []
+            if kind == "service":
+                # The row locks make a concurrent issue of the same name wait here; two
+                # first issues of a name meet at the unique index (a Conflict).
+                rows = await conn.fetch(
+                    "SELECT hash FROM tokens WHERE kind = 'service' AND name = $1 "
+                    "AND revoked_at IS NULL FOR UPDATE",
+                    name,
+                )
+                replaced = [r[0] for r in rows]
+                if replaced and not replace:
+                    raise Conflict(service_name_taken(str(name)))
+                await conn.execute(
+                    f"UPDATE tokens SET revoked_at = {_DB_NOW} "  # noqa: S608
+                    "WHERE hash = ANY($1::text[])",
+                    replaced,
+                )
+            await conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
                 "VALUES ($1, $2, $3, $4, $5, $6)",
                 token_hash,
@@ -542,12 +557,14 @@ class PostgresStore(Store):
                 device,
                 now_iso(),
             )
-        )
+            return replaced
+
+        return await self._write(run)
 
     async def token(self, token_hash: str) -> Token | None:
         row = await self._read(
             lambda c: c.fetchrow(
-                "SELECT hash, kind, agent_id, name FROM tokens WHERE hash = $1 "
+                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = $1 "
                 "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
                 token_hash,
                 now_iso(),
@@ -606,11 +623,11 @@ class PostgresStore(Store):
         )
         return [message(row) for row in reversed(rows)]
 
-    async def publish_result(self, service: str, key: str) -> int | None:
+    async def publish_result(self, service_token_id: int, key: str) -> int | None:
         value = await self._read(
             lambda c: c.fetchval(
-                "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2",
-                service,
+                "SELECT notifications FROM publish_keys WHERE token_id = $1 AND key = $2",
+                service_token_id,
                 key,
             )
         )
@@ -814,7 +831,7 @@ async def _apply_batch(
     # it out; only a duplicate message after an earlier write of the same change (its
     # key, its new conversation) needs a savepoint to undo that write.
     isolated = [_needs_savepoint(change) for change in changes]
-    claimed: set[tuple[str, str]] | None = None
+    claimed: set[tuple[int, str]] | None = None
     if len(changes) > 1 and not any(isolated):
         claimed = await _claim_keys(conn, changes)
     results = []
@@ -847,16 +864,16 @@ def _needs_savepoint(change: Change) -> bool:
     )
 
 
-async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[str, str]]:
+async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[int, str]]:
     """Claim every publish key of a batch in one statement (sorted: a fixed lock order
     against another node claiming the same keys); return the keys this batch took."""
     keys = sorted({c.publish_key for c in changes if c.publish_key is not None})
     if not keys:
         return set()
     rows = await conn.fetch(
-        "INSERT INTO publish_keys (service, key, notifications, created_at) "
-        "SELECT s, k, 0, $3 FROM unnest($1::text[], $2::text[]) AS t(s, k) ORDER BY s, k "
-        "ON CONFLICT DO NOTHING RETURNING service, key",
+        "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
+        "SELECT s, k, 0, $3 FROM unnest($1::bigint[], $2::text[]) AS t(s, k) ORDER BY s, k "
+        "ON CONFLICT DO NOTHING RETURNING token_id, key",
         [service for service, _ in keys],
         [key for _, key in keys],
         now_iso(),
@@ -864,9 +881,9 @@ async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tu
     return {(row[0], row[1]) for row in rows}
 
 
-async def _first_result(conn: asyncpg.Connection, key: tuple[str, str]) -> Committed:
+async def _first_result(conn: asyncpg.Connection, key: tuple[int, str]) -> Committed:
     stored = await conn.fetchval(
-        "SELECT notifications FROM publish_keys WHERE service = $1 AND key = $2", *key
+        "SELECT notifications FROM publish_keys WHERE token_id = $1 AND key = $2", *key
     )
     return Committed(notifications=stored, duplicate=True)
 
@@ -891,7 +908,7 @@ async def _apply(
         # Claim the key first: a concurrent retry on another node waits here until this
         # transaction ends, then sees the key (committed) or takes it (rolled back).
         claimed = await conn.fetchval(
-            "INSERT INTO publish_keys (service, key, notifications, created_at) "
+            "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
             "VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING RETURNING 1",
             *change.publish_key,
             now_iso(),
@@ -980,7 +997,7 @@ async def _apply(
             params += [*change.publish_key, len(recipients)]
             key_update = (
                 ", k AS (UPDATE publish_keys SET notifications = $12"
-                " WHERE service = $10 AND key = $11)"
+                " WHERE token_id = $10 AND key = $11)"
             )
         bumped = await conn.fetch(
             "WITH e AS ("  # noqa: S608 - key_update is one of two constant texts

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
+from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -46,6 +48,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    service_name_taken,
 )
 from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
 
@@ -358,14 +361,28 @@ class SQLiteStore(Store):
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
-        parent = Path(self.path).parent
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._create_private)
             await asyncio.to_thread(self._migrate)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
         self._writer.start()
         self._opened = True
+
+    def _create_private(self) -> None:
+        """The database, its -wal and -shm (SQLite gives them the database's mode) and
+        any folder made for them: readable by this user only."""
+        path = Path(self.path)
+        make_private_dirs(path.parent)
+        create_private_file(path)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & ~PRIVATE_FILE:
+            log.warning(
+                "event=database_readable_by_others path=%s mode=%o: it holds transcripts "
+                "and password hashes; run chmod 600 on it",
+                path,
+                mode,
+            )
 
     def _migrate(self) -> None:
         try:
@@ -633,20 +650,39 @@ class SQLiteStore(Store):
         agent_id: int | None = None,
         name: str | None = None,
         device: str | None = None,
-    ) -> None:
-        await self._write(
-            lambda c: c.execute(
+        replace: bool = False,
+    ) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            replaced: list[str] = []
+            if kind == "service":
+                replaced = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT hash FROM tokens WHERE kind = 'service' AND name = ? "
+                        "AND revoked_at IS NULL",
+                        (name,),
+                    )
+                ]
+                if replaced and not replace:
+                    raise Conflict(service_name_taken(str(name)))
+                conn.executemany(
+                    "UPDATE tokens SET revoked_at = ? WHERE hash = ?",
+                    [(_precise_now(), h) for h in replaced],
+                )
+            conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (token_hash, kind, agent_id, name, device, now_iso()),
             )
-        )
+            return replaced
+
+        return await self._write(run)
 
     async def token(self, token_hash: str) -> Token | None:
         now = now_iso()
         row = await self._read(
             lambda c: c.execute(
-                "SELECT hash, kind, agent_id, name FROM tokens WHERE hash = ? "
+                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = ? "
                 "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
                 (token_hash, now),
             ).fetchone()
@@ -699,11 +735,11 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
-    async def publish_result(self, service: str, key: str) -> int | None:
+    async def publish_result(self, service_token_id: int, key: str) -> int | None:
         row = await self._read(
             lambda c: c.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
-                (service, key),
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
+                (service_token_id, key),
             ).fetchone()
         )
         return None if row is None else int(row[0])
@@ -717,7 +753,7 @@ class SQLiteStore(Store):
         result = Committed()
         if change.publish_key is not None:
             row = conn.execute(
-                "SELECT notifications FROM publish_keys WHERE service = ? AND key = ?",
+                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
                 change.publish_key,
             ).fetchone()
             if row is not None:
@@ -827,7 +863,7 @@ class SQLiteStore(Store):
             result.notifications = len(rows)
         if change.publish_key is not None:
             conn.execute(
-                "INSERT INTO publish_keys (service, key, notifications, created_at) "
+                "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
                 "VALUES (?, ?, ?, ?)",
                 (*change.publish_key, result.notifications, now_iso()),
             )

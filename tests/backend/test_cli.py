@@ -199,3 +199,23 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_version_flag(db: str) -> None:
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("deskbell-server ")
+
+
+def test_token_revoke_reads_the_token_from_stdin_with_a_dash(db: str) -> None:
+    assert run("inbox", "add", "Support", "--db", db).returncode == 0
+    assert (
+        run("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support", "--db", db).returncode
+        == 0
+    )
+    first = str(ok_json(run("token", "issue", "a@x.org", "--db", db, "--json"))["token"])
+    second = str(ok_json(run("token", "issue", "a@x.org", "--db", db, "--json"))["token"])
+    assert ok_json(run("token", "revoke", "-", "--db", db, "--json", stdin=first + "\n")) == {
+        "revoked": True
+    }
+    again = run("token", "revoke", "-", "--db", db, stdin=first + "\n")
+    assert again.returncode == 1 and "already revoked" in again.stderr
+    # The positional form keeps working.
+    assert ok_json(run("token", "revoke", second, "--db", db, "--json")) == {"revoked": True}
+    empty = run("token", "revoke", "-", "--db", db, stdin="")
+    assert empty.returncode == 1
+    assert empty.stderr.strip() == "deskbell-server: error: no token on stdin"

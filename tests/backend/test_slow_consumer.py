@@ -68,6 +68,6 @@ async def _publish(server, count: int, body: str) -> None:  # type: ignore[no-un
 
     async def one() -> None:
         async with slots:
-            await server.service.publish("tests", event, None)
+            await server.service.publish(1, event, None)
 
     await asyncio.gather(*(one() for _ in range(count)))

@@ -97,7 +97,7 @@ class AgentClient:
 
 async def publish(node: Backend, n: int) -> None:
     event = protocol.GenericEvent(kind="ticket.assigned", recipients=[AGENT], title=f"t{n}")
-    assert await node.service.publish("crm", event, f"k{n}") == 1
+    assert await node.service.publish(1, event, f"k{n}") == 1
 
 
 async def healthz(node: Backend) -> str:

@@ -113,3 +113,21 @@ def test_check_hides_the_database_password(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "s3cret" not in result.stdout + result.stderr
     assert json.loads(result.stdout)["database"]["url"].startswith("postgresql://deskbell:***@")
+
+
+def test_service_token_issue_refuses_a_taken_name_unless_told_to_replace(db: str) -> None:
+    first = run("service-token", "issue", "crm", "--db", db, "--json")
+    assert first.returncode == 0, first.stderr
+    old = json.loads(first.stdout)["token"]
+    line = one_line_error(run("service-token", "issue", "crm", "--db", db))
+    assert line == (
+        "deskbell-server: error: a service token named crm exists already; pass --replace "
+        "to revoke it and issue a new one, or choose another name"
+    )
+    replaced = run("service-token", "issue", "crm", "--replace", "--db", db, "--json")
+    assert replaced.returncode == 0, replaced.stderr
+    new = json.loads(replaced.stdout)
+    assert new["name"] == "crm" and new["token"] != old
+    # The old token was revoked by the replacement; the new one is live.
+    assert "already revoked" in one_line_error(run("token", "revoke", old, "--db", db))
+    assert run("token", "revoke", new["token"], "--db", db).returncode == 0

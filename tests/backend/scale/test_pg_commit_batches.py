@@ -55,13 +55,13 @@ async def test_a_key_seen_twice_in_one_batch_stores_once(store: PostgresStore) -
     world = await seed(store)
     a, b = world.alice.id, world.bob.id
     first, again = await asyncio.gather(
-        store.commit(Change(event=event(a, b), publish_key=("crm", "k1"))),
-        store.commit(Change(event=event(a, b), publish_key=("crm", "k1"))),
+        store.commit(Change(event=event(a, b), publish_key=(1, "k1"))),
+        store.commit(Change(event=event(a, b), publish_key=(1, "k1"))),
     )
     assert (first.notifications, first.duplicate) == (2, False)
     assert (again.notifications, again.duplicate, again.deliveries) == (2, True, [])
     assert await stored_seqs(store, a) == [1]
-    assert await store.publish_result("crm", "k1") == 2
+    assert await store.publish_result(1, "k1") == 2
 
 
 async def test_one_bad_change_in_a_batch_fails_alone(store: PostgresStore) -> None:
@@ -101,10 +101,10 @@ async def test_close_finishes_the_commits_it_accepted(pg_url: str) -> None:
 async def test_a_batch_of_keys_stores_the_new_and_answers_the_known(store: PostgresStore) -> None:
     world = await seed(store)
     a = world.alice.id
-    await store.commit(Change(event=event(a), publish_key=("crm", "old")))
+    await store.commit(Change(event=event(a), publish_key=(1, "old")))
     results = await asyncio.gather(
         *(
-            store.commit(Change(event=event(a), publish_key=("crm", key)))
+            store.commit(Change(event=event(a), publish_key=(1, key)))
             for key in ("n1", "old", "n2", "n1", "n3")
         )
     )

@@ -338,6 +338,40 @@ async def test_a_token_hash_is_stored_once(store: Store) -> None:
         await store.add_token("h1", "service", name="other")
 
 
+async def test_a_service_token_name_is_held_by_one_live_token(store: Store) -> None:
+    world = await seed(store)
+    assert await store.add_token("h1", "service", name="crm") == []
+    with pytest.raises(Conflict, match="--replace"):
+        await store.add_token("h2", "service", name="crm")
+    assert await store.token("h2") is None
+    assert await store.add_token("h2", "service", name="crm", replace=True) == ["h1"]
+    assert await store.token("h1") is None
+    fresh = await store.token("h2")
+    assert fresh is not None and fresh.name == "crm"
+    revoked, _ = await store.revoked_since("2000-01-01T00:00:00.000000Z")
+    assert revoked == ["h1"]
+    # A revoked token's name is free; agent tokens have no name to hold.
+    await store.revoke_token("h2")
+    assert await store.add_token("h3", "service", name="crm") == []
+    await store.add_token("a1", "agent", agent_id=world.alice.id)
+    await store.add_token("a2", "agent", agent_id=world.alice.id)
+
+
+async def test_publish_keys_are_scoped_by_the_service_token_id(store: Store) -> None:
+    world = await seed(store)
+    await store.add_token("h1", "service", name="crm")
+    first = await store.token("h1")
+    await store.add_token("h2", "service", name="crm", replace=True)
+    second = await store.token("h2")
+    assert first is not None and second is not None and first.id != second.id
+    old_id = first.id
+    ticket = event(world.alice.id, kind="ticket.assigned")
+    assert not (await store.commit(Change(event=ticket, publish_key=(old_id, "k1")))).duplicate
+    assert not (await store.commit(Change(event=ticket, publish_key=(second.id, "k1")))).duplicate
+    assert (await store.commit(Change(event=ticket, publish_key=(second.id, "k1")))).duplicate
+    assert await all_seqs(store, world.alice) == [1, 2]
+
+
 async def test_revoked_since_reports_each_revocation_once(store: Store) -> None:
     world = await seed(store)
     for name in ("h1", "h2", "h3"):
@@ -526,7 +560,7 @@ async def test_concurrent_retries_of_a_message_store_it_once(store: Store) -> No
 
 async def test_a_repeated_publish_key_is_a_no_op(store: Store) -> None:
     world = await seed(store)
-    key = ("crm", "evt-1")
+    key = (1, "evt-1")
     assert await store.publish_result(*key) is None
     first = await store.commit(
         Change(event=event(world.alice.id, world.bob.id, kind="ticket.assigned"), publish_key=key)
@@ -537,26 +571,26 @@ async def test_a_repeated_publish_key_is_a_no_op(store: Store) -> None:
     assert (first.duplicate, first.notifications) == (False, 2)
     assert (again.duplicate, again.notifications, again.deliveries) == (True, 2, [])
     assert await store.publish_result(*key) == 2
-    assert await store.publish_result("other-service", "evt-1") is None
+    assert await store.publish_result(2, "evt-1") is None
     assert await all_seqs(store, world.alice) == [1]
     other = await store.commit(
-        Change(event=event(world.alice.id, kind="ticket.assigned"), publish_key=("x", "evt-1"))
+        Change(event=event(world.alice.id, kind="ticket.assigned"), publish_key=(2, "evt-1"))
     )
     assert not other.duplicate
 
 
 async def test_a_publish_key_without_recipients_is_remembered(store: Store) -> None:
     await seed(store)
-    await store.commit(Change(event=event(), publish_key=("crm", "k")))
-    assert await store.publish_result("crm", "k") == 0
-    assert (await store.commit(Change(event=event(), publish_key=("crm", "k")))).duplicate
+    await store.commit(Change(event=event(), publish_key=(1, "k")))
+    assert await store.publish_result(1, "k") == 0
+    assert (await store.commit(Change(event=event(), publish_key=(1, "k")))).duplicate
 
 
 async def test_concurrent_publishes_with_one_key_store_once(store: Store) -> None:
     world = await seed(store)
     results = await asyncio.gather(
         *(
-            store.commit(Change(event=event(world.alice.id), publish_key=("crm", "same")))
+            store.commit(Change(event=event(world.alice.id), publish_key=(1, "same")))
             for _ in range(8)
         )
     )
@@ -571,7 +605,7 @@ async def test_a_failing_change_fails_alone(store: Store) -> None:
     bad = Change(
         message=message(None, "no conversation to attach to"),
         event=event(world.alice.id, title="bad"),
-        publish_key=("crm", "bad"),
+        publish_key=(1, "bad"),
     )
     results = await asyncio.gather(
         *(store.commit(c) for c in [*good[:2], bad, *good[2:]]), return_exceptions=True
@@ -581,7 +615,7 @@ async def test_a_failing_change_fails_alone(store: Store) -> None:
     items, _ = await store.notifications_after(world.alice, 0, 100)
     assert [n.seq for n in items] == [1, 2, 3, 4, 5]
     assert "bad" not in [n.title for n in items]
-    assert await store.publish_result("crm", "bad") is None
+    assert await store.publish_result(1, "bad") is None
     assert await store.agent_state(world.alice.id) == (5, {"chat": 5})
     assert await notify(store, world.alice.id) == [6]
 

@@ -731,3 +731,12 @@ def _visitor() -> Any:
     from backend.protocol import Author
 
     return Author(kind="visitor", id=None, name="Dana")
+
+
+async def test_text_from_the_server_is_cleaned_before_anything_shows_it(
+    server: AgentServer, connected: tuple[ConnectionService, Recorder]
+) -> None:
+    _, recorder = connected
+    await server.publish(1, title="\u202eDana\x00\nSmith", body="Hi\x1b[31m\r\nthere\u200b")
+    await recorder.wait_until(lambda: len(recorder.live) == 1)
+    assert (recorder.live[0].title, recorder.live[0].body) == ("Dana Smith", "Hi[31m\nthere")
