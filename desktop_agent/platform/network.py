@@ -149,9 +149,13 @@ class NetworkAccess:
         """
         if self._setup_problem is not None:
             raise self._setup_problem
-        options: dict[str, Any] = {"proxy": await self.proxies.proxy_for(url)}
+        proxy = await self.proxies.proxy_for(url)
+        options: dict[str, Any] = {"proxy": proxy}
         if parse_uri(url).secure:
             options["ssl"] = self.ssl_context()
+        if proxy is not None and proxy.lower().startswith("https://"):
+            # TLS to the proxy itself trusts the same stores as TLS to the server.
+            options["proxy_ssl"] = self.ssl_context()
         return options
 
 

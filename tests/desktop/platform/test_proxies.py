@@ -209,3 +209,14 @@ def test_policy_proxy_settings_are_checked_and_locked(tmp_path: Path) -> None:
     assert settings.get("proxy_server") == ""
     (problem,) = settings.problems
     assert problem.key == "ProxyServer"
+
+
+async def test_tls_to_an_https_proxy_trusts_the_same_stores() -> None:
+    network = NetworkAccess(FixedProxy("https://proxy.example.org:443"))
+    options = await network.connect_options("ws://deskbell.example.org/agent")
+    assert options == {
+        "proxy": "https://proxy.example.org:443",
+        "proxy_ssl": network.ssl_context(),
+    }
+    plain = NetworkAccess(FixedProxy("http://proxy.example.org:3128"))
+    assert "proxy_ssl" not in await plain.connect_options(SERVER)
