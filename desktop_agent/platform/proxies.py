@@ -4,7 +4,7 @@ One interface, :class:`ProxyResolver`: given the server's WebSocket address, ret
 proxy URL in the form the websockets library takes (``http://[user:pass@]host:port``,
 ``socks5h://host:port``, ...) or None for a direct connection. Implementations:
 
-- :class:`EnvironmentProxies`: ``https_proxy``/``http_proxy``/``all_proxy``/``no_proxy``
+- :class:`EnvironmentProxies`: ``https_proxy``/``http_proxy``/``socks_proxy``/``no_proxy``
   (the Linux convention; websockets reads them the same way);
 - :class:`QtSystemProxies`: what Qt reports for the OS (Windows: WinHTTP/Internet
   Options including their PAC script; macOS: System Settings, PAC included); the Qt call
@@ -188,12 +188,12 @@ class FixedProxy:
 class EnvironmentProxies:
     """The proxy environment variables, as websockets and most Linux programs read them.
 
-    ``wss_proxy``/``https_proxy`` (or ``all_proxy``/``socks_proxy``) for ``wss://``,
-    ``ws_proxy``/``http_proxy`` too for ``ws://``; ``no_proxy`` lists hosts reached
-    directly. Credentials go in the URL (``http://user:password@proxy:3128``).
+    For ``wss://`` the first set of ``wss_proxy``, ``socks_proxy``, ``https_proxy``; for
+    ``ws://`` of ``ws_proxy``, ``socks_proxy``, ``https_proxy``, ``http_proxy``
+    (``all_proxy`` is not read); ``no_proxy`` lists hosts reached directly. Credentials go in the URL (``http://user:password@proxy:3128``).
     """
 
-    description = "environment (https_proxy, http_proxy, all_proxy, no_proxy)"
+    description = "environment (https_proxy, http_proxy, socks_proxy, no_proxy)"
 
     async def proxy_for(self, url: str) -> str | None:
         proxy = get_proxy(parse_uri(url))

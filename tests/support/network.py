@@ -14,6 +14,7 @@ import http.server
 import ipaddress
 import re
 import shutil
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -103,6 +104,59 @@ def tinyproxy(workdir: Path, credentials: tuple[str, str] | None = None) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class Microsocks:
+    """A running microsocks (SOCKS5): its address and the connections it made."""
+
+    port: int
+    log_file: Path
+    credentials: tuple[str, str] | None
+
+    def url(self, scheme: str = "socks5h", *, with_credentials: bool = True) -> str:
+        if with_credentials and self.credentials is not None:
+            user, password = self.credentials
+            return f"{scheme}://{user}:{password}@127.0.0.1:{self.port}"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def connections_to(self, port: int) -> int:
+        """How many connections to 127.0.0.1:``port`` the proxy made for its clients."""
+        text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        return len(re.findall(rf"connected to 127\.0\.0\.1:{port}\b", text))
+
+
+@contextlib.contextmanager
+def microsocks(workdir: Path, credentials: tuple[str, str] | None = None) -> Iterator[Microsocks]:
+    """Run Debian's microsocks on a free loopback port, optionally with user/password."""
+    binary = shutil.which("microsocks")
+    if binary is None:
+        pytest.skip("microsocks is not installed (apt-get install microsocks)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_file = workdir / "microsocks.log"
+    command = [binary, "-i", "127.0.0.1", "-p", str(port)]
+    if credentials is not None:
+        command += ["-u", credentials[0], "-P", credentials[1]]
+    with log_file.open("w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    proxy = Microsocks(port, log_file, credentials)
+    try:
+        wait_until(lambda: _accepts(port) or proc.poll() is not None, what="microsocks")
+        if proc.poll() is not None:
+            raise RuntimeError(f"microsocks exited with {proc.returncode}")
+        yield proxy
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

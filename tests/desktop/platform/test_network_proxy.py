@@ -20,7 +20,7 @@ from desktop_agent.core.state import CursorStore
 from desktop_agent.errors import ServerUnreachable
 from desktop_agent.platform.network import NetworkAccess, NetworkSettings
 from tests.support.backend import BackendHarness, in_process_backend
-from tests.support.network import Tinyproxy, file_server, tinyproxy
+from tests.support.network import Tinyproxy, file_server, microsocks, tinyproxy
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -250,3 +250,40 @@ async def test_sign_in_through_a_proxy_that_refuses_says_so(
 
     with pytest.raises(ServerUnreachable, match="proxy asks for a user name and password"):
         await sign_in(harness.url, AGENT, PASSWORD, network=network)
+
+
+async def test_socks5_proxy_from_the_environment(
+    server: tuple[BackendHarness, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness, token = server
+    with microsocks(tmp_path / "socks") as socks:
+        monkeypatch.setenv("socks_proxy", socks.url("socks5h"))
+        attempt = await connect_once(harness.url, token, tmp_path, NetworkAccess())
+        assert attempt.failures == []
+        assert "connected" in attempt.states
+        assert socks.connections_to(harness.port) == 1
+
+
+async def test_socks5_proxy_with_a_password_set_by_policy(
+    server: tuple[BackendHarness, str], tmp_path: Path
+) -> None:
+    harness, token = server
+    with microsocks(tmp_path / "socks", credentials=PROXY_USER) as socks:
+        network = NetworkAccess.from_settings(
+            NetworkSettings(proxy_mode="manual", proxy_server=socks.url("socks5"))
+        )
+        attempt = await connect_once(harness.url, token, tmp_path, network)
+        assert attempt.failures == []
+        assert "connected" in attempt.states
+        assert socks.connections_to(harness.port) == 1
+
+        wrong = NetworkAccess.from_settings(
+            NetworkSettings(
+                proxy_mode="manual",
+                proxy_server=f"socks5://deskbell:wrong@127.0.0.1:{socks.port}",
+            )
+        )
+        refused = await connect_once(harness.url, token, tmp_path, wrong)
+        (message,) = refused.failures
+        assert "proxy" in message.lower()
+        assert socks.connections_to(harness.port) == 1
