@@ -190,7 +190,8 @@ class EnvironmentProxies:
 
     For ``wss://`` the first set of ``wss_proxy``, ``socks_proxy``, ``https_proxy``; for
     ``ws://`` of ``ws_proxy``, ``socks_proxy``, ``https_proxy``, ``http_proxy``
-    (``all_proxy`` is not read); ``no_proxy`` lists hosts reached directly. Credentials go in the URL (``http://user:password@proxy:3128``).
+    (``all_proxy`` is not read); ``no_proxy`` lists hosts reached directly. Credentials
+    go in the URL (``http://user:password@proxy:3128``).
     """
 
     description = "environment (https_proxy, http_proxy, socks_proxy, no_proxy)"
