@@ -201,6 +201,17 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
+def _shown_value(settings: Settings, key: str) -> Any:
+    """A setting's value as the status view may show it (a proxy password never is: the
+    text goes into support tickets)."""
+    value = settings.get(key)
+    if key == "proxy_server" and isinstance(value, str) and value:
+        from desktop_agent.platform.proxies import hide_password
+
+        return hide_password(value)
+    return value
+
+
 def _layer_text(settings: Settings, key: str) -> str:
     layer = settings.source(key)
     return "set by your organisation" if layer == "policy" else layer
@@ -257,6 +268,35 @@ def probe_notifications() -> Check:
         return Check("Notifications", WARN, f"could not ask the notification service: {exc}")
     del desktop_notifier
     return notifications_check(available)
+
+
+def probe_network(settings: Settings) -> Check:
+    """Load what the network settings need (truststore, the PAC engine, SOCKS) and say
+    how the server will be reached; FAIL when a library of the bundle does not load,
+    warn when the settings cannot be used."""
+    keys = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
+    try:
+        from desktop_agent.platform.network import NetworkAccess, NetworkSettings, TlsSetupError
+
+        network = NetworkAccess.from_settings(
+            NetworkSettings.from_values({key: settings.get(key) for key in keys})
+        )
+        from pypac.parser import PACFile
+        from python_socks.async_.asyncio import Proxy  # noqa: F401 -- websockets' SOCKS
+
+        PACFile('function FindProxyForURL(url, host) { return "DIRECT"; }')
+    except Exception as exc:  # a broken bundle: any import or engine failure
+        return Check("Network", FAIL, f"a network library does not load: {exc}")
+    trust = "system trust store"
+    if network.ca_file is not None:
+        trust += f" + {network.ca_file}"
+    try:
+        network.ssl_context()
+    except TlsSetupError as exc:
+        return Check("Network", WARN, str(exc))
+    detail = f"proxy: {network.proxy_description}; TLS: {trust}"
+    level = WARN if network.proxy_description.startswith("not usable") else OK
+    return Check("Network", level, detail)
 
 
 def probe_qt() -> Check:
@@ -332,7 +372,8 @@ def gather_health(
         keyring=keyring,
         policy_sources=tuple(describe_source(source) for source in policy_sources),
         settings=tuple(
-            (key, _setting_text(settings.get(key)), _layer_text(settings, key)) for key in SPECS
+            (key, _setting_text(_shown_value(settings, key)), _layer_text(settings, key))
+            for key in SPECS
         ),
         problems=tuple(problem.message for problem in settings.problems),
         checks=tuple(checks),
@@ -357,18 +398,19 @@ def run_selftest(
     inputs = inputs or HealthInputs()
     qt = probe_qt()
     settings = _load(inputs)
+    network = probe_network(settings)
     report = gather_health(
         settings,
         inputs.policy_sources,
         connection=None,
         notifications=probe_toasts(),
         keyring=keyring_check(),
-        checks=[qt],
+        checks=[qt, network],
     )
     kind = "installed build" if getattr(sys, "frozen", False) else "source"
     out(f"Deskbell self-test ({kind})\n")
     out(report.text())
-    failed = [c for c in (qt, report.notifications, report.keyring) if c.level == FAIL]
+    failed = [c for c in (qt, network, report.notifications, report.keyring) if c.level == FAIL]
     out("Self-test: " + ("FAILED: " + "; ".join(c.name for c in failed) if failed else "ok") + "\n")
     return 1 if failed else 0
 

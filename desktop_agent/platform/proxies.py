@@ -85,13 +85,14 @@ def checked_proxy_url(url: str, origin: str) -> str:
         parse_proxy(url)
     except InvalidProxy as exc:
         raise ProxyUnusable(
-            f"The proxy {_without_password(url)} from {origin} cannot be used ({exc.msg}). "
+            f"The proxy {hide_password(url)} from {origin} cannot be used ({exc.msg}). "
             "Ask IT for the right proxy address (http://host:port or socks5://host:port)."
         ) from None
     return url
 
 
-def _without_password(url: str) -> str:
+def hide_password(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``."""
     parts = urllib.parse.urlsplit(url)
     if parts.password is None:
         return url
@@ -179,7 +180,7 @@ class FixedProxy:
     def description(self) -> str:
         if self._proxy is None:
             return "direct connection (set by policy)"
-        return f"{_without_password(self._proxy)} (set by {self._origin})"
+        return f"{hide_password(self._proxy)} (set by {self._origin})"
 
     async def proxy_for(self, url: str) -> str | None:
         return self._proxy
