@@ -614,6 +614,12 @@ class DeskbellApp(QObject):
         self.controller.settings_changed()
         if "autostart" in changed:
             self._sync_autostart()
+        if self.connection is not None and changed & set(NETWORK_SETTING_KEYS):
+            # A new proxy or CA from IT applies to the next connection; a failing one
+            # retries with it at once rather than after its backoff.
+            self.connection.set_network(self.network_access())
+            if self.connection.state != "connected":
+                self.connection.wake()
         if self.status_window is not None:
             self.status_window.set_report(self.health_report())
 

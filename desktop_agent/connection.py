@@ -299,6 +299,10 @@ class ConnectionService(QObject):
         self._task = self._loop.create_task(self._run(), name="deskbell-connection")
         self._task.add_done_callback(self._task_done)
 
+    def set_network(self, network: NetworkAccess) -> None:
+        """Use ``network`` (proxy, TLS trust) from the next connection attempt on."""
+        self._network = network
+
     def set_token(self, token: str) -> None:
         """Use ``token`` from the next connection on (after signing in again)."""
         self._token = token

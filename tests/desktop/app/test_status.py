@@ -127,3 +127,29 @@ def test_status_says_why_the_app_cannot_connect_and_what_to_tell_it(
     assert "Ask IT to set ProxyServer" in window.connection_label.text()
     recorded = load_connection_status(tmp_path / "data")
     assert recorded is not None and "ProxyServer" in recorded.problem
+
+
+def test_a_corrected_proxy_policy_applies_without_a_restart(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    policy = policies / "50-network.toml"
+    policy.write_text('ProxyMode = "manual"\n')
+    token_file = tmp_path / "token"
+    token_file.write_text(backend.tokens[AGENT] + "\n", encoding="utf-8")
+    app = apps.start(
+        CliOptions(server_url=backend.url, token_file=token_file),
+        policy_sources=[PolicyFolder(policies)],
+        # The retry after the failure would wait this long: only the policy change can
+        # bring the connection up within the test.
+        connection_options={"delays": lambda: iter([600.0] * 10), "quick_delay": lambda: 600.0},
+    )
+    connection = app.connection
+    assert connection is not None
+    qtbot.waitUntil(lambda: connection.state == "disconnected", timeout=WAIT_MS)
+
+    policy.write_text('ProxyMode = "direct"\n')
+    app.reload_settings()
+
+    qtbot.waitUntil(lambda: connection.state == "connected", timeout=WAIT_MS)

@@ -21,7 +21,6 @@ from desktop_agent.platform.proxies import (
     entry_to_url,
     qt_system_lookup,
     resolver_for,
-    with_credentials,
 )
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -58,12 +57,6 @@ def test_first_usable_pac_entry_wins() -> None:
     assert choose_entry("") is None
     with pytest.raises(ValueError):
         choose_entry("QUIC q:443")
-
-
-def test_credentials_are_added_only_where_none_are_given() -> None:
-    assert with_credentials("http://p:3128", ("a b", "p@ss")) == "http://a%20b:p%40ss@p:3128"
-    assert with_credentials("http://u:v@p:3128", ("a", "b")) == "http://u:v@p:3128"
-    assert with_credentials(None, ("a", "b")) is None
 
 
 class FakeOs:
