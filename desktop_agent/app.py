@@ -55,6 +55,7 @@ from desktop_agent.platform.policy_sources import (
     watchable_paths,
 )
 from desktop_agent.platform.policy_watch import PolicyWatcher
+from desktop_agent.platform.proxy_credentials import ProxyCredentialStore
 from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import (
     DesktopNotifierToaster,
@@ -75,6 +76,7 @@ from desktop_agent.shell.account import Account, AccountStore
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
+from desktop_agent.ui.proxy_login_dialog import ProxyLoginDialog
 from desktop_agent.ui.settings_dialog import SettingsDialog
 from desktop_agent.ui.signin_dialog import SignInDialog
 from desktop_agent.ui.status_view import StatusWindow
@@ -227,6 +229,7 @@ class DeskbellApp(QObject):
         for problem in self.settings.problems:
             log.warning("%s", problem.message)
         self.tokens = TokenStore(env.keyring_backend)
+        self.proxy_credentials = ProxyCredentialStore(self.tokens)
         self.accounts = AccountStore(env.data_dir)
         self.cursors = CursorStore(env.data_dir)
         self.tasks = TaskGroup()
@@ -273,6 +276,8 @@ class DeskbellApp(QObject):
         self.signin_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.status_window: StatusWindow | None = None
+        self.proxy_login_dialog: ProxyLoginDialog | None = None
+        self._network_access: NetworkAccess | None = None
         self.connection_status: ConnectionStatus | None = None
         """The connection as the status window and ``deskbell --status`` show it."""
         self._toast_availability: ToastAvailability | None = None
@@ -334,7 +339,12 @@ class DeskbellApp(QObject):
         if self.env.launcher is not None:
             with contextlib.suppress(Exception):
                 await self.env.launcher.close()
-        for dialog in (self.signin_dialog, self.settings_dialog, self.status_window):
+        for dialog in (
+            self.signin_dialog,
+            self.settings_dialog,
+            self.status_window,
+            self.proxy_login_dialog,
+        ):
             if dialog is not None:
                 dialog.close()
         for conversation in list(self.controller.conversations.values()):
@@ -524,6 +534,7 @@ class DeskbellApp(QObject):
         if dialog is not None:
             dialog.set_busy(False)
             dialog.set_error(str(exc))
+        self._ask_for_proxy_credentials()
 
     def request_sign_out(self) -> None:
         """Sign out (revoke the token on the server, delete it here), unless policy forbids."""
@@ -628,9 +639,13 @@ class DeskbellApp(QObject):
     def network_access(self) -> NetworkAccess:
         """Proxy and TLS trust as the settings (and policy) say now."""
         values = {key: self.settings.get(key) for key in NETWORK_SETTING_KEYS}
-        return NetworkAccess.from_settings(
-            NetworkSettings.from_values(values), **self.env.network_options
+        network = NetworkAccess.from_settings(
+            NetworkSettings.from_values(values),
+            credentials=self.proxy_credentials.lookup,
+            **self.env.network_options,
         )
+        self._network_access = network
+        return network
 
     def _on_connect_failed(self, source: ConnectionService, message: str) -> None:
         if source is not self.connection:
@@ -639,6 +654,32 @@ class DeskbellApp(QObject):
             log.warning("%s", message)
         self._connection_problem = message
         self._record_connection(source.state)
+        self._ask_for_proxy_credentials()
+
+    def _ask_for_proxy_credentials(self) -> None:
+        """Show the proxy sign-in window when the last proxy answered 407."""
+        network = self._network_access
+        address = network.proxy_needing_credentials if network is not None else None
+        if address is None or self.proxy_login_dialog is not None:
+            return
+        dialog = ProxyLoginDialog(address)
+        dialog.submitted.connect(self._on_proxy_credentials)
+        dialog.finished.connect(self._on_proxy_login_closed)
+        self.proxy_login_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def _on_proxy_credentials(self, address: str, user: str, password: str) -> None:
+        self.proxy_credentials.save(address, user, password)
+        if self.connection is not None:
+            self.connection.set_network(self.network_access())
+            self.connection.wake()
+
+    def _on_proxy_login_closed(self, _result: int) -> None:
+        dialog, self.proxy_login_dialog = self.proxy_login_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
 
     def _on_connection_state(self, source: ConnectionService, state: str) -> None:
         if source is self.connection:  # not a retired connection closing late

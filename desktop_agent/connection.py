@@ -87,7 +87,7 @@ from desktop_agent.errors import (
     ServerProtocolError,
     ServerUnreachable,
 )
-from desktop_agent.platform.network import NetworkAccess, TlsSetupError, describe_failure
+from desktop_agent.platform.network import NetworkAccess, TlsSetupError
 from desktop_agent.platform.proxies import ProxyUnusable
 
 log = logging.getLogger(__name__)
@@ -406,7 +406,7 @@ class ConnectionService(QObject):
                 return _SessionEnd("signed_out", SIGNED_OUT_REJECTED)
             return _SessionEnd("retry", f"server answered HTTP {status}")
         except (OSError, TimeoutError, InvalidHandshake, ProxyUnusable, TlsSetupError) as exc:
-            message = describe_failure(exc, self._url)
+            message = self._network.describe_failure(exc, self._url)
             self.connectFailed.emit(message)
             return _SessionEnd("retry", message)
 
@@ -745,8 +745,9 @@ async def _auth_request(
         url = channel_url(server_url, "auth")
     except ValueError as exc:
         raise ServerUnreachable(f"The server address cannot be used: {exc}.") from None
+    network = network or NetworkAccess()
     try:
-        network_options = await (network or NetworkAccess()).connect_options(url)
+        network_options = await network.connect_options(url)
         async with connect(
             url,
             subprotocols=[_SUBPROTOCOL],
@@ -783,10 +784,8 @@ async def _auth_request(
             f"The Deskbell server at {server_url} closed the connection before answering. "
             "Try again in a moment."
         ) from None
-    except ssl.SSLError as exc:
-        raise ServerUnreachable(describe_failure(exc, url)) from None
-    except ProxyError as exc:
-        raise ServerUnreachable(describe_failure(exc, url)) from None
+    except (ssl.SSLError, ProxyError) as exc:
+        raise ServerUnreachable(network.describe_failure(exc, url)) from None
     except (OSError, InvalidHandshake) as exc:
         raise ServerUnreachable(
             f"Could not reach the Deskbell server at {server_url} ({exc}). "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,13 @@ from desktop_agent.platform.proxies import (
     EnvironmentProxies,
     ProxyResolver,
     ProxyUnusable,
+    hide_password,
     resolver_for,
+    with_credentials,
 )
+
+CredentialLookup = Callable[[str], "tuple[str, str] | None"]
+"""Returns the (user, password) kept for a proxy ``host:port``, or None."""
 
 
 class TlsSetupError(DeskbellError):
@@ -89,6 +94,8 @@ class NetworkAccess:
         setup_problem: a configuration problem found when this was built; every
             connection attempt then fails with it (a misconfigured forced proxy must
             not silently become a direct connection).
+        credentials: the (user, password) kept for a proxy ``host:port`` that asked for
+            them (the keyring); used when the proxy's address carries none.
     """
 
     def __init__(
@@ -97,17 +104,29 @@ class NetworkAccess:
         *,
         ca_file: Path | None = None,
         setup_problem: DeskbellError | None = None,
+        credentials: CredentialLookup | None = None,
     ) -> None:
         self.proxies: ProxyResolver = proxies if proxies is not None else EnvironmentProxies()
         self.ca_file = ca_file
         self._setup_problem = setup_problem
+        self._credentials = credentials
         self._ssl: ssl.SSLContext | None = None
+        self._last_proxy: str | None = None
+        self.proxy_needing_credentials: str | None = None
+        """``host:port`` of the proxy whose last answer was 407, else None."""
 
     @classmethod
-    def from_settings(cls, settings: NetworkSettings, **resolver_options: Any) -> NetworkAccess:
+    def from_settings(
+        cls,
+        settings: NetworkSettings,
+        *,
+        credentials: CredentialLookup | None = None,
+        **resolver_options: Any,
+    ) -> NetworkAccess:
         """Build from settings; a bad setting becomes the ``setup_problem`` (never raises).
 
         Args:
+            credentials: see the class.
             resolver_options: passed to :func:`~desktop_agent.platform.proxies.resolver_for`
                 (``platform``, ``system_lookup``, ``pac_fetch``).
         """
@@ -121,7 +140,7 @@ class NetworkAccess:
             )
         except ProxyUnusable as exc:
             return cls(ca_file=ca_file, setup_problem=exc)
-        return cls(proxies, ca_file=ca_file)
+        return cls(proxies, ca_file=ca_file, credentials=credentials)
 
     @property
     def proxy_description(self) -> str:
@@ -150,6 +169,11 @@ class NetworkAccess:
         if self._setup_problem is not None:
             raise self._setup_problem
         proxy = await self.proxies.proxy_for(url)
+        if proxy is not None and self._credentials is not None:
+            from desktop_agent.platform.proxy_credentials import proxy_address
+
+            proxy = with_credentials(proxy, self._credentials(proxy_address(proxy)))
+        self._last_proxy = proxy
         options: dict[str, Any] = {"proxy": proxy}
         if parse_uri(url).secure:
             options["ssl"] = self.ssl_context()
@@ -157,6 +181,26 @@ class NetworkAccess:
             # TLS to the proxy itself trusts the same stores as TLS to the server.
             options["proxy_ssl"] = self.ssl_context()
         return options
+
+    def describe_failure(self, exc: BaseException, url: str) -> str:
+        """:func:`describe_failure`, remembering a proxy that asked for credentials
+        (:attr:`proxy_needing_credentials`) so the app can ask the person for them."""
+        self.proxy_needing_credentials = None
+        # 407 asks for credentials; some proxies (tinyproxy) answer wrong ones with 401.
+        if (
+            isinstance(exc, InvalidProxyStatus)
+            and exc.response.status_code in (401, 407)
+            and self._last_proxy is not None
+        ):
+            from desktop_agent.platform.proxy_credentials import proxy_address
+
+            self.proxy_needing_credentials = proxy_address(self._last_proxy)
+            if "@" in self._last_proxy.split("://", 1)[-1]:
+                return (
+                    f"The proxy {hide_password(self._last_proxy)} refused the user name and "
+                    "password. Check them, or tell IT."
+                )
+        return describe_failure(exc, url)
 
 
 def _host(url: str) -> str:
@@ -192,8 +236,8 @@ def describe_failure(exc: BaseException, url: str) -> str:
         if status == 407:
             return (
                 "The proxy asks for a user name and password that Deskbell does not have. "
-                "Tell IT: Deskbell supports proxy Basic authentication with the credentials "
-                "in the proxy address (http://user:password@proxy:port)."
+                "Enter them when Deskbell asks (they are kept in the system keyring), or "
+                "tell IT: Deskbell supports proxy Basic authentication."
             )
         return (
             f"The proxy refused the connection to {host} (HTTP {status}). Tell IT: the "

@@ -147,6 +147,17 @@ def choose_entry(result: str) -> str | None:
     raise ValueError(f"no usable entry in {result!r}")
 
 
+def with_credentials(proxy: str | None, credentials: tuple[str, str] | None) -> str | None:
+    """``proxy`` with ``credentials`` (user, password) added unless it has some already."""
+    if proxy is None or credentials is None:
+        return proxy
+    parts = urllib.parse.urlsplit(proxy)
+    if parts.username is not None:
+        return proxy
+    user, password = (urllib.parse.quote(part, safe="") for part in credentials)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+
+
 def _query_url(url: str) -> str:
     """The http(s) address a proxy configuration is asked about for a WebSocket address
     (PAC scripts and OS settings know http and https, not ws and wss)."""

@@ -150,7 +150,7 @@ async def test_proxy_asking_for_credentials_gives_a_plain_message(
     assert "connected" not in attempt.states
     (message,) = attempt.failures
     assert "proxy asks for a user name and password" in message
-    assert "Tell IT" in message
+    assert "they are kept in the system keyring" in message
     assert "Traceback" not in message
     assert auth_proxy.tunnels_to(harness.port) == 1
     assert auth_proxy.established() == 0
