@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bus", help="local (default) or redis://host:port")
     serve.add_argument("--tls-cert", dest="tls_cert")
     serve.add_argument("--tls-key", dest="tls_key")
+    serve.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxy",
+        action="append",
+        metavar="CIDR",
+        help="a reverse proxy whose X-Forwarded-For (or Forwarded) is believed; repeatable",
+    )
+    serve.add_argument(
+        "--proxy-header",
+        dest="proxy_header",
+        choices=["x-forwarded-for", "forwarded", "proxy-protocol"],
+        help="what the trusted proxies send: an HTTP header (default x-forwarded-for) "
+        "or the PROXY protocol",
+    )
 
     inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -132,8 +146,10 @@ def _config(args: argparse.Namespace) -> Config:
     flags = {
         k: v
         for k, v in vars(args).items()
-        if k in ("db", "host", "port", "bus", "tls_cert", "tls_key")
+        if k in ("db", "host", "port", "bus", "tls_cert", "tls_key", "proxy_header")
     }
+    if getattr(args, "trusted_proxy", None):
+        flags["trusted_proxy"] = ",".join(args.trusted_proxy)
     return load_config(flags, args.config)
 
 

@@ -38,6 +38,18 @@ class Config:
     ping_interval: float = 20.0
     visitor_messages_per_minute: int = 20
     visitor_starts_per_address: int = 10
+    login_attempts_per_email: int = 10
+    login_attempts_per_address: int = 50
+    token_checks_per_minute: int = 60
+    """Visitor ``attach`` and ``logout`` requests one address may make per minute."""
+    trusted_proxy: tuple[str, ...] = ()
+    """Networks (CIDRs) of the reverse proxies whose ``proxy_header`` is believed."""
+    proxy_header: str = "x-forwarded-for"
+    """The header the trusted proxies set: ``x-forwarded-for`` or ``forwarded``."""
+    anonymous_idle_timeout: float = 60.0
+    anonymous_connections_per_address: int = 100
+    anonymous_connections: int = 0
+    """Anonymous connections one node holds at most; 0: half its file limit."""
     compression: str = "off"
     """permessage-deflate: "off" (default: notifications are small, and deflating each
     recipient's frame would cost more CPU than the fan-out itself) or "deflate"."""

@@ -40,6 +40,23 @@ class Metrics:
             "Connections closed because they did not read fast enough",
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "deskbell_rate_limited",
+            "Attempts refused by an abuse limit, by limit",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.password_checks = Counter(
+            "deskbell_password_checks",
+            "Sign-in passwords checked (each one a full scrypt)",
+            registry=self.registry,
+        )
+        self.connections_refused = Counter(
+            "deskbell_connections_refused",
+            "Anonymous connections refused or closed by a connection budget, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.publishes = Counter(
             "deskbell_publishes", "Events accepted on /service", registry=self.registry
         )

@@ -1,4 +1,4 @@
-"""Passwords and throttling: pure functions and small stateful helpers, no I/O."""
+"""Passwords: scrypt hashing and checking, pure functions, no I/O."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
 
 # scrypt parameters: n=2**14, r=8 costs 16 MiB and ~40 ms here, the OWASP minimum
 # recommendation for interactive logins.
@@ -49,52 +47,3 @@ def verify_password(password: str, encoded: str | None) -> bool:
 
 
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
-
-
-@dataclass
-class SlidingWindowLimiter:
-    """Counts events per key in a sliding window; pure apart from its own memory.
-
-    Args:
-        limit: events allowed per key within ``window`` seconds.
-        window: the window in seconds.
-        max_keys: keys kept at most; the stalest are forgotten first.
-    """
-
-    limit: int
-    window: float
-    max_keys: int = 100_000
-    _events: dict[str, deque[float]] = field(default_factory=dict)
-
-    def blocked(self, key: str, now: float) -> bool:
-        """True when ``key`` has used up its events in the window ending at ``now``."""
-        events = self._events.get(key)
-        if events is None:
-            return False
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if not events:
-            del self._events[key]
-            return False
-        return len(events) >= self.limit
-
-    def retry_after(self, key: str, now: float) -> float:
-        """Seconds until ``key`` may act again (0 when not blocked)."""
-        if not self.blocked(key, now):
-            return 0.0
-        return max(0.0, self._events[key][0] + self.window - now)
-
-    def record(self, key: str, now: float) -> None:
-        """Count one event for ``key`` at ``now``."""
-        events = self._events.get(key)
-        if events is None:
-            if len(self._events) >= self.max_keys:
-                self._events.pop(next(iter(self._events)))
-            events = self._events[key] = deque()
-        events.append(now)
-        while len(events) > self.limit:
-            events.popleft()
-
-    def reset(self, key: str) -> None:
-        """Forget ``key`` (after a successful login, for instance)."""
-        self._events.pop(key, None)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import math
 import mimetypes
 import ssl
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,19 +24,26 @@ from typing import Any
 from websockets.asyncio.server import Server as WsServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
 from backend import protocol
+from backend.client_address import TrustedProxies, limit_key
+from backend.connection_budget import ConnectionBudget, Refusal
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
 from backend.gateway import DEFAULT_BUFFER_LIMIT, AgentSocket, Gateway, Socket
 from backend.metrics import Metrics
+from backend.server_connection import DeskbellConnection, peer_address
 from backend.service import Service
 from backend.store.base import Agent, ConversationFacts, Token
 
 log = logging.getLogger("deskbell.server")
 
 CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+ANONYMOUS_CHANNELS = ("/auth", "/visitor")
+"""Channels anyone may open without a token: their connections are budgeted."""
+CLOSE_IDLE = 4008
+"""Close code for an anonymous connection that stayed idle (docs/protocol.md)."""
 HTTP_PATHS = ("/healthz", "/metrics", "/widget")
 SINGLE_HEADERS = ("Host", "Origin", "Authorization")
 """Headers the server reads one value of: a request that repeats one is refused (400),
@@ -56,6 +65,12 @@ class ServerOptions:
     version: str = "0"
     service_concurrency: int = 1000
     compression: bool = False
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    anonymous_idle_timeout: float = 60.0
+    """Seconds an ``/auth`` connection may wait between frames, and a ``/visitor``
+    connection before its ``start`` or ``attach``."""
+    anonymous_connections_per_address: int = 100
+    anonymous_connections: int = 10_000
 
 
 @dataclass
@@ -65,12 +80,10 @@ class _Handshake:
     token_hash: str | None = None
     service: Token | None = None
     address: str = ""
+    """The client's real address (behind trusted proxies, what they say it is)."""
+    limit_key: str = ""
+    """What limits count this client under (:func:`backend.client_address.limit_key`)."""
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _address(connection: ServerConnection) -> str:
-    remote = connection.remote_address
-    return str(remote[0]) if remote else "unknown"
 
 
 class DeskbellServer:
@@ -89,6 +102,10 @@ class DeskbellServer:
         )
         self._widget = resources.files("backend") / "widget"
         self.port = options.port
+        self.anonymous = ConnectionBudget(
+            options.anonymous_connections_per_address, options.anonymous_connections
+        )
+        self._total_warned = -math.inf
 
     # -- life cycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -114,6 +131,7 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
+            create_connection=DeskbellConnection.behind(self.options.trusted_proxies),
         )
         sockets = self._ws.sockets
         if sockets:
@@ -156,7 +174,10 @@ class DeskbellServer:
                 f"offer the {protocol.SUBPROTOCOL} subprotocol\n".encode(),
                 "text/plain",
             )
-        handshake = _Handshake(channel=path, address=_address(connection))
+        proxies = self.options.trusted_proxies
+        forwarded = request.headers.get_all(proxies.http_header) if proxies.http_header else []
+        address = proxies.client(peer_address(connection), forwarded)
+        handshake = _Handshake(channel=path, address=address, limit_key=limit_key(address))
         if path in ("/agent", "/service"):
             token = _bearer(request.headers)
             try:
@@ -180,7 +201,39 @@ class DeskbellServer:
                 request.headers.get("Origin"),
             )
             return _response(connection, 403, b"this website may not use the chat\n", "text/plain")
+        if path in ANONYMOUS_CHANNELS:
+            refused = self._hold_anonymous(connection, handshake)
+            if refused is not None:
+                return refused
         self._handshakes[connection] = handshake
+        return None
+
+    def _hold_anonymous(
+        self, connection: ServerConnection, handshake: _Handshake
+    ) -> Response | None:
+        """Count an anonymous connection against the budgets until its transport is
+        gone; the refusal to send when there is no room."""
+        held = self.anonymous.take(handshake.limit_key)
+        if isinstance(held, Refusal):
+            self.metrics.connections_refused.labels(held.value).inc()
+            if held is Refusal.ADDRESS:
+                log.info("event=connection_refused reason=address remote=%s", handshake.address)
+                body = b"too many open connections from your address; close some and try again\n"
+                return _response(connection, 429, body, "text/plain")
+            now = time.monotonic()
+            if now - self._total_warned >= 10.0:  # one line per 10 s, not one per stranger
+                self._total_warned = now
+                log.warning(
+                    "event=connection_refused reason=total remote=%s held=%d",
+                    handshake.address,
+                    self.anonymous.held,
+                )
+            body = b"the server is busy; try again in a minute\n"
+            response = _response(connection, 503, body, "text/plain")
+            response.headers["Retry-After"] = "60"
+            return response
+        if isinstance(connection, DeskbellConnection):
+            connection.on_lost = held
         return None
 
     def _origin_allowed(self, headers: Headers) -> bool:
@@ -271,9 +324,24 @@ class DeskbellServer:
         sock: Socket,
         decoder: protocol.FrameDecoder,
         handle: Callable[[Any], Awaitable[bytes | None]],
+        idle_timeout: Callable[[], float | None] = lambda: None,
     ) -> None:
-        """Read frames one by one; answer each with its reply or an error frame."""
-        async for data in connection:
+        """Read frames one by one; answer each with its reply or an error frame.
+
+        While ``idle_timeout()`` gives a number, a connection that sends no frame for
+        that many seconds is closed with :data:`CLOSE_IDLE` (pings do not count: an
+        anonymous socket that only answers pings is holding a descriptor for nothing).
+        """
+        while True:
+            try:
+                async with asyncio.timeout(idle_timeout()):
+                    data = await connection.recv()
+            except TimeoutError:
+                self.metrics.connections_refused.labels("idle").inc()
+                await connection.close(CLOSE_IDLE, "idle")
+                return
+            except ConnectionClosedOK:
+                return
             reply = await self._answer(decoder, data, handle)
             if reply:
                 sock.send(reply)
@@ -411,7 +479,7 @@ class DeskbellServer:
                 case protocol.Login():
                     try:
                         token, agent = await self.service.login(
-                            frame.email, frame.password, frame.device, handshake.address
+                            frame.email, frame.password, frame.device, handshake.limit_key
                         )
                     except DeskbellError:
                         log.info("event=auth_failed channel=auth remote=%s", handshake.address)
@@ -421,11 +489,14 @@ class DeskbellServer:
                         protocol.LoginOk(id=frame.id, token=token, agent=agent.info())
                     )
                 case protocol.Logout():
-                    await self.service.revoke_token(frame.token)
+                    await self.service.logout(frame.token, handshake.limit_key)
                     return protocol.encode(protocol.Ok(id=frame.id))
             raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
-        await self._serve_frames(connection, sock, protocol.auth_decoder, handle)
+        timeout = self.options.anonymous_idle_timeout
+        await self._serve_frames(
+            connection, sock, protocol.auth_decoder, handle, idle_timeout=lambda: timeout
+        )
 
     async def _visitor_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
@@ -435,7 +506,7 @@ class DeskbellServer:
             match frame:
                 case protocol.VisitorStart():
                     session = await self.service.visitor_start(
-                        frame.inbox, frame.name, frame.text, handshake.address
+                        frame.inbox, frame.name, frame.text, handshake.limit_key
                     )
                 case protocol.VisitorAttach():
 
@@ -443,7 +514,9 @@ class DeskbellServer:
                         self.gateway.remove(sock)
                         self.gateway.watch_conversation(sock, facts.public_id)
 
-                    session = await self.service.visitor_attach(frame.token, watch)
+                    session = await self.service.visitor_attach(
+                        frame.token, handshake.limit_key, watch
+                    )
                 case protocol.VisitorSend():
                     if not current:
                         raise protocol.ProtocolError(
@@ -461,8 +534,14 @@ class DeskbellServer:
                 protocol.VisitorSessionOk(id=frame.id, token=token, conversation=session.view())
             )
 
+        def idle_timeout() -> float | None:
+            # Until it has a conversation, a visitor's socket is anonymous and idle.
+            return None if current else self.options.anonymous_idle_timeout
+
         try:
-            await self._serve_frames(connection, sock, protocol.visitor_decoder, handle)
+            await self._serve_frames(
+                connection, sock, protocol.visitor_decoder, handle, idle_timeout=idle_timeout
+            )
         finally:
             self.gateway.remove(sock)
 

@@ -8,7 +8,6 @@ Errors are :class:`~backend.errors.DeskbellError` subclasses with a message for 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
 from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from backend.metrics import Metrics
-from backend.security import SlidingWindowLimiter, hash_password, verify_password
+from backend.password_pool import PasswordPool
+from backend.rate_limits import RateLimiter, Rule, wait_text
 from backend.store.base import (
     Agent,
     Change,
@@ -40,14 +40,37 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Limits:
-    """Abuse limits; the defaults suit a public website."""
+    """Abuse limits; the defaults suit a public website. Every one counts attempts
+    when they start, whatever their outcome (see :mod:`backend.rate_limits`)."""
 
-    login_failures_per_email: int = 10
-    login_failures_per_address: int = 50
-    login_window: float = 600.0
+    login_attempts_per_email: int = 10
+    login_attempts_per_address: int = 50
+    login_window: int = 600
     visitor_messages_per_minute: int = 20
     visitor_starts_per_address: int = 10
-    visitor_start_window: float = 600.0
+    visitor_start_window: int = 600
+    token_checks_per_minute: int = 60
+    """Anonymous look-ups of a token (visitor ``attach``, ``logout``) per address."""
+
+    def rules(self) -> _Rules:
+        return _Rules(
+            login_email=Rule("login-email", self.login_attempts_per_email, self.login_window),
+            login_address=Rule("login-address", self.login_attempts_per_address, self.login_window),
+            visitor_start=Rule(
+                "visitor-start", self.visitor_starts_per_address, self.visitor_start_window
+            ),
+            visitor_message=Rule("visitor-message", self.visitor_messages_per_minute, 60),
+            token_check=Rule("token-check", self.token_checks_per_minute, 60),
+        )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    login_email: Rule
+    login_address: Rule
+    visitor_start: Rule
+    visitor_message: Rule
+    token_check: Rule
 
 
 @dataclass(frozen=True)
@@ -75,20 +98,25 @@ class Service:
         metrics: Metrics,
         *,
         limits: Limits | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        limiter: RateLimiter | None = None,
+        passwords: PasswordPool | None = None,
     ):
         self.store = store
         self.bus = bus
         self.metrics = metrics
         self.limits = limits or Limits()
-        self.clock = clock
-        lim = self.limits
-        self._login_email = SlidingWindowLimiter(lim.login_failures_per_email, lim.login_window)
-        self._login_address = SlidingWindowLimiter(lim.login_failures_per_address, lim.login_window)
-        self._visitor_messages = SlidingWindowLimiter(lim.visitor_messages_per_minute, 60.0)
-        self._visitor_starts = SlidingWindowLimiter(
-            lim.visitor_starts_per_address, lim.visitor_start_window
-        )
+        self.limiter = limiter or RateLimiter()
+        self.passwords = passwords or PasswordPool()
+        self._rules = self.limits.rules()
+
+    async def _reserve(self, rule: Rule, key: str, refusal: str) -> None:
+        """Count one attempt; raise :class:`RateLimited` (``refusal``, with the wait
+        filled in for ``{wait}``) when the window is full. Call it before any other
+        await of the guarded action, so simultaneous attempts cannot all pass."""
+        wait = await self.limiter.reserve(rule, key)
+        if wait is not None:
+            self.metrics.rate_limited.labels(rule.name).inc()
+            raise RateLimited(refusal.format(wait=wait_text(wait)))
 
     # -- identity ---------------------------------------------------------------------
     async def agent_for_token(self, token: str) -> tuple[Agent, str]:
@@ -137,6 +165,17 @@ class Service:
             await self.bus.publish(TokensRevoked(token_hashes=replaced))
         return token
 
+    async def logout(self, token: str, address: str) -> bool:
+        """Revoke a token presented by an anonymous client (``/auth`` ``logout``).
+
+        Raises:
+            RateLimited: too many token look-ups from this address.
+        """
+        await self._reserve(
+            self._rules.token_check, address, "too many requests; try again in {wait}"
+        )
+        return await self.revoke_token(token)
+
     async def revoke_token(self, token: str) -> bool:
         token_hash = ids.token_hash(token)
         revoked = await self.store.revoke_token(token_hash)
@@ -150,26 +189,25 @@ class Service:
         """Check credentials and issue a token.
 
         Raises:
-            RateLimited: too many failures for this email or from this address.
+            RateLimited: too many attempts for this email or from this address, or
+                too many sign-ins under way on this server.
             Unauthorized: wrong email or password (the same for both).
         """
-        now = self.clock()
         email_key = email.strip().lower()
-        for limiter, key in ((self._login_email, email_key), (self._login_address, address)):
-            if limiter.blocked(key, now):
-                wait = int(limiter.retry_after(key, now)) + 1
-                raise RateLimited(f"too many failed sign-ins; try again in {wait} seconds")
+        refusal = "too many sign-in attempts; try again in {wait}"
+        # The address first: an address over its limit spends none of the email's.
+        await self._reserve(self._rules.login_address, address, refusal)
+        await self._reserve(self._rules.login_email, email_key, refusal)
         agent = await self.store.agent_by_email(email.strip())
         # scrypt takes tens of milliseconds: off the event loop. The same work is done
         # for unknown emails, so the reply and its timing tell nothing.
-        ok = await asyncio.to_thread(
-            verify_password, password, agent.password_hash if agent else None
-        )
+        ok = await self.passwords.verify(password, agent.password_hash if agent else None)
+        self.metrics.password_checks.inc()
         if not ok or agent is None:
-            self._login_email.record(email_key, now)
-            self._login_address.record(address, now)
             raise Unauthorized("wrong email or password")
-        self._login_email.reset(email_key)
+        # The owner is back in: their typos no longer count against them. (Attempts
+        # from the address still do, so one account cannot reset a guessing budget.)
+        await self.limiter.forget(self._rules.login_email, email_key)
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
@@ -180,7 +218,7 @@ class Service:
     ) -> Agent:
         password_hash = None
         if password is not None:
-            password_hash = await asyncio.to_thread(hash_password, password)
+            password_hash = await self.passwords.hash(password)
         return await self.store.add_agent(email, name, inboxes, password_hash)
 
     async def import_agents(
@@ -321,14 +359,15 @@ class Service:
     async def visitor_start(
         self, inbox_name: str, visitor_name: str, text: str, address: str
     ) -> VisitorSession:
-        now = self.clock()
-        if self._visitor_starts.blocked(address, now):
-            raise RateLimited("too many new conversations from your address; try again later")
+        await self._reserve(
+            self._rules.visitor_start,
+            address,
+            "too many new conversations from your address; try again in {wait}",
+        )
         try:
             inbox = await self.store.inbox_by_name(inbox_name)
         except NotFound:
             raise NotFound(f"this help desk ({inbox_name}) does not exist") from None
-        self._visitor_starts.record(address, now)
         token = ids.new_token(protocol.VISITOR_TOKEN_PREFIX)
         members = await self.store.inbox_member_ids(inbox_name)
         public_id = ids.new_id("c")
@@ -356,11 +395,22 @@ class Service:
         return VisitorSession(token, facts, [committed.message])
 
     async def visitor_attach(
-        self, token: str, before_reading: Callable[[ConversationFacts], None] = lambda _: None
+        self,
+        token: str,
+        address: str,
+        before_reading: Callable[[ConversationFacts], None] = lambda _: None,
     ) -> VisitorSession:
         """The visitor's conversation and transcript. ``before_reading`` runs between the
         look-up and reading the messages, so a caller can subscribe to new messages
-        first and miss none stored in between."""
+        first and miss none stored in between.
+
+        Raises:
+            RateLimited: too many token look-ups from this address.
+            NotFound: no conversation has this token.
+        """
+        await self._reserve(
+            self._rules.token_check, address, "too many requests; try again in {wait}"
+        )
         facts = await self.store.conversation_by_visitor_token(ids.token_hash(token))
         if facts is None:
             raise NotFound("this conversation is no longer available; start a new one")
@@ -370,13 +420,11 @@ class Service:
     async def visitor_send(
         self, facts: ConversationFacts, text: str, client_msg_id: str | None
     ) -> protocol.Message:
-        now = self.clock()
-        if self._visitor_messages.blocked(facts.public_id, now):
-            wait = int(self._visitor_messages.retry_after(facts.public_id, now)) + 1
-            raise RateLimited(
-                f"you are sending messages too fast; wait {wait} seconds and send again"
-            )
-        self._visitor_messages.record(facts.public_id, now)
+        await self._reserve(
+            self._rules.visitor_message,
+            facts.public_id,
+            "you are sending messages too fast; wait {wait} and send again",
+        )
         fresh = await self.store.conversation_facts(facts.public_id)
         assignee = fresh.assignee.id if fresh.assignee else None
         message, event = self._visitor_message_parts(

@@ -7,20 +7,28 @@ running app and exits. Exit status: 0 normally, 1 when the app cannot start here
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from desktop_agent.shell.early_signals import EarlyQuit
+
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QSystemTrayIcon
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+    from desktop_agent.cli import CliOptions
+    from desktop_agent.platform.single_instance import SingleInstance
 
 NO_DISPLAY = (
     "deskbell: no graphical display was found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
     "Start Deskbell from your desktop session, or set QT_QPA_PLATFORM=offscreen to run "
     "it without any windows."
+)
+HANDED_OVER = "deskbell: Deskbell is already running; it took over."
+IGNORED_ON_HANDOVER = (
+    "deskbell: {flags} only apply when Deskbell starts, so the running Deskbell did not "
+    "use them. To use them, quit Deskbell from its tray menu and start it again with them."
 )
 NOT_ANSWERING = (
     "deskbell: another Deskbell seems to be running but did not answer. "
@@ -38,6 +46,19 @@ def display_problem(environ: dict[str, str] | None = None, platform: str = sys.p
     return NO_DISPLAY
 
 
+def ignored_on_handover(options: CliOptions) -> str:
+    """The start-up flags a running Deskbell does not act on, e.g. "--server", or ""."""
+    flags = [
+        flag
+        for flag, given in (
+            ("--server", options.server_url is not None),
+            ("--token-file", options.token_file is not None),
+        )
+        if given
+    ]
+    return " and ".join(flags)
+
+
 def login_wanted() -> bool:
     """Whether launch at login is on for this person (their setting, or policy).
 
@@ -52,6 +73,9 @@ def login_wanted() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run Deskbell; returns the exit status."""
+    early = EarlyQuit()
+    if argv is None:  # the real program, not a test calling main([...])
+        early.install()
     from desktop_agent.cli import parse_args
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -67,10 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    if early.requested:
+        return 0
 
     from PySide6.QtWidgets import QApplication
 
-    from desktop_agent.platform.single_instance import SingleInstance
+    from desktop_agent.platform.single_instance import SingleInstance, default_socket_name
 
     existing = QApplication.instance()
     qapp = existing if isinstance(existing, QApplication) else QApplication([sys.argv[0]])
@@ -78,17 +104,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setDesktopFileName("deskbell")
     qapp.setQuitOnLastWindowClosed(False)
 
-    single = SingleInstance()
+    from desktop_agent.core import paths
+
+    single = SingleInstance(default_socket_name(scope=paths.data_dir()))
     if not single.acquire():
         if single.send_to_primary(args):
-            print("deskbell: Deskbell is already running; it took over.", file=sys.stderr)
+            print(HANDED_OVER, file=sys.stderr)
+            ignored = ignored_on_handover(options)
+            if ignored:
+                print(IGNORED_ON_HANDOVER.format(flags=ignored), file=sys.stderr)
             return 0
         print(NOT_ANSWERING, file=sys.stderr)
         return 1
+    try:
+        return _run_first_instance(qapp, single, options, early)
+    finally:
+        single.release()
+
+
+def _run_first_instance(
+    qapp: QApplication, single: SingleInstance, options: CliOptions, early: EarlyQuit
+) -> int:
+    if early.requested:
+        return 0
     early_tray = _show_tray_icon_early()
 
     # The rest (asyncio glue, WebSocket client, keyring, notifications, windows) takes
     # most of start-up; the icon above is already there while it loads.
+    import asyncio
+    import logging
+
     import qasync
 
     from desktop_agent.app import AppEnvironment, DeskbellApp, run_app
@@ -98,18 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = env.load_settings()
     log_file = setup_logging(env.log_dir, str(settings.get("log_level")))
     logging.getLogger(__name__).info("Deskbell starting; log file %s", log_file)
-    try:
-        with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
-            runner.get_loop().set_exception_handler(loop_exception_handler)
+    if early.requested:
+        if early_tray is not None:
+            early_tray.hide()
+        return 0
+    with asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner:
+        runner.get_loop().set_exception_handler(loop_exception_handler)
 
-            async def run() -> int:
-                app = DeskbellApp(options, env, settings, tray_icon=early_tray)
-                app.listen_to(single)
-                return await run_app(app)
+        async def run() -> int:
+            app = DeskbellApp(options, env, settings, tray_icon=early_tray)
+            app.listen_to(single)
+            return await run_app(app, quit_requested=lambda: early.requested)
 
-            return runner.run(run())
-    finally:
-        single.release()
+        return runner.run(run())
 
 
 def _show_tray_icon_early() -> QSystemTrayIcon | None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from desktop_agent.platform.policy_watch import PolicyWatcher
 from desktop_agent.platform.proxy_credentials import ProxyCredentialStore
 from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import (
+    DESKTOP_ENTRY,
     DesktopNotifierToaster,
     ToastAvailability,
     ToastCallback,
@@ -94,11 +96,47 @@ NO_SERVER_FOR_TOKEN_FILE = (
 )
 SESSION_ONLY_SIGN_IN = " You can still sign in for this session."
 NETWORK_SETTING_KEYS = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
+TOKEN_FILE_REFUSED = (
+    "The server at {server} did not accept the token in {path}. Check that the file "  # noqa: S105
+    "holds the whole token from 'deskbell-server token issue', issued by this server, "
+    "then start Deskbell with --token-file again."
+)
+STORED_SIGN_IN_KEPT = " Deskbell is using your saved sign-in as {email} instead."
 
 
-def default_toaster(on_activated: ToastCallback, on_mark_read: ToastCallback) -> Toaster:
-    """The real OS toaster (D-Bus notifications on Linux, WinRT, UserNotifications)."""
-    return DesktopNotifierToaster(on_activated, on_mark_read, app_name="Deskbell")
+def toast_icon(folder: Path | None) -> str | None:
+    """The icon toasts carry: the installed theme icon's name, else a PNG of it in
+    ``folder`` (running from a checkout); None when neither can be had."""
+    from PySide6.QtGui import QIcon
+
+    from desktop_agent.ui.badge import render_tray_icon
+
+    if QIcon.hasThemeIcon(DESKTOP_ENTRY):
+        return DESKTOP_ENTRY
+    if folder is None:
+        return None
+    path = folder / "deskbell-64.png"
+    try:
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            if not render_tray_icon(0, "normal", 64).save(str(path)):
+                return None
+    except OSError as exc:
+        log.info("toasts go without an icon: %s", exc)
+        return None
+    return str(path)
+
+
+def default_toaster(
+    on_activated: ToastCallback, on_mark_read: ToastCallback, icon_folder: Path | None = None
+) -> Toaster:
+    """The real OS toaster (D-Bus notifications on Linux, WinRT, UserNotifications).
+
+    ``icon_folder``: where to keep a PNG of the app icon when the icon theme has none.
+    """
+    return DesktopNotifierToaster(
+        on_activated, on_mark_read, app_name="Deskbell", app_icon=toast_icon(icon_folder)
+    )
 
 
 def launch_command() -> list[str]:
@@ -162,6 +200,7 @@ class AppEnvironment:
             policy_sources=policy_sources_for_platform(),
             installer_defaults=installer_defaults_for_platform(),
             autostart=autostart_for_platform(launch_command()),
+            make_toaster=functools.partial(default_toaster, icon_folder=paths.data_dir()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
             notification_settings=notification_settings_for_platform(),
         )
@@ -271,6 +310,8 @@ class DeskbellApp(QObject):
         self.server_url = ""
         self.account: Account | None = None
         self._token = ""
+        self._token_file: Path | None = None
+        """The --token-file of the current session, until the server welcomes it."""
         self._save_token_on_welcome = False
         self._pending_conversation: str | None = options.conversation_id
         self.signin_dialog: SignInDialog | None = None
@@ -300,23 +341,44 @@ class DeskbellApp(QObject):
         server_url = self._initial_server_url()
         options = self.options
         if options.token_file is not None:
-            if not server_url:
-                self.show_sign_in(error=NO_SERVER_FOR_TOKEN_FILE)
-                return
             try:
+                if not server_url:
+                    raise TokenFileError(NO_SERVER_FOR_TOKEN_FILE)
                 token = read_token_file(options.token_file)
             except TokenFileError as exc:
-                self.show_sign_in(error=str(exc))
+                self._token_file_failed(str(exc), server_url)
+                if self.connection is None:
+                    self._record_connection("signed_out")
                 return
             self._start_session(server_url, token, account=None)
+            self._token_file = options.token_file
             return
+        if not self._start_stored_session(server_url):
+            self.show_sign_in()
+        if self.connection is None:
+            # Replace what an earlier run left in status.json (its pid, its state).
+            self._record_connection("signed_out")
+
+    def _start_stored_session(self, server_url: str) -> bool:
+        """Connect with the sign-in kept in the keyring (for ``server_url``, if given)."""
         account = self.accounts.load()
         if account is not None and (not server_url or account.server_url == server_url):
             stored = self.tokens.load(account.server_url, account.email)
             if stored:
                 self._start_session(account.server_url, stored, account=account)
-                return
-        self.show_sign_in()
+                return True
+        return False
+
+    def _token_file_failed(self, problem: str, server_url: str) -> None:
+        """A --token-file could not be used: say so on the terminal and in the log, and
+        keep a saved sign-in working rather than replace it with the sign-in window."""
+        log.warning("%s", problem)
+        account = self.accounts.load()
+        if self._start_stored_session(server_url):
+            assert account is not None
+            log.warning("%s", STORED_SIGN_IN_KEPT.format(email=account.email).strip())
+            return
+        self.show_sign_in(error=problem)
 
     async def wait_for_quit(self) -> None:
         """Return once Quit was chosen (or :meth:`quit` called)."""
@@ -370,6 +432,11 @@ class DeskbellApp(QObject):
         except SystemExit:
             log.warning("ignoring arguments from a second start: %r", argv)
             return
+        if options.server_url is not None or options.token_file is not None:
+            log.warning(
+                "a second start asked for --server/--token-file; they apply only at start-up "
+                "and were not used"
+            )
         if options.conversation_id is not None:
             self.open_conversation_when_ready(options.conversation_id)
         elif self.connection is None:
@@ -429,6 +496,7 @@ class DeskbellApp(QObject):
 
     def _on_welcomed(self, welcome: Welcome) -> None:
         email = welcome.agent.email
+        self._token_file = None
         if self._save_token_on_welcome:
             # A token from a file: keep it in the keyring like any sign-in.
             self._save_token_on_welcome = False
@@ -442,7 +510,16 @@ class DeskbellApp(QObject):
             self.controller.open_conversation(pending)
 
     def _on_auth_failed(self, reason: str) -> None:
+        token_file, self._token_file = self._token_file, None
+        server_url = self.server_url
         self._end_session(forget_token=True)
+        if token_file is not None:
+            # Never accepted, so not "revoked or expired": most likely a wrong token.
+            self._token_file_failed(
+                TOKEN_FILE_REFUSED.format(server=server_url, path=token_file), server_url
+            )
+            return
+        log.warning("signed out by the server: %s", reason)
         self.show_sign_in(error=reason)
 
     def _end_session(self, *, forget_token: bool) -> None:
@@ -794,14 +871,20 @@ def _server_url_or_empty(text: str) -> str:
     return normalize_server_url(text) if text.strip() else ""
 
 
-async def run_app(app: DeskbellApp) -> int:
-    """Start ``app``, wait for Quit, shut down; the exit status."""
+async def run_app(app: DeskbellApp, quit_requested: Callable[[], bool] = lambda: False) -> int:
+    """Start ``app``, wait for Quit, shut down; the exit status.
+
+    ``quit_requested`` says whether Ctrl+C or SIGTERM came during start-up, before
+    this loop's own handlers took over: then the app quits at once.
+    """
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         # Ctrl+C in a terminal (the demo) quits cleanly.
         loop.add_signal_handler(signal.SIGINT, app.quit)
         loop.add_signal_handler(signal.SIGTERM, app.quit)
     app.start()
+    if quit_requested():
+        app.quit()
     await app.wait_for_quit()
     await app.shutdown()
     return 0

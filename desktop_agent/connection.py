@@ -825,11 +825,9 @@ async def sign_in(
             raise AuthRejected(
                 "The email or password is not right. Check both and try again."
             ) from None
-        if exc.code == "rate_limited":
-            raise RequestFailed(
-                exc.code,
-                "Too many sign-in attempts. Wait ten minutes, then try again.",
-            ) from None
+        if exc.code == "rate_limited":  # the server's words say how long to wait
+            message = exc.message.strip().rstrip(".")
+            raise RequestFailed(exc.code, f"{message[:1].upper()}{message[1:]}.") from None
         raise
     return reply.token, reply.agent
 

@@ -24,6 +24,14 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from backend.protocol import AgentRef, Message, Notification, Welcome
 from desktop_agent.connection import ResumeResult
+from desktop_agent.core.pending_reads import (
+    PendingReads,
+    ReadAll,
+    ReadConversation,
+    ReadIds,
+    ReadRequest,
+    Ticket,
+)
 from desktop_agent.core.settings import Settings
 from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastDecision, ToastPolicy
 from desktop_agent.errors import DeskbellError, NotConnected
@@ -153,6 +161,10 @@ class Controller(QObject):
         self._toast_worker: asyncio.Task[None] | None = None
         self._history_loaded = False
         self._closed = False
+        self._waiting_replies: dict[str, tuple[str, str]] = {}
+        """Replies written offline: client_msg_id -> (conversation_id, body)."""
+        self.pending_reads = PendingReads()
+        """Reads made here that the server has not confirmed (offline ones wait here)."""
         self.focused_conversation: str | None = None
         """The conversation window that is active (its messages do not toast)."""
 
@@ -186,8 +198,8 @@ class Controller(QObject):
 
     @property
     def unread_counts(self) -> dict[str, int]:
-        """The server's latest unread counts."""
-        return dict(self._counts)
+        """The server's latest unread counts, less the reads made here not yet confirmed."""
+        return self.pending_reads.adjust(self._counts)
 
     def attach(self, connection: Connection) -> None:
         """Show this connection's session (after signing in)."""
@@ -217,6 +229,8 @@ class Controller(QObject):
             window.close()
         self.conversations.clear()
         self.model.clear()
+        self.pending_reads.clear()
+        self._waiting_replies.clear()
         self._counts = {"total": 0, "chat": 0}
         self._on_state("signed_out")
 
@@ -233,6 +247,8 @@ class Controller(QObject):
     def _on_state(self, state: str) -> None:
         self._state = state
         self.window.set_connection_state(state)
+        for window in self.conversations.values():
+            window.set_connection_state(state)
         self.render_badge()
 
     def _on_welcomed(self, welcome: Welcome) -> None:
@@ -244,6 +260,8 @@ class Controller(QObject):
             self.tasks.spawn(self._load_history(None), "loading the first history page")
         if self.policy.dnd.manual_active(self._clock()):
             self.tasks.spawn(self._send_presence("dnd"), "sending presence")
+        self._send_pending_reads()
+        self._send_waiting_replies()
         for window in self.conversations.values():
             # A new connection has no subscriptions: fetching each open conversation
             # again subscribes it to live messages and fills in what came meanwhile.
@@ -279,8 +297,9 @@ class Controller(QObject):
             if (n := self.model.get(i)) is not None and n.conversation_id is not None
         }
         self.model.mark_read(ids)
+        self.pending_reads.read_elsewhere(ids)
         for conversation_id in conversations:
-            if not self._has_unread(conversation_id):
+            if not self.model.has_unread_in_conversation(conversation_id):
                 # Read here or on another device: its toast has nothing left to say.
                 self._conversation_read(conversation_id)
 
@@ -294,9 +313,11 @@ class Controller(QObject):
     def render_badge(self) -> None:
         """Put the current count, connection state and DND on the tray (and dock)."""
         scope = self.settings.badge_scope
-        count = self._counts.get("total" if scope == "all" else "chat", 0)
+        counts = self.unread_counts
+        count = counts.get("total" if scope == "all" else "chat", 0)
         dnd = self.policy.dnd.active(self._clock())
-        self.tray.set_state(count, self._state, dnd, self._counts)
+        self.tray.set_state(count, self._state, dnd, counts)
+        self.window.set_unread_counts(counts)
         if count != self._badge:
             self._badge = count
             self.badgeChanged.emit(count)
@@ -399,6 +420,7 @@ class Controller(QObject):
             window.activeChanged.connect(self._on_conversation_active)
             window.closed.connect(self._on_conversation_closed)
             self.conversations[conversation_id] = window
+        window.set_connection_state(self._state)
         window.show()
         window.raise_()
         window.activateWindow()
@@ -420,12 +442,10 @@ class Controller(QObject):
 
     def mark_conversation_read(self, conversation_id: str) -> None:
         """Mark a conversation's notifications read, here at once and on the server."""
+        rows = self.model.unread_in_conversation(conversation_id)
         self.model.mark_conversation_read(conversation_id)
         self._conversation_read(conversation_id)
-        self.tasks.spawn(
-            self._mark_read(conversation_id=conversation_id),
-            f"marking conversation {conversation_id} read",
-        )
+        self._read(ReadConversation(conversation_id), rows)
 
     def _conversation_read(self, conversation_id: str) -> None:
         key = f"conversation:{conversation_id}"
@@ -433,31 +453,55 @@ class Controller(QObject):
         self.policy.toast_closed(key)
         self._enqueue_toast(key)
 
-    def _has_unread(self, conversation_id: str) -> bool:
-        return any(
-            not n.read and n.conversation_id == conversation_id
-            for n in (self.model.notification_at(r) for r in range(self.model.rowCount()))
-        )
-
     def _on_reply_requested(self, conversation_id: str, body: str, client_msg_id: str) -> None:
-        window = self.conversations.get(conversation_id)
-        if window is None:
+        if conversation_id not in self.conversations:
             return
-        window.set_reply_state(client_msg_id, "sending")
+        self._send_reply_soon(conversation_id, body, client_msg_id)
+
+    def _send_reply_soon(self, conversation_id: str, body: str, client_msg_id: str) -> None:
+        """Send a reply now, or keep it "waiting" until the next welcome when offline."""
+        window = self.conversations.get(conversation_id)
+        connection = self._connection
+        if connection is None or connection.state != "connected":
+            self._waiting_replies[client_msg_id] = (conversation_id, body)
+            if window is not None:
+                window.set_reply_state(client_msg_id, "waiting")
+            return
+        if window is not None:
+            window.set_reply_state(client_msg_id, "sending")
         self.tasks.spawn(
-            self._send_reply(window, body, client_msg_id), f"replying in {conversation_id}"
+            self._send_reply(connection, conversation_id, body, client_msg_id),
+            f"replying in {conversation_id}",
         )
 
-    async def _send_reply(self, window: ConversationWindow, body: str, client_msg_id: str) -> None:
+    def _send_waiting_replies(self) -> None:
+        waiting, self._waiting_replies = self._waiting_replies, {}
+        for client_msg_id, (conversation_id, body) in waiting.items():
+            self._send_reply_soon(conversation_id, body, client_msg_id)
+
+    async def _send_reply(
+        self, connection: Connection, conversation_id: str, body: str, client_msg_id: str
+    ) -> None:
         try:
-            message = await self._require_connection().reply(
-                window.conversation_id, body, client_msg_id
-            )
+            message = await connection.reply(conversation_id, body, client_msg_id)
+        except NotConnected:
+            # Offline, or lost before the answer: the same client_msg_id goes again after
+            # the next welcome, and the server stores it once whatever happened.
+            if connection is self._connection:
+                self._waiting_replies[client_msg_id] = (conversation_id, body)
+                window = self.conversations.get(conversation_id)
+                if window is not None:
+                    window.set_reply_state(client_msg_id, "waiting")
+            return
         except DeskbellError as exc:
-            window.set_reply_state(client_msg_id, "failed")
-            window.set_error(f"Your reply was not sent: {exc}")
+            window = self.conversations.get(conversation_id)
+            if window is not None:
+                window.set_reply_state(client_msg_id, "failed")
+                window.set_error(f"Your reply was not sent: {exc}")
             raise
-        window.set_reply_state(client_msg_id, "sent", message)
+        window = self.conversations.get(conversation_id)
+        if window is not None:
+            window.set_reply_state(client_msg_id, "sent", message)
 
     def _on_assign_requested(self, conversation_id: str) -> None:
         window = self.conversations.get(conversation_id)
@@ -489,20 +533,50 @@ class Controller(QObject):
     # ------------------------------------------------------ notification window
 
     def _on_mark_ids_read(self, ids: list[str]) -> None:
+        rows = self.model.unread_rows(ids)
         self.model.mark_read(ids)
-        self.tasks.spawn(self._mark_read(ids=list(ids)), "marking read")
+        self._read(ReadIds(tuple(ids)), rows)
 
     def _on_mark_all_read(self, category: str | None) -> None:
         self.model.mark_category_read(category)
-        self.tasks.spawn(self._mark_all_read(category), "marking everything read")
+        self._read(ReadAll(category))
 
-    async def _mark_read(
-        self, *, ids: list[str] | None = None, conversation_id: str | None = None
-    ) -> None:
-        await self._require_connection().mark_read(ids=ids, conversation_id=conversation_id)
+    # ------------------------------------------------------------------ reads
 
-    async def _mark_all_read(self, category: str | None) -> None:
-        await self._require_connection().mark_all_read(category)
+    def _read(self, request: ReadRequest, rows: list[tuple[str, str]] | None = None) -> None:
+        """A read made here: shown at once; sent now, or after the next connect."""
+        self.pending_reads.read(request, rows or ())
+        self.render_badge()
+        self._send_pending_reads()
+
+    def _send_pending_reads(self) -> None:
+        connection = self._connection
+        if connection is None or connection.state != "connected":
+            return  # they wait; the next welcome sends them
+        for ticket in self.pending_reads.take():
+            self.tasks.spawn(self._send_read(connection, ticket), "marking read")
+
+    async def _send_read(self, connection: Connection, ticket: Ticket) -> None:
+        request = ticket.request
+        try:
+            if isinstance(request, ReadIds):
+                counts = await connection.mark_read(ids=list(request.ids))
+            elif isinstance(request, ReadConversation):
+                counts = await connection.mark_read(conversation_id=request.conversation_id)
+            else:
+                counts = await connection.mark_all_read(request.category)
+        except NotConnected:
+            # Offline, or the link dropped before the answer: again after the next welcome.
+            self.pending_reads.lost(ticket)
+            self.render_badge()
+            return
+        except DeskbellError:
+            self.pending_reads.confirmed(ticket)  # refused for good: do not retry forever
+            self.render_badge()
+            raise
+        self.pending_reads.confirmed(ticket)
+        if connection is self._connection and isinstance(counts, dict):
+            self._on_unread(counts)
 
     def _on_more_history(self, before_seq: int) -> None:
         self.tasks.spawn(

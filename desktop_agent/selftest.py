@@ -415,17 +415,32 @@ def run_selftest(
     return 1 if failed else 0
 
 
+def app_answers(data_dir: Path) -> bool:
+    """Whether the Deskbell of ``data_dir`` runs: its single-instance socket answers."""
+    from desktop_agent.platform.single_instance import default_socket_name, instance_answers
+
+    return instance_answers(default_socket_name(scope=data_dir))
+
+
 def run_status(
     inputs: HealthInputs | None = None,
     *,
     out: Callable[[str], Any] = sys.stdout.write,
     probe_toasts: Callable[[], Check] = probe_notifications,
+    app_running: Callable[[Path], bool | None] = app_answers,
 ) -> int:
-    """Print the health view as text; always 0 (it reports, it does not judge)."""
+    """Print the health view as text; always 0 (it reports, it does not judge).
+
+    Whether the app runs is asked of the app itself (``app_running``: its
+    single-instance socket); the process id in the status file is only a fallback,
+    as it can be left over from an earlier run or reused by another process.
+    """
     inputs = inputs or HealthInputs()
     settings = _load(inputs)
     connection = load_connection_status(inputs.data_dir)
-    running = _process_running(connection.pid) if connection else None
+    running = app_running(inputs.data_dir)
+    if running is None and connection is not None:
+        running = _process_running(connection.pid)
     report = gather_health(
         settings,
         inputs.policy_sources,

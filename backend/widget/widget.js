@@ -13,11 +13,15 @@
  * - A lost connection is retried by itself, with capped exponential backoff and
  *   jitter; messages typed meanwhile are queued and sent (once: the server dedupes by
  *   client_msg_id) after the re-attach.
+ * - A socket the server closed for idling before any chat (close code 4008) is not a
+ *   lost connection: the widget stays quiet and connects again when the visitor starts
+ *   to type or presses Start chat.
  */
 (() => {
   "use strict";
 
   const SUBPROTOCOL = "deskbell.v1";
+  const CLOSE_IDLE = 4008; // server.CLOSE_IDLE: no chat started in time
   const MAX_BODY_CHARS = 8000; // protocol.MAX_BODY_CHARS
   const MAX_NAME_CHARS = 120; // protocol.MAX_NAME_CHARS
   const STORAGE_PREFIX = "deskbell.visitor.";
@@ -136,6 +140,7 @@
       this.timer = null;
       this.failures = 0;
       this.everOpen = false;
+      this.idle = false;
     }
 
     get isOpen() {
@@ -154,18 +159,20 @@
         return;
       }
       this.ws = ws;
-      this.handlers.onConnecting(this.failures);
+      if (!this.idle) this.handlers.onConnecting(this.failures);
       ws.onopen = () => {
+        this.idle = false;
         this.failures = 0;
         this.everOpen = true;
         this.delays = reconnectDelays();
         this.handlers.onOpen();
       };
       ws.onmessage = (event) => this.receive(event.data);
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (this.ws !== ws) return;
         this.ws = null;
-        this.lost();
+        if (event.code === CLOSE_IDLE) this.idle = true; // quiet until the visitor acts
+        else this.lost();
       };
     }
 
@@ -546,7 +553,8 @@
     if (state.starting) return;
     if (!channel.isOpen) {
       state.startWhenOnline = true;
-      showText(el.startError, "You are offline. We will start your chat as soon as the connection is back.");
+      if (!channel.idle)
+        showText(el.startError, "You are offline. We will start your chat as soon as the connection is back.");
       channel.reconnectNow();
       return;
     }
@@ -638,6 +646,9 @@
     });
     for (const field of [el.startName, el.startText]) {
       field.addEventListener("input", () => field.removeAttribute("aria-invalid"));
+      // Connect again (after an idle close) while the visitor is still typing.
+      field.addEventListener("focus", () => channel.isOpen || channel.reconnectNow());
+      field.addEventListener("input", () => channel.isOpen || channel.reconnectNow());
     }
 
     el.composer.addEventListener("submit", (event) => {

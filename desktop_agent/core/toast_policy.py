@@ -22,9 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from backend.protocol import KIND_CONVERSATION_ASSIGNED, Notification
+from desktop_agent.core.display_text import shorten
 from desktop_agent.core.dnd import DoNotDisturb
 
 PREVIEW_CHARS = 160
+TITLE_NAME_CHARS = 48
+"""A toast title's visitor name is cut to this many characters."""
+TITLE_INBOX_CHARS = 32
 SUMMARY_KEY = "summary"
 RESUME_KEY = "resume"
 MAX_NAMES = 3
@@ -250,7 +254,11 @@ class ToastPolicy:
         assert notification.conversation_id is not None
         visitor = _visitor_name(notification)
         inbox = _inbox_name(notification.data)
-        title = f"{visitor} · {inbox}" if inbox else visitor
+        # The notification server draws the title on one line it does not always elide:
+        # a 120-character name must not push the inbox (or the toast) off the screen.
+        title = shorten(visitor, TITLE_NAME_CHARS)
+        if inbox:
+            title += f" · {shorten(inbox, TITLE_INBOX_CHARS)}"
         preview = _preview(notification.body)
         body = preview
         if count > 1:
@@ -300,7 +308,7 @@ def _actor_id(data: dict[str, Any]) -> str | None:
 def _names(notifications: list[Notification]) -> str:
     counts: dict[str, int] = {}
     for n in notifications:
-        name = _visitor_name(n)
+        name = shorten(_visitor_name(n), TITLE_NAME_CHARS)
         counts[name] = counts.get(name, 0) + 1
     labelled = [f"{name} ({count})" if count > 1 else name for name, count in counts.items()]
     return _join_names(labelled)

@@ -15,6 +15,7 @@ Wire format: one JSON object ``{"argv": [...]}`` and a newline; the answer is ``
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -30,21 +31,45 @@ from desktop_agent import APP_ID
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
+MAX_SOCKET_PATH_BYTES = 100
+"""A Unix socket path must fit sockaddr_un (108 bytes on Linux, 104 on macOS)."""
 ACK = b"ok\n"
 
 
-def default_socket_name(app_id: str = APP_ID, user: str | None = None) -> str:
+def default_socket_name(
+    app_id: str = APP_ID, user: str | None = None, scope: Path | None = None
+) -> str:
     """The per-user socket name (or, on Linux with XDG_RUNTIME_DIR, full socket path).
 
     XDG_RUNTIME_DIR is private to the user (mode 0700), so no other user can squat the
     name; elsewhere the name carries the user name and Qt picks the folder.
+
+    ``scope`` is the app's data folder: one instance per data folder, not per user, so
+    a Deskbell with its own folders (``scripts/demo`` sets XDG_DATA_HOME and the other
+    XDG folders) runs beside the user's own instead of handing its arguments to it.
     """
     user = user if user is not None else getpass.getuser()
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{app_id}-{user}")
+    label = f"{app_id}-{user}"
+    if scope is not None:
+        digest = hashlib.sha256(str(Path(scope).expanduser().absolute()).encode()).hexdigest()
+        label += f"-{digest[:10]}"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", label)
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
     if sys.platform.startswith("linux") and runtime_dir and Path(runtime_dir).is_dir():
-        return str(Path(runtime_dir) / f"{name}.sock")
+        path = str(Path(runtime_dir) / f"{name}.sock")
+        if len(path.encode()) <= MAX_SOCKET_PATH_BYTES:
+            return path
     return name
+
+
+def instance_answers(socket_name: str, timeout_ms: int = 1000) -> bool:
+    """Whether a Deskbell listens on ``socket_name`` (``deskbell --status`` asks this:
+    a recorded process id can be stale or reused, the listening socket cannot)."""
+    probe = QLocalSocket()
+    probe.connectToServer(socket_name)
+    alive = probe.waitForConnected(timeout_ms)
+    probe.abort()
+    return alive
 
 
 def encode_arguments(argv: list[str]) -> bytes:
@@ -152,11 +177,7 @@ class SingleInstance(QObject):
             self._server = None
 
     def _primary_is_alive(self) -> bool:
-        probe = QLocalSocket()
-        probe.connectToServer(self.socket_name)
-        alive = probe.waitForConnected(self._timeout_ms)
-        probe.abort()
-        return alive
+        return instance_answers(self.socket_name, self._timeout_ms)
 
     def _accept(self) -> None:
         assert self._server is not None

@@ -31,6 +31,25 @@ ToastCallback = Callable[[str, "str | None"], None]
 
 ACTION_LABELS: dict[str, str] = {"open": "Open", "mark_read": "Mark read"}
 
+DESKTOP_ENTRY = "deskbell"
+"""The .desktop file's name (packaging/linux/deskbell.desktop) and the themed icon's."""
+SOUND_NAMES: dict[str, str] = {
+    # freedesktop Sound Naming Specification, "Messaging": a new instant message.
+    "linux": "message-new-instant",
+    # Windows toast audio: the "Instant Message" system sound event.
+    "win32": "ms-winsoundevent:Notification.IM",
+}
+"""The new-message sound by platform; macOS (and anything else) plays its default."""
+
+
+def toast_sound_name(platform: str = sys.platform) -> str | None:
+    """The sound name a toast asks for on ``platform``; None for the system default."""
+    for prefix, name in SOUND_NAMES.items():
+        if platform.startswith(prefix):
+            return name
+    return None
+
+
 NO_SERVER_REASON = (
     "Pop-up notifications are off because no notification service is running on this "
     "desktop. New chats still show in the tray and the notification list; start your "
@@ -113,7 +132,10 @@ class DesktopNotifierToaster:
       on_activated: called with (key, conversation_id) on a body click or "Open".
       on_mark_read: called with (key, conversation_id) on "Mark read".
       app_name: the name the notification server shows; matches the .desktop entry.
-      app_icon: path of an icon file, or None for the server's default.
+      app_icon: an icon theme name (e.g. "deskbell") or the path of an icon file;
+        None for the server's default.
+      desktop_entry: the ``desktop-entry`` hint (Linux): lets the desktop group
+        Deskbell's toasts and apply its notification settings to them.
       notifier: a desktop_notifier.DesktopNotifier to use (tests, or a preconfigured one).
       server_query: returns the server's capabilities; defaults to the session D-Bus
         on Linux. Elsewhere servers take no markup, so nothing is escaped.
@@ -126,6 +148,7 @@ class DesktopNotifierToaster:
         *,
         app_name: str = "Deskbell",
         app_icon: str | None = None,
+        desktop_entry: str | None = DESKTOP_ENTRY,
         notifier: Any = None,
         server_query: ServerQuery | None = None,
     ) -> None:
@@ -134,7 +157,10 @@ class DesktopNotifierToaster:
         self._on_activated = on_activated
         self._on_mark_read = on_mark_read
         if notifier is None:
-            icon = Icon(path=Path(app_icon)) if app_icon else None
+            icon = None
+            if app_icon:
+                path = Path(app_icon)
+                icon = Icon(path=path) if path.is_absolute() else Icon(name=app_icon)
             notifier = DesktopNotifier(app_name=app_name, app_icon=icon)
             if sys.platform == "win32":
                 from desktop_agent.platform.windows_toasts import use_protocol_toasts
@@ -144,6 +170,7 @@ class DesktopNotifierToaster:
         # it) arrives here, with only the toast's identifier to go on.
         notifier.on_clicked = self._clicked_from_earlier_run
         self._notifier = notifier
+        self._desktop_entry = desktop_entry
         if server_query is None and sys.platform.startswith("linux"):
             server_query = query_server
         self._server_query = server_query
@@ -152,7 +179,7 @@ class DesktopNotifierToaster:
         self._shown: dict[str, _Shown] = {}
 
     async def show(self, request: ToastRequest) -> None:
-        from desktop_notifier import DEFAULT_SOUND, Button, Notification
+        from desktop_notifier import DEFAULT_SOUND, Button, Notification, Sound
 
         for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
             await self.withdraw(old_key)
@@ -191,10 +218,11 @@ class DesktopNotifierToaster:
             on_clicked=lambda: self._fire(self._on_activated, key, conversation_id, identifier),
             on_dismissed=lambda: self._forget(key, identifier),
             on_dispatched=lambda: dispatched.append(True),
-            sound=DEFAULT_SOUND if request.sound else None,
+            sound=_sound(request.sound, DEFAULT_SOUND, Sound),
             thread=key,
             identifier=identifier,
         )
+        await self._add_desktop_entry_hint()
         await self._notifier.send_notification(notification)
         if dispatched:
             self._shown[key] = _Shown(key, conversation_id, identifier)
@@ -236,6 +264,44 @@ class DesktopNotifierToaster:
         except Exception:
             logger.exception("toast click from an earlier run failed")
 
+    async def _add_desktop_entry_hint(self) -> None:
+        """Add the ``desktop-entry`` hint to every Notify call on D-Bus.
+
+        desktop-notifier (6.x) sends no such hint and has no way to add one, so its
+        D-Bus proxy's ``call_notify`` is wrapped once. Elsewhere (Windows, macOS, a
+        test's notifier) there is no such proxy and nothing changes.
+        """
+        backend: Any = getattr(self._notifier, "_backend", None)
+        if self._desktop_entry is None or not hasattr(backend, "_init_dbus"):
+            return
+        interface = getattr(backend, "interface", None)
+        if interface is None:
+            try:
+                interface = backend.interface = await backend._init_dbus()
+            except Exception:
+                return  # no server: desktop-notifier logs and drops the toast itself
+        if getattr(interface, "_deskbell_hinted", False):
+            return
+        entry = self._desktop_entry
+        notify = interface.call_notify
+
+        async def call_notify(*args: Any, **kwargs: Any) -> Any:
+            args_list = list(args)
+            if len(args_list) >= 7 and isinstance(args_list[6], dict):
+                hints = dict(args_list[6])
+                typed = any(hasattr(value, "signature") for value in hints.values())
+                if typed:
+                    from dbus_fast import Variant
+
+                    hints["desktop-entry"] = Variant("s", entry)
+                else:
+                    hints["desktop-entry"] = entry
+                args_list[6] = hints
+            return await notify(*args_list, **kwargs)
+
+        interface.call_notify = call_notify
+        interface._deskbell_hinted = True
+
     def shown_keys(self) -> frozenset[str]:
         """Keys of the toasts this toaster believes are still on screen."""
         return frozenset(self._shown)
@@ -272,6 +338,14 @@ class DesktopNotifierToaster:
         shown = self._shown.get(key)
         if shown is not None and shown.identifier == identifier:
             del self._shown[key]
+
+
+def _sound(wanted: bool, default: Any, sound_type: Any) -> Any:
+    """The desktop-notifier sound for a toast: None (silent), a named one, or the default."""
+    if not wanted:
+        return None
+    name = toast_sound_name()
+    return sound_type(name=name) if name else default
 
 
 @dataclass

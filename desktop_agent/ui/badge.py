@@ -32,11 +32,37 @@ GREY_FILL = QColor("#a3a3a3")
 GREY_DARK = QColor("#4a4a4a")
 
 
-def badge_text(count: int) -> str:
-    """The text of the unread badge: "" for 0 (or less), "1".."99", then "99+"."""
-    if count <= 0:
+DOT_BELOW_PX = 20
+"""Under this many device pixels the badge is a dot: no digit would be readable."""
+ONE_DIGIT_BELOW_PX = 32
+"""Under this many device pixels the badge holds one digit ("9+" above 9), drawn large."""
+
+
+def badge_text(count: int, pixels: float = ONE_DIGIT_BELOW_PX) -> str:
+    """The text of the unread badge on an icon of ``pixels`` device pixels.
+
+    "" for 0 (or less), and for any count under :data:`DOT_BELOW_PX` (a plain dot
+    then); one digit or "9+" under :data:`ONE_DIGIT_BELOW_PX`, where two digits
+    would be ~5 px tall; else "1".."99", then "99+". The tooltip has the exact count.
+    """
+    if count <= 0 or pixels < DOT_BELOW_PX:
         return ""
+    if pixels < ONE_DIGIT_BELOW_PX:
+        return str(count) if count < 10 else "9+"
     return str(count) if count < 100 else "99+"
+
+
+def badge_font(text: str, size: float) -> QFont:
+    """The bold font of the badge text on an icon of ``size`` logical pixels."""
+    font = QFont()
+    font.setBold(True)
+    font.setWeight(QFont.Weight.Black)
+    font.setPixelSize(max(6, round(_badge_height(size) * (0.82 if len(text) < 3 else 0.66))))
+    return font
+
+
+def _badge_height(size: float) -> float:
+    return max(8.0, size * 0.58)
 
 
 def render_tray_icon(
@@ -68,11 +94,12 @@ def render_tray_icon(
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
     s = float(size)
-    text = badge_text(count)
+    text = badge_text(count, size * device_pixel_ratio)
+    badge = count > 0
     # With a badge, the bell shrinks towards the bottom left to leave the corner free.
     bell_box = (
         QRectF(0, s * 0.10, s * 0.84, s * 0.84)
-        if text
+        if badge
         else QRectF(s * 0.04, s * 0.04, s * 0.92, s * 0.92)
     )
     _paint_bell(painter, bell_box, state)
@@ -81,9 +108,9 @@ def render_tray_icon(
     elif state == "disconnected":
         _paint_slash(painter, bell_box)
     if text:
-        _paint_badge(
-            painter, s, text, grey=state == "disconnected", tiny=size * device_pixel_ratio < 24
-        )
+        _paint_badge(painter, s, text, grey=state == "disconnected")
+    elif badge:
+        _paint_dot(painter, s, grey=state == "disconnected")
     painter.end()
     return pixmap
 
@@ -129,18 +156,13 @@ def _paint_moon(painter: QPainter, s: float) -> None:
     painter.drawPath(moon_path(box))
 
 
-def _paint_badge(painter: QPainter, s: float, text: str, *, grey: bool, tiny: bool) -> None:
-    # Under 24 device pixels every pixel of text counts: a taller badge with tighter
-    # letters keeps "99+" legible at the cost of more of the bell.
-    long_text = len(text) >= 3
-    height = max(8.0, s * (0.62 if tiny and long_text else 0.52))
-    font = QFont()
-    font.setBold(True)
-    font.setPixelSize(max(6, round(height * (0.74 if not long_text or tiny else 0.66))))
-    if tiny and long_text:
-        font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, -0.6)
+def _paint_badge(painter: QPainter, s: float, text: str, *, grey: bool) -> None:
+    # As tall as the corner allows, the digits in a heavy weight: at 22 px a digit is
+    # about 9 px tall (it was 5 px with two digits and a thinner font).
+    height = _badge_height(s)
+    font = badge_font(text, s)
     metrics = QFontMetricsF(font)
-    width = max(height, metrics.horizontalAdvance(text) + height * 0.42)
+    width = max(height, metrics.horizontalAdvance(text) + height * 0.36)
     width = min(width, s)
     pill = QRectF(s - width, 0, width, height)
     path = QPainterPath()
@@ -151,3 +173,10 @@ def _paint_badge(painter: QPainter, s: float, text: str, *, grey: bool, tiny: bo
     painter.setPen(QColor("white"))
     painter.setFont(font)
     painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def _paint_dot(painter: QPainter, s: float, *, grey: bool) -> None:
+    diameter = s * 0.5
+    painter.setPen(QPen(QColor("white"), max(1.0, s / 16)))
+    painter.setBrush(GREY_DARK if grey else BADGE_RED)
+    painter.drawEllipse(QRectF(s - diameter, 0, diameter, diameter))

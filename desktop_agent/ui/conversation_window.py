@@ -24,11 +24,19 @@ from PySide6.QtWidgets import (
 )
 
 from backend.protocol import MAX_BODY_CHARS, AgentRef, Conversation, Message
+from desktop_agent.core.display_text import display_name, isolate, shorten
 from desktop_agent.ui.delegate import Clock, local_now
+from desktop_agent.ui.elided_label import ElidedLabel
 from desktop_agent.ui.transcript import ReplyState, TranscriptModel, TranscriptRole
 from desktop_agent.ui.transcript_delegate import TranscriptDelegate
 
 STATUS_TEXT = {"open": "Open", "resolved": "Resolved"}
+OFFLINE_TEXT = (
+    "Offline: Deskbell is reconnecting on its own. Replies you send now wait and go "
+    "out as soon as the connection is back."
+)
+WINDOW_TITLE_NAME_CHARS = 48
+"""The window manager draws the title and cannot elide it to our width: cut names here."""
 
 
 def new_client_msg_id() -> str:
@@ -95,15 +103,16 @@ class ConversationWindow(QWidget):
         self.setObjectName("deskbellConversationWindow")
         self.setWindowTitle("Conversation")
 
-        self.title_label = QLabel("Loading the conversation…")
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        # Visitor, inbox and agent names are typed by people (up to MAX_NAME_CHARS):
+        # they elide to the room they get and never widen the window.
+        self.title_label = ElidedLabel("Loading the conversation…", max_hint=360)
         font = self.title_label.font()
         font.setBold(True)
         self.title_label.setFont(font)
+        self.inbox_label = ElidedLabel(max_hint=200, min_chars=10)
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.assignee_label = QLabel()
-        self.assignee_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.assignee_label = ElidedLabel(max_hint=240, min_chars=18)
         self.assign_button = QPushButton("Assign to me")
         self.assign_button.clicked.connect(
             lambda: self.assignToMeRequested.emit(self.conversation_id)
@@ -138,6 +147,15 @@ class ConversationWindow(QWidget):
         self.retry_bar.setLayout(retry_bar)
         self.retry_bar.hide()
 
+        self.offline_label = QLabel(OFFLINE_TEXT)
+        self.offline_label.setObjectName("deskbellOffline")
+        self.offline_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.offline_label.setWordWrap(True)
+        self.offline_label.setStyleSheet(
+            "background: #fef3c7; color: #78350f; padding: 4px 6px; border-radius: 4px"
+        )
+        self.offline_label.hide()
+
         self.error_label = QLabel()
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setWordWrap(True)
@@ -152,7 +170,9 @@ class ConversationWindow(QWidget):
         self.send_button.clicked.connect(self.send_reply)
 
         header = QHBoxLayout()
-        header.addWidget(self.title_label, 1)
+        header.addWidget(self.title_label)
+        header.addWidget(self.inbox_label)
+        header.addStretch(1)
         header.addWidget(self.status_label)
         header.addWidget(self.assignee_label)
         header.addWidget(self.assign_button)
@@ -163,6 +183,7 @@ class ConversationWindow(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.retry_bar)
+        layout.addWidget(self.offline_label)
         layout.addWidget(self.error_label)
         layout.addLayout(reply_row)
         self.resize(480, 600)
@@ -171,8 +192,14 @@ class ConversationWindow(QWidget):
 
     def show_conversation(self, conversation: Conversation) -> None:
         """Show a conversation as fetched from the server (transcript, status, assignee)."""
-        self.title_label.setText(f"{conversation.visitor.name} · {conversation.inbox.name}")
-        self.setWindowTitle(f"{conversation.visitor.name} · {conversation.inbox.name} — Deskbell")
+        visitor = display_name(conversation.visitor.name)
+        inbox = display_name(conversation.inbox.name, "")
+        self.title_label.setText(isolate(visitor))
+        self.inbox_label.setText(f"· {isolate(inbox)}" if inbox else "")
+        title = isolate(shorten(visitor, WINDOW_TITLE_NAME_CHARS))
+        if inbox:
+            title += f" · {isolate(shorten(inbox, WINDOW_TITLE_NAME_CHARS))}"
+        self.setWindowTitle(f"{title} — Deskbell")
         self.model.set_messages(conversation.messages)
         self.set_status(conversation.status)
         self.set_assignee(conversation.assignee)
@@ -186,7 +213,7 @@ class ConversationWindow(QWidget):
     def set_reply_state(
         self, client_msg_id: str, state: ReplyState, message: Message | None = None
     ) -> None:
-        """Show the state of an own reply: "sending", "sent" or "failed".
+        """Show the state of an own reply: "waiting", "sending", "sent" or "failed".
 
         ``message`` is the server's copy when the reply was accepted, so a later push
         of the same message is not shown twice.
@@ -205,9 +232,15 @@ class ConversationWindow(QWidget):
             self.assignee_label.setText("Unassigned")
         else:
             self.assignee_label.setText(
-                "Assigned to you" if mine else f"Assigned to {assignee.name}"
+                "Assigned to you"
+                if mine
+                else f"Assigned to {isolate(display_name(assignee.name, 'an agent'))}"
             )
         self.assign_button.setVisible(not mine)
+
+    def set_connection_state(self, state: str) -> None:
+        """Say so while offline ("disconnected", "connecting"): replies then wait."""
+        self.offline_label.setVisible(state in ("disconnected", "connecting"))
 
     def set_error(self, text: str) -> None:
         """Show a problem for a person (what happened, what to do); "" hides it."""

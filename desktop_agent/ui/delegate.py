@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from desktop_agent.core.display_text import UNNAMED_VISITOR, isolate_within, one_line
 from desktop_agent.ui.icons import chat_bubble_path, ticket_path
 from desktop_agent.ui.notification_model import Role
 
@@ -63,9 +64,20 @@ def relative_time(then: datetime | None, now: datetime) -> str:
     return text if then.year == now.year else f"{text} {then.year}"
 
 
-def one_line(text: str) -> str:
-    """Collapse a body to one line for a preview (newlines and tabs become spaces)."""
-    return " ".join(text.split())
+def row_title(title: str, data: object, is_chat: bool) -> str:
+    """A row's title as shown: one line, never blank, the visitor's name isolated.
+
+    ``data`` is the notification's ``data``; its ``visitor_name`` (when the title holds
+    it) is made a bidirectional isolate, so an Arabic or Hebrew name neither reorders
+    the English around it nor right-aligns the row.
+    """
+    text = one_line(title)
+    visitor = data.get("visitor_name") if isinstance(data, dict) else None
+    if not text:
+        return UNNAMED_VISITOR if is_chat else "(no title)"
+    if isinstance(visitor, str) and one_line(visitor) and one_line(visitor) in text:
+        return isolate_within(text, one_line(visitor))
+    return text
 
 
 class NotificationDelegate(QStyledItemDelegate):
@@ -102,6 +114,8 @@ class NotificationDelegate(QStyledItemDelegate):
 
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # The row's direction is the view's, never guessed from a visitor's text.
+        painter.setLayoutDirection(option.direction)
         if selected:
             painter.fillRect(rect, palette.color(QPalette.ColorRole.Highlight))
         elif state & QStyle.StateFlag.State_MouseOver:
@@ -138,7 +152,7 @@ class NotificationDelegate(QStyledItemDelegate):
         painter.setFont(title_font)
         painter.setPen(text_colour)
         title = QFontMetrics(title_font).elidedText(
-            one_line(str(index.data(Role.Title) or "")),
+            row_title(str(index.data(Role.Title) or ""), index.data(Role.Data), is_chat),
             Qt.TextElideMode.ElideRight,
             title_rect.width(),
         )

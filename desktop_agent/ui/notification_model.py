@@ -12,6 +12,7 @@ that an insert at the top would invalidate.
 from __future__ import annotations
 
 import bisect
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractListModel,
     QByteArray,
     QModelIndex,
@@ -32,6 +34,8 @@ from PySide6.QtCore import (
 from backend.protocol import Notification
 
 CHAT_CATEGORY = "chat"
+MAX_CHANGED_RUNS = 32
+"""Above this many separate runs of changed rows, one dataChanged covers their span."""
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 FilterMode = Literal["chat", "all", "other"]
@@ -86,6 +90,9 @@ class NotificationListModel(QAbstractListModel):
         self._by_id: dict[str, Notification] = {}
         self._created: dict[str, datetime | None] = {}
         self._unread: dict[str, int] = {}
+        # ids per conversation: a `read` push or an opened conversation touches its
+        # rows without scanning 100,000 of them on the GUI thread
+        self._by_conversation: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ Qt API
 
@@ -200,6 +207,22 @@ class NotificationListModel(QAbstractListModel):
             return sum(self._unread.values())
         return self._unread.get(category, 0)
 
+    def unread_rows(self, ids: Iterable[str]) -> list[tuple[str, str]]:
+        """(id, category) of the given notifications that are held and unread."""
+        return [
+            (n.id, n.category)
+            for i in dict.fromkeys(ids)
+            if (n := self._by_id.get(i)) is not None and not n.read
+        ]
+
+    def unread_in_conversation(self, conversation_id: str) -> list[tuple[str, str]]:
+        """(id, category) of the held unread notifications of one conversation."""
+        return self.unread_rows(self._by_conversation.get(conversation_id, ()))
+
+    def has_unread_in_conversation(self, conversation_id: str) -> bool:
+        """Whether any held notification of the conversation is unread."""
+        return any(not self._by_id[i].read for i in self._by_conversation.get(conversation_id, ()))
+
     def unread_categories(self) -> list[str]:
         """Categories with at least one unread row, sorted."""
         return sorted(c for c, n in self._unread.items() if n > 0)
@@ -230,7 +253,9 @@ class NotificationListModel(QAbstractListModel):
             self._count(old, -1)
             self._count(item, +1)
             self._rows[row] = item
+            self._unindex(old)
             self._by_id[item.id] = item
+            self._index(item)
             self._created.pop(item.id, None)
             changed_rows.append(row)
         if moved:
@@ -264,6 +289,7 @@ class NotificationListModel(QAbstractListModel):
             self._keys[position:position] = [-n.seq for n in run]
             for item in run:
                 self._by_id[item.id] = item
+                self._index(item)
                 self._count(item, +1)
             self.endInsertRows()
             start = stop
@@ -276,6 +302,7 @@ class NotificationListModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), first, last)
             for item in self._rows[first : last + 1]:
                 self._count(item, -1)
+                self._unindex(item)
                 del self._by_id[item.id]
                 self._created.pop(item.id, None)
             del self._rows[first : last + 1]
@@ -292,6 +319,7 @@ class NotificationListModel(QAbstractListModel):
         self._by_id.clear()
         self._created.clear()
         self._unread.clear()
+        self._by_conversation.clear()
         self.endResetModel()
         self.unreadCountsChanged.emit()
 
@@ -301,9 +329,7 @@ class NotificationListModel(QAbstractListModel):
 
     def mark_conversation_read(self, conversation_id: str) -> None:
         """Mark every notification of one conversation read."""
-        self._set_read(
-            row for row, n in enumerate(self._rows) if n.conversation_id == conversation_id
-        )
+        self._set_read(self.row_of(i) for i, _ in self.unread_in_conversation(conversation_id))
 
     def mark_category_read(self, category: str | None) -> None:
         """Mark every notification of a category read (None: every notification)."""
@@ -333,6 +359,19 @@ class NotificationListModel(QAbstractListModel):
             self._emit_changed(changed, [Role.Read, Qt.ItemDataRole.AccessibleTextRole])
             self.unreadCountsChanged.emit()
 
+    def _index(self, item: Notification) -> None:
+        if item.conversation_id is not None:
+            self._by_conversation.setdefault(item.conversation_id, set()).add(item.id)
+
+    def _unindex(self, item: Notification) -> None:
+        if item.conversation_id is None:
+            return
+        ids = self._by_conversation.get(item.conversation_id)
+        if ids is not None:
+            ids.discard(item.id)
+            if not ids:
+                del self._by_conversation[item.conversation_id]
+
     def _count(self, item: Notification, delta: int) -> None:
         if item.read:
             return
@@ -343,10 +382,15 @@ class NotificationListModel(QAbstractListModel):
             self._unread.pop(item.category, None)
 
     def _emit_changed(self, rows: list[int], roles: list[int]) -> None:
-        # One signal over the span: views repaint visible rows only, so a span is
-        # cheaper than thousands of single-row signals when a whole category is read.
-        first, last = min(rows), max(rows)
-        self.dataChanged.emit(self.index(first), self.index(last), roles)
+        # A few rows far apart (a `read` push): one signal per run, because the filter
+        # proxy re-checks every row of a span, and a span from row 3 to row 90,000 is
+        # 90,000 checks. Many runs (a whole category read): one signal over the span,
+        # cheaper than thousands of signals.
+        runs = _runs_descending(sorted(set(rows), reverse=True))
+        if len(runs) > MAX_CHANGED_RUNS:
+            runs = [(min(rows), max(rows))]
+        for first, last in runs:
+            self.dataChanged.emit(self.index(first), self.index(last), roles)
 
 
 def _runs_descending(rows: list[int]) -> list[tuple[int, int]]:
@@ -372,7 +416,29 @@ class NotificationFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._mode: FilterMode = "chat"
         self._needle = ""
-        self.setDynamicSortFilter(True)
+        # Not dynamic: Qt would re-check the filter of every row in a dataChanged span,
+        # even for a change of the read state, which no filter looks at (a `read` push
+        # of 2,000 ids spans nearly all 100,000 rows). Inserted rows are filtered all the
+        # same; rows whose text changed are re-checked in _on_source_changed.
+        self.setDynamicSortFilter(False)
+
+    def setSourceModel(self, source: QAbstractItemModel) -> None:
+        """Qt hook: also watch the source for rows whose text changed."""
+        old = self.sourceModel()
+        if old is not None:
+            with contextlib.suppress(RuntimeError, TypeError):
+                old.dataChanged.disconnect(self._on_source_changed)
+        super().setSourceModel(source)
+        source.dataChanged.connect(self._on_source_changed)
+
+    def _on_source_changed(
+        self, _top_left: ModelIndex, _bottom_right: ModelIndex, roles: list[int]
+    ) -> None:
+        # A row replaced in place (empty roles: every field) may now match the tab or
+        # the search differently; a read-state change never does.
+        if not roles and (self._mode != "all" or self._needle):
+            self.beginFilterChange()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def mode(self) -> FilterMode:
         """The current filter tab."""

@@ -9,7 +9,7 @@ server's answer comes back.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtGui import QHideEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_agent.core.display_text import one_line, shorten
 from desktop_agent.ui.delegate import Clock, NotificationDelegate, local_now
+from desktop_agent.ui.list_anchor import ViewportAnchor
 from desktop_agent.ui.notification_model import (
     CHAT_CATEGORY,
     FilterMode,
@@ -48,6 +50,13 @@ CONNECTION_EMPTY_TEXT = {
     "New notifications will appear here when the connection is back.",
     "signed_out": "You are signed out.\nSign in to see your notifications.",
 }
+OFFLINE_TEXT = (
+    "Offline: Deskbell is reconnecting on its own. What you read now is marked read "
+    "on the server once the connection is back."
+)
+OFFLINE_STATES = ("disconnected", "connecting")
+"""Connection states in which the window says it is offline (once it was connected)."""
+SERVER_COUNT_KEYS = ("total", "chat")
 
 
 class NotificationWindow(QWidget):
@@ -86,6 +95,8 @@ class NotificationWindow(QWidget):
         self.proxy = NotificationFilterProxy(self)
         self.proxy.setSourceModel(model)
         self._connection = "connected"
+        self._was_connected = False
+        self._counts: dict[str, int] | None = None
         self._history_complete = False
         self._requested_before: int | None = None
 
@@ -117,6 +128,25 @@ class NotificationWindow(QWidget):
         scrollbar.valueChanged.connect(self._maybe_request_history)
         scrollbar.rangeChanged.connect(self._maybe_request_history)
 
+        # Rows arriving above must not move the row under the pointer; say "N new".
+        self.anchor = ViewportAnchor(self.view, self)
+        # It floats over the list: a button pushing the list down would move rows too.
+        self.new_button = QPushButton(self.view)
+        self.new_button.setObjectName("deskbellNewAbove")
+        self.new_button.setToolTip("Show the newest notifications")
+        self.new_button.clicked.connect(self.anchor.scroll_to_newest)
+        self.new_button.hide()
+        self.anchor.newAboveChanged.connect(self._on_new_above)
+
+        self.offline_label = QLabel(OFFLINE_TEXT)
+        self.offline_label.setObjectName("deskbellOffline")
+        self.offline_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.offline_label.setWordWrap(True)
+        self.offline_label.setStyleSheet(
+            "background: #fef3c7; color: #78350f; padding: 4px 6px; border-radius: 4px"
+        )
+        self.offline_label.hide()
+
         self.empty_label = QLabel()
         self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -131,6 +161,7 @@ class NotificationWindow(QWidget):
         top.addWidget(self.mark_all_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.offline_label)
         layout.addWidget(self.search)
         layout.addWidget(self.stack, 1)
 
@@ -161,8 +192,20 @@ class NotificationWindow(QWidget):
         self.tabs.setCurrentIndex([m for _, m in TABS].index(mode))
 
     def set_connection_state(self, state: str) -> None:
-        """Say in the empty list what the connection is doing."""
+        """Say what the connection is doing: a bar while offline, and in the empty list."""
         self._connection = state
+        if state == "connected":
+            self._was_connected = True
+        elif state == "signed_out":
+            self._was_connected = False
+        # Before the first connection the empty list says "Connecting…" already.
+        self.offline_label.setVisible(self._was_connected and state in OFFLINE_STATES)
+        self._refresh()
+
+    def set_unread_counts(self, counts: dict[str, int] | None) -> None:
+        """Use the server's unread counts (``total``, ``chat``, per category) for the tab
+        counts and "Mark all read"; None falls back to the rows loaded here."""
+        self._counts = dict(counts) if counts is not None else None
         self._refresh()
 
     def set_history_complete(self, complete: bool) -> None:
@@ -195,6 +238,22 @@ class NotificationWindow(QWidget):
         self._refresh()
         self._maybe_request_history()
 
+    def _on_new_above(self, count: int) -> None:
+        self.new_button.setText(f"↑ {count} new" if count else "")
+        self.new_button.setVisible(count > 0)
+        self._place_new_button()
+
+    def _place_new_button(self) -> None:
+        button = self.new_button
+        button.adjustSize()
+        button.move((self.view.width() - button.width()) // 2, 6)
+        button.raise_()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Keep the "N new" button centred over the list."""
+        super().resizeEvent(event)
+        self._place_new_button()
+
     def _on_search(self, text: str) -> None:
         self.proxy.set_search_text(text)
         self._refresh()
@@ -206,27 +265,32 @@ class NotificationWindow(QWidget):
         elif mode == "all":
             self.markAllReadRequested.emit(None)
         else:
-            for category in self.model.unread_categories():
-                if category != CHAT_CATEGORY:
-                    self.markAllReadRequested.emit(category)
+            # Every other category the server counts, loaded here or not.
+            for category in self._other_unread_categories():
+                self.markAllReadRequested.emit(category)
 
-    def _unread_in_tab(self) -> int:
-        mode = self.proxy.mode()
-        chat = self.model.unread_count(CHAT_CATEGORY)
-        if mode == "chat":
-            return chat
-        total = self.model.unread_count()
-        return total if mode == "all" else total - chat
+    def _other_unread_categories(self) -> list[str]:
+        if self._counts is None:
+            return [c for c in self.model.unread_categories() if c != CHAT_CATEGORY]
+        return sorted(
+            key for key, value in self._counts.items() if key not in SERVER_COUNT_KEYS and value > 0
+        )
+
+    def unread_by_tab(self) -> dict[FilterMode, int]:
+        """Unread notifications behind each tab: the server's counts when known."""
+        if self._counts is not None:
+            chat = self._counts.get(CHAT_CATEGORY, 0)
+            total = self._counts.get("total", 0)
+        else:
+            chat = self.model.unread_count(CHAT_CATEGORY)
+            total = self.model.unread_count()
+        return {"chat": chat, "all": total, "other": max(0, total - chat)}
 
     def _refresh(self, *_args: object) -> None:
-        unread = self._unread_in_tab()
-        self.mark_all_button.setEnabled(unread > 0)
-        self.tabs.setTabText(
-            0,
-            f"Chat ({self.model.unread_count(CHAT_CATEGORY)})"
-            if self.model.unread_count(CHAT_CATEGORY)
-            else "Chat",
-        )
+        counts = self.unread_by_tab()
+        self.mark_all_button.setEnabled(counts[self.proxy.mode()] > 0)
+        for index, (label, mode) in enumerate(TABS):
+            self.tabs.setTabText(index, f"{label} ({counts[mode]})" if counts[mode] else label)
         if self.proxy.rowCount() > 0:
             self.stack.setCurrentWidget(self.view)
             return
@@ -236,7 +300,7 @@ class NotificationWindow(QWidget):
     def _empty_text(self) -> str:
         if self.proxy.search_text():
             return (
-                f"No notifications here match “{self.search.text().strip()}”.\n"
+                f"No notifications here match “{shorten(one_line(self.search.text()), 40)}”.\n"
                 "Try other words, or clear the search."
             )
         if self._connection in CONNECTION_EMPTY_TEXT and self.model.rowCount() == 0:

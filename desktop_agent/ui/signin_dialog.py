@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -128,6 +129,27 @@ class SignInDialog(QDialog):
         self.message_label.setText(text)
         self.message_label.setStyleSheet("color: #b91c1c" if error else "")
         self.message_label.setVisible(bool(text))
+        self._fit_height()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A narrower window wraps the message onto more lines: make room for them."""
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        # A top-level window does not grow for a word-wrapped label by itself (its
+        # minimum size ignores height-for-width), so a three-line error squeezed the
+        # fields to slivers and cut the message off. Ask the layout what the current
+        # width needs, and never be shorter than that.
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > 0 and needed != self.minimumHeight():
+            self.setMinimumHeight(needed)
+            if self.height() < needed:
+                self.resize(self.width(), needed)
 
     def _submit(self) -> None:
         if self.is_busy():

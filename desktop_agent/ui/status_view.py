@@ -23,9 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_agent.core.display_text import keep_words_whole
 from desktop_agent.selftest import OK, Check, HealthReport, policy_line
+from desktop_agent.ui.elided_label import ElidedLabel
 
 WARN_COLOUR = "#b45309"
+MIN_WIDTH = 520
+"""Wide enough that wrapped findings break between words, never inside one."""
 
 
 def _label() -> QLabel:
@@ -50,6 +54,7 @@ class StatusWindow(QDialog):
         super().__init__(parent)
         self.setObjectName("deskbellStatusWindow")
         self.setWindowTitle("About Deskbell")
+        self.setMinimumWidth(MIN_WIDTH)
         self._report = report
         self.title_label = QLabel()
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -59,8 +64,10 @@ class StatusWindow(QDialog):
         self.title_label.setFont(font)
 
         self.connection_label = _label()
-        self.server_label = _label()
-        self.agent_label = _label()
+        # An address or email is one long word: wrapping would cut it anywhere. It is
+        # shortened in the middle instead (whole in its tooltip and in Copy details).
+        self.server_label = ElidedLabel(max_hint=480, mode=Qt.TextElideMode.ElideMiddle)
+        self.agent_label = ElidedLabel(max_hint=480, mode=Qt.TextElideMode.ElideMiddle)
         self.notifications_label = _label()
         self.keyring_label = _label()
         self.policy_label = _label()
@@ -98,23 +105,27 @@ class StatusWindow(QDialog):
         """Show ``report`` instead of the current one."""
         self._report = report
         self.title_label.setText(f"Deskbell {report.version}")
-        self.connection_label.setText(report.connection)
+        self.connection_label.setText(keep_words_whole(report.connection))
         self.server_label.setText(report.server_url or "Not set")
         self.agent_label.setText(report.agent or "Not signed in")
         self._show_check(self.notifications_label, report.notifications)
         self._show_check(self.keyring_label, report.keyring)
         found = [source for source in report.policy_sources if source.found]
         if found:
-            self.policy_label.setText("\n".join(policy_line(source) for source in found))
+            self.policy_label.setText(
+                keep_words_whole("\n".join(policy_line(source) for source in found))
+            )
         else:
             looked = ", ".join(source.location for source in report.policy_sources)
-            self.policy_label.setText(f"None found (looked in {looked or 'no sources'})")
-        self.problems_label.setText("\n".join(report.problems))
+            self.policy_label.setText(
+                keep_words_whole(f"None found (looked in {looked or 'no sources'})")
+            )
+        self.problems_label.setText(keep_words_whole("\n".join(report.problems)))
         self.problems_label.setVisible(bool(report.problems))
 
     @staticmethod
     def _show_check(label: QLabel, check: Check) -> None:
-        label.setText(check.detail)
+        label.setText(keep_words_whole(check.detail))
         label.setStyleSheet("" if check.level == OK else f"color: {WARN_COLOUR}")
         label.setProperty("level", check.level)
 

@@ -18,7 +18,8 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from backend.protocol import Message
 from desktop_agent.ui.notification_model import parse_timestamp
 
-ReplyState = Literal["sending", "sent", "failed"]
+ReplyState = Literal["waiting", "sending", "sent", "failed"]
+"""``waiting``: written while offline; it goes out by itself once the connection is back."""
 ModelIndex = QModelIndex | QPersistentModelIndex
 Clock = Callable[[], datetime]
 

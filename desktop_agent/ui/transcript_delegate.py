@@ -13,9 +13,11 @@ from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
+from desktop_agent.core.display_text import display_name, isolate
 from desktop_agent.ui.transcript import Clock, ModelIndex, TranscriptRole
 
 STATE_TEXT: dict[str, str] = {
+    "waiting": "Waiting for the connection; it is sent once Deskbell is back online.",
     "sending": "Sending…",
     "sent": "Sent",
     "failed": "Not sent. Retry below, or double-click this reply.",
@@ -25,6 +27,16 @@ VISITOR_BUBBLE = QColor("#eceff3")
 OWN_BUBBLE = QColor("#dbe8ff")
 AGENT_BUBBLE = QColor("#dcf3e4")
 FAILED_TEXT = QColor("#b91c1c")
+
+
+def fit_header(name: str, time_text: str, metrics: QFontMetricsF, width: float) -> str:
+    """The bubble header "name · time" in ``width``: the name gives way, the time stays.
+
+    The name is a bidirectional isolate, so an Arabic name keeps the time on its right.
+    """
+    suffix = f" · {time_text}" if time_text else ""
+    room = max(0.0, width - metrics.horizontalAdvance(suffix))
+    return isolate(metrics.elidedText(name, Qt.TextElideMode.ElideRight, room)) + suffix
 
 
 def layout_plain_text(text: str, font: QFont, width: float) -> tuple[QTextLayout, float, float]:
@@ -92,9 +104,9 @@ class TranscriptDelegate(QStyledItemDelegate):
         base = QFont(option.font)
         small = QFont(base)
         small.setPointSizeF(max(6.0, base.pointSizeF() * 0.85))
-        name = str(index.data(TranscriptRole.AuthorName) or "")
+        name = display_name(str(index.data(TranscriptRole.AuthorName) or ""))
         time_text = format_time(index.data(TranscriptRole.Created), self._clock())
-        header = f"{name} · {time_text}" if time_text else name
+        header = f"{isolate(name)} · {time_text}" if time_text else isolate(name)
         state = index.data(TranscriptRole.State)
         footer = STATE_TEXT.get(state, "") if state else ""
         return base, small, header, footer
@@ -169,7 +181,12 @@ class TranscriptDelegate(QStyledItemDelegate):
         painter.drawText(
             header_rect,
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            header_metrics.elidedText(header, Qt.TextElideMode.ElideRight, header_rect.width()),
+            fit_header(
+                display_name(str(index.data(TranscriptRole.AuthorName) or "")),
+                format_time(index.data(TranscriptRole.Created), self._clock()),
+                header_metrics,
+                header_rect.width(),
+            ),
         )
         painter.setPen(text_colour)
         layout.draw(painter, QPointF(bubble.left() + self.PAD, header_rect.bottom() + self.PAD / 2))

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop_agent.ui.badge import IconState, badge_text, make_tray_icon
+from desktop_agent.ui.badge import ICON_SIZES, IconState, badge_text, make_tray_icon
 
 Clock = Callable[[], datetime]
 
@@ -248,7 +248,9 @@ class TrayController(QObject):
     def icon(self) -> QIcon:
         """The icon for the current state."""
         look = icon_state(self._connection, self._dnd)
-        key = (badge_text(self._unread), look)
+        # The largest size shows the most (up to "99+"): counts that look alike there
+        # look alike at every size.
+        key = (badge_text(self._unread, max(ICON_SIZES) * 2), look)
         icon = self._icons.get(key)
         if icon is None:
             if len(self._icons) > 256:

@@ -30,6 +30,17 @@ BACKDROP = "#4c566a"
 """The screen's colour behind the panel and the toast."""
 
 TOAST_TITLE = "Dana Smith · Support"
+LONG_NAME = (
+    "Maximiliana Wolfeschlegelsteinhausen-Bergdorff de la Fuente y Castellanos "
+    "(ordering for the Lisbon office)"
+)
+"""A visitor name near the protocol's 120-character limit."""
+MIXED_NAME = "فاطمة الزهراء 李小龙"
+"""Arabic then Chinese: must not turn the English around it right-to-left."""
+CONVERSATION_VISITOR = (
+    f"{MIXED_NAME} (Fatima Li), buying for the Lisbon office of Castellanos-Bergdorff Logistics"
+)
+"""The conversation window's visitor: mixed directions and near the 120-character limit."""
 TOAST_BODY = "My order #4821 still says <label created> & the parcel was due Friday"
 
 
@@ -46,12 +57,13 @@ def _chat(
         seq=seq,
         kind="chat.message.created",
         category="chat",
-        title=f"{visitor} · {inbox.name}",
+        title=visitor,  # as the server sends it, with the names in data
         body=body,
-        conversation_id=f"conv-{visitor.split()[0].lower()}",
+        conversation_id=f"conv-{seq}",
         url=None,
         created_at=at(minutes_ago),
         read=read,
+        data={"inbox": inbox.name, "visitor_name": visitor},
     )
 
 
@@ -76,7 +88,7 @@ def notifications() -> list[Notification]:
     """Chat and ticket notifications, newest first, some unread."""
     return [
         _chat(
-            212,
+            215,
             "Dana Smith",
             SUPPORT,
             "My order #4821 still says <label created> & the parcel was due Friday",
@@ -84,7 +96,23 @@ def notifications() -> list[Notification]:
             read=False,
         ),
         _chat(
-            211, "Marcus Lee", SALES, "Do you offer a discount for 25 seats or more?", 4, read=False
+            214,
+            MIXED_NAME,
+            SALES,
+            "مرحبا، هل يمكنني تغيير عنوان الشحن؟ 我想更改送货地址。",
+            2,
+            read=False,
+        ),
+        _chat(
+            213,
+            LONG_NAME,
+            SUPPORT,
+            "We need 40 standing desks delivered to two floors; can you split the shipment?",
+            3,
+            read=False,
+        ),
+        _chat(
+            212, "Marcus Lee", SALES, "Do you offer a discount for 25 seats or more?", 4, read=False
         ),
         _other(
             210,
@@ -167,13 +195,15 @@ def conversation() -> Conversation:
         inbox=SUPPORT,
         status="open",
         assignee=SELF_AGENT,
-        visitor=Visitor(name="Dana Smith"),
+        visitor=Visitor(name=CONVERSATION_VISITOR),
         messages=[
-            _message(1, "visitor", "Dana Smith", "Hi! I ordered a standing desk last week.", 9),
+            _message(
+                1, "visitor", CONVERSATION_VISITOR, "Hi! I ordered a standing desk last week.", 9
+            ),
             _message(
                 2,
                 "visitor",
-                "Dana Smith",
+                CONVERSATION_VISITOR,
                 "My order #4821 still says <label created> & the parcel was due Friday",
                 8.5,
             ),
@@ -188,7 +218,7 @@ def conversation() -> Conversation:
             _message(
                 5,
                 "visitor",
-                "Dana Smith",
+                CONVERSATION_VISITOR,
                 "Thank you. I work from home,\nso I'm in all week.",
                 4,
             ),

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -165,6 +166,7 @@ class BackendHarness:
 
     async def channel(self, path: str, token: str | None = None, **kwargs: Any) -> WsClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("additional_headers", {}))
         ws = await connect(
             f"{self.url}{path}",
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
@@ -193,10 +195,18 @@ async def in_process_backend(tmp_path: Path, **config: Any) -> AsyncIterator[Bac
 class ServerProcess:
     """``deskbell-server serve`` as a real child process."""
 
-    def __init__(self, db: str, port: int | None = None, extra: list[str] | None = None):
+    def __init__(
+        self,
+        db: str,
+        port: int | None = None,
+        extra: list[str] | None = None,
+        file_limit: tuple[int, int] | None = None,
+    ):
         self.db = db
         self.port = port or free_port()
         self.extra = extra or []
+        self.file_limit = file_limit
+        """(soft, hard) RLIMIT_NOFILE for the server process; None: inherited."""
         self.proc: subprocess.Popen[str] | None = None
         self.url = f"ws://127.0.0.1:{self.port}"
         self.log: list[str] = []
@@ -220,6 +230,7 @@ class ServerProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=self._limit_files if self.file_limit else None,
         )
         assert self.proc.stderr is not None
         # The server prints one "listening on" line on stderr when it accepts connections.
@@ -231,6 +242,10 @@ class ServerProcess:
                 self._drainer.start()
                 return
         raise RuntimeError(f"server did not start: exit {self.proc.wait()}: {''.join(self.log)}")
+
+    def _limit_files(self) -> None:
+        assert self.file_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.file_limit)
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None

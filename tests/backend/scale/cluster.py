@@ -86,10 +86,12 @@ class Node:
 class Cluster:
     """Node processes sharing ``db`` and ``bus``; every one is stopped on exit."""
 
-    def __init__(self, db: str, bus: str, folder: Path):
+    def __init__(self, db: str, bus: str, folder: Path, settings: str = ""):
         self.db = db
         self.bus = bus
         self.folder = folder
+        self.settings = settings
+        """More TOML lines for every node's configuration file."""
         self.nodes: list[Node] = []
 
     async def start(self, count: int) -> list[Node]:
@@ -98,7 +100,7 @@ class Cluster:
         for _ in range(count):
             name = f"n{len(self.nodes) + 1}"
             config = self.folder / f"{name}.toml"
-            config.write_text(f'node = "{name}"\n')
+            config.write_text(f'node = "{name}"\n{self.settings}')
             process = ServerProcess(self.db, extra=["--bus", self.bus, "--config", str(config)])
             node = Node(name, process)
             self.nodes.append(node)
@@ -120,8 +122,10 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def cluster(db: str, bus: str, folder: Path, count: int) -> AsyncIterator[Cluster]:
-    nodes = Cluster(db, bus, folder)
+async def cluster(
+    db: str, bus: str, folder: Path, count: int, settings: str = ""
+) -> AsyncIterator[Cluster]:
+    nodes = Cluster(db, bus, folder, settings)
     try:
         await nodes.start(count)
         yield nodes

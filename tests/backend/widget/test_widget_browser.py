@@ -258,6 +258,25 @@ def test_rate_limit_is_explained_and_the_message_can_be_retried(
     assert retry.text == "Retry"
 
 
+def test_a_socket_closed_for_idling_stays_quiet_and_the_chat_still_starts(
+    make_backend: Any, browser: Any
+) -> None:
+    live: LiveBackend = make_backend(anonymous_idle_timeout=0.5)
+
+    async def held(backend: Any) -> int:
+        return int(backend.server.anonymous.held)
+
+    open_widget(browser, live)
+    wait_until(browser, lambda: connection(browser) == "online", "the widget to connect")
+    wait_until(browser, lambda: live.call(held) == 0, "the server to close the idle socket")
+    # Not a lost connection: no banner, no offline state, no reconnect loop.
+    assert connection(browser) == "online"
+    assert visible_text(browser, "banner") == ""
+    start_chat(browser, "Dana", "Hello after a while")
+    assert bodies(browser) == ["Hello after a while"]
+    assert visible_text(browser, "start-error") == ""
+
+
 def test_unknown_help_desk_is_explained(make_backend: Any, browser: Any) -> None:
     live: LiveBackend = make_backend()
     open_widget(browser, live, inbox="Nowhere")

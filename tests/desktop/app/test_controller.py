@@ -267,3 +267,19 @@ def test_queued_toasts_that_a_later_one_replaces_are_not_shown() -> None:
         ("summary", "12 new chats"),
         ("conversation:c3", "old, replaced by the summary"),
     ]
+
+
+def test_tab_counts_and_mark_all_read_on_other_use_the_servers_counts(
+    rig: Rig, qtbot: QtBot
+) -> None:
+    rig.connection.notificationReceived.emit(other(1))  # one "ticket" row loaded
+    rig.connection.unreadChanged.emit({"total": 31, "chat": 10, "ticket": 20, "billing": 1})
+    assert rig.window.tabs.tabText(2) == "Other (21)"
+    rig.window.set_mode("other")
+    rig.window.mark_all_button.click()
+    qtbot.waitUntil(
+        lambda: (
+            {("mark_all_read", "billing"), ("mark_all_read", "ticket")} <= set(rig.connection.calls)
+        ),
+        timeout=WAIT_MS,
+    )

@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop_agent.app import DeskbellApp, run_app
 from desktop_agent.cli import CliOptions
+from desktop_agent.core.display_text import without_format_controls as shown
 from desktop_agent.ui.notification_model import Role
 from tests.desktop.app.conftest import AGENT, WAIT_MS, Apps, Backend, Loop
 
@@ -52,7 +53,7 @@ def test_clicking_the_toast_opens_that_conversation_and_a_reply_reaches_the_visi
 
     window = app.controller.conversations[conversation_id]
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT_MS)
-    assert window.title_label.text() == "Dana Smith · Support"
+    assert shown(window.title_label.text()) == "Dana Smith"
     # Opening it marked it read, here and on the server.
     qtbot.waitUntil(lambda: app.controller.badge_count == 0, timeout=WAIT_MS)
 

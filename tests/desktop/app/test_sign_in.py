@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -140,3 +146,94 @@ def test_without_a_keyring_sign_in_is_for_this_session_only_and_says_so(
     token = app.tokens.load(backend.url, AGENT)
     assert token is not None
     assert files_containing(tmp_path, token) == []
+
+
+def test_a_never_valid_token_file_keeps_the_saved_sign_in_and_says_why(
+    apps: Apps,
+    backend: Backend,
+    loop: Loop,
+    qtbot: QtBot,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = apps.signed_in(backend)
+    loop.run(first.shutdown())
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("dbat_this_was_never_issued\n", encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING):
+        again = apps.start(CliOptions(server_url=backend.url, token_file=wrong))
+        with qtbot.waitSignal(again.signedIn, timeout=WAIT_MS * 2) as signed_in:
+            pass
+    assert signed_in.args == [AGENT]  # the saved sign-in, still working
+    assert again.signin_dialog is None
+    assert apps.keyring.get_password(service_name(backend.url), AGENT) == backend.tokens[AGENT]
+    logged = caplog.text
+    assert f"did not accept the token in {wrong}" in logged
+    assert "saved sign-in as" in logged
+    assert "revoked" not in logged and "expired" not in logged
+
+
+def test_a_never_valid_token_file_without_a_saved_sign_in_shows_why_in_the_window(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = tmp_path / "wrong.token"
+    wrong.write_text("dbat_this_was_never_issued\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        app = apps.start(CliOptions(server_url=backend.url, token_file=wrong))
+        qtbot.waitUntil(lambda: app.signin_dialog is not None, timeout=WAIT_MS)
+    assert app.signin_dialog is not None
+    text = app.signin_dialog.message_label.text()
+    assert f"did not accept the token in {wrong}" in text
+    assert "revoked" not in text
+    assert f"did not accept the token in {wrong}" in caplog.text
+    assert apps.keyring.secrets == {}
+
+
+def test_an_unreadable_token_file_is_reported_on_the_terminal(tmp_path: Path, qtbot: QtBot) -> None:
+    """The real program: the problem reaches stderr (and the log), not only a dialog."""
+    folder = Path(tempfile.mkdtemp(prefix="db-tf-"))
+    (folder / "run").mkdir(mode=0o700)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_RUNTIME_DIR": str(folder / "run"),
+        "XDG_DATA_HOME": str(folder / "data"),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+        "XDG_STATE_HOME": str(folder / "state"),
+        "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+    }
+    missing = tmp_path / "no-such.token"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "desktop_agent",
+            "--server",
+            "ws://127.0.0.1:9",
+            "--token-file",
+            str(missing),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    expected = f"Could not read the token file {missing}"
+
+    def logged() -> bool:
+        logs = list((folder / "state").rglob("deskbell.log"))
+        return bool(logs) and expected in logs[0].read_text(encoding="utf-8")
+
+    try:
+        # Wait on the log file (no blocking read of a pipe), then stop the app and
+        # read everything it said on the terminal.
+        qtbot.waitUntil(lambda: logged() or process.poll() is not None, timeout=WAIT_MS * 2)
+        assert logged()
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+        assert expected in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from desktop_agent.cli import CliOptions
+from desktop_agent.core.display_text import without_format_controls as shown
 from desktop_agent.core.settings import PolicyFolder
-from desktop_agent.selftest import load_connection_status
+from desktop_agent.selftest import ConnectionStatus, load_connection_status, save_connection_status
 from tests.desktop.app.conftest import AGENT, WAIT_MS, Apps, Backend, Loop
 
 
@@ -26,8 +32,8 @@ def test_about_shows_the_live_connection_agent_and_policy(
     assert window.connection_label.text().startswith("Connected since ")
     assert window.server_label.text() == backend.url
     assert window.agent_label.text() == AGENT
-    assert window.keyring_label.text() == app.tokens.backend_name()
-    assert window.policy_label.text() == f"{policies}: BadgeScope"
+    assert shown(window.keyring_label.text()) == app.tokens.backend_name()
+    assert shown(window.policy_label.text()) == f"{policies}: BadgeScope"
 
     recorded = load_connection_status(tmp_path / "data")
     assert recorded is not None
@@ -153,3 +159,55 @@ def test_a_corrected_proxy_policy_applies_without_a_restart(
     app.reload_settings()
 
     qtbot.waitUntil(lambda: connection.state == "connected", timeout=WAIT_MS)
+
+
+def test_deskbell_status_says_running_while_it_runs_despite_a_stale_record(
+    qtbot: QtBot,
+) -> None:
+    """The real programs: a status.json left by an earlier run does not fool --status."""
+    home = Path(tempfile.mkdtemp(prefix="db-st-"))  # short: socket paths have 108 bytes
+    try:
+        (home / "run").mkdir(mode=0o700)
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "XDG_RUNTIME_DIR": str(home / "run"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_STATE_HOME": str(home / "state"),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
+        data_dir = home / "data" / "deskbell"
+        stale = ConnectionStatus("connected", "2026-03-10T09:12:00+00:00", "wss://old", "", 2)
+        save_connection_status(data_dir, stale)
+
+        def status() -> str:
+            result = subprocess.run(
+                [sys.executable, "-m", "desktop_agent", "--status"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            return next(
+                line for line in result.stdout.splitlines() if line.startswith("Connection:")
+            )
+
+        assert "not running" in status()
+        app = subprocess.Popen(
+            [sys.executable, "-m", "desktop_agent", "--server", "ws://127.0.0.1:9"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            qtbot.waitUntil(lambda: any((home / "run").glob("*.sock")), timeout=WAIT_MS)
+            line = status()
+            assert "not running" not in line, line
+        finally:
+            app.terminate()
+            app.wait(30)
+        assert "not running" in status()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

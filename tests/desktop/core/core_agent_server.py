@@ -220,10 +220,7 @@ class AgentServer:
             async for raw in ws:
                 request = auth_decoder.decode(raw)
                 if isinstance(request, Login):
-                    if request.email == "limited@example.org":
-                        reply = Error(id=request.id, code="rate_limited", message="slow down")
-                        await ws.send(encode(reply), text=True)
-                    elif self.passwords.get(request.email) == request.password:
+                    if self.passwords.get(request.email) == request.password:
                         ok = LoginOk(id=request.id, token=GOOD_TOKEN, agent=AGENT)
                         await ws.send(encode(ok), text=True)
                     else:

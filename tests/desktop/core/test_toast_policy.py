@@ -5,6 +5,7 @@ from core_factories import notification
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.protocol import MAX_NAME_CHARS
 from desktop_agent.core.dnd import DoNotDisturb
 from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastPolicy
 
@@ -34,6 +35,16 @@ def test_a_long_preview_is_shortened_with_an_ellipsis() -> None:
     decision = ToastPolicy().on_notification(chat(1, body="word " * 100), T0)
     assert isinstance(decision, ShowToast)
     assert len(decision.body) <= 160 and decision.body.endswith("…")
+
+
+def test_the_longest_names_are_shortened_in_the_title_and_the_inbox_stays() -> None:
+    name = ("Maximiliana Wolfeschlegelsteinhausen " * 4)[:MAX_NAME_CHARS]
+    inbox = {"inbox": {"id": "i_1", "name": "Customer Success " * 7}}
+    decision = ToastPolicy().on_notification(chat(1, visitor=name, data=inbox), T0)
+    assert isinstance(decision, ShowToast)
+    visitor, _, shown_inbox = decision.title.partition(" · ")
+    assert len(visitor) <= 48 and visitor.endswith("…")
+    assert shown_inbox.startswith("Customer Success") and len(shown_inbox) <= 32
 
 
 def test_markup_in_visitor_text_is_passed_on_as_text_not_interpreted() -> None:

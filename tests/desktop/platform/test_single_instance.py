@@ -127,3 +127,23 @@ def test_malformed_messages_are_rejected(data: bytes) -> None:
 
 def test_message_round_trips() -> None:
     assert decode_arguments(encode_arguments([LINK, "ü"]).strip()) == [LINK, "ü"]
+
+
+def test_each_data_folder_has_its_own_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path = Path("/tmp")  # short, like /run/user/1000
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    users = default_socket_name(user="ann", scope=Path("/home/ann/.local/share/deskbell"))
+    demo = default_socket_name(user="ann", scope=Path("/tmp/deskbell-demo.x/app-data/deskbell"))
+    assert users != demo
+    assert users == default_socket_name(user="ann", scope=Path("/home/ann/.local/share/deskbell"))
+    assert all(Path(name).parent == tmp_path for name in (users, demo))
+
+
+def test_a_runtime_folder_too_deep_for_a_socket_path_falls_back_to_a_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("x" * 90)
+    deep.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    name = default_socket_name(user="ann", scope=Path("/data"))
+    assert "/" not in name and name.startswith("dev.deskbell.Deskbell-ann-")

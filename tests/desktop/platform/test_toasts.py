@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,7 @@ from desktop_agent.platform.toasts import (
     ServerQuery,
     ToastAvailability,
     ToastRequest,
+    toast_sound_name,
 )
 from tests.support.bus_monitor import BusMonitor, Captured
 from tests.support.desktop_session import DesktopSession
@@ -51,6 +54,16 @@ def rendered_bodies(dunst: DesktopSession) -> list[str]:
     dunst.dunstctl("close-all")
     history = json.loads(dunst.dunstctl("history"))
     return [entry["message"]["data"] for entry in history["data"][0]]
+
+
+def hint(notify: Captured, name: str) -> str | None:
+    """The string value of a Notify hint, as dbus-monitor printed it (a variant)."""
+    lines = notify.body_lines
+    for index, line in enumerate(lines[:-1]):
+        if line.strip() == f'string "{name}"':
+            match = re.search(r'variant\s+string "(.*)"', lines[index + 1])
+            return match.group(1) if match else None
+    return None
 
 
 def is_notify(message: Captured) -> bool:
@@ -191,7 +204,43 @@ async def test_sound_is_requested_only_when_asked(
         quiet = await monitor.wait_for_async(lambda m: is_notify(m) and "quiet" in m.strings)
         loud = await monitor.wait_for_async(lambda m: is_notify(m) and "loud" in m.strings)
     assert "sound-name" not in quiet.strings
-    assert "sound-name" in loud.strings
+    assert hint(loud, "sound-name") == "message-new-instant"  # the freedesktop spec's name
+
+
+async def test_toast_carries_the_app_icon_and_the_desktop_entry_hint(
+    dunst: DesktopSession, clicks: Clicks, tmp_path: Path
+) -> None:
+    icon = tmp_path / "deskbell-64.png"
+    icon.write_bytes(b"\x89PNG\r\n\x1a\n")
+    toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read, app_icon=str(icon))
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        await toaster.show(chat(key="first", body="first"))
+        await toaster.show(chat(key="second", body="second"))
+        first = await monitor.wait_for_async(lambda m: is_notify(m) and "first" in m.strings)
+        second = await monitor.wait_for_async(lambda m: is_notify(m) and "second" in m.strings)
+    for notify in (first, second):
+        assert notify.strings[1] == icon.as_uri()
+        assert hint(notify, "desktop-entry") == "deskbell"
+
+
+async def test_a_themed_icon_is_sent_by_name(dunst: DesktopSession, clicks: Clicks) -> None:
+    toaster = DesktopNotifierToaster(clicks.activated, clicks.mark_read, app_icon="deskbell")
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        await toaster.show(chat())
+        notify = await monitor.wait_for_async(is_notify)
+    assert notify.strings[1] == "deskbell"
+
+
+@pytest.mark.parametrize(
+    ("platform", "name"),
+    [
+        ("linux", "message-new-instant"),
+        ("win32", "ms-winsoundevent:Notification.IM"),
+        ("darwin", None),  # UNNotificationSound.defaultSound
+    ],
+)
+def test_the_new_message_sound_by_platform(platform: str, name: str | None) -> None:
+    assert toast_sound_name(platform) == name
 
 
 async def test_available_with_dunst_running(

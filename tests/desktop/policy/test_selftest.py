@@ -89,7 +89,9 @@ def test_status_shows_the_connection_the_app_recorded(tmp_path: Path) -> None:
             os.getpid(),
         ),
     )
-    status, text = run(run_status, inputs(tmp_path), probe_toasts=toasts_ok)
+    status, text = run(
+        run_status, inputs(tmp_path), probe_toasts=toasts_ok, app_running=lambda _dir: True
+    )
     assert status == 0
     assert "Connection:     Connected since 2026-03-10 09:12 UTC" in text
     assert "Server:         wss://x.example.org" in text
@@ -111,6 +113,20 @@ def test_status_says_when_the_app_that_recorded_it_no_longer_runs(tmp_path: Path
     assert recorded is not None and recorded.pid == os.getpid()
     dead = ConnectionStatus("connected", recorded.since, pid=int(gone.stdout))
     save_connection_status(tmp_path / "data", dead)
+    _, text = run(run_status, inputs(tmp_path), probe_toasts=toasts_ok)
+    assert "Connection:     Deskbell is not running." in text
+
+
+def test_status_believes_the_running_app_not_a_stale_process_id(tmp_path: Path) -> None:
+    # An earlier run left its (dead or reused) pid; the app that runs now answers.
+    stale = ConnectionStatus("signed_out", "2026-03-10T09:12:00+00:00", pid=999_999_999)
+    save_connection_status(tmp_path / "data", stale)
+    _, text = run(run_status, inputs(tmp_path), probe_toasts=toasts_ok, app_running=lambda _d: True)
+    assert "not running" not in text
+    assert "Connection:     Signed out since 2026-03-10 09:12 UTC" in text
+    # And a live pid that is not Deskbell's (reused) is not taken for a running app.
+    reused = ConnectionStatus("connected", "2026-03-10T09:12:00+00:00", pid=os.getpid())
+    save_connection_status(tmp_path / "data", reused)
     _, text = run(run_status, inputs(tmp_path), probe_toasts=toasts_ok)
     assert "Connection:     Deskbell is not running." in text
 

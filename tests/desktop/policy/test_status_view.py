@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtGui import QGuiApplication
 
+from desktop_agent.core.display_text import without_format_controls as shown
 from desktop_agent.platform.policy_sources import SourceReport
 from desktop_agent.selftest import OK, WARN, Check, HealthReport
 from desktop_agent.ui.status_view import StatusWindow
@@ -37,12 +38,12 @@ def make(qtbot: Any, **changes: Any) -> StatusWindow:
 def test_status_shows_connection_server_agent_keyring_and_policy(qtbot: Any) -> None:
     window = make(qtbot)
     assert window.title_label.text() == "Deskbell 1.2.3"
-    assert window.connection_label.text() == "Connected since 2026-03-10 09:12 UTC"
+    assert shown(window.connection_label.text()) == "Connected since 2026-03-10 09:12 UTC"
     assert window.server_label.text() == "wss://desk.example.org"
     assert window.agent_label.text() == "dana@example.org"
     assert window.notifications_label.text() == "permitted"
     assert window.keyring_label.text() == "SecretService Keyring"
-    assert window.policy_label.text() == "/etc/deskbell/policies: LockServerUrl, ServerUrl"
+    assert shown(window.policy_label.text()) == "/etc/deskbell/policies: LockServerUrl, ServerUrl"
     assert window.problems_label.isHidden()
 
 

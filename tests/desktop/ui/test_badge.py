@@ -6,11 +6,18 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QFontMetricsF, QImage
 
-from desktop_agent.ui.badge import ICON_SIZES, badge_text, make_tray_icon, render_tray_icon
+from desktop_agent.ui.badge import (
+    ICON_SIZES,
+    badge_font,
+    badge_text,
+    make_tray_icon,
+    render_tray_icon,
+)
 
 SIZES = [(16, 1.0), (16, 2.0), (32, 1.0), (64, 1.0)]
+WITH_DIGITS = [(16, 2.0), (22, 1.0), (32, 1.0), (64, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -18,7 +25,31 @@ SIZES = [(16, 1.0), (16, 2.0), (32, 1.0), (64, 1.0)]
     [(0, ""), (-3, ""), (1, "1"), (7, "7"), (99, "99"), (100, "99+"), (12345, "99+")],
 )
 def test_badge_text(count: int, text: str) -> None:
-    assert badge_text(count) == text
+    assert badge_text(count, 64) == text
+
+
+@pytest.mark.parametrize(
+    ("pixels", "count", "text"),
+    [(16, 7, ""), (16, 120, ""), (22, 7, "7"), (22, 10, "9+"), (24, 99, "9+"), (32, 42, "42")],
+)
+def test_small_icons_show_fewer_digits_or_a_dot(pixels: int, count: int, text: str) -> None:
+    assert badge_text(count, pixels) == text
+
+
+@pytest.mark.parametrize(("size", "dpr"), [(22, 1.0), (24, 1.0), (22, 2.0), (16, 2.0), (32, 1.0)])
+def test_badge_digits_are_readable_at_tray_sizes_and_on_hidpi(
+    qapp: Any, size: int, dpr: float
+) -> None:
+    text = badge_text(57, size * dpr)
+    assert text
+    digit = QFontMetricsF(badge_font(text, size)).tightBoundingRect("8").height()
+    assert digit * dpr >= 8  # device pixels; two digits at 22 px were about 5
+
+
+def test_a_16_px_icon_shows_a_dot_for_any_count(qapp: Any) -> None:
+    one, many = render(1, "normal", 16, 1.0), render(120, "normal", 16, 1.0)
+    assert one == many
+    assert red_columns(one)
 
 
 def pixels(image: QImage) -> list[tuple[int, int, QColor]]:
@@ -66,7 +97,7 @@ def test_red_badge_sits_in_the_top_right_corner_when_there_is_unread(
     assert max(y for _, y in red) <= image.height() * 0.6
 
 
-@pytest.mark.parametrize(("size", "dpr"), SIZES)
+@pytest.mark.parametrize(("size", "dpr"), WITH_DIGITS)
 def test_badge_text_is_painted_in_white_on_the_badge(qapp: Any, size: int, dpr: float) -> None:
     image = render(7, "normal", size, dpr)
     top = image.height() * 0.52
@@ -78,7 +109,7 @@ def test_badge_text_is_painted_in_white_on_the_badge(qapp: Any, size: int, dpr: 
     assert whites, "the digit must be visible"
 
 
-@pytest.mark.parametrize(("size", "dpr"), SIZES)
+@pytest.mark.parametrize(("size", "dpr"), WITH_DIGITS)
 def test_ninety_nine_plus_badge_is_wider_than_a_single_digit(
     qapp: Any, size: int, dpr: float
 ) -> None:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem
 
 from backend.protocol import AgentRef, Conversation, InboxRef, Message, Visitor
+from desktop_agent.core.display_text import without_format_controls as shown
 from desktop_agent.ui.conversation_window import ConversationWindow
 from desktop_agent.ui.transcript import TranscriptModel, TranscriptRole
 from desktop_agent.ui.transcript_delegate import format_time
@@ -69,7 +70,8 @@ def test_transcript_model_passes_qtmodeltester(
 
 
 def test_header_shows_visitor_inbox_status_and_assignee(window: ConversationWindow) -> None:
-    assert window.title_label.text() == "Dana Smith · Support"
+    assert shown(window.title_label.text()) == "Dana Smith"
+    assert shown(window.inbox_label.text()) == "· Support"
     assert window.status_label.text() == "Open"
     assert window.assignee_label.text() == "Unassigned"
     assert window.assign_button.isVisibleTo(window)
@@ -212,7 +214,7 @@ def test_assign_to_me(qtbot: Any, window: ConversationWindow) -> None:
     assert window.assignee_label.text() == "Assigned to you"
     assert not window.assign_button.isVisibleTo(window)
     window.set_assignee(AgentRef(id="a2", name="Sam"))
-    assert window.assignee_label.text() == "Assigned to Sam"
+    assert shown(window.assignee_label.text()) == "Assigned to Sam"
 
 
 def test_resolved_status_and_refetch_keep_unsent_replies(

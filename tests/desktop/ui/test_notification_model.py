@@ -217,6 +217,36 @@ def test_new_rows_show_up_live_in_the_matching_tab(make_notification: Make) -> N
     assert "n11" not in ids(proxy)
 
 
+def test_a_row_whose_text_changes_is_filtered_again(make_notification: Make) -> None:
+    model = sample(make_notification)
+    proxy = proxy_over(model)
+    proxy.set_mode("all")
+    proxy.set_search_text("order")
+    assert "n1" in ids(proxy)
+    model.upsert([make_notification(1, title="Dana Smith", body="a question about pricing")])
+    assert "n1" not in ids(proxy)
+
+
+def test_reading_rows_does_not_filter_them_again(make_notification: Make) -> None:
+    """Read state is in no filter: marking 2,000 rows read must not re-check 100,000."""
+    model = NotificationListModel()
+    model.upsert([make_notification(seq) for seq in range(1, 3001)])
+    checked: list[int] = []
+
+    class CountingProxy(NotificationFilterProxy):
+        def filterAcceptsRow(self, source_row: int, source_parent: Any) -> bool:
+            checked.append(source_row)
+            return super().filterAcceptsRow(source_row, source_parent)
+
+    proxy = CountingProxy()
+    proxy.setSourceModel(model)
+    assert proxy.rowCount() == 3000  # the proxy maps (and filters) every row once
+    checked.clear()
+    model.mark_read([f"n{seq}" for seq in range(1, 3001, 3)])
+    assert checked == []
+    assert proxy.rowCount() == 3000
+
+
 def test_unknown_mode_is_refused(make_notification: Make) -> None:
     proxy = proxy_over(sample(make_notification))
     try:

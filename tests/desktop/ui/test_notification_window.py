@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QEnterEvent
+from PySide6.QtWidgets import QApplication
 
 from backend.protocol import Notification
 from desktop_agent.ui.notification_model import NotificationListModel, Role
@@ -233,3 +235,103 @@ def test_a_failed_history_page_can_be_asked_for_again(
     qtbot.waitUntil(lambda: asked == [301])
     window.history_failed()
     assert asked == [301, 301]
+
+
+@pytest.fixture
+def long_list(
+    qtbot: Any, make_notification: Make, clock: Callable[[], datetime]
+) -> tuple[NotificationWindow, NotificationListModel]:
+    model = NotificationListModel()
+    model.upsert([make_notification(seq) for seq in range(1, 41)])
+    window = NotificationWindow(model, clock=clock)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window, model
+
+
+def row_id_at(window: NotificationWindow, point: QPoint) -> str:
+    return str(window.view.indexAt(point).data(Role.Id))
+
+
+def point_over(window: NotificationWindow, row: int) -> QPoint:
+    proxy = window.view.model()
+    return window.view.visualRect(proxy.index(row, 0)).center()
+
+
+def test_rows_arriving_while_the_pointer_is_over_the_list_do_not_move_the_clicked_row(
+    qtbot: Any,
+    long_list: tuple[NotificationWindow, NotificationListModel],
+    make_notification: Make,
+) -> None:
+    window, model = long_list
+    viewport = window.view.viewport()
+    point = point_over(window, 2)
+    target = row_id_at(window, point)
+    QApplication.sendEvent(viewport, QEnterEvent(QPointF(point), QPointF(point), QPointF(point)))
+    model.upsert([make_notification(41)])
+    model.upsert([make_notification(42), make_notification(43)])
+    assert row_id_at(window, point) == target
+    with qtbot.waitSignal(window.conversationRequested) as blocker:
+        qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=point)
+    assert blocker.args == [f"c{target.removeprefix('n')}"]
+    assert window.new_button.isVisible() and window.new_button.text() == "↑ 3 new"
+    # The list itself did not move down to make room for the button.
+    assert row_id_at(window, point) == target
+
+
+def test_a_selected_row_stays_put_and_n_new_scrolls_up_to_the_newest(
+    qtbot: Any,
+    long_list: tuple[NotificationWindow, NotificationListModel],
+    make_notification: Make,
+) -> None:
+    window, model = long_list
+    window.view.setCurrentIndex(window.view.model().index(1, 0))
+    point = point_over(window, 1)
+    model.upsert([make_notification(50)])
+    assert row_id_at(window, point) == "n39"
+    assert window.new_button.text() == "↑ 1 new"
+    qtbot.mouseClick(window.new_button, Qt.MouseButton.LeftButton)
+    assert shown_ids(window)[0] == "n50"
+    assert row_id_at(window, QPoint(5, 5)) == "n50"
+    assert not window.new_button.isVisible()
+
+
+def test_with_the_pointer_away_and_nothing_selected_new_rows_show_at_the_top(
+    long_list: tuple[NotificationWindow, NotificationListModel], make_notification: Make
+) -> None:
+    window, model = long_list
+    model.upsert([make_notification(60)])
+    assert row_id_at(window, QPoint(5, 5)) == "n60"
+    assert not window.new_button.isVisible()
+
+
+def test_tab_counts_and_mark_all_read_on_other_follow_the_servers_counts(
+    qtbot: Any, window: NotificationWindow
+) -> None:
+    # Loaded here: one ticket and one system row. The server counts far more,
+    # including a category of which no row is loaded yet.
+    window.set_unread_counts({"total": 40, "chat": 12, "ticket": 20, "billing": 8})
+    assert [window.tabs.tabText(i) for i in range(3)] == ["Chat (12)", "All (40)", "Other (28)"]
+    window.set_mode("other")
+    asked: list[str | None] = []
+    window.markAllReadRequested.connect(asked.append)
+    qtbot.mouseClick(window.mark_all_button, Qt.MouseButton.LeftButton)
+    assert asked == ["billing", "ticket"]
+    window.set_unread_counts({"total": 12, "chat": 12})
+    assert not window.mark_all_button.isEnabled()
+    assert window.tabs.tabText(2) == "Other"
+
+
+def test_the_offline_bar_shows_after_a_connection_is_lost_not_before_the_first(
+    window: NotificationWindow,
+) -> None:
+    window.set_connection_state("connecting")
+    assert not window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connected")
+    window.set_connection_state("disconnected")
+    assert window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connecting")
+    assert window.offline_label.isVisibleTo(window)
+    window.set_connection_state("connected")
+    assert not window.offline_label.isVisibleTo(window)

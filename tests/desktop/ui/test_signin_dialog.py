@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from desktop_agent.ui.signin_dialog import LOCKED_TEXT, SignInDialog
 
@@ -133,3 +134,21 @@ def test_prefilled_email_puts_focus_on_the_password(qtbot: Any) -> None:
 
 def test_dialog_can_be_grabbed_for_screenshots(dialog: SignInDialog) -> None:
     assert not dialog.grab().isNull()
+
+
+def test_a_three_line_error_makes_room_instead_of_squashing_the_fields(qtbot: Any) -> None:
+    dialog = SignInDialog(server_url="wss://desk.example.org", email="ann@example.org")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    field_height = dialog.email_edit.sizeHint().height()
+    dialog.set_error(
+        "The server at wss://desk.example.org did not accept the token in "
+        "/home/ann/Downloads/deskbell-token.txt. Check that the file holds the whole "
+        "token, then start Deskbell with --token-file again.\nSecond line.\nThird line."
+    )
+    QApplication.processEvents()
+    for edit in (dialog.url_edit, dialog.email_edit, dialog.password_edit):
+        assert edit.height() >= field_height
+    label = dialog.message_label
+    assert label.height() >= label.heightForWidth(label.width())
