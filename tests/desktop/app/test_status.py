@@ -102,13 +102,14 @@ def test_status_view_shows_that_focus_assist_holds_pop_ups_back(
     app.show_status()
     window = app.status_window
     assert window is not None
-    qtbot.waitUntil(lambda: window.notifications_label.text() == "permitted", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.report.notifications.detail == "permitted", timeout=WAIT_MS)
 
     focus[0] = FocusAssist.ALARMS_ONLY
     app.show_status()
     qtbot.waitUntil(
-        lambda: window.notifications_label.text() == ALARMS_ONLY_REASON, timeout=WAIT_MS
+        lambda: window.report.notifications.detail == ALARMS_ONLY_REASON, timeout=WAIT_MS
     )
+    assert window.notifications_label.text().startswith("Focus assist")
     assert "Focus assist" in window.details_text()
 
 
@@ -128,9 +129,10 @@ def test_status_says_why_the_app_cannot_connect_and_what_to_tell_it(
     app.show_status()
     window = app.status_window
     assert window is not None
-    qtbot.waitUntil(lambda: "ProxyServer" in window.connection_label.text(), timeout=WAIT_MS)
-    assert window.connection_label.text().startswith("Not connected (retrying) since ")
-    assert "Ask IT to set ProxyServer" in window.connection_label.text()
+    qtbot.waitUntil(lambda: "ProxyServer" in window.report.connection, timeout=WAIT_MS)
+    assert window.report.connection.startswith("Not connected (retrying) since ")
+    assert "Ask IT to set ProxyServer" in window.report.connection
+    assert window.connection_label.text().startswith("Not connected")
     recorded = load_connection_status(tmp_path / "data")
     assert recorded is not None and "ProxyServer" in recorded.problem
 
