@@ -30,6 +30,7 @@ from desktop_agent.platform.proxies import (
     EnvironmentProxies,
     ProxyResolver,
     ProxyUnusable,
+    fetch_pac,
     hide_password,
     resolver_for,
     with_credentials,
@@ -131,6 +132,14 @@ class NetworkAccess:
                 (``platform``, ``system_lookup``, ``pac_fetch``).
         """
         ca_file = Path(settings.ca_file).expanduser() if settings.ca_file else None
+        holder: list[NetworkAccess] = []
+
+        def fetch_pac_trusted(url: str) -> str:
+            # An https PAC address is verified like the server (OS store + CaFile).
+            context = holder[0].ssl_context() if holder else None
+            return fetch_pac(url, context)
+
+        resolver_options.setdefault("pac_fetch", fetch_pac_trusted)
         try:
             proxies = resolver_for(
                 settings.proxy_mode,
@@ -140,7 +149,9 @@ class NetworkAccess:
             )
         except ProxyUnusable as exc:
             return cls(ca_file=ca_file, setup_problem=exc)
-        return cls(proxies, ca_file=ca_file, credentials=credentials)
+        network = cls(proxies, ca_file=ca_file, credentials=credentials)
+        holder.append(network)
+        return network
 
     @property
     def proxy_description(self) -> str:

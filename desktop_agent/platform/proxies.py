@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -262,28 +264,28 @@ PacFetch = Callable[[str], str]
 """Returns the JavaScript of a PAC script at a URL (or raises OSError/ValueError)."""
 
 
-def fetch_pac(url: str) -> str:
+def fetch_pac(url: str, context: ssl.SSLContext | None = None) -> str:
     """The PAC script at ``url``: ``http(s)://`` (any content type) or ``file://``/a path.
 
+    Args:
+        context: TLS trust for an ``https://`` address (the app passes the same context
+            as for its server: the OS trust store plus ``CaFile``).
+
     Raises:
-        OSError: it could not be read.
-        ValueError: the server refused it.
+        OSError: it could not be read (an HTTP error status included).
     """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme in ("", "file"):
         path = urllib.parse.unquote(parts.path) if parts.scheme == "file" else url
         return Path(path).read_text(encoding="utf-8")
-    import requests
-
-    session = requests.Session()
-    session.trust_env = False  # a PAC script is fetched directly, never through a proxy
-    try:
-        response = session.get(url, timeout=PAC_FETCH_TIMEOUT)
-    except requests.RequestException as exc:
-        raise OSError(str(exc)) from None
-    if not response.ok:
-        raise ValueError(f"HTTP {response.status_code}")
-    return str(response.text)
+    # Fetched directly, never through a proxy: the script is what says which proxy.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    with opener.open(url, timeout=PAC_FETCH_TIMEOUT) as response:
+        data: bytes = response.read()
+        charset = response.headers.get_content_charset() or "utf-8"
+    return data.decode(charset, errors="replace")
 
 
 class PacProxies:

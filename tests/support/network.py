@@ -15,6 +15,7 @@ import ipaddress
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -173,22 +174,28 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 class FileServer:
     port: int
     requests: list[str]
+    scheme: str = "http"
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
 
 @contextlib.contextmanager
-def file_server(directory: Path) -> Iterator[FileServer]:
-    """Serve ``directory`` over HTTP on a free loopback port (a thread of this process)."""
+def file_server(directory: Path, tls: PrivateCa | None = None) -> Iterator[FileServer]:
+    """Serve ``directory`` over HTTP (HTTPS with ``tls``'s server certificate) on a free
+    loopback port, from a thread of this process."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.server_cert, tls.server_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     requests: list[str] = []
     server.requests = requests  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield FileServer(int(server.server_address[1]), requests)
+        yield FileServer(int(server.server_address[1]), requests, "https" if tls else "http")
     finally:
         server.shutdown()
         server.server_close()

@@ -23,7 +23,7 @@ from desktop_agent.core.state import CursorStore
 from desktop_agent.errors import ServerUnreachable
 from desktop_agent.platform.network import NetworkAccess, NetworkSettings
 from tests.support.backend import ServerProcess, seed_db
-from tests.support.network import PrivateCa, make_private_ca
+from tests.support.network import PrivateCa, file_server, make_private_ca
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -162,3 +162,33 @@ async def test_unreadable_ca_file_from_policy_is_explained(
         message
     )
     assert "Tell IT" in message
+
+
+async def test_pac_file_over_https_is_trusted_like_the_server(
+    tls_server: TlsServer, system_store: Path, tmp_path: Path
+) -> None:
+    """A PAC address on an internal https server signed by the company CA: fetched with
+    the same trust (here the policy's CA file), refused without it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "proxy.pac").write_text('function FindProxyForURL(url, host) { return "DIRECT"; }\n')
+    with file_server(site, tls=tls_server.ca) as pac_host:
+        pac_url = pac_host.url("proxy.pac")
+        trusted = NetworkAccess.from_settings(
+            NetworkSettings(
+                proxy_mode="pac", proxy_pac_url=pac_url, ca_file=str(tls_server.ca.ca_cert)
+            )
+        )
+        states, failures = await connect_once(tls_server.url, tls_server.token, tmp_path, trusted)
+        assert failures == [] and "connected" in states
+        assert pac_host.requests == ["/proxy.pac"]
+
+        untrusted = NetworkAccess.from_settings(
+            NetworkSettings(proxy_mode="pac", proxy_pac_url=pac_url)
+        )
+        _states, failures = await connect_once(
+            tls_server.url, tls_server.token, tmp_path, untrusted
+        )
+        (message,) = failures
+        assert f"The proxy script {pac_url} could not be fetched" in message
+        assert "CERTIFICATE_VERIFY_FAILED" in message
