@@ -45,6 +45,7 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.errors import DeskbellError
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.network import SETTING_KEYS as NETWORK_SETTING_KEYS
 from desktop_agent.platform.network import NetworkAccess, NetworkSettings
 from desktop_agent.platform.notification_settings import (
     NotificationSettings,
@@ -95,7 +96,6 @@ NO_SERVER_FOR_TOKEN_FILE = (
     "--server URL --token-file PATH, or sign in here."
 )
 SESSION_ONLY_SIGN_IN = " You can still sign in for this session."
-NETWORK_SETTING_KEYS = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
 TOKEN_FILE_REFUSED = (
     "The server at {server} did not accept the token in {path}. Check that the file "  # noqa: S105
     "holds the whole token from 'deskbell-server token issue', issued by this server, "

@@ -274,12 +274,16 @@ def probe_network(settings: Settings) -> Check:
     """Load what the network settings need (truststore, the PAC engine, SOCKS) and say
     how the server will be reached; FAIL when a library of the bundle does not load,
     warn when the settings cannot be used."""
-    keys = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
     try:
-        from desktop_agent.platform.network import NetworkAccess, NetworkSettings, TlsSetupError
+        from desktop_agent.platform.network import (
+            SETTING_KEYS,
+            NetworkAccess,
+            NetworkSettings,
+            TlsSetupError,
+        )
 
         network = NetworkAccess.from_settings(
-            NetworkSettings.from_values({key: settings.get(key) for key in keys})
+            NetworkSettings.from_values({key: settings.get(key) for key in SETTING_KEYS})
         )
         from pypac.parser import PACFile
         from python_socks.async_.asyncio import Proxy  # noqa: F401 -- websockets' SOCKS

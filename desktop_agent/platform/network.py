@@ -65,6 +65,10 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
+SETTING_KEYS: tuple[str, ...] = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
+"""The settings (core/settings.py keys) that :class:`NetworkSettings` is made of."""
+
+
 @dataclass(frozen=True)
 class NetworkSettings:
     """The network settings (see ``ProxyMode``, ``ProxyServer``, ``ProxyPacUrl``,

@@ -18,7 +18,7 @@ from desktop_agent.connection import ConnectionService, sign_in
 from desktop_agent.core.settings import Settings, StaticPolicy
 from desktop_agent.core.state import CursorStore
 from desktop_agent.errors import ServerUnreachable
-from desktop_agent.platform.network import NetworkAccess, NetworkSettings
+from desktop_agent.platform.network import SETTING_KEYS, NetworkAccess, NetworkSettings
 from tests.support.backend import BackendHarness, in_process_backend
 from tests.support.network import Tinyproxy, file_server, microsocks, tinyproxy
 
@@ -170,9 +170,8 @@ async def test_policy_forces_its_proxy_over_the_environment(
     )
     settings = Settings(tmp_path / "settings.toml", policy_sources=[policy])
     assert settings.is_locked("proxy_mode") and settings.is_locked("proxy_server")
-    keys = ("proxy_mode", "proxy_server", "proxy_pac_url", "ca_file")
     network = NetworkAccess.from_settings(
-        NetworkSettings.from_values({key: settings.get(key) for key in keys})
+        NetworkSettings.from_values({key: settings.get(key) for key in SETTING_KEYS})
     )
 
     attempt = await connect_once(harness.url, token, tmp_path, network)
