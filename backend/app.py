@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import resource
@@ -17,12 +18,13 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from backend import __version__
 from backend.bus import Bus, open_bus
 from backend.client_address import TrustedProxies
-from backend.config import Config
-from backend.errors import ConfigError, DeskbellError
+from backend.config import Config, default_db
+from backend.errors import CannotListen, ConfigError, DeskbellError
 from backend.gateway import Gateway
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
@@ -30,6 +32,7 @@ from backend.rate_limits import RateLimiter
 from backend.redact import redact_url
 from backend.server import DeskbellServer, ServerOptions
 from backend.service import Limits, Service
+from backend.sso import IdTokenVerifier, SsoSettings
 from backend.store import Store, open_store
 
 log = logging.getLogger("deskbell")
@@ -50,18 +53,44 @@ class Backend:
     server: DeskbellServer
 
 
+def store_for(config: Config) -> Store:
+    """The configured store, unopened. Only the default location gets every missing
+    folder made; a path someone typed gets at most its own folder (see open_store)."""
+    return open_store(config.db, make_folders=config.db == default_db())
+
+
+async def open_store_of(config: Config) -> Store:
+    """Open the configured store; say on stderr when a folder was made for it."""
+    store = store_for(config)
+    await store.open()
+    created = getattr(store, "created_folder", None)
+    if created is not None:
+        print(f"deskbell-server: created the folder {created} for the database", file=sys.stderr)
+    return store
+
+
 @contextlib.asynccontextmanager
 async def open_service(config: Config) -> AsyncIterator[Service]:
     """A service on an opened store and a local bus, for CLI commands."""
-    store = open_store(config.db)
-    await store.open()
+    store = await open_store_of(config)
     bus = open_bus("local")
     passwords = PasswordPool()
     try:
-        yield Service(store, bus, Metrics(), limits=_limits(config), passwords=passwords)
+        yield Service(
+            store, bus, Metrics(), limits=_limits(config), passwords=passwords, **_sign_in(config)
+        )
     finally:
         await store.close()
         passwords.close()
+
+
+def _sign_in(config: Config) -> dict[str, Any]:
+    """The service's sign-in options: the ID token verifier when SSO is configured."""
+    settings = SsoSettings.from_config(config)
+    return {
+        "sso": IdTokenVerifier(settings) if settings is not None else None,
+        "password_sign_in": config.password_sign_in,
+    }
 
 
 def _limits(config: Config) -> Limits:
@@ -114,8 +143,7 @@ def _anonymous_budget(config: Config) -> int:
 async def running_backend(config: Config) -> AsyncIterator[Backend]:
     """Start the whole backend; on exit stop it gracefully (1001 to every client,
     in-flight commits finished, store closed)."""
-    store = open_store(config.db)
-    await store.open()
+    store = await open_store_of(config)
     metrics = Metrics()
     gateway = Gateway(metrics, store)
     bus = open_bus(config.bus)
@@ -129,7 +157,13 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     limiter = _rate_limiter(config.bus)
     passwords = PasswordPool()
     service = Service(
-        store, bus, metrics, limits=_limits(config), limiter=limiter, passwords=passwords
+        store,
+        bus,
+        metrics,
+        limits=_limits(config),
+        limiter=limiter,
+        passwords=passwords,
+        **_sign_in(config),
     )
     options = ServerOptions(
         host=config.host,
@@ -143,6 +177,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         tls_key=config.tls_key,
         node=config.node or socket.gethostname(),
         version=__version__,
+        drain_seconds=config.drain_seconds,
         trusted_proxies=trusted,
         anonymous_idle_timeout=config.anonymous_idle_timeout,
         anonymous_connections_per_address=config.anonymous_connections_per_address,
@@ -150,20 +185,50 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     )
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None
+    sweeper: asyncio.Task[None] | None = None
     try:
         await bus.start(gateway.deliver, gateway.resync)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            raise cannot_listen(config.host, config.port, exc) from exc
         watcher = asyncio.create_task(_watch_revocations(store, gateway))
+        if config.bus not in ("", "local") and config.stream_sweep_seconds > 0:
+            # In-process delivery cannot lose an event; a bus between nodes can.
+            sweeper = asyncio.create_task(gateway.sweep_forever(config.stream_sweep_seconds))
         yield Backend(config, store, bus, metrics, gateway, service, server)
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        for task in (watcher, sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await server.stop()
         await bus.close()
         await store.close()
         passwords.close()
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> CannotListen:
+    """Why the server could not listen on ``host:port``, and what to do about it."""
+    where = f"port {port} on {host}"
+    if exc.errno == errno.EADDRINUSE:
+        return CannotListen(
+            f"{where} is already in use (by another deskbell-server, or another program: "
+            f"`ss -ltnp 'sport = :{port}'` shows which); stop it, or choose another port "
+            "with --port"
+        )
+    if exc.errno == errno.EACCES:
+        return CannotListen(
+            f"no permission to listen on {where}: ports below 1024 need root or "
+            "CAP_NET_BIND_SERVICE; choose a port above 1023 with --port"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+        return CannotListen(
+            f"cannot listen on {where}: {host} is not an address of this machine; "
+            "check --host (127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        )
+    return CannotListen(f"cannot listen on {where}: {exc.strerror or exc}")
 
 
 async def _watch_revocations(store: Store, gateway: Gateway) -> None:

@@ -104,7 +104,7 @@ def open_bus(url: str) -> Bus:
     Raises:
         ConfigError: an unknown kind of bus, or Redis support not installed.
     """
-    from backend.errors import ConfigError
+    from backend.errors import SCALE_EXTRA_HINT, ConfigError
 
     if url in ("", "local"):
         return LocalBus()
@@ -112,9 +112,7 @@ def open_bus(url: str) -> Bus:
         try:
             from backend.redis_bus import RedisBus  # type: ignore[import-not-found]
         except ImportError as exc:
-            raise ConfigError(
-                "Redis support is not installed: pip install 'deskbell[scale]'"
-            ) from exc
+            raise ConfigError(f"Redis support is not installed: {SCALE_EXTRA_HINT}") from exc
         bus: Bus = RedisBus(url)
         return bus
     from backend.redact import redact_url

@@ -11,26 +11,27 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import getpass
 import io
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from backend import __version__, protocol
-from backend.app import open_service, serve_forever
+from backend.app import open_service, open_store_of, serve_forever, store_for
 from backend.bus import open_bus
-from backend.config import Config, load_config
+from backend.config import Config, config_keys, load_config
 from backend.errors import BadRequest, ConfigError, DeskbellError, NotFound
 from backend.files import data_dir, make_private_dirs
 from backend.logs import setup_logging
 from backend.protocol import ErrorCode
 from backend.redact import redact_url, scrub
-from backend.store import open_store
-from backend.store.base import SCHEMA_VERSION, Agent, ImportRow
+from backend.store.base import SCHEMA_VERSION, Agent, ImportRow, InboxSummary
 
 PROG = "deskbell-server"
 STDIN = "-"
@@ -42,6 +43,121 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # exit 2 with usage, as argparse does
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number (bad usage, exit 2, otherwise)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+SERVE_FLAGS: dict[str, dict[str, Any]] = {
+    "host": {"metavar": "ADDRESS", "help": "where to listen (default 127.0.0.1; 0.0.0.0: all)"},
+    "port": {"type": _port, "metavar": "PORT", "help": "default 8765; 0 picks a free one"},
+    "bus": {"metavar": "URL", "help": "local (default) or redis://host:port/N"},
+    "tls_cert": {"metavar": "FILE", "help": "certificate chain (PEM): serve wss:// directly"},
+    "tls_key": {"metavar": "FILE", "help": "the certificate's private key (PEM)"},
+    "log_level": {
+        "type": str.upper,
+        "choices": ("DEBUG", "INFO", "WARNING", "ERROR"),
+        "help": "default INFO",
+    },
+    "node": {"metavar": "NAME", "help": "name in logs and in welcome (default: host name)"},
+    "visitor_origins": {
+        "metavar": "URLS",
+        "help": "web sites allowed to embed the chat widget, comma-separated; * for any",
+    },
+    "max_message_bytes": {
+        "type": int,
+        "metavar": "BYTES",
+        "help": "largest frame a client may send (default 65536)",
+    },
+    "ping_interval": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "between WebSocket pings (default 20)",
+    },
+    "visitor_messages_per_minute": {
+        "type": int,
+        "metavar": "N",
+        "help": "messages one visitor may send a minute (default 20)",
+    },
+    "visitor_starts_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "conversations one address may start in 10 minutes (default 10)",
+    },
+    "login_attempts_per_email": {
+        "type": int,
+        "metavar": "N",
+        "help": "sign-in attempts for one email in 10 minutes (default 10)",
+    },
+    "login_attempts_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "sign-in attempts from one address in 10 minutes (default 50)",
+    },
+    "token_checks_per_minute": {
+        "type": int,
+        "metavar": "N",
+        "help": "visitor attach and logout requests one address may make a minute (default 60)",
+    },
+    "trusted_proxy": {
+        "action": "append",
+        "metavar": "CIDR",
+        "help": "a reverse proxy whose X-Forwarded-For (or Forwarded) is believed; repeatable",
+    },
+    "proxy_header": {
+        "choices": ("x-forwarded-for", "forwarded", "proxy-protocol"),
+        "help": "what the trusted proxies send: an HTTP header (default x-forwarded-for) "
+        "or the PROXY protocol",
+    },
+    "anonymous_idle_timeout": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "an unauthenticated connection's idle limit (default 60)",
+    },
+    "anonymous_connections_per_address": {
+        "type": int,
+        "metavar": "N",
+        "help": "unauthenticated connections one address may hold (default 100)",
+    },
+    "anonymous_connections": {
+        "type": int,
+        "metavar": "N",
+        "help": "unauthenticated connections this node holds at most (default 0: half "
+        "its file limit)",
+    },
+    "compression": {"choices": ("off", "deflate"), "help": "permessage-deflate (default off)"},
+    "password_sign_in": {
+        "choices": ("true", "false"),
+        "help": "false: agents sign in only through single sign-on (default true)",
+    },
+    "sso_issuer": {"metavar": "URL", "help": "the OpenID provider's issuer: turns on SSO"},
+    "sso_client_id": {"metavar": "ID", "help": "the tray app's client id at the provider"},
+    "sso_label": {"metavar": "NAME", "help": 'the button says "Sign in with NAME"'},
+    "sso_scopes": {"metavar": "SCOPES", "help": "comma-separated (default openid,email,profile)"},
+    "sso_email_claim": {"metavar": "CLAIM", "help": "the claim with the email (default email)"},
+    "sso_create_agents": {
+        "choices": ("true", "false"),
+        "help": "true: a valid sign-in of an unknown email creates the agent (default false)",
+    },
+    "sso_groups_claim": {
+        "metavar": "CLAIM",
+        "help": "a claim of group names: a created agent joins the inboxes so named",
+    },
+    "send_buffer_limit": {
+        "type": int,
+        "metavar": "BYTES",
+        "help": "unsent bytes before a slow client is dropped (default 4 MiB)",
+    },
+}
+"""Every configuration key but db (a common option) is a flag of serve (operations.md)."""
 
 
 def _common() -> _Parser:
@@ -60,25 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     serve = commands.add_parser("serve", parents=[common], help="run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--bus", help="local (default) or redis://host:port")
-    serve.add_argument("--tls-cert", dest="tls_cert")
-    serve.add_argument("--tls-key", dest="tls_key")
-    serve.add_argument(
-        "--trusted-proxy",
-        dest="trusted_proxy",
-        action="append",
-        metavar="CIDR",
-        help="a reverse proxy whose X-Forwarded-For (or Forwarded) is believed; repeatable",
-    )
-    serve.add_argument(
-        "--proxy-header",
-        dest="proxy_header",
-        choices=["x-forwarded-for", "forwarded", "proxy-protocol"],
-        help="what the trusted proxies send: an HTTP header (default x-forwarded-for) "
-        "or the PROXY protocol",
-    )
+    for key, options in SERVE_FLAGS.items():
+        serve.add_argument(f"--{key.replace('_', '-')}", dest=key, **options)
 
     inbox = commands.add_parser("inbox", help="manage inboxes").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -86,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.required = True
     inbox_add = inbox.add_parser("add", parents=[common], help="create an inbox")
     inbox_add.add_argument("name")
+    inbox.add_parser("list", parents=[common], help="list inboxes with their agent counts")
+    inbox_remove = inbox.add_parser(
+        "remove", parents=[common], help="delete an inbox (refused while it has conversations)"
+    )
+    inbox_remove.add_argument("name")
+    inbox_remove.add_argument(
+        "--force",
+        action="store_true",
+        help="also delete its conversations and their messages, for good",
+    )
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -94,11 +203,48 @@ def build_parser() -> argparse.ArgumentParser:
     agent_add = agent.add_parser("add", parents=[common], help="create an agent")
     agent_add.add_argument("email")
     agent_add.add_argument("--name", required=True)
-    agent_add.add_argument("--inbox", action="append", required=True, dest="inboxes")
+    agent_add.add_argument(
+        "--inbox", action="append", required=True, dest="inboxes", help="repeat for several"
+    )
     agent_add.add_argument(
         "--password-stdin", action="store_true", help="read the agent's password from stdin"
     )
     agent.add_parser("list", parents=[common], help="list agents")
+    agent_update = agent.add_parser(
+        "update", parents=[common], help="rename an agent or replace its inboxes"
+    )
+    agent_update.add_argument("email")
+    agent_update.set_defaults(usage_parser=agent_update)
+    agent_update.add_argument("--name")
+    agent_update.add_argument(
+        "--inbox",
+        action="append",
+        dest="inboxes",
+        help="the agent's inboxes from now on (repeat for several; replaces the old set)",
+    )
+    password = agent.add_parser(
+        "set-password",
+        parents=[common],
+        help="set an agent's password; ends the sessions signed in with the old one",
+    )
+    password.add_argument("email")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read one line from stdin (the default when stdin is not a terminal)",
+    )
+    agent.add_parser(
+        "disable",
+        parents=[common],
+        help="close an agent's sessions and refuse its sign-in; keeps its history",
+    ).add_argument("email")
+    enable = agent.add_parser("enable", parents=[common], help="let a disabled agent sign in again")
+    enable.add_argument("email")
+    agent.add_parser(
+        "remove",
+        parents=[common],
+        help="delete an agent (its messages stay, under its name)",
+    ).add_argument("email")
     agent_import = agent.add_parser(
         "import", parents=[common], help="create or update agents from CSV or JSON Lines"
     )
@@ -137,17 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", parents=[common], help="seed a demo inbox, agents and tokens, then serve"
     )
-    demo.add_argument("--port", type=int)
+    demo.add_argument("--port", type=_port)
     demo.add_argument("--host")
     return parser
 
 
 def _config(args: argparse.Namespace) -> Config:
-    flags = {
-        k: v
-        for k, v in vars(args).items()
-        if k in ("db", "host", "port", "bus", "tls_cert", "tls_key", "proxy_header")
-    }
+    keys = config_keys()
+    flags = {k: v for k, v in vars(args).items() if k in keys}
     if getattr(args, "trusted_proxy", None):
         flags["trusted_proxy"] = ",".join(args.trusted_proxy)
     return load_config(flags, args.config)
@@ -162,13 +305,122 @@ def _agent_json(agent: Agent) -> Result:
         "email": agent.email,
         "name": agent.name,
         "inboxes": list(agent.inboxes),
+        "disabled": agent.disabled,
     }
+
+
+def _inbox_json(summary: InboxSummary) -> Result:
+    return {
+        "id": summary.inbox.public_id,
+        "name": summary.inbox.name,
+        "agents": summary.agents,
+        "conversations": summary.conversations,
+    }
+
+
+def _inbox_names(values: list[str]) -> list[str]:
+    """The ``--inbox`` values, stripped; an empty one is refused."""
+    return [_nonempty(value, "inbox name") for value in values]
+
+
+@contextlib.contextmanager
+def _one_inbox_per_flag(names: list[str]) -> Iterator[None]:
+    """An unknown inbox whose name looks like a list ("Support;Billing") was meant as
+    several: say to repeat --inbox rather than to create an inbox of that name."""
+    try:
+        yield
+    except NotFound as exc:
+        for name in names:
+            if (";" in name or "," in name) and f"no inbox named {name}" in exc.message:
+                parts = [p.strip() for p in name.replace(";", ",").split(",") if p.strip()]
+                repeated = " ".join(f"--inbox {p}" for p in parts)
+                raise BadRequest(
+                    f"there is no inbox named {name!r}; for several inboxes, repeat "
+                    f"--inbox: {repeated}"
+                ) from None
+        raise
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: asked twice without echo on a terminal, else one stdin line."""
+    if not from_stdin and sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != first:
+            raise BadRequest("the two passwords differ; nothing was changed")
+        password = first
+    else:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+    if not password:
+        raise BadRequest("no password given; nothing was changed")
+    return password
 
 
 async def _inbox_add(args: argparse.Namespace, config: Config) -> Result:
     async with open_service(config) as service:
         inbox = await service.store.add_inbox(_nonempty(args.name, "inbox name"))
     return {"id": inbox.public_id, "name": inbox.name}
+
+
+async def _inbox_list(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        inboxes = await service.store.list_inboxes()
+    return {"inboxes": [_inbox_json(i) for i in inboxes]}
+
+
+async def _inbox_remove(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        removed = await service.store.remove_inbox(args.name, force=args.force)
+    return {
+        "removed": args.name,
+        "conversations": removed.conversations,
+        "messages": removed.messages,
+        "memberships": removed.memberships,
+        "notifications_unlinked": removed.notifications,
+    }
+
+
+async def _agent_update(args: argparse.Namespace, config: Config) -> Result:
+    if args.name is None and args.inboxes is None:
+        raise _UsageError("say what to change: --name NAME and/or --inbox NAME (repeated)")
+    name = None if args.name is None else _nonempty(args.name, "name")
+    inboxes = None if args.inboxes is None else _inbox_names(args.inboxes)
+    with _one_inbox_per_flag(inboxes or []):
+        async with open_service(config) as service:
+            agent = await service.update_agent(args.email, name=name, inboxes=inboxes)
+    return _agent_json(agent)
+
+
+async def _agent_set_password(args: argparse.Namespace, config: Config) -> Result:
+    password = _read_password(args.password_stdin)
+    async with open_service(config) as service:
+        agent, revoked = await service.set_password(args.email, password)
+    return {"email": agent.email, "tokens_revoked": revoked}
+
+
+async def _agent_disable(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, revoked = await service.set_agent_disabled(args.email, True)
+    return {"email": agent.email, "disabled": True, "tokens_revoked": revoked}
+
+
+async def _agent_enable(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, _ = await service.set_agent_disabled(args.email, False)
+    return {"email": agent.email, "disabled": False}
+
+
+async def _agent_remove(args: argparse.Namespace, config: Config) -> Result:
+    async with open_service(config) as service:
+        agent, removed = await service.remove_agent(args.email)
+    return {
+        "removed": agent.email,
+        "tokens_revoked": len(removed.revoked),
+        "notifications_deleted": removed.notifications,
+        "memberships_deleted": removed.memberships,
+        "conversations_unassigned": removed.unassigned,
+        "messages_kept": removed.messages_kept,
+    }
 
 
 async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
@@ -179,15 +431,34 @@ async def _agent_add(args: argparse.Namespace, config: Config) -> Result:
         if not password:
             raise BadRequest("no password on stdin")
     email = _email(args.email)
-    async with open_service(config) as service:
-        agent = await service.add_agent(email, _nonempty(args.name, "name"), args.inboxes, password)
+    inboxes = _inbox_names(args.inboxes)
+    with _one_inbox_per_flag(inboxes):
+        async with open_service(config) as service:
+            agent = await service.add_agent(email, _nonempty(args.name, "name"), inboxes, password)
     return _agent_json(agent)
 
 
+APP_VERSIONS_WINDOW = timedelta(days=1)
+"""`agent list` shows the app versions each agent connected with within this window."""
+
+
 async def _agent_list(args: argparse.Namespace, config: Config) -> Result:
+    since = (datetime.now(UTC) - APP_VERSIONS_WINDOW).isoformat(timespec="milliseconds")
     async with open_service(config) as service:
         agents = await service.store.list_agents()
-    return {"agents": [_agent_json(a) for a in agents]}
+        versions = await service.client_versions(since.replace("+00:00", "Z"))
+    return {
+        "agents": [
+            {
+                **_agent_json(a),
+                "app_versions": [
+                    {"version": v.version, "os": v.os, "last_seen": v.seen_at}
+                    for v in versions.get(a.id, [])
+                ],
+            }
+            for a in agents
+        ]
+    }
 
 
 async def _agent_import(args: argparse.Namespace, config: Config) -> Result:
@@ -230,13 +501,16 @@ async def _serve(args: argparse.Namespace, config: Config) -> Result:
 
 
 async def _migrate(args: argparse.Namespace, config: Config) -> Result:
-    store = open_store(config.db)
-    await store.open()  # creates the schema, or upgrades it to this release's version
+    store = await open_store_of(config)  # creates the schema, or upgrades it
     try:
         version = await store.schema_version()
     finally:
         await store.close()
     return {"db": redact_url(config.db), "schema_version": version}
+
+
+class _UsageError(Exception):
+    """Bad usage found after parsing: usage text and the error, exit 2."""
 
 
 class _CheckFailed(DeskbellError):
@@ -260,7 +534,7 @@ async def _check(args: argparse.Namespace, config: Config) -> Result:
     bus: Result = {"url": redact_url(config.bus), "status": "ok"}
     problems = []
     try:
-        store = open_store(config.db)
+        store = store_for(config)
         await store.open()
         try:
             await store.ping()
@@ -358,8 +632,15 @@ COMMANDS: dict[
 ] = {
     ("serve", None): _serve,
     ("inbox", "add"): _inbox_add,
+    ("inbox", "list"): _inbox_list,
+    ("inbox", "remove"): _inbox_remove,
     ("agent", "add"): _agent_add,
     ("agent", "list"): _agent_list,
+    ("agent", "update"): _agent_update,
+    ("agent", "set-password"): _agent_set_password,
+    ("agent", "disable"): _agent_disable,
+    ("agent", "enable"): _agent_enable,
+    ("agent", "remove"): _agent_remove,
     ("agent", "import"): _agent_import,
     ("token", "issue"): _token_issue,
     ("token", "revoke"): _token_revoke,
@@ -453,9 +734,15 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         return
     if command == ("agent", "list"):
         for agent in result["agents"]:
+            state = "\tdisabled" if agent["disabled"] else ""
+            apps = ", ".join(f"{v['version']} ({v['os']})" for v in agent["app_versions"])
             print(
                 f"{agent['email']}\t{agent['name']}\t{', '.join(agent['inboxes'])}\t{agent['id']}"
+                f"{state}" + (f"\t{apps}" if apps else "")
             )
+        return
+    if command in _SENTENCES:
+        print(_SENTENCES[command](result))
         return
     if command == ("check", None):
         for part in ("database", "bus"):
@@ -477,6 +764,52 @@ def _print_result(command: tuple[str, str | None], result: Result, as_json: bool
         print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _removed_agent(r: Result) -> str:
+    return "\n".join(
+        [
+            f"removed agent {r['removed']}.",
+            f"  deleted: {_plural(r['notifications_deleted'], 'notification')}, "
+            f"{_plural(r['memberships_deleted'], 'inbox membership')}; "
+            f"{_plural(r['tokens_revoked'], 'token')} revoked, so its open sessions "
+            "close within seconds",
+            f"  kept: {_plural(r['messages_kept'], 'message')} it wrote, in their "
+            "conversations under its name; "
+            f"{_plural(r['conversations_unassigned'], 'conversation')} assigned to it are "
+            "now unassigned",
+        ]
+    )
+
+
+_SENTENCES: dict[tuple[str, str | None], Callable[[Result], str]] = {
+    ("inbox", "list"): lambda r: "\n".join(
+        f"{i['name']}\t{_plural(i['agents'], 'agent')}\t"
+        f"{_plural(i['conversations'], 'conversation')}\t{i['id']}"
+        for i in r["inboxes"]
+    ),
+    ("inbox", "remove"): lambda r: (
+        f"removed inbox {r['removed']}: deleted {_plural(r['conversations'], 'conversation')}, "
+        f"{_plural(r['messages'], 'message')} and {_plural(r['memberships'], 'membership')} "
+        f"(the agents stay); {_plural(r['notifications_unlinked'], 'notification')} about "
+        "them stay in the agents' history, marked read"
+    ),
+    ("agent", "disable"): lambda r: (
+        f"{r['email']} is disabled: {_plural(r['tokens_revoked'], 'token')} revoked, so its "
+        "sessions close within seconds; it cannot sign in or get tokens, and its history "
+        f"stays. Undo with: deskbell-server agent enable {r['email']}"
+    ),
+    ("agent", "enable"): lambda r: f"{r['email']} is enabled: it can sign in again",
+    ("agent", "set-password"): lambda r: (
+        f"password of {r['email']} changed; {_plural(r['tokens_revoked'], 'token')} revoked, "
+        "so sessions signed in before must sign in again"
+    ),
+    ("agent", "remove"): _removed_agent,
+}
+
+
 def _urls(args: argparse.Namespace) -> list[str]:
     """Every URL the command was given, from any source, whose secrets must not show."""
     urls = [getattr(args, "db", None), getattr(args, "bus", None)]
@@ -493,6 +826,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
         setup_logging(config.log_level, quiet=command[0] not in ("serve", "demo"))
         result = asyncio.run(handler(args, config))
+    except _UsageError as exc:
+        args.usage_parser.error(str(exc))  # exits 2
     except DeskbellError as exc:
         if isinstance(exc, _CheckFailed):
             _print_result(command, exc.result, args.json)

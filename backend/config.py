@@ -55,10 +55,40 @@ class Config:
     recipient's frame would cost more CPU than the fan-out itself) or "deflate"."""
     send_buffer_limit: int = 4 * 1024 * 1024
     """Unsent bytes a connection may hold before it is dropped as too slow."""
+    stream_sweep_seconds: float = 5.0
+    """With a bus to other nodes: how often a node compares its sessions' streams with
+    the store, to send what another node committed but never put on the bus (it died
+    first). 0 turns it off."""
+    drain_seconds: float = 10.0
+    """On SIGTERM: the most a stop takes (stop accepting, 1001 to every client, finish
+    commits, close); connections still open near the end are dropped."""
+    password_sign_in: bool = True
+    """False: /auth refuses ``login`` (agents sign in through single sign-on only)."""
+    sso_issuer: str | None = None
+    """The OpenID provider's issuer URL; set, the sign-in window offers single sign-on."""
+    sso_client_id: str | None = None
+    """The client id the tray app was registered with at the provider (the ID token's aud)."""
+    sso_label: str = ""
+    """The button says "Sign in with <label>" (default: the issuer's host name)."""
+    sso_scopes: tuple[str, ...] = ("openid", "email", "profile")
+    sso_email_claim: str = "email"
+    """The ID token claim that holds the agent's email address."""
+    sso_create_agents: bool = False
+    """True: a valid sign-in with an email no agent has creates that agent."""
+    sso_groups_claim: str | None = None
+    """A claim listing group names: a created agent joins the inboxes of those names."""
 
     def __post_init__(self) -> None:
         if not self.db:
             self.db = default_db()
+
+
+def config_keys() -> frozenset[str]:
+    """Every configuration key (each is also a flag and a ``DESKBELL_*`` variable)."""
+    return frozenset(f.name for f in fields(Config))
+
+
+_PORT_RANGE = range(0, 65536)
 
 
 def _coerce(name: str, value: Any, kind: Any, source: str) -> Any:
@@ -68,6 +98,15 @@ def _coerce(name: str, value: Any, kind: Any, source: str) -> Any:
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
             return tuple(str(v) for v in value)
+        if text == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
         if text == "int":
             return int(value)
         if text == "float":
@@ -108,4 +147,15 @@ def load_config(
     for name, value in flags.items():
         if value is not None and name in known:
             values[name] = _coerce(name, value, known[name], f"--{name.replace('_', '-')}")
-    return Config(**values)
+    port = values.get("port", protocol.DEFAULT_PORT)
+    if port not in _PORT_RANGE:
+        raise ConfigError(f"port {port} is not a port number: use 1 to 65535 (0 picks a free one)")
+    config = Config(**values)
+    if bool(config.sso_issuer) != bool(config.sso_client_id):
+        raise ConfigError("single sign-on needs both sso_issuer and sso_client_id")
+    if not config.password_sign_in and not config.sso_issuer:
+        raise ConfigError(
+            "password_sign_in = false needs single sign-on (sso_issuer and sso_client_id), "
+            "or no agent could sign in"
+        )
+    return config

@@ -52,6 +52,32 @@ class StoreUnavailable(DeskbellError):
     code: ErrorCode = "unavailable"
 
 
+class ProviderUnavailable(DeskbellError):
+    """The single sign-on provider's discovery document or keys cannot be fetched."""
+
+    code: ErrorCode = "unavailable"
+
+
+class CannotListen(DeskbellError):
+    """The server cannot listen where it was told to (port in use, no permission)."""
+
+    code: ErrorCode = "unavailable"
+
+
+SCALE_EXTRA_HINT = (
+    "install the scale extra (asyncpg, redis): in a checkout, uv sync --frozen --extra scale; "
+    "into an environment of your own, pip install '/path/to/checkout[scale]'"
+)
+"""How to get PostgreSQL and Redis support, for the error that says it is missing (the
+package is on no index, and the .deb holds the tray app only)."""
+
+SSO_EXTRA_HINT = (
+    "install the sso extra (PyJWT): in a checkout, uv sync --frozen --extra sso; "
+    "into an environment of your own, pip install '/path/to/checkout[sso]'"
+)
+"""How to get single sign-on support, for the error that says it is missing."""
+
+
 class ConfigError(DeskbellError):
     """A configuration file or option cannot be used."""
 

@@ -9,16 +9,18 @@ resumes later, so one slow client never holds up the rest (DESIGN.md guarantee 4
 from __future__ import annotations
 
 import asyncio
-import enum
+import collections
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TypeVar
 
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from backend import ids, protocol
+from backend import ids, protocol, stream
 from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
 from backend.metrics import Metrics
 from backend.store.base import Agent, Store
@@ -26,23 +28,27 @@ from backend.store.base import Agent, Store
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_LIMIT = 4 * 1024 * 1024
-REFILL_LIMIT = 1000
-"""Most notifications one catch-up from the store sends (the protocol's resume cap)."""
-REFILL_CONCURRENCY = 8
+READ_CONCURRENCY = 8
+"""Catch-up reads from the store under way at once on this node."""
 K = TypeVar("K")
 V = TypeVar("V")
 
 
-class ReplayState(enum.Enum):
-    WAITING = "waiting"
-    """Welcomed, no resume yet: nothing is pushed."""
-    REPLAYING = "replaying"
-    """A resume is reading the store: live notifications are held back."""
-    LIVE = "live"
+PACE_ABOVE = 64 * 1024
+"""Replies larger than this go out at the peer's pace (see :meth:`Socket.reply`)."""
+TICK_SECONDS = 1.0
+"""How often a stalled stream (a gap the store did not show yet) reads again."""
 
 
 class Socket:
-    """One WebSocket connection, with non-blocking, bounded writes."""
+    """One WebSocket connection, with non-blocking, bounded, ordered writes.
+
+    Frames go out in the order they are handed over. Live frames are written at once
+    (:meth:`send`); bulk frames (a replay, a large reply) are queued and written at
+    the peer's pace (:meth:`send_bulk`), and while that queue drains, live frames
+    queue behind it so the order holds; they count against ``buffer_limit`` as if
+    they were in the transport.
+    """
 
     def __init__(self, connection: ServerConnection, buffer_limit: int, metrics: Metrics):
         self.connection = connection
@@ -50,13 +56,28 @@ class Socket:
         self.metrics = metrics
         self.closing = False
         self.conversations: set[str] = set()
+        self._outbox: collections.deque[tuple[bytes, bool]] = collections.deque()
+        self._queued_live = 0
+        """Bytes of live frames waiting in ``_outbox``."""
+        self._pacer: asyncio.Task[None] | None = None
+
+    @property
+    def open(self) -> bool:
+        return not self.closing and self.connection.protocol.state is State.OPEN
 
     def send(self, frame: bytes) -> bool:
-        """Write one text frame now. Returns False when the connection is gone or was
-        closed for being too slow."""
-        connection = self.connection
-        if self.closing or connection.protocol.state is not State.OPEN:
+        """Write one text frame now (or queue it behind a paced send). Returns False
+        when the connection is gone or was closed for being too slow."""
+        if not self.open:
             return False
+        if self._pacer is not None:
+            self._outbox.append((frame, True))
+            self._queued_live += len(frame)
+            if self._queued_live > self.buffer_limit:
+                self.close_slow()
+                return False
+            return True
+        connection = self.connection
         try:
             connection.protocol.send_text(frame)
             connection.send_data()
@@ -69,14 +90,65 @@ class Socket:
             return False
         return True
 
-    async def send_paced(self, frame: bytes) -> None:
-        """Write one text frame, waiting while the peer's backlog is large. For bulk
-        sends (a resume's replay) that must not trip the slow-client bound.
+    def send_bulk(self, frames: Iterable[bytes]) -> None:
+        """Queue ``frames`` to be written at the peer's pace, after what is queued."""
+        if not self.open:
+            return
+        self._outbox.extend((frame, False) for frame in frames)
+        if self._pacer is None and self._outbox:
+            self._pacer = asyncio.get_running_loop().create_task(self._pace())
 
-        Raises:
-            ConnectionClosed: the connection is gone.
-        """
-        await self.connection.send(frame, text=True)
+    async def _pace(self) -> None:
+        outbox = self._outbox
+        try:
+            while outbox:
+                frame, live = outbox.popleft()
+                if live:
+                    self._queued_live -= len(frame)
+                # Waits while the peer's backlog is above websockets' write limit.
+                await self.connection.send(frame, text=True)
+        except ConnectionClosed:
+            pass
+        except Exception as exc:  # the transport died under us
+            log.debug("paced write failed: %s", exc)
+        finally:
+            outbox.clear()
+            self._queued_live = 0
+            self._pacer = None
+
+    async def drained(self) -> None:
+        """Return once every queued frame was handed to the transport (or dropped)."""
+        pacer = self._pacer
+        if pacer is not None:
+            await asyncio.shield(pacer)
+
+    async def reply(self, frame: bytes) -> None:
+        """Answer a request: a large answer (a long conversation, a page of history)
+        is written at the peer's pace, like a replay, not as a burst that would trip
+        the slow-client bound; the next request waits until it is out."""
+        if len(frame) <= PACE_ABOVE and self._pacer is None:
+            self.send(frame)
+            return
+        self.send_bulk([frame])
+        await self.drained()
+
+    def close_with(self, code: int, reason: str) -> None:
+        """Close with ``code`` (after what is queued); nothing more is sent."""
+        if self.closing:
+            return
+        self.closing = True
+        pending = self._pacer
+        connection = self.connection
+
+        async def close() -> None:
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pending)
+            await connection.close(code, reason)
+
+        task = asyncio.get_running_loop().create_task(close())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
 
     def close_slow(self) -> None:
         if self.closing:
@@ -93,8 +165,11 @@ class Socket:
         self.connection.transport.abort()
 
 
+_background: set[asyncio.Task[None]] = set()
+
+
 class AgentSocket(Socket):
-    """An agent's connection on ``/agent`` and its place in the notification stream."""
+    """An agent's connection on ``/agent`` and its notification stream."""
 
     def __init__(
         self,
@@ -103,85 +178,55 @@ class AgentSocket(Socket):
         token_hash: str,
         buffer_limit: int,
         metrics: Metrics,
+        held_limit: int = stream.HELD_LIMIT,
     ):
         super().__init__(connection, buffer_limit, metrics)
         self.agent = agent
         self.token_hash = token_hash
-        self.state = ReplayState.WAITING
-        self.sent_seq = 0
-        self.held: list[tuple[int, bytes]] = []
-        self.replays = 0
-        """Counts replays begun; a catch-up that finds it changed gives way."""
-        self.on_gap: Callable[[AgentSocket, list[tuple[int, bytes]]], None] | None = None
-        self.resync_pending = False
-        """A bus resync arrived while this socket was replaying: read the store again
-        once the replay is done, or events lost meanwhile would be skipped."""
-
-    def push(self, seq: int, frame: bytes) -> bool:
-        """Deliver a live notification frame unless this session already has it."""
-        if self.state is ReplayState.LIVE:
-            if seq <= self.sent_seq:
-                return False
-            if self.send(frame):
-                self.sent_seq = seq
-                return True
-            return False
-        if self.state is ReplayState.REPLAYING:
-            self.held.append((seq, frame))
-        return False
-
-    def begin_replay(self, after_seq: int) -> None:
-        self.state = ReplayState.REPLAYING
-        self.sent_seq = after_seq
-        self.held = []
-        self.replays += 1
-
-    def finish_replay(self, *, allow_gap: bool = False) -> None:
-        """Send what arrived during the replay and was not in it, then go live.
-
-        A held notification beyond the next seq means one in between is missing
-        (another node's, still on the bus or lost): unless ``allow_gap``, the rest is
-        handed to ``on_gap`` to be filled from the store first.
-        """
-        held, self.held = self.held, []
-        self.state = ReplayState.LIVE
-        held.sort(key=lambda item: item[0])
-        if self.resync_pending and self.on_gap is not None and not allow_gap:
-            self.resync_pending = False
-            self.on_gap(self, held)
-            return
-        for index, (seq, frame) in enumerate(held):
-            if seq > self.sent_seq + 1 and self.on_gap is not None and not allow_gap:
-                self.on_gap(self, held[index:])
-                return
-            self.push(seq, frame)
+        self.stream = stream.Stream(held_limit)
 
 
 class Gateway:
-    """Maps agents and conversations to this node's sockets and fans events out."""
+    """Maps agents and conversations to this node's sockets and fans events out.
+
+    Each agent socket's place in its stream is a :class:`backend.stream.Stream`; the
+    gateway feeds it bus events and store reads and carries out what it decides.
+    """
 
     def __init__(self, metrics: Metrics, store: Store | None = None):
-        """``store``: where live sockets catch up after a seq gap or a bus resync;
-        without it a gap is left for the client to notice (it asks again)."""
+        """``store``: where streams read a resume's replay and fill gaps."""
         self.metrics = metrics
         self._store = store
         self._agents: dict[int, set[AgentSocket]] = {}
         self._conversations: dict[str, set[Socket]] = {}
-        self._by_token: dict[str, set[AgentSocket]] = {}
-        self._refills: set[asyncio.Task[None]] = set()
-        self._refill_slots = asyncio.Semaphore(REFILL_CONCURRENCY)
+        self._by_token: dict[str, set[Socket]] = {}
+        """Agent and service connections by the hash of the token they opened with."""
+        self._token_of: dict[Socket, str] = {}
+        self._reads: set[asyncio.Task[None]] = set()
+        self._messages: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._checking: asyncio.Task[None] | None = None
+        self._read_slots = asyncio.Semaphore(READ_CONCURRENCY)
+        self._stalled: set[AgentSocket] = set()
+        self._ticking: asyncio.TimerHandle | None = None
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
-        if self._store is not None:
-            sock.on_gap = self._catch_up
         self._agents.setdefault(sock.agent.id, set()).add(sock)
-        self._by_token.setdefault(sock.token_hash, set()).add(sock)
+        self.add_token(sock, sock.token_hash)
+
+    def add_token(self, sock: Socket, token_hash: str) -> None:
+        """Close ``sock`` when this token is revoked (agent and service tokens)."""
+        self._by_token.setdefault(token_hash, set()).add(sock)
+        self._token_of[sock] = token_hash
 
     def remove(self, sock: Socket) -> None:
+        token_hash = self._token_of.pop(sock, None)
+        if token_hash is not None:
+            _discard(self._by_token, token_hash, sock)
         if isinstance(sock, AgentSocket):
             _discard(self._agents, sock.agent.id, sock)
-            _discard(self._by_token, sock.token_hash, sock)
+            sock.stream.close()
+            self._stalled.discard(sock)
         for conversation in sock.conversations:
             _discard(self._conversations, conversation, sock)
         sock.conversations.clear()
@@ -245,13 +290,15 @@ class Gateway:
                 )
             )
             for sock in socks:
-                if sock.state is ReplayState.LIVE and seq > sock.sent_seq + 1:
-                    # Several nodes commit for one agent and their bus messages may
-                    # cross (or one was lost): hold this one and read the gap from the
-                    # store, where every seq below a committed one is already visible.
-                    self._catch_up(sock, [(seq, frame)])
-                elif sock.push(seq, frame):
-                    delivered += 1
+                actions = sock.stream.notification(seq, frame)
+                if not actions:
+                    continue
+                first = actions[0]
+                if len(actions) == 1 and type(first) is stream.Frame and not first.bulk:
+                    # The common case, kept short: the next seq of a live stream.
+                    delivered += sock.send(first.data)
+                else:
+                    delivered += self._carry_out(sock, actions)
         if delivered:
             self.metrics.notifications_delivered.inc(delivered)
             self.metrics.delivery_latency.observe(max(0.0, time.time() - event.accepted_at))
@@ -274,79 +321,189 @@ class Gateway:
         frame = protocol.encode(
             protocol.MessagePush(conversation_id=event.conversation_id, message=event.message)
         )
+        agents = False
         for sock in socks:
-            sock.send(frame)
-
-    # -- catching up from the store ------------------------------------------------------
-    def resync(self) -> None:
-        """Catch every live agent socket up from the store: the bus may have lost
-        events (see :data:`backend.bus.Resync`)."""
-        for sock in list(self.agent_sockets()):
-            if sock.state is ReplayState.LIVE:
-                self._catch_up(sock, [])
+            if isinstance(sock, AgentSocket):
+                agents = True
             else:
-                # Its replay may already have read the store: read again after it.
-                sock.resync_pending = True
-
-    def _catch_up(self, sock: AgentSocket, held: list[tuple[int, bytes]]) -> None:
-        """Hold ``held`` (and what arrives next), read the gap from the store, send it,
-        then the held frames, then go live again."""
+                sock.send(frame)  # the visitor of this conversation
+        if not agents:
+            return
         if self._store is None:
-            for seq, frame in held:
-                sock.push(seq, frame)
+            for sock in socks:
+                if isinstance(sock, AgentSocket):
+                    sock.send(frame)
             return
-        sock.state = ReplayState.REPLAYING
-        sock.held = list(held)
-        sock.replays += 1
-        task = asyncio.get_running_loop().create_task(self._refill(sock, sock.replays))
-        self._refills.add(task)
-        task.add_done_callback(self._refills.discard)
+        # An agent watching may have been removed from the conversation's inbox since
+        # she opened it (by the CLI, on any node): ask the store who may see it now.
+        # One checker, in bus order, so a conversation's messages keep their order.
+        self._messages.append((event.conversation_id, frame))
+        if self._checking is None:
+            self._checking = asyncio.get_running_loop().create_task(self._check_messages())
 
-    async def _refill(self, sock: AgentSocket, replay: int) -> None:
+    async def _check_messages(self) -> None:
         assert self._store is not None
-        unread: dict[str, int] | None = None
-        items: list[protocol.Notification] = []
         try:
-            async with self._refill_slots:
-                if sock.replays != replay or sock.closing:
-                    return
-                items, _ = await self._store.notifications_after(
-                    sock.agent, sock.sent_seq, REFILL_LIMIT
-                )
-                _, counts = await self._store.agent_state(sock.agent.id)
-                unread = protocol.unread_object(counts)
-        except Exception as exc:
-            # The held frames still go out: the client sees the gap and asks again.
-            log.warning("event=catch_up_failed agent=%s reason=%r", sock.agent.public_id, exc)
-        if sock.replays != replay:
-            return  # the client resumed meanwhile; its replay covers all of this
-        for item in items:
-            if item.seq > sock.sent_seq and sock.send(
-                protocol.encode(protocol.NotificationPush(notification=item))
-            ):
-                sock.sent_seq = item.seq
-        if unread is not None:
-            sock.send(protocol.encode(protocol.UnreadPush(unread=unread)))
-        if sock.resync_pending:
-            # A resync came while this catch-up ran: events lost since its read are in
-            # the store now, so read again (the held frames wait once more).
-            sock.resync_pending = False
-            held, sock.held = sock.held, []
-            self._catch_up(sock, held)
+            while self._messages:
+                conversation_id, frame = self._messages.popleft()
+                try:
+                    facts = await self._store.conversation_facts(conversation_id)
+                    members: frozenset[int] = facts.inbox_members
+                except Exception as exc:
+                    # Who may see it is unknown: push it to nobody (they can reopen).
+                    log.warning(
+                        "event=message_push_skipped conversation=%s reason=%r",
+                        conversation_id,
+                        exc,
+                    )
+                    members = frozenset()
+                for sock in list(self._conversations.get(conversation_id, ())):
+                    if not isinstance(sock, AgentSocket):
+                        continue
+                    if sock.agent.id in members:
+                        sock.send(frame)
+                    else:
+                        _discard(self._conversations, conversation_id, sock)
+                        sock.conversations.discard(conversation_id)
+        finally:
+            self._checking = None
+
+    # -- the stream's decisions ---------------------------------------------------------
+    async def resume(
+        self, sock: AgentSocket, request_id: protocol.RequestId, after_seq: int, limit: int
+    ) -> None:
+        """Answer a ``resume``: the replay, the ``ok``, then the live stream. Returns
+        once the replay is written (the next request waits for it)."""
+        for action in sock.stream.resume(request_id, after_seq, limit):
+            if isinstance(action, stream.ReadStore):
+                await self._read_store(sock, action)
+        await sock.drained()
+
+    def resync(self) -> None:
+        """Catch every agent socket up from the store: the bus may have lost events
+        (see :data:`backend.bus.Resync`)."""
+        for sock in list(self.agent_sockets()):
+            self._carry_out(sock, sock.stream.resync())
+
+    async def sweep_forever(self, interval: float) -> None:
+        """Every ``interval`` s, compare this node's streams with the store: a seq that
+        was stored one sweep ago and is still not sent had its bus message lost (its
+        node died between commit and publish, say) and no later notification came to
+        show the gap: catch that stream up from the store."""
+        if self._store is None:
             return
-        # Whatever is still missing is not in the store: leave it to the client.
-        sock.finish_replay(allow_gap=True)
+        stored_before: dict[int, int] = {}
+        while True:
+            await asyncio.sleep(interval)
+            agent_ids = list(self._agents)
+            try:
+                stored = await self._store.last_seqs(agent_ids) if agent_ids else {}
+            except Exception as exc:
+                log.warning("event=stream_sweep_failed reason=%r", str(exc))
+                continue
+            for agent_id, seq in stored_before.items():
+                for sock in list(self._agents.get(agent_id, ())):
+                    if sock.stream.phase is stream.Phase.LIVE and sock.stream.cursor < seq:
+                        log.info(
+                            "event=stream_behind agent=%s sent=%d stored=%d",
+                            sock.agent.public_id,
+                            sock.stream.cursor,
+                            seq,
+                        )
+                        self._carry_out(sock, sock.stream.resync())
+            stored_before = stored
+
+    def _carry_out(self, sock: AgentSocket, actions: list[stream.Action]) -> int:
+        """Do what the stream decided, in order; return how many notifications went."""
+        sent = 0
+        for action in actions:
+            match action:
+                case stream.Frame(data=data, bulk=bulk):
+                    if bulk:
+                        sock.send_bulk((data,))
+                        sent += 1
+                    elif sock.send(data):
+                        sent += 1
+                case stream.Resumed():
+                    ok = protocol.ResumeOk(
+                        id=action.request_id, last_seq=action.last_seq, truncated=action.truncated
+                    )
+                    sock.send_bulk((protocol.encode(ok),))
+                case stream.ResumeFailed():
+                    error = protocol.ProtocolError(
+                        "unavailable",
+                        "the server cannot read your notifications right now; try again",
+                        action.request_id,
+                    )
+                    self.metrics.errors.labels(error.code).inc()
+                    sock.send_bulk((protocol.error_frame(error),))
+                case stream.ReadStore(request_id=None):
+                    task = asyncio.get_running_loop().create_task(self._catch_up(sock, action))
+                    self._reads.add(task)
+                    task.add_done_callback(self._reads.discard)
+                case stream.ReadStore():
+                    pass  # a resume's read: :meth:`resume` does it
+                case stream.Close(code=code, reason=reason):
+                    log.info(
+                        "event=stream_closed agent=%s code=%d reason=%r",
+                        sock.agent.public_id,
+                        code,
+                        reason,
+                    )
+                    sock.close_with(code, reason)
+        if sock.stream.phase is stream.Phase.STALLED:
+            self._stalled.add(sock)
+            if self._ticking is None:
+                loop = asyncio.get_running_loop()
+                self._ticking = loop.call_later(TICK_SECONDS, self._tick)
+        return sent
+
+    def _tick(self) -> None:
+        self._ticking = None
+        stalled, self._stalled = self._stalled, set()
+        for sock in stalled:
+            self._carry_out(sock, sock.stream.tick())
+
+    async def _catch_up(self, sock: AgentSocket, read: stream.ReadStore) -> None:
+        async with self._read_slots:
+            await self._read_store(sock, read)
+
+    async def _read_store(self, sock: AgentSocket, read: stream.ReadStore) -> None:
+        if self._store is None or sock.stream.phase is stream.Phase.CLOSED:
+            return
+        try:
+            items, truncated = await self._store.notifications_after(
+                sock.agent, read.after_seq, read.limit
+            )
+            last_seq, counts = await self._store.agent_state(sock.agent.id)
+        except Exception as exc:
+            log.warning("event=stream_read_failed agent=%s reason=%r", sock.agent.public_id, exc)
+            self._carry_out(sock, sock.stream.read_failed(read.generation, str(exc)))
+            return
+        encode = protocol.encode
+        result = stream.ReadResult(
+            [(n.seq, encode(protocol.NotificationPush(notification=n))) for n in items],
+            truncated,
+            last_seq,
+        )
+        actions = sock.stream.read_done(read.generation, result)
+        sent = self._carry_out(sock, actions)
+        if read.request_id is None and sent:
+            # Frames read from the store carry no counts: send today's.
+            unread = protocol.unread_object(counts)
+            sock.send_bulk((encode(protocol.UnreadPush(unread=unread)),))
 
     def revoke(self, token_hashes: Iterable[str]) -> None:
-        """Close every connection of these tokens with 4001."""
+        """Close every connection of these tokens with 4001; nothing more is served or
+        pushed on them (the channel handlers check :attr:`Socket.open`)."""
         for token_hash in token_hashes:
             for sock in list(self._by_token.get(token_hash, ())):
-                sock.closing = True
-                asyncio.get_running_loop().create_task(
-                    sock.connection.close(
-                        protocol.CLOSE_TOKEN_REVOKED, "token revoked: sign in again"
-                    )
-                )
+                if isinstance(sock, AgentSocket):
+                    sock.stream.close()
+                    reason = "token revoked: sign in again"
+                else:
+                    reason = "token revoked"
+                sock.close_with(protocol.CLOSE_TOKEN_REVOKED, reason)
 
 
 def _discard(index: dict[K, set[V]], key: K, item: V) -> None:

@@ -35,6 +35,13 @@ AGENT_TOKEN_PREFIX: Final = "dbat_"  # noqa: S105 - a prefix, not a token
 SERVICE_TOKEN_PREFIX: Final = "dbst_"  # noqa: S105 - a prefix, not a token
 VISITOR_TOKEN_PREFIX: Final = "dbvt_"  # noqa: S105 - a prefix, not a token
 
+CLIENT_VERSION_HEADER: Final = "Deskbell-Client-Version"
+"""Handshake header on /agent: the tray app's version (``0.1.0``)."""
+CLIENT_OS_HEADER: Final = "Deskbell-Client-OS"
+"""Handshake header on /agent: the tray app's operating system (``Linux 6.1.0 x86_64``)."""
+MAX_CLIENT_HEADER_CHARS: Final = 100
+"""Longer version or OS header values are cut to this length by the server."""
+
 CLOSE_GOING_AWAY: Final = 1001
 CLOSE_TOO_LARGE: Final = 1009
 CLOSE_TRY_AGAIN_LATER: Final = 1013
@@ -306,7 +313,27 @@ class Logout(_Frame, tag="logout"):
     token: str
 
 
-AuthRequest = Login | Logout
+class SignInOptions(_Frame, tag="sign_in_options"):
+    """Ask how this server lets agents sign in (before showing the sign-in window)."""
+
+    id: RequestId
+
+
+class SsoLogin(_Frame, tag="sso_login"):
+    """Exchange an ID token from the server's OpenID provider for an agent token.
+
+    ``nonce`` is the secret whose SHA-256 (base64url, no padding) the client put in
+    the authorization request as ``nonce``: only the client that started the sign-in
+    knows it, so an ID token alone cannot be exchanged by whoever intercepted it.
+    """
+
+    id: RequestId
+    id_token: Annotated[str, msgspec.Meta(min_length=1, max_length=16_000)]
+    nonce: Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
+    device: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+AuthRequest = Login | Logout | SignInOptions | SsoLogin
 
 # ---------------------------------------------------------------- service channel
 
@@ -470,6 +497,22 @@ class LoginOk(_Frame, tag="ok"):
     agent: AgentInfo
 
 
+class SsoInfo(msgspec.Struct):
+    """How to reach the server's OpenID provider (``sign_in_options``)."""
+
+    issuer: str
+    client_id: str
+    label: str
+    """The button's text: "Sign in with <label>"."""
+    scopes: list[str]
+
+
+class SignInOptionsOk(_Frame, tag="ok"):
+    id: RequestId
+    password: bool
+    sso: SsoInfo | None = None
+
+
 class PublishOk(_Frame, tag="ok"):
     id: RequestId
     notifications: NonNegative
@@ -523,6 +566,7 @@ Reply_ = (
     | ConversationOk
     | MessageOk
     | LoginOk
+    | SignInOptionsOk
     | PublishOk
     | VisitorSessionOk
 )

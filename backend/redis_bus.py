@@ -52,6 +52,8 @@ _SEND_QUEUE_LIMIT = 100_000
 _SEND_BATCH = 512
 _IDLE_PING_SECONDS = 5.0
 _CONNECT_TIMEOUT = 2.0
+_CLOSE_SECONDS = 2.0
+"""On close: at most this long to send what is queued, and as long again to stop."""
 
 
 def backoff(first: float = 0.1, factor: float = 2.0, cap: float = 5.0) -> Iterator[float]:
@@ -104,6 +106,8 @@ class RedisBus(Bus):
         self._tasks: list[asyncio.Task[None]] = []
         self._outbox: deque[bytes] = deque()
         self._outbox_ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        """Set while the sender has nothing queued or in flight."""
         self._subscribed = False
         self._sending = True
         self._lost = False
@@ -137,18 +141,28 @@ class RedisBus(Bus):
             self._lost = True
             return
         self._outbox.append(_encoder.encode(_Envelope(self.node_id, event)))
+        self._idle.clear()
         self._outbox_ready.set()
 
     async def close(self) -> None:
+        """Send what is queued (committed changes the other nodes' sessions are
+        waiting for), then stop; each step bounded, so a stuck Redis cannot hold up a
+        node's shutdown."""
         self._closed = True
         self._deliver = None
         self._resync = None
+        if self._sending and self._outbox and self._tasks:
+            try:
+                await asyncio.wait_for(self._idle.wait(), _CLOSE_SECONDS)
+            except TimeoutError:
+                log.warning("event=bus_close_unsent queued=%d", len(self._outbox))
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=_CLOSE_SECONDS)
+            if stuck:
+                log.warning("event=bus_close_timeout tasks=%d", len(stuck))
 
     @property
     def healthy(self) -> bool:
@@ -255,8 +269,10 @@ class RedisBus(Bus):
                     self._lost = False
                 if not self._outbox:
                     self._outbox_ready.clear()
+                    self._idle.set()
                     await self._outbox_ready.wait()
                     continue
+                self._idle.clear()
                 batch = [self._outbox.popleft() for _ in range(min(_SEND_BATCH, len(self._outbox)))]
                 try:
                     async with client.pipeline(transaction=False) as pipe:

@@ -27,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
-from backend import protocol
+from backend import ids, protocol
 from backend.client_address import TrustedProxies, limit_key
 from backend.connection_budget import ConnectionBudget, Refusal
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
@@ -40,6 +40,8 @@ from backend.store.base import Agent, ConversationFacts, Token
 log = logging.getLogger("deskbell.server")
 
 CHANNELS = ("/agent", "/auth", "/service", "/visitor")
+_STOP_RESERVE_SECONDS = 5.0
+"""Of the drain time, what closing the bus and the store after the server may take."""
 ANONYMOUS_CHANNELS = ("/auth", "/visitor")
 """Channels anyone may open without a token: their connections are budgeted."""
 CLOSE_IDLE = 4008
@@ -65,6 +67,8 @@ class ServerOptions:
     version: str = "0"
     service_concurrency: int = 1000
     compression: bool = False
+    drain_seconds: float = 10.0
+    """How long a stop may take in all (see :meth:`DeskbellServer.stop`)."""
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     anonymous_idle_timeout: float = 60.0
     """Seconds an ``/auth`` connection may wait between frames, and a ``/visitor``
@@ -83,6 +87,8 @@ class _Handshake:
     """The client's real address (behind trusted proxies, what they say it is)."""
     limit_key: str = ""
     """What limits count this client under (:func:`backend.client_address.limit_key`)."""
+    client: tuple[str, str] | None = None
+    """(app version, OS) from the /agent handshake headers, when the app sent them."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -101,6 +107,7 @@ class DeskbellServer:
             weakref.WeakKeyDictionary()
         )
         self._widget = resources.files("backend") / "widget"
+        self._background: set[asyncio.Task[None]] = set()
         self.port = options.port
         self.anonymous = ConnectionBudget(
             options.anonymous_connections_per_address, options.anonymous_connections
@@ -131,6 +138,8 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
+            # A peer that does not answer the close frame must not hold up a stop.
+            close_timeout=min(5.0, max(1.0, self.options.drain_seconds / 4)),
             create_connection=DeskbellConnection.behind(self.options.trusted_proxies),
         )
         sockets = self._ws.sockets
@@ -138,13 +147,25 @@ class DeskbellServer:
             self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Stop accepting, close every connection with 1001, wait for handlers."""
+        """Stop accepting, close every connection with 1001, wait for handlers (the
+        commits they started finish). Connections still open when the drain time is
+        nearly over are dropped, so the whole stop, with the bus and the store closed
+        after it (a few seconds at most), fits in ``drain_seconds``."""
         if self._ws is None:
             return
         # One call does both: websockets stops listening and closes every open
         # connection with 1001 (a second close() would be ignored).
         self._ws.close(close_connections=True)
-        await self._ws.wait_closed()
+        closed = asyncio.ensure_future(self._ws.wait_closed())
+        budget = max(1.0, self.options.drain_seconds - _STOP_RESERVE_SECONDS)
+        done, _ = await asyncio.wait({closed}, timeout=budget)
+        if done:
+            return
+        left = list(self._ws.all_connections)
+        log.warning("event=drain_timeout connections=%d", len(left))
+        for connection in left:
+            connection.transport.abort()
+        await asyncio.wait({closed}, timeout=1.0)
 
     # -- handshake hook: HTTP endpoints and channel authorization ---------------------
     async def _process_request(
@@ -187,13 +208,27 @@ class DeskbellServer:
                     handshake.agent, handshake.token_hash = await self.service.agent_for_token(
                         token
                     )
+                    # Read before the upgrade: a store that cannot answer gets an HTTP 503
+                    # with the reason, not an upgrade and then a 1011 close.
+                    handshake.extra["welcome"] = await self.service.welcome(
+                        handshake.agent, self.options.node, self.options.version
+                    )
                 else:
                     handshake.service = await self.service.service_for_token(token)
+                    handshake.token_hash = ids.token_hash(token)
             except Unauthorized as exc:
                 log.info("event=auth_failed channel=%s remote=%s", path, handshake.address)
                 return _response(connection, 401, f"{exc.message}\n".encode(), "text/plain")
             except StoreUnavailable as exc:
+                log.warning(
+                    "event=store_unavailable channel=%s remote=%s reason=%r",
+                    path,
+                    handshake.address,
+                    exc.message,
+                )
                 return _response(connection, 503, f"{exc.message}\n".encode(), "text/plain")
+            if path == "/agent":
+                handshake.client = client_headers(request.headers)
         if path == "/visitor" and not self._origin_allowed(request.headers):
             log.info(
                 "event=origin_refused remote=%s origin=%s",
@@ -248,10 +283,19 @@ class DeskbellServer:
         return origin in allowed
 
     async def _healthz(self, connection: ServerConnection) -> Response:
+        store = self.service.store
+        problem: str | None
         try:
-            await asyncio.wait_for(self.service.store.ping(), timeout=2.0)
-        except (StoreUnavailable, TimeoutError):
-            body = protocol.encode({"status": "unavailable", "version": self.options.version})
+            await asyncio.wait_for(store.ping(), timeout=2.0)
+            problem = await asyncio.wait_for(store.write_problem(), timeout=2.0)
+        except StoreUnavailable as exc:
+            problem = exc.message
+        except TimeoutError:
+            problem = "the database does not answer within 2 s"
+        if problem is not None:
+            body = protocol.encode(
+                {"status": "unavailable", "version": self.options.version, "reason": problem}
+            )
             return _response(connection, 503, body, "application/json")
         status = "ok" if self.service.bus.healthy else "degraded"
         body = protocol.encode({"status": status, "version": self.options.version})
@@ -342,9 +386,11 @@ class DeskbellServer:
                 return
             except ConnectionClosedOK:
                 return
+            if not sock.open:
+                break  # closed by the server (revoked, shutting down): serve nothing more
             reply = await self._answer(decoder, data, handle)
             if reply:
-                sock.send(reply)
+                await sock.reply(reply)
 
     async def _answer(
         self,
@@ -377,17 +423,23 @@ class DeskbellServer:
             connection, agent, handshake.token_hash, self.options.buffer_limit, self.metrics
         )
         self.gateway.add_agent(sock)
+        if handshake.client is not None:
+            # Off the handshake's path: a reconnect storm must not wait on these writes.
+            note = asyncio.create_task(self.service.note_client(agent, *handshake.client))
+            self._background.add(note)
+            note.add_done_callback(self._background.discard)
         try:
-            welcome = await self.service.welcome(agent, self.options.node, self.options.version)
-            sock.send(protocol.encode(welcome))
+            sock.send(protocol.encode(handshake.extra["welcome"]))
 
             async def handle(frame: protocol.AgentRequest) -> bytes | None:
                 return await self._agent_request(sock, frame)
 
             async for data in connection:
+                if not sock.open:
+                    break  # closed by the server (revoked, shutting down): serve nothing more
                 reply = await self._answer(protocol.agent_decoder, data, handle)
                 if reply:
-                    sock.send(reply)
+                    await sock.reply(reply)
         finally:
             self.gateway.remove(sock)
 
@@ -397,18 +449,7 @@ class DeskbellServer:
         encode = protocol.encode
         match frame:
             case protocol.Resume(id=rid, after_seq=after, limit=limit):
-                last_seq, _ = await service.store.agent_state(agent.id)
-                after = min(after, last_seq)
-                sock.begin_replay(after)
-                items, truncated = await service.store.notifications_after(agent, after, limit)
-                for item in items:
-                    await sock.send_paced(encode(protocol.NotificationPush(notification=item)))
-                replayed_to = items[-1].seq if items else after
-                sock.sent_seq = replayed_to
-                sock.send(
-                    encode(protocol.ResumeOk(id=rid, last_seq=replayed_to, truncated=truncated))
-                )
-                sock.finish_replay()
+                await self.gateway.resume(sock, rid, after, limit)
                 return None
             case protocol.History(id=rid):
                 items, more = await service.store.history(
@@ -442,14 +483,19 @@ class DeskbellServer:
 
     async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
         service_token = handshake.service
-        assert service_token is not None
+        assert service_token is not None and handshake.token_hash is not None
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
+        self.gateway.add_token(sock, handshake.token_hash)
         # Publishes are handled concurrently so the store can batch their commits;
         # replies carry the request id, so they may come back in any order.
         slots = asyncio.Semaphore(self.options.service_concurrency)
         tasks: set[asyncio.Task[None]] = set()
 
         async def handle(frame: protocol.Publish) -> bytes:
+            if not sock.open:
+                raise protocol.ProtocolError(
+                    "unauthorized", "this connection was closed: nothing more is served", frame.id
+                )
             event = protocol.decode_event(frame.event, frame.id)
             count = await self.service.publish(service_token.id, event, frame.key)
             return protocol.encode(protocol.PublishOk(id=frame.id, notifications=count))
@@ -462,6 +508,8 @@ class DeskbellServer:
 
         try:
             async for data in connection:
+                if not sock.open:
+                    break  # closed by the server (revoked, shutting down): serve nothing more
                 await slots.acquire()
                 task = asyncio.create_task(answer(data))
                 tasks.add(task)
@@ -470,6 +518,7 @@ class DeskbellServer:
             if tasks:
                 # Commits already under way finish; their replies may have nowhere to go.
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self.gateway.remove(sock)
 
     async def _auth_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:
         sock = Socket(connection, self.options.buffer_limit, self.metrics)
@@ -491,6 +540,24 @@ class DeskbellServer:
                 case protocol.Logout():
                     await self.service.logout(frame.token, handshake.limit_key)
                     return protocol.encode(protocol.Ok(id=frame.id))
+                case protocol.SignInOptions():
+                    return protocol.encode(self.service.sign_in_options(frame.id))
+                case protocol.SsoLogin():
+                    try:
+                        token, agent = await self.service.sso_login(
+                            frame.id_token, frame.nonce, frame.device, handshake.limit_key
+                        )
+                    except DeskbellError:
+                        log.info("event=auth_failed channel=auth remote=%s", handshake.address)
+                        raise
+                    log.info(
+                        "event=login agent=%s remote=%s method=sso",
+                        agent.public_id,
+                        handshake.address,
+                    )
+                    return protocol.encode(
+                        protocol.LoginOk(id=frame.id, token=token, agent=agent.info())
+                    )
             raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
         timeout = self.options.anonymous_idle_timeout
@@ -563,6 +630,25 @@ def _refuse_request(connection: ServerConnection, request: Request, path: str) -
                 connection, 400, f"the {name} header must be sent once\n".encode(), "text/plain"
             )
     return None
+
+
+def client_headers(headers: Headers) -> tuple[str, str] | None:
+    """The app version and OS an /agent handshake names (docs/protocol.md), or None.
+
+    Values are cut to a bounded length and stripped of anything but printable ASCII:
+    they end up in `agent list` output that IT reads and scripts parse.
+    """
+    version = _header_text(headers.get(protocol.CLIENT_VERSION_HEADER))
+    if not version:
+        return None
+    return version, _header_text(headers.get(protocol.CLIENT_OS_HEADER)) or "unknown"
+
+
+def _header_text(value: str | None) -> str:
+    if value is None:
+        return ""
+    printable = "".join(ch for ch in value if " " <= ch <= "~")
+    return " ".join(printable.split())[: protocol.MAX_CLIENT_HEADER_CHARS]
 
 
 def _bearer(headers: Headers) -> str | None:

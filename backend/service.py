@@ -16,13 +16,24 @@ from typing import Literal
 
 from backend import ids, protocol, routing
 from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
-from backend.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from backend.errors import (
+    BadRequest,
+    Conflict,
+    DeskbellError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
 from backend.rate_limits import RateLimiter, Rule, wait_text
+from backend.sso import IdTokenVerifier
 from backend.store.base import (
     Agent,
+    AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     ImportResult,
@@ -100,8 +111,15 @@ class Service:
         limits: Limits | None = None,
         limiter: RateLimiter | None = None,
         passwords: PasswordPool | None = None,
+        sso: IdTokenVerifier | None = None,
+        password_sign_in: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
+        self.clock = clock
+        self.sso = sso
+        self.password_sign_in = password_sign_in
+        self._clients_noted: dict[tuple[int, str, str], float] = {}
         self.bus = bus
         self.metrics = metrics
         self.limits = limits or Limits()
@@ -129,7 +147,10 @@ class Service:
         found = await self.store.token(token_hash)
         if found is None or found.kind != "agent" or found.agent_id is None:
             raise Unauthorized("this token is not a valid agent token; sign in again")
-        return await self.store.agent(found.agent_id), token_hash
+        agent = await self.store.agent(found.agent_id)
+        if agent.disabled:  # its tokens were revoked with it; this closes any race
+            raise Unauthorized("this account is disabled; ask your Deskbell administrator")
+        return agent, token_hash
 
     async def service_for_token(self, token: str) -> Token:
         """A live service token (its id scopes the idempotency keys of its publishes).
@@ -143,9 +164,11 @@ class Service:
         return found
 
     async def issue_agent_token(self, email: str, device: str | None = None) -> tuple[str, Agent]:
-        agent = await self.store.agent_by_email(email)
-        if agent is None:
-            raise NotFound(f"there is no agent {email}")
+        agent = await self._agent(email)
+        if agent.disabled:
+            raise Forbidden(
+                f"agent {email} is disabled; enable it first: deskbell-server agent enable {email}"
+            )
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
@@ -189,10 +212,16 @@ class Service:
         """Check credentials and issue a token.
 
         Raises:
+            Forbidden: the operator turned password sign-in off.
             RateLimited: too many attempts for this email or from this address, or
                 too many sign-ins under way on this server.
             Unauthorized: wrong email or password (the same for both).
         """
+        if not self.password_sign_in:
+            label = self.sso.settings.label if self.sso else "your company account"
+            raise Forbidden(
+                f"This server does not accept passwords; use Sign in with {label} instead."
+            )
         email_key = email.strip().lower()
         refusal = "too many sign-in attempts; try again in {wait}"
         # The address first: an address over its limit spends none of the email's.
@@ -205,12 +234,117 @@ class Service:
         self.metrics.password_checks.inc()
         if not ok or agent is None:
             raise Unauthorized("wrong email or password")
+        if agent.disabled:
+            # Said only to whoever knows the password, so it tells a stranger nothing.
+            raise Forbidden(
+                "this account is disabled, so it cannot sign in; ask your Deskbell "
+                "administrator to enable it"
+            )
         # The owner is back in: their typos no longer count against them. (Attempts
         # from the address still do, so one account cannot reset a guessing budget.)
         await self.limiter.forget(self._rules.login_email, email_key)
         token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
         await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
         return token, agent
+
+    def sign_in_options(self, request_id: protocol.RequestId) -> protocol.SignInOptionsOk:
+        """How agents sign in here: password or not, and the OpenID provider if any."""
+        return protocol.SignInOptionsOk(
+            id=request_id,
+            password=self.password_sign_in,
+            sso=self.sso.settings.info() if self.sso else None,
+        )
+
+    async def sso_login(
+        self, id_token: str, nonce_secret: str, device: str | None, address: str
+    ) -> tuple[str, Agent]:
+        """Exchange a verified ID token for an agent token (once per token).
+
+        Raises:
+            Forbidden: single sign-on is not configured here, or the agent is disabled.
+            RateLimited: too many sign-in attempts from this address (password and
+                single sign-on count together).
+            Unauthorized: the token fails a check (sso.IdTokenVerifier.verify), was
+                exchanged before, or names an email no agent has (and agents are not
+                created on sign-in).
+            ProviderUnavailable, StoreUnavailable: the provider or the store cannot be
+                reached.
+        """
+        if self.sso is None:
+            raise Forbidden("This server does not offer single sign-on; sign in with a password.")
+        # Counted when it starts, like a password attempt: each one may cost the
+        # provider a key fetch, so a stranger's forged tokens run out quickly.
+        await self._reserve(
+            self._rules.login_address, address, "too many sign-in attempts; try again in {wait}"
+        )
+        identity = await self.sso.verify(id_token, nonce_secret)
+        if not await self.store.claim_sso_nonce(identity.nonce_hash, identity.expires_at):
+            log.info("event=sso_refused check=replay email=%s", identity.email)
+            raise Unauthorized(
+                "This company sign-in was already used. Sign in again to get a new one."
+            )
+        agent = await self._sso_agent(identity.email, identity.name, identity.groups)
+        if agent.disabled:
+            log.info("event=sso_refused check=disabled agent=%s", agent.public_id)
+            raise Forbidden(
+                "this account is disabled, so it cannot sign in; ask your Deskbell "
+                "administrator to enable it"
+            )
+        token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
+        await self.store.add_token(ids.token_hash(token), "agent", agent_id=agent.id, device=device)
+        return token, agent
+
+    async def _sso_agent(self, email: str, name: str, groups: tuple[str, ...]) -> Agent:
+        agent = await self.store.agent_by_email(email)
+        if agent is not None:
+            return agent
+        assert self.sso is not None
+        if not self.sso.settings.create_agents:
+            log.info("event=sso_refused check=unknown_email email=%s", email)
+            raise Unauthorized(
+                f"{email} signed in with your company, but has no Deskbell account on this "
+                "server. Ask your Deskbell administrator to add you."
+            )
+        inboxes = []
+        for group in groups:
+            try:
+                inboxes.append((await self.store.inbox_by_name(group)).name)
+            except NotFound:
+                continue
+        try:
+            agent = await self.store.add_agent(email, name, inboxes, None)
+        except Conflict:
+            # Two first sign-ins at once: the other one created the agent.
+            found = await self.store.agent_by_email(email)
+            if found is None:
+                raise
+            return found
+        log.info("event=sso_agent_created agent=%s inboxes=%d", agent.public_id, len(inboxes))
+        return agent
+
+    # -- app versions --------------------------------------------------------------------
+    CLIENT_NOTE_INTERVAL = 600.0
+    """A node writes the same agent, version and OS at most this often (seconds)."""
+
+    async def note_client(self, agent: Agent, version: str, os: str) -> None:
+        """Remember that ``agent`` connected with this app version and OS (never raises)."""
+        key = (agent.id, version, os)
+        now = self.clock()
+        last = self._clients_noted.get(key)
+        if last is not None and now - last < self.CLIENT_NOTE_INTERVAL:
+            return
+        if len(self._clients_noted) >= 100_000:
+            self._clients_noted.clear()
+        self._clients_noted[key] = now
+        try:
+            await self.store.record_client_version(agent.id, version, os, now_iso())
+        except DeskbellError as exc:
+            self._clients_noted.pop(key, None)
+            log.warning("event=client_version_not_saved reason=%r", exc.message)
+
+    async def client_versions(self, since: str) -> dict[int, list[ClientVersion]]:
+        """Per agent id, the app versions seen since ``since`` (ISO time), newest first."""
+        return await self.store.client_versions_since(since)
 
     # -- administration ----------------------------------------------------------------
     async def add_agent(
@@ -219,13 +353,27 @@ class Service:
         password_hash = None
         if password is not None:
             password_hash = await self.passwords.hash(password)
-        return await self.store.add_agent(email, name, inboxes, password_hash)
+        try:
+            return await self.store.add_agent(email, name, inboxes, password_hash)
+        except Conflict as exc:
+            raise Conflict(
+                f"{exc.message}; to change it: deskbell-server agent update {email} "
+                f"(name, inboxes) or agent set-password {email}"
+            ) from None
 
     async def import_agents(
         self, rows: list[ImportRow], issue_tokens: bool
     ) -> tuple[ImportResult, dict[str, str]]:
         tokens: dict[str, str] = {}
         if issue_tokens:
+            disabled = {a.email for a in await self.store.list_agents() if a.disabled}
+            refused = [row.email for row in rows if row.email in disabled]
+            if refused:
+                raise Forbidden(
+                    f"agent {refused[0]} is disabled, so it gets no token; enable it first "
+                    f"(deskbell-server agent enable {refused[0]}) or import without "
+                    "--issue-tokens"
+                )
             prepared = []
             for row in rows:
                 token = ids.new_token(protocol.AGENT_TOKEN_PREFIX)
@@ -233,6 +381,50 @@ class Service:
                 prepared.append(ImportRow(row.email, row.name, row.inboxes, ids.token_hash(token)))
             rows = prepared
         return await self.store.import_agents(rows), tokens
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def _agent(self, email: str) -> Agent:
+        agent = await self.store.agent_by_email(email)
+        if agent is None:
+            raise NotFound(f"there is no agent {email}")
+        return agent
+
+    async def _revoked(self, hashes: list[str]) -> int:
+        """Close the sessions of revoked tokens on this node at once (other processes'
+        nodes see the revocation in the store within seconds, app.py)."""
+        if hashes:
+            await self.bus.publish(TokensRevoked(token_hashes=hashes))
+        return len(hashes)
+
+    async def set_agent_disabled(self, email: str, disabled: bool) -> tuple[Agent, int]:
+        """Disable (closing every session of the agent: its tokens are revoked) or enable
+        an agent. Returns the agent as it is now and how many tokens were revoked."""
+        agent = await self._agent(email)
+        revoked = await self.store.set_agent_disabled(agent.id, disabled)
+        return await self.store.agent(agent.id), await self._revoked(revoked)
+
+    async def set_password(self, email: str, password: str) -> tuple[Agent, int]:
+        """Set a new password and revoke every token of the agent, so that sessions
+        signed in with the old one end. Returns the agent and the count revoked."""
+        if not password:
+            raise BadRequest("the password must not be empty")
+        agent = await self._agent(email)
+        password_hash = await self.passwords.hash(password)
+        revoked = await self.store.set_password(agent.id, password_hash)
+        return agent, await self._revoked(revoked)
+
+    async def update_agent(
+        self, email: str, *, name: str | None, inboxes: list[str] | None
+    ) -> Agent:
+        agent = await self._agent(email)
+        return await self.store.update_agent(agent.id, name=name, inboxes=inboxes)
+
+    async def remove_agent(self, email: str) -> tuple[Agent, AgentRemoved]:
+        """Delete an agent, closing its sessions first (see Store.remove_agent)."""
+        agent = await self._agent(email)
+        removed = await self.store.remove_agent(agent.id)
+        await self._revoked(removed.revoked)
+        return agent, removed
 
     # -- agent channel -------------------------------------------------------------------
     async def welcome(self, agent: Agent, node: str, version: str) -> protocol.Welcome:
@@ -339,6 +531,8 @@ class Service:
         assignee = await self.store.agent_by_public_id(assignee_id)
         if assignee is None:
             raise NotFound(f"no such agent: {assignee_id}")
+        if assignee.disabled:
+            raise Forbidden(f"{assignee.name}'s account is disabled")
         if assignee.id not in facts.inbox_members:
             raise Forbidden(f"{assignee.name} is not an agent of the {facts.inbox.name} inbox")
         recipients = routing.recipients(routing.ConversationAssigned(assignee.id), actor=agent.id)

@@ -25,12 +25,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMessageBox, QSystemTrayIcon
 
-from backend.protocol import Welcome
+from backend.protocol import AgentInfo, Welcome
+from desktop_agent import __version__
 from desktop_agent.cli import CliOptions, TokenFileError, parse_args, read_token_file
-from desktop_agent.connection import ConnectionService, sign_in, sign_out
+from desktop_agent.connection import (
+    ConnectionService,
+    sign_in,
+    sign_in_options,
+    sign_out,
+    sso_sign_in,
+)
 from desktop_agent.controller import Clock, Controller, ToasterFactory, local_now
 from desktop_agent.core import paths
 from desktop_agent.core.dnd import DoNotDisturb
@@ -42,7 +50,8 @@ from desktop_agent.core.settings import (
 )
 from desktop_agent.core.state import CursorStore
 from desktop_agent.core.toast_policy import ToastPolicy
-from desktop_agent.errors import DeskbellError
+from desktop_agent.core.updates import update_notice
+from desktop_agent.errors import DeskbellError, SsoFailed
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
 from desktop_agent.platform.network import SETTING_KEYS as NETWORK_SETTING_KEYS
@@ -68,6 +77,7 @@ from desktop_agent.platform.toasts import (
 )
 from desktop_agent.platform.tokens import TokenStore
 from desktop_agent.selftest import (
+    Check,
     ConnectionStatus,
     HealthReport,
     gather_health,
@@ -76,6 +86,7 @@ from desktop_agent.selftest import (
     save_connection_status,
 )
 from desktop_agent.shell.account import Account, AccountStore
+from desktop_agent.shell.sso import SsoFlow
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
@@ -150,6 +161,19 @@ def launch_command() -> list[str]:
     return [installed] if installed else [sys.executable, "-m", "desktop_agent"]
 
 
+def open_in_browser(url: str) -> None:
+    """Open ``url`` in the person's default browser.
+
+    Raises:
+        SsoFailed: no browser could be started.
+    """
+    if not QDesktopServices.openUrl(QUrl(url)):
+        raise SsoFailed(
+            "Deskbell could not open your web browser for the sign-in. Set a default "
+            "browser, or ask your IT team for help."
+        )
+
+
 @dataclass
 class AppEnvironment:
     """Everything a start depends on that is not in the command line.
@@ -166,6 +190,7 @@ class AppEnvironment:
         watch_network: reconnect at once when Qt reports the network back.
         connection_options: extra keyword arguments for ``ConnectionService``.
         clock: "now" for toasts and DND.
+        open_browser: shows a URL in the system browser (single sign-on).
         network_options: passed to ``NetworkAccess.from_settings`` (tests give
             ``system_lookup``, a fake of the Windows/macOS proxy query, or ``platform``).
         notification_settings: what the OS says about showing pop-ups (Focus Assist,
@@ -185,6 +210,7 @@ class AppEnvironment:
     watch_network: bool = True
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
+    open_browser: Callable[[str], None] = field(default_factory=lambda: open_in_browser)
     network_options: dict[str, Any] = field(default_factory=dict)
     notification_settings: NotificationSettings | None = None
 
@@ -245,11 +271,13 @@ class DeskbellApp(QObject):
     Signals:
         signedIn(str): the server welcomed this agent (email).
         signInShown(): the sign-in window was shown (no token, refused, signed out).
+        signInOptionsShown(): the sign-in window now shows how the server signs agents in.
         quitRequested(): Quit was chosen; :meth:`wait_for_quit` returns.
     """
 
     signedIn = Signal(str)
     signInShown = Signal()
+    signInOptionsShown = Signal()
     quitRequested = Signal()
 
     def __init__(
@@ -323,6 +351,8 @@ class DeskbellApp(QObject):
         """The connection as the status window and ``deskbell --status`` show it."""
         self._toast_availability: ToastAvailability | None = None
         self._connection_problem = ""
+        self.update_notice: str | None = None
+        """Says a newer Deskbell runs on the server (None: none, or checks are off)."""
         self._network: Any = None
         self._shut_down = False
 
@@ -496,6 +526,7 @@ class DeskbellApp(QObject):
 
     def _on_welcomed(self, welcome: Welcome) -> None:
         email = welcome.agent.email
+        self._check_for_update(welcome.server.version)
         self._token_file = None
         if self._save_token_on_welcome:
             # A token from a file: keep it in the keyring like any sign-in.
@@ -555,8 +586,12 @@ class DeskbellApp(QObject):
                 validate_url=_server_url_or_empty,
             )
             dialog.submitted.connect(self._on_sign_in_submitted)
+            dialog.ssoRequested.connect(self._on_sso_requested)
+            dialog.serverChanged.connect(self._ask_sign_in_options)
             dialog.finished.connect(self._on_sign_in_closed)
             self.signin_dialog = dialog
+            if url:
+                self._ask_sign_in_options(url)
         if not self.tokens.persistent and not error:
             notice = (notice + " " if notice else "") + (
                 self.tokens.unavailable_reason + SESSION_ONLY_SIGN_IN
@@ -582,6 +617,49 @@ class DeskbellApp(QObject):
             on_error=self._sign_in_failed,
         )
 
+    def _ask_sign_in_options(self, server_url: str) -> None:
+        if server_url:
+            self.tasks.spawn(self._show_sign_in_options(server_url), "asking how to sign in")
+
+    async def _show_sign_in_options(self, server_url: str) -> None:
+        try:
+            options = await sign_in_options(server_url, network=self.network_access())
+        except DeskbellError as exc:
+            # An older server, or not reachable yet: the password form stays as it is.
+            log.info("could not ask %s how to sign in: %s", server_url, exc)
+            return
+        dialog = self.signin_dialog
+        if dialog is not None:
+            dialog.set_sign_in_options(
+                options.password, options.sso.label if options.sso is not None else None
+            )
+        self.signInOptionsShown.emit()
+
+    def _on_sso_requested(self, server_url: str) -> None:
+        self.tasks.spawn(
+            self._sso_sign_in(server_url), "signing in with SSO", on_error=self._sign_in_failed
+        )
+
+    async def _sso_sign_in(self, server_url: str) -> None:
+        options = await sign_in_options(server_url, network=self.network_access())
+        if options.sso is None:
+            raise SsoFailed(
+                "This Deskbell server no longer offers single sign-on. Sign in with your "
+                "email and password, or ask your IT team."
+            )
+
+        async def exchange(id_token: str, nonce_secret: str) -> tuple[str, AgentInfo]:
+            return await sso_sign_in(
+                server_url,
+                id_token,
+                nonce_secret,
+                device=socket.gethostname(),
+                network=self.network_access(),
+            )
+
+        token, agent = await SsoFlow(options.sso, self.env.open_browser, exchange).run()
+        await self._signed_in(server_url, token, agent)
+
     async def _sign_in(self, server_url: str, email: str, password: str) -> None:
         token, agent = await sign_in(
             server_url,
@@ -590,6 +668,9 @@ class DeskbellApp(QObject):
             device=socket.gethostname(),
             network=self.network_access(),
         )
+        await self._signed_in(server_url, token, agent)
+
+    async def _signed_in(self, server_url: str, token: str, agent: AgentInfo) -> None:
         account = Account(server_url, agent.email)
         self.tokens.save(server_url, agent.email, token)
         self.accounts.save(account)
@@ -783,6 +864,16 @@ class DeskbellApp(QObject):
         if self.status_window is not None:
             self.status_window.set_report(self.health_report())
 
+    def _check_for_update(self, server_version: str) -> None:
+        """Compare with the server's version, unless IT's policy turned checks off."""
+        if self.settings.update_check_disabled:
+            self.update_notice = None
+            return
+        notice = update_notice(__version__, server_version)
+        if notice is not None and notice != self.update_notice:
+            log.info("%s", notice)
+        self.update_notice = notice
+
     def health_report(self) -> HealthReport:
         """What the About/Status window shows right now."""
         connection = self.connection_status or ConnectionStatus.now(
@@ -794,6 +885,7 @@ class DeskbellApp(QObject):
             connection=connection,
             notifications=notifications_check(self._toast_availability),
             keyring=keyring_check(self.tokens),
+            checks=[Check("Updates", "warn", self.update_notice)] if self.update_notice else [],
         )
 
     def show_status(self) -> None:

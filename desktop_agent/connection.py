@@ -24,7 +24,7 @@ import itertools
 import logging
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from PySide6.QtCore import QObject, Signal
@@ -53,7 +53,6 @@ from backend.protocol import (
     Message,
     MessageOk,
     MessagePush,
-    Notification,
     NotificationPush,
     Ok,
     Presence,
@@ -61,9 +60,11 @@ from backend.protocol import (
     ProtocolError,
     ReadPush,
     Reply,
-    Resume,
     ResumeOk,
     ServerFrame,
+    SignInOptions,
+    SignInOptionsOk,
+    SsoLogin,
     Unread,
     UnreadOk,
     UnreadPush,
@@ -73,8 +74,18 @@ from backend.protocol import (
     peek,
 )
 from desktop_agent.core.backoff import quick_reconnect_delay, reconnect_delays
+from desktop_agent.core.client_info import client_headers
 from desktop_agent.core.server_url import channel_url
-from desktop_agent.core.session import Decision, SessionCursor
+from desktop_agent.core.session import (
+    AgentStream,
+    Ask,
+    Counts,
+    Deliver,
+    Effect,
+    GiveUp,
+    Replayed,
+    SessionCursor,
+)
 from desktop_agent.core.state import CursorStore
 from desktop_agent.core.untrusted import shown
 from desktop_agent.errors import (
@@ -104,9 +115,6 @@ _SUBPROTOCOL = Subprotocol(SUBPROTOCOL)
 
 MAX_SERVER_FRAME_BYTES: Final = 16 * 1024 * 1024
 """Largest frame accepted from the server (history pages can be large)."""
-MAX_GAP_RESUMES: Final = 3
-"""Resumes in a row that still leave a gap before the connection is dropped and redone."""
-
 SIGNED_OUT_REJECTED = (
     "The server no longer accepts this sign-in (it was revoked or has expired). "
     "Sign in again to keep receiving notifications."
@@ -136,21 +144,6 @@ _socket_log = logging.getLogger("desktop_agent.connection.websocket")
 _socket_log.addFilter(_RedactSecrets())
 
 
-@dataclass(frozen=True)
-class ResumeResult:
-    """What one ``resume`` brought: the notifications missed, in seq order, each once.
-
-    Attributes:
-        notifications: missed notifications, oldest first.
-        truncated: only the newest ones were sent; older ones are reachable via ``history``.
-        after_gap: this resume repaired a gap in the live stream (not a reconnect).
-    """
-
-    notifications: list[Notification]
-    truncated: bool
-    after_gap: bool = False
-
-
 @dataclass
 class _SessionEnd:
     """Why a connection ended and what to do next."""
@@ -164,13 +157,6 @@ class _SignedOut(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclass
-class _Replay:
-    after_gap: bool
-    request_id: int
-    unread_by_seq: dict[int, Unread] = field(default_factory=dict)
 
 
 class ConnectionService(QObject):
@@ -261,10 +247,7 @@ class ConnectionService(QObject):
         self._wake = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._agent: AgentInfo | None = None
-        self._cursor: SessionCursor | None = None
-        self._replay: _Replay | None = None
-        self._unread_seq = 0
-        self._gap_resumes = 0
+        self._stream: AgentStream | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ServerFrame]] = {}
         self._probes: set[asyncio.Task[None]] = set()
@@ -390,7 +373,10 @@ class ConnectionService(QObject):
             async with connect(
                 self._url,
                 subprotocols=[_SUBPROTOCOL],
-                additional_headers={"Authorization": f"Bearer {self._token}"},
+                additional_headers={
+                    "Authorization": f"Bearer {self._token}",
+                    **client_headers(),
+                },
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
@@ -412,17 +398,15 @@ class ConnectionService(QObject):
 
     async def _session(self, ws: ClientConnection) -> _SessionEnd:
         welcomed = False
-        self._gap_resumes = 0
         try:
             raw = await asyncio.wait_for(ws.recv(), timeout=self._request_timeout)
             welcome = _decode(raw, Welcome)
-            self._on_welcome(welcome)
+            stream = self._on_welcome(welcome)
             welcomed = True
             self._ws = ws
             self._set_state(CONNECTED)
             self.welcomed.emit(welcome)
-            self.unreadChanged.emit(dict(welcome.unread))
-            await self._send_resume(ws, after_gap=False)
+            await self._carry_out(ws, stream.welcome(welcome))
             while True:
                 await self._dispatch(ws, await ws.recv())
                 # recv() returns at once while frames are queued, so a backlog would be
@@ -443,28 +427,38 @@ class ConnectionService(QObject):
             return _SessionEnd("retry", str(exc), welcomed)
         finally:
             self._ws = None
-            self._replay = None
+            if self._stream is not None:
+                self._stream.ended()
             self._fail_pending()
             self._save_cursor()
 
-    def _on_welcome(self, welcome: Welcome) -> None:
-        if self._agent is None or self._agent.id != welcome.agent.id or self._cursor is None:
+    def _on_welcome(self, welcome: Welcome) -> AgentStream:
+        if self._agent is None or self._agent.id != welcome.agent.id or self._stream is None:
             persisted = self._cursors.load(self._server_url, welcome.agent.id)
-            self._cursor = SessionCursor(persisted)
+            self._stream = AgentStream(
+                SessionCursor(persisted), self._resume_limit, lambda: next(self._ids)
+            )
         self._agent = welcome.agent
-        self._cursor.on_welcome(welcome.last_seq)
-        # Counts in `welcome` are as of its last_seq; a notification after it brings newer ones.
-        self._unread_seq = welcome.last_seq
+        return self._stream
 
     # -------------------------------------------------------------- the stream
 
-    async def _send_resume(self, ws: ClientConnection, *, after_gap: bool) -> None:
-        assert self._cursor is not None
-        request_id = next(self._ids)
-        after = self._cursor.start_resume(self._resume_limit)
-        self._replay = _Replay(after_gap=after_gap, request_id=request_id)
-        frame = Resume(id=request_id, after_seq=after, limit=self._resume_limit)
-        await ws.send(encode(frame), text=True)
+    async def _carry_out(self, ws: ClientConnection, effects: list[Effect]) -> None:
+        """Do what the stream (core/session.py) decided, in order."""
+        for effect in effects:
+            match effect:
+                case Deliver(notification=notification):
+                    self.notificationReceived.emit(notification)
+                    self._save_cursor_soon()
+                case Counts(unread=unread):
+                    self.unreadChanged.emit(unread)
+                case Replayed(result=result):
+                    self.resumed.emit(result)
+                    self._save_cursor()
+                case Ask(resume=resume):
+                    await ws.send(encode(resume), text=True)
+                case GiveUp(reason=reason):
+                    raise ServerProtocolError(reason)
 
     async def _dispatch(self, ws: ClientConnection, raw: str | bytes) -> None:
         try:
@@ -488,30 +482,25 @@ class ConnectionService(QObject):
             log.warning("ignoring a server frame this client cannot read: %s", exc.message)
 
     async def _on_notification(self, ws: ClientConnection, push: NotificationPush) -> None:
-        assert self._cursor is not None
-        notification = push.notification
-        decision = self._cursor.accept(notification)
-        if decision is Decision.ACCEPT:
-            self.notificationReceived.emit(notification)
-            if push.unread is not None:
-                self._unread_seq = notification.seq
-                self.unreadChanged.emit(dict(push.unread))
-            self._save_cursor_soon()
-        elif decision is Decision.BUFFERED:
-            if push.unread is not None and self._replay is not None:
-                self._replay.unread_by_seq[notification.seq] = push.unread
-        elif decision is Decision.GAP:
+        assert self._stream is not None
+        last = self._stream.cursor.last_seq
+        effects = self._stream.notification(push)
+        if any(isinstance(effect, Ask) for effect in effects):
             log.warning(
                 "notification seq %d after %d: resuming to fetch the missing ones",
-                notification.seq,
-                self._cursor.last_seq,
+                push.notification.seq,
+                last,
             )
-            await self._send_resume(ws, after_gap=True)
+        await self._carry_out(ws, effects)
 
     async def _on_reply(self, ws: ClientConnection, frame: ServerFrame) -> None:
-        replay = self._replay
-        if replay is not None and frame.id == replay.request_id:
-            await self._on_resume_reply(ws, replay, frame)
+        stream = self._stream
+        if stream is not None and stream.owns(frame.id):
+            if frame.type == "error":
+                effects = stream.refused(_decode(frame.raw, Error))
+            else:
+                effects = stream.resumed(_decode(frame.raw, ResumeOk))
+            await self._carry_out(ws, effects)
             return
         future = self._pending.get(frame.id) if isinstance(frame.id, int) else None
         if future is not None and not future.done():
@@ -519,38 +508,6 @@ class ConnectionService(QObject):
         elif frame.type == "error":
             error = _decode(frame.raw, Error)
             log.warning("server error %s: %s", error.code, error.message)
-
-    async def _on_resume_reply(
-        self, ws: ClientConnection, replay: _Replay, frame: ServerFrame
-    ) -> None:
-        assert self._cursor is not None
-        self._replay = None
-        if frame.type == "error":
-            error = _decode(frame.raw, Error)
-            raise ServerProtocolError(f"the server refused to resume: {error.message}")
-        ok = _decode(frame.raw, ResumeOk)
-        outcome = self._cursor.finish_resume(ok.last_seq, ok.truncated)
-        delivered_to = self._cursor.last_seq
-        fresh = [
-            (seq, unread)
-            for seq, unread in replay.unread_by_seq.items()
-            if self._unread_seq < seq <= delivered_to
-        ]
-        self.resumed.emit(
-            ResumeResult(outcome.notifications, outcome.truncated, after_gap=replay.after_gap)
-        )
-        if fresh:
-            seq, unread = max(fresh, key=lambda item: item[0])
-            self._unread_seq = seq
-            self.unreadChanged.emit(dict(unread))
-        self._save_cursor()
-        if outcome.gap:
-            self._gap_resumes += 1
-            if self._gap_resumes > MAX_GAP_RESUMES:
-                raise ServerProtocolError("the server's replay keeps missing notifications")
-            await self._send_resume(ws, after_gap=True)
-        else:
-            self._gap_resumes = 0
 
     def _save_cursor_soon(self) -> None:
         if self._save_handle is None and self._loop is not None:
@@ -560,10 +517,10 @@ class ConnectionService(QObject):
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
-        if self._cursor is None or self._agent is None:
+        if self._stream is None or self._agent is None:
             return
         try:
-            self._cursors.save(self._server_url, self._agent.id, self._cursor.last_seq)
+            self._cursors.save(self._server_url, self._agent.id, self._stream.cursor.last_seq)
         except OSError:
             # Not fatal: the cursor lives on in memory; a restart resumes from the server's seq.
             log.exception("could not save the notification cursor")
@@ -851,3 +808,50 @@ async def sign_out(
         answer_within=answer_within,
         network=network,
     )
+
+
+async def sign_in_options(
+    server_url: str, *, answer_within: float = 10.0, network: NetworkAccess | None = None
+) -> SignInOptionsOk:
+    """Ask the server how agents sign in: password, single sign-on, or both.
+
+    Raises:
+        ServerUnreachable, RequestTimedOut, ServerProtocolError, RequestFailed.
+    """
+    return await _auth_request(
+        server_url,
+        lambda rid: SignInOptions(id=rid),
+        SignInOptionsOk,
+        answer_within=answer_within,
+        network=network,
+    )
+
+
+async def sso_sign_in(
+    server_url: str,
+    id_token: str,
+    nonce_secret: str,
+    device: str | None = None,
+    *,
+    answer_within: float = 30.0,
+    network: NetworkAccess | None = None,
+) -> tuple[str, AgentInfo]:
+    """Exchange an ID token from the server's OpenID provider for an agent token.
+
+    Raises:
+        AuthRejected: the server did not accept the ID token (the text says why).
+        RequestFailed, ServerUnreachable, RequestTimedOut, ServerProtocolError.
+    """
+    try:
+        reply = await _auth_request(
+            server_url,
+            lambda rid: SsoLogin(id=rid, id_token=id_token, nonce=nonce_secret, device=device),
+            LoginOk,
+            answer_within=answer_within,
+            network=network,
+        )
+    except RequestFailed as exc:
+        if exc.code == "unauthorized":
+            raise AuthRejected(exc.message) from None
+        raise
+    return reply.token, reply.agent

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from backend.protocol import AgentRef, Message, Notification, Welcome
-from desktop_agent.connection import ResumeResult
 from desktop_agent.core.pending_reads import (
     PendingReads,
     ReadAll,
@@ -32,6 +31,7 @@ from desktop_agent.core.pending_reads import (
     ReadRequest,
     Ticket,
 )
+from desktop_agent.core.session import ResumeResult
 from desktop_agent.core.settings import Settings
 from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastDecision, ToastPolicy
 from desktop_agent.errors import DeskbellError, NotConnected

@@ -12,6 +12,7 @@ Hierarchy::
     ├── ServerUnreachable       the server could not be reached at all (sign-in)
     ├── AuthRejected            the server refused the credentials or the token
     ├── RequestFailed           the server answered a request with an ``error`` frame
+    ├── SsoFailed               single sign-on in the browser did not complete
     ├── RequestTimedOut         no reply within the time allowed
     ├── ServerProtocolError     the server sent something this client cannot read
     └── SettingsError
@@ -84,6 +85,12 @@ class RequestFailed(DeskbellError):
 
     def __repr__(self) -> str:
         return f"RequestFailed(code={self.code!r}, message={self.message!r})"
+
+
+class SsoFailed(DeskbellError):
+    """Single sign-on did not complete: the provider refused, the browser step was
+    cancelled or timed out, or the provider could not be reached. The text says which,
+    for a person."""
 
 
 class RequestTimedOut(DeskbellError):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.errors import ConfigError
+from backend.errors import SCALE_EXTRA_HINT, ConfigError
 from backend.redact import redact_url
 from backend.store.base import Store
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, make_folders: bool = False) -> Store:
     """Return an unopened store for ``url``.
 
-    ``url`` is a file path, ``sqlite:///path``, or ``postgresql://…``.
+    ``url`` is a file path, ``sqlite:///path``, or ``postgresql://…``. A SQLite file's
+    missing folders are all made with ``make_folders`` (the default location), else
+    only its own folder when that folder's parent exists.
 
     Raises:
         ConfigError: the URL names a database kind this build cannot use.
@@ -21,9 +23,7 @@ def open_store(url: str) -> Store:
         try:
             from backend.store.postgres import PostgresStore  # type: ignore[import-not-found]
         except ImportError as exc:
-            raise ConfigError(
-                "PostgreSQL support is not installed: pip install 'deskbell[scale]'"
-            ) from exc
+            raise ConfigError(f"PostgreSQL support is not installed: {SCALE_EXTRA_HINT}") from exc
         store: Store = PostgresStore(url)
         return store
     if url.startswith("sqlite:///"):
@@ -38,7 +38,7 @@ def open_store(url: str) -> Store:
         )
     from backend.store.sqlite import SQLiteStore
 
-    return SQLiteStore(Path(url).expanduser())
+    return SQLiteStore(Path(url).expanduser(), make_folders=make_folders)
 
 
 __all__ = ["Store", "open_store"]

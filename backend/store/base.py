@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from backend import protocol
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class Agent:
     name: str
     inboxes: tuple[str, ...] = ()
     password_hash: str | None = None
+    disabled: bool = False
+    """Disabled by an operator: no sign-in, no tokens, left out of routing."""
 
     def info(self) -> protocol.AgentInfo:
         return protocol.AgentInfo(id=self.public_id, name=self.name, email=self.email)
@@ -44,12 +46,68 @@ class Agent:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxSummary:
+    """An inbox with how many agents and conversations it has."""
+
+    inbox: Inbox
+    agents: int
+    conversations: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRemoved:
+    """What removing an agent deleted, and what it kept.
+
+    Attributes:
+        revoked: hashes of the tokens revoked (their rows stay, unlinked, so that every
+            node sees the revocation and closes the agent's sessions).
+        notifications: the agent's notifications, deleted.
+        memberships: inbox memberships, deleted.
+        unassigned: conversations that were assigned to the agent, now unassigned.
+        messages_kept: the agent's messages, kept with the author's name.
+    """
+
+    revoked: list[str]
+    notifications: int
+    memberships: int
+    unassigned: int
+    messages_kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRemoved:
+    """What removing an inbox deleted.
+
+    Attributes:
+        conversations, messages: deleted with it.
+        memberships: agents' memberships of it, deleted (the agents stay).
+        notifications: notifications about its conversations, marked read and unlinked
+            from the deleted conversation (they keep their place in each agent's stream,
+            whose seq numbers are never reused).
+    """
+
+    conversations: int
+    messages: int
+    memberships: int
+    notifications: int
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     id: int
     hash: str
     kind: Literal["agent", "service"]
     agent_id: int | None
     name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientVersion:
+    """A tray app version and OS one agent connected with, and when last."""
+
+    version: str
+    os: str
+    seen_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +257,15 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
 
+    async def last_seqs(self, agent_ids: list[int]) -> dict[int, int]:
+        """Each of these agents' newest stored seq (an agent with none may be missing)."""
+        return {agent_id: (await self.agent_state(agent_id))[0] for agent_id in agent_ids}
+
+    async def write_problem(self) -> str | None:
+        """Why the store cannot write right now (for a person), or None. Cheap while
+        writes succeed; a store that saw a write fail may try a small write here."""
+        return None
+
     # -- inboxes and agents --------------------------------------------------------
     @abc.abstractmethod
     async def add_inbox(self, name: str) -> Inbox:
@@ -238,6 +305,46 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]: ...
 
+    # -- the operator's lifecycle commands ----------------------------------------------
+    @abc.abstractmethod
+    async def list_inboxes(self) -> list[InboxSummary]:
+        """Every inbox by name (byte order), with its agent and conversation counts."""
+
+    @abc.abstractmethod
+    async def remove_inbox(self, name: str, *, force: bool) -> InboxRemoved:
+        """Delete an inbox, its memberships and (only with ``force``) its conversations.
+
+        Raises:
+            NotFound: no such inbox.
+            Conflict: it has conversations and ``force`` is False; nothing changed.
+        """
+
+    @abc.abstractmethod
+    async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
+        """Disable (revoking every live token of the agent in the same transaction) or
+        enable an agent. Returns the revoked token hashes. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def set_password(self, agent_id: int, password_hash: str) -> list[str]:
+        """Replace the password hash and revoke every live token of the agent, in one
+        transaction. Returns the revoked token hashes. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def update_agent(
+        self, agent_id: int, *, name: str | None = None, inboxes: list[str] | None = None
+    ) -> Agent:
+        """Rename the agent and/or replace its set of inboxes.
+
+        Raises:
+            NotFound: no such agent, or an unknown inbox (nothing changed).
+        """
+
+    @abc.abstractmethod
+    async def remove_agent(self, agent_id: int) -> AgentRemoved:
+        """Delete an agent: its tokens are revoked (and unlinked), its notifications and
+        memberships deleted, conversations assigned to it unassigned; messages it wrote
+        stay, with its name. Raises NotFound."""
+
     # -- tokens --------------------------------------------------------------------
     @abc.abstractmethod
     async def add_token(
@@ -268,6 +375,26 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def revoked_since(self, since: str) -> tuple[list[str], str]:
         """Token hashes revoked after ``since`` (ISO time) and the new watermark."""
+
+    # -- single sign-on and client versions -------------------------------------------
+    @abc.abstractmethod
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        """Record an exchanged ID token's nonce until ``expires_at`` (ISO time).
+
+        Returns:
+            True the first time; False when it was claimed before (a replay). Nonces
+            past their expiry are forgotten on the way.
+        """
+
+    @abc.abstractmethod
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        """Note that ``agent_id`` connected with this app version and OS at ``seen_at``."""
+
+    @abc.abstractmethod
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        """Per agent id, the versions seen at or after ``since`` (ISO time), newest first."""
 
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod

@@ -51,22 +51,28 @@ import msgspec
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.redact import redact_url
+from backend.store import lifecycle
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
+    AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     Delivered,
     ImportResult,
     ImportRow,
     Inbox,
+    InboxRemoved,
+    InboxSummary,
     ReadResult,
     Store,
     Token,
     service_name_taken,
 )
-from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
+from backend.store.lifecycle import numbered
+from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
 from backend.store.sqlite import migrations, now_iso
 
 log = logging.getLogger(__name__)
@@ -462,9 +468,9 @@ class PostgresStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                Agent(r[0], r[1], r[2], r[3], tuple(inboxes.get(r[0], ())))
+                _agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
                 for r in await conn.fetch(
-                    "SELECT id, public_id, email, name FROM agents ORDER BY email"
+                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
             ]
 
@@ -474,8 +480,7 @@ class PostgresStore(Store):
     async def _agent_where(self, column: str, value: object) -> Agent | None:
         async def run(conn: asyncpg.Connection) -> Agent | None:
             row = await conn.fetchrow(
-                "SELECT id, public_id, email, name, password_hash FROM agents "  # noqa: S608
-                f"WHERE {column} = $1",
+                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {column} = $1",  # noqa: S608
                 value,
             )
             if row is None:
@@ -485,7 +490,7 @@ class PostgresStore(Store):
                 "WHERE m.agent_id = $1 ORDER BY i.name",
                 row[0],
             )
-            return Agent(row[0], row[1], row[2], row[3], tuple(r[0] for r in inboxes), row[4])
+            return _agent(row, tuple(r[0] for r in inboxes))
 
         found: Agent | None = await self._read(run)
         return found
@@ -517,6 +522,117 @@ class PostgresStore(Store):
             lambda c: c.fetch("SELECT inbox_id FROM inbox_members WHERE agent_id = $1", agent_id)
         )
         return frozenset(r[0] for r in rows)
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def list_inboxes(self) -> list[InboxSummary]:
+        rows = await self._read(lambda c: c.fetch(lifecycle.INBOX_SUMMARIES))
+        return [InboxSummary(Inbox(r[0], r[1], r[2]), r[3], r[4]) for r in rows]
+
+    async def remove_inbox(self, name: str, *, force: bool) -> InboxRemoved:
+        async def run(conn: asyncpg.Connection) -> InboxRemoved:
+            inbox_id = await conn.fetchval(
+                "SELECT id FROM inboxes WHERE name = $1 FOR UPDATE", name
+            )
+            if inbox_id is None:
+                raise NotFound(f"there is no inbox named {name}")
+            conversations, messages = await conn.fetchrow(
+                numbered(lifecycle.INBOX_CONTENT), inbox_id, inbox_id
+            )
+            if conversations and not force:
+                raise lifecycle.inbox_in_use(name, conversations, messages)
+            rows = await conn.fetch(numbered(lifecycle.READ_INBOX_NOTIFICATIONS), inbox_id)
+            agents = sorted({r[0] for r in rows})
+            if agents:
+                # Recount what they marked read, in agent order as commits lock: a commit
+                # that counted a notification before this waited for nothing, one after
+                # this waits for the lock and counts on from the recount.
+                await conn.execute(
+                    "SELECT 1 FROM agent_seq WHERE agent_id = ANY($1::bigint[]) "
+                    "ORDER BY agent_id FOR UPDATE",
+                    agents,
+                )
+                await conn.execute(
+                    "UPDATE agent_seq s SET unread = COALESCE((SELECT jsonb_object_agg("
+                    "category, n) FROM (SELECT category, COUNT(*) AS n FROM notifications "
+                    "WHERE agent_id = s.agent_id AND read = 0 GROUP BY category) c), '{}') "
+                    "WHERE s.agent_id = ANY($1::bigint[])",
+                    agents,
+                )
+            counts = {
+                what: _count(await conn.execute(numbered(sql), inbox_id))
+                for what, sql in lifecycle.REMOVE_INBOX
+            }
+            return InboxRemoved(
+                conversations, messages, counts["memberships"], counts["notifications"]
+            )
+
+        return await self._write(run)
+
+    async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
+        async def run(conn: asyncpg.Connection) -> list[str]:
+            await _agent_exists(conn, agent_id)
+            stamp = now_iso() if disabled else None
+            await conn.execute(numbered(lifecycle.SET_DISABLED), stamp, agent_id)
+            return await _revoke_all(conn, agent_id) if disabled else []
+
+        return await self._write(run)
+
+    async def set_password(self, agent_id: int, password_hash: str) -> list[str]:
+        async def run(conn: asyncpg.Connection) -> list[str]:
+            await _agent_exists(conn, agent_id)
+            await conn.execute(numbered(lifecycle.SET_PASSWORD), password_hash, agent_id)
+            return await _revoke_all(conn, agent_id)
+
+        return await self._write(run)
+
+    async def update_agent(
+        self, agent_id: int, *, name: str | None = None, inboxes: list[str] | None = None
+    ) -> Agent:
+        async def run(conn: asyncpg.Connection) -> None:
+            await _agent_exists(conn, agent_id)
+            if name is not None:
+                await conn.execute(numbered(lifecycle.RENAME), name, agent_id)
+            if inboxes is not None:
+                known = dict(
+                    await conn.fetch("SELECT name, id FROM inboxes WHERE name = ANY($1)", inboxes)
+                )
+                for inbox in inboxes:
+                    if inbox not in known:
+                        raise NotFound(
+                            f"there is no inbox named {inbox}; create it first with "
+                            f"`deskbell-server inbox add {inbox}`"
+                        )
+                await conn.execute(numbered(lifecycle.DROP_AGENT_MEMBERSHIPS), agent_id)
+                await conn.executemany(
+                    numbered(lifecycle.ADD_MEMBERSHIP),
+                    [(known[i], agent_id) for i in dict.fromkeys(inboxes)],
+                )
+
+        await self._write(run)
+        return await self.agent(agent_id)
+
+    async def remove_agent(self, agent_id: int) -> AgentRemoved:
+        async def run(conn: asyncpg.Connection) -> AgentRemoved:
+            await _agent_exists(conn, agent_id)
+            revoked = await _revoke_all(conn, agent_id)
+            # First the counter row: this waits for a commit in flight to the agent,
+            # and a later one finds no agent (agent_seq's foreign key) and stores nothing.
+            await conn.execute("DELETE FROM agent_seq WHERE agent_id = $1", agent_id)
+            counts = {
+                what: _count(await conn.execute(numbered(sql), agent_id))
+                for what, sql in lifecycle.REMOVE_AGENT
+            }
+            await conn.execute(numbered(lifecycle.DELETE_AGENT), agent_id)
+            self._public_ids.pop(agent_id, None)
+            return AgentRemoved(
+                revoked,
+                counts["notifications"],
+                counts["memberships"],
+                counts["unassigned"],
+                counts["messages_kept"],
+            )
+
+        return await self._write(run)
 
     # -- tokens ----------------------------------------------------------------------
     async def add_token(
@@ -590,6 +706,45 @@ class PostgresStore(Store):
             )
         )
         return [r[0] for r in rows], (rows[-1][1] if rows else since)
+
+    # -- single sign-on and client versions ---------------------------------------------
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            await conn.execute("DELETE FROM sso_nonces WHERE expires_at < $1", now_iso())
+            status = await conn.execute(
+                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES ($1, $2) "
+                "ON CONFLICT (nonce_hash) DO NOTHING",
+                nonce_hash,
+                expires_at,
+            )
+            return bool(status != "INSERT 0 0")
+
+        return await self._write(run)
+
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO client_versions (agent_id, version, os, seen_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (agent_id, version, os) "
+                "DO UPDATE SET seen_at = GREATEST(client_versions.seen_at, excluded.seen_at)",
+                agent_id,
+                version,
+                os,
+                seen_at,
+            )
+        )
+
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        rows = await self._read(
+            lambda c: c.fetch(
+                "SELECT agent_id, version, os, seen_at FROM client_versions "
+                "WHERE seen_at >= $1 ORDER BY agent_id, seen_at DESC, version, os",
+                since,
+            )
+        )
+        return group_client_versions([tuple(row) for row in rows])
 
     # -- conversations ---------------------------------------------------------------
     async def conversation_facts(self, public_id: str) -> ConversationFacts:
@@ -712,6 +867,17 @@ class PostgresStore(Store):
 
         state: tuple[int, dict[str, int]] = await self._read(run)
         return state
+
+    async def last_seqs(self, agent_ids: list[int]) -> dict[int, int]:
+        async def run(conn: asyncpg.Connection) -> dict[int, int]:
+            rows = await conn.fetch(
+                "SELECT agent_id, last_seq FROM agent_seq WHERE agent_id = ANY($1::bigint[])",
+                agent_ids,
+            )
+            return {int(row[0]): int(row[1]) for row in rows}
+
+        result: dict[int, int] = await self._read(run)
+        return result
 
     async def notifications_after(
         self, agent: Agent, after_seq: int, limit: int
@@ -1047,9 +1213,37 @@ async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
     return None if inbox_id is None else Inbox(inbox_id, public_id, name)
 
 
+_MEMBERS = numbered(lifecycle.MEMBERS)
+
+
 async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:
-    rows = await conn.fetch("SELECT agent_id FROM inbox_members WHERE inbox_id = $1", inbox_id)
+    rows = await conn.fetch(_MEMBERS, inbox_id)
     return frozenset(r[0] for r in rows)
+
+
+def _agent(row: Sequence[Any], inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
+    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
+    out unless ``with_password``: only a sign-in needs it)."""
+    password_hash = row[4] if with_password else None
+    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
+
+
+async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
+    """Lock the agent's row for this transaction; NotFound when there is none."""
+    if await conn.fetchval("SELECT 1 FROM agents WHERE id = $1 FOR UPDATE", agent_id) is None:
+        raise NotFound("no such agent")
+
+
+_REVOKE_ALL = numbered(lifecycle.revoke_agent_tokens(_DB_NOW))
+
+
+async def _revoke_all(conn: asyncpg.Connection, agent_id: int) -> list[str]:
+    return [r[0] for r in await conn.fetch(_REVOKE_ALL, agent_id)]
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 3`` or ``DELETE 0``."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def _facts(conn: asyncpg.Connection, column: str, value: object) -> ConversationFacts | None:

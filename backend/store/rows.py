@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from backend import ids, protocol
+from backend.store.base import ClientVersion
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -47,3 +48,11 @@ def message(row: Sequence[Any]) -> protocol.Message:
         body=body,
         created_at=created_at,
     )
+
+
+def group_client_versions(rows: Sequence[Sequence[Any]]) -> dict[int, list[ClientVersion]]:
+    """Rows of (agent_id, version, os, seen_at), ordered by agent, into a list per agent."""
+    grouped: dict[int, list[ClientVersion]] = {}
+    for agent_id, version, os, seen_at in rows:
+        grouped.setdefault(agent_id, []).append(ClientVersion(version, os, seen_at))
+    return grouped

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
+import os
 import queue
 import sqlite3
 import stat
@@ -35,22 +37,27 @@ from typing import Any, Literal, TypeVar
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
+from backend.store import lifecycle
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
+    AgentRemoved,
     Change,
+    ClientVersion,
     Committed,
     ConversationFacts,
     Delivered,
     ImportResult,
     ImportRow,
     Inbox,
+    InboxRemoved,
+    InboxSummary,
     ReadResult,
     Store,
     Token,
     service_name_taken,
 )
-from backend.store.rows import NOTIFICATION_COLUMNS, message, notification
+from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,16 +106,62 @@ SQLITE_ONLY_TABLES = frozenset({"fanout"})
 """Tables of the SQLite store that PostgreSQL does not need (see migrations_sqlite)."""
 
 
-def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 8, 10, 13
+_SQLITE_CANTOPEN = 14
+
+
+def _unavailable(exc: sqlite3.Error, path: str | None = None) -> StoreUnavailable:
+    return StoreUnavailable(describe_failure(exc, path))
+
+
+def describe_failure(exc: sqlite3.Error, path: str | None) -> str:
+    """Say, for a person, why SQLite failed: a full disk, a read-only file system, no
+    permission to write the files, a busy database, or a disk error. SQLite reports
+    several of these as a plain "disk I/O error", so the file system is looked at."""
     text = str(exc)
-    if "disk is full" in text or "disk I/O" in text:
-        return StoreUnavailable(
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text or "busy" in text:
+        return "the database is busy; try again in a moment"
+    where = _file_system_trouble(path) if path else None
+    if primary == _SQLITE_FULL or "disk is full" in text or where == "full":
+        return (
             "the database could not be written: the disk is full. Nothing was stored; "
             "free some space and try again"
         )
-    if "locked" in text or "busy" in text:
-        return StoreUnavailable("the database is busy; try again in a moment")
-    return StoreUnavailable(f"the database failed: {text}")
+    if where == "read-only":
+        return (
+            "the database could not be written: its file system is read-only. Nothing "
+            "was stored; make it writable and try again"
+        )
+    if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN) or where == "permission":
+        return (
+            f"the database could not be written: the server may not write {path} or its "
+            "folder (permission denied, or a read-only file). Nothing was stored; check "
+            "their owner and permissions"
+        )
+    if primary == _SQLITE_IOERR:
+        return f"the disk failed to read or write the database ({text}); check the disk"
+    return f"the database failed: {text}"
+
+
+def _file_system_trouble(path: str) -> str | None:
+    """ "full", "read-only" or "permission" when the database's folder shows it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if stats.f_bavail == 0:
+        return "full"
+    writable = os.access(folder, os.W_OK) and all(
+        os.access(name, os.W_OK)
+        for name in (path, path + "-wal", path + "-shm")
+        if os.path.exists(name)
+    )
+    return None if writable else "permission"
 
 
 def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Connection:
@@ -153,6 +206,8 @@ class _Writer:
         # Unknown at start (a crash may have left some), so the first move runs soon.
         self.pending = 1
         self.pending_since: float | None = time.monotonic()
+        self.problem: str | None = None
+        """Why the last write failed, until one succeeds (for /healthz and the log)."""
 
     def start(self) -> None:
         self._conn = _connect(self._path, durable=self._durable)
@@ -233,9 +288,11 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version != self._data_version:
-                # Someone else wrote since our last commit: cached counters may be stale.
+                # Someone else wrote since our last commit: cached counters may be stale,
+                # and an agent may have been removed (its rowid can be reused).
                 self.last_seq.clear()
                 self.unread.clear()
+                self.public_ids.clear()
                 self._data_version = version
             for fn, _ in batch:
                 conn.execute("SAVEPOINT change")
@@ -249,12 +306,13 @@ class _Writer:
                     results.append((False, exc))
             conn.execute("COMMIT")
             self.batches += 1
+            self._wrote()
         except sqlite3.Error as exc:
-            log.error("commit of %d changes failed: %s", len(batch), exc)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self._forget_caches()
-            failure = _unavailable(exc)
+            failure = _unavailable(exc, self._path)
+            self._failed(failure.message, f"commit of {len(batch)} changes")
             results = [(False, failure)] * len(batch)
         if batch:
             loop = batch[0][1].get_loop()
@@ -289,12 +347,24 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             self.index_pending(conn)
             conn.execute("COMMIT")
+            self._wrote()
         except sqlite3.Error as exc:  # a full disk, say: the rows wait in fanout
-            log.warning("event=index_failed reason=%r", str(exc))
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self.pending = max(self.pending, 1)
             self.pending_since = time.monotonic()
+            self._failed(_unavailable(exc, self._path).message, "moving notifications")
+
+    def _failed(self, reason: str, what: str) -> None:
+        # Logged when the trouble starts or changes, not at every retry.
+        if reason != self.problem:
+            log.error("event=store_write_failed during=%r reason=%r", what, reason)
+        self.problem = reason
+
+    def _wrote(self) -> None:
+        if self.problem is not None:
+            log.info("event=store_writable_again")
+            self.problem = None
 
     # -- cached counters, used only on the writer thread ------------------------------
     def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
@@ -349,8 +419,21 @@ def _resolve(
 class SQLiteStore(Store):
     """The default store. ``path`` is a file path or ``:memory:``-free temp file."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False, readers: int = 2):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        durable: bool = False,
+        readers: int = 2,
+        make_folders: bool = False,
+    ):
+        """``make_folders``: create every missing folder of ``path`` (for the default
+        location); otherwise only the file's own folder is made, when its parent exists,
+        so a mistyped path is an error instead of a new tree of folders."""
         self.path = str(path)
+        self._make_folders = make_folders
+        self.created_folder: Path | None = None
+        """The folder :meth:`open` created for the file, if it made one."""
         self._durable = durable
         self._writer = _Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
@@ -361,19 +444,27 @@ class SQLiteStore(Store):
 
     # -- life cycle ------------------------------------------------------------------
     async def open(self) -> None:
+        path = Path(self.path)
         try:
-            await asyncio.to_thread(self._create_private)
+            self.created_folder = await asyncio.to_thread(self._create_private)
             await asyncio.to_thread(self._migrate)
         except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from exc
+            raise _cannot_open(path, exc) from exc
         self._writer.start()
         self._opened = True
 
-    def _create_private(self) -> None:
+    def _create_private(self) -> Path | None:
         """The database, its -wal and -shm (SQLite gives them the database's mode) and
-        any folder made for them: readable by this user only."""
+        any folder made for them: readable by this user only. Returns the folder made
+        for the file, if one was (see ``make_folders``).
+
+        Raises:
+            StoreUnavailable: the folder's parent is missing too.
+            PermissionError: this user may not write the database or its folder.
+        """
         path = Path(self.path)
-        make_private_dirs(path.parent)
+        created = _prepare_folder(path, self._make_folders)
+        _check_writable(path)
         create_private_file(path)
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & ~PRIVATE_FILE:
@@ -383,6 +474,7 @@ class SQLiteStore(Store):
                 path,
                 mode,
             )
+        return created
 
     def _migrate(self) -> None:
         try:
@@ -435,6 +527,20 @@ class SQLiteStore(Store):
     async def ping(self) -> None:
         await self._read(lambda c: c.execute("SELECT 1").fetchone())
 
+    async def write_problem(self) -> str | None:
+        if self._writer.problem is None:
+            return None
+
+        # Known trouble: try a small real write (rewriting the schema version), which
+        # clears it once the disk has room or the files are writable again.
+        def probe(conn: sqlite3.Connection) -> None:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+
+        with contextlib.suppress(StoreUnavailable):
+            await self._write(probe)
+        return self._writer.problem
+
     # -- plumbing --------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -450,7 +556,7 @@ class SQLiteStore(Store):
             try:
                 return fn(self._reader())
             except sqlite3.Error as exc:
-                raise _unavailable(exc) from exc
+                raise _unavailable(exc, self.path) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
@@ -468,7 +574,7 @@ class SQLiteStore(Store):
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"that would break a uniqueness rule: {exc}") from exc
         except sqlite3.Error as exc:
-            raise _unavailable(exc) from exc
+            raise _unavailable(exc, self.path) from exc
 
     # -- inboxes and agents ----------------------------------------------------------
     async def add_inbox(self, name: str) -> Inbox:
@@ -579,9 +685,9 @@ class SQLiteStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                Agent(row[0], row[1], row[2], row[3], tuple(inboxes.get(row[0], ())))
+                _agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
                 for row in conn.execute(
-                    "SELECT id, public_id, email, name FROM agents ORDER BY email"
+                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
             ]
 
@@ -590,7 +696,7 @@ class SQLiteStore(Store):
     async def _agent_where(self, clause: str, value: object) -> Agent | None:
         def run(conn: sqlite3.Connection) -> Agent | None:
             row = conn.execute(
-                f"SELECT id, public_id, email, name, password_hash FROM agents WHERE {clause} = ?",  # noqa: S608
+                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {clause} = ?",  # noqa: S608
                 (value,),
             ).fetchone()
             if row is None:
@@ -603,7 +709,7 @@ class SQLiteStore(Store):
                     (row[0],),
                 )
             )
-            return Agent(row[0], row[1], row[2], row[3], inboxes, row[4])
+            return _agent(row, inboxes)
 
         return await self._read(run)
 
@@ -640,6 +746,97 @@ class SQLiteStore(Store):
                 )
             )
         )
+
+    # -- the operator's lifecycle commands ----------------------------------------------
+    async def list_inboxes(self) -> list[InboxSummary]:
+        rows = await self._read(lambda c: c.execute(lifecycle.INBOX_SUMMARIES).fetchall())
+        return [InboxSummary(Inbox(r[0], r[1], r[2]), r[3], r[4]) for r in rows]
+
+    async def remove_inbox(self, name: str, *, force: bool) -> InboxRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> InboxRemoved:
+            row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+            if row is None:
+                raise NotFound(f"there is no inbox named {name}")
+            inbox_id = row[0]
+            conversations, messages = conn.execute(
+                lifecycle.INBOX_CONTENT, (inbox_id, inbox_id)
+            ).fetchone()
+            if conversations and not force:
+                raise lifecycle.inbox_in_use(name, conversations, messages)
+            writer.index_pending(conn)
+            for (agent_id,) in conn.execute(lifecycle.READ_INBOX_NOTIFICATIONS, (inbox_id,)):
+                writer.unread.pop(agent_id, None)  # recounted on next use
+            counts = {
+                what: conn.execute(sql, (inbox_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_INBOX
+            }
+            return InboxRemoved(
+                conversations, messages, counts["memberships"], counts["notifications"]
+            )
+
+        return await self._write(run)
+
+    async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            stamp = _precise_now() if disabled else None
+            if conn.execute(lifecycle.SET_DISABLED, (stamp, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id) if disabled else []
+
+        return await self._write(run)
+
+    async def set_password(self, agent_id: int, password_hash: str) -> list[str]:
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if conn.execute(lifecycle.SET_PASSWORD, (password_hash, agent_id)).rowcount == 0:
+                raise NotFound("no such agent")
+            return _revoke_all(conn, agent_id)
+
+        return await self._write(run)
+
+    async def update_agent(
+        self, agent_id: int, *, name: str | None = None, inboxes: list[str] | None = None
+    ) -> Agent:
+        def run(conn: sqlite3.Connection) -> None:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            if name is not None:
+                conn.execute(lifecycle.RENAME, (name, agent_id))
+            if inboxes is not None:
+                inbox_ids = _inbox_ids(conn, inboxes)
+                conn.execute(lifecycle.DROP_AGENT_MEMBERSHIPS, (agent_id,))
+                conn.executemany(
+                    lifecycle.ADD_MEMBERSHIP, [(i, agent_id) for i in dict.fromkeys(inbox_ids)]
+                )
+
+        await self._write(run)
+        return await self.agent(agent_id)
+
+    async def remove_agent(self, agent_id: int) -> AgentRemoved:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> AgentRemoved:
+            if not conn.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)).fetchone():
+                raise NotFound("no such agent")
+            revoked = _revoke_all(conn, agent_id)
+            writer.index_pending(conn)
+            counts = {
+                what: conn.execute(sql, (agent_id,)).rowcount
+                for what, sql in lifecycle.REMOVE_AGENT
+            }
+            conn.execute(lifecycle.DELETE_AGENT, (agent_id,))
+            for cache in (writer.last_seq, writer.unread, writer.public_ids):
+                cache.pop(agent_id, None)
+            return AgentRemoved(
+                revoked,
+                counts["notifications"],
+                counts["memberships"],
+                counts["unassigned"],
+                counts["messages_kept"],
+            )
+
+        return await self._write(run)
 
     # -- tokens ----------------------------------------------------------------------
     async def add_token(
@@ -708,6 +905,41 @@ class SQLiteStore(Store):
             return [r[0] for r in rows], (rows[-1][1] if rows else since)
 
         return await self._read(run)
+
+    # -- single sign-on and client versions ---------------------------------------------
+    async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("DELETE FROM sso_nonces WHERE expires_at < ?", (now_iso(),))
+            cursor = conn.execute(
+                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES (?, ?) "
+                "ON CONFLICT (nonce_hash) DO NOTHING",
+                (nonce_hash, expires_at),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(run)
+
+    async def record_client_version(
+        self, agent_id: int, version: str, os: str, seen_at: str
+    ) -> None:
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO client_versions (agent_id, version, os, seen_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, version, os) "
+                "DO UPDATE SET seen_at = max(client_versions.seen_at, excluded.seen_at)",
+                (agent_id, version, os, seen_at),
+            )
+        )
+
+    async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT agent_id, version, os, seen_at FROM client_versions "
+                "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os",
+                (since,),
+            ).fetchall()
+        )
+        return group_client_versions(rows)
 
     # -- conversations ---------------------------------------------------------------
     async def conversation_facts(self, public_id: str) -> ConversationFacts:
@@ -984,6 +1216,88 @@ class SQLiteStore(Store):
         return await self._write(run)
 
 
+def _prepare_folder(path: Path, make_folders: bool) -> Path | None:
+    """Make the database file's folder if it is missing; return it when made.
+
+    Raises:
+        StoreUnavailable: the folder's parent is missing too (and ``make_folders`` is
+            False): most likely a typo in the path.
+    """
+    folder = path.parent
+    if folder.is_dir():
+        make_private_dirs(folder)  # Deskbell's own data folder is made private
+        return None
+    if not make_folders and not folder.parent.is_dir():
+        raise StoreUnavailable(
+            f"cannot create the database {path}: the folder {folder.parent} does not exist. "
+            f"Check the --db path for a typo, or create the folder first: mkdir -p {folder}"
+        )
+    make_private_dirs(folder)
+    return folder
+
+
+def _check_writable(path: Path) -> None:
+    """Raise PermissionError unless this user may write the database (WAL mode writes
+    two files beside it, so the folder too): SQLite itself would open a read-only file
+    and fail only at the first write."""
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        raise PermissionError(f"{path} is not writable")
+
+
+def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
+    """Why the database file cannot be opened, naming the path and what to do."""
+    text = str(exc)
+    # Not a matter of permissions when the file system is read-only or full.
+    trouble = _file_system_trouble(str(path))
+    if trouble == "read-only":
+        return StoreUnavailable(
+            f"cannot open the database {path}: its file system is read-only; make it "
+            "writable (remount it) or choose another --db"
+        )
+    if trouble == "full":
+        return StoreUnavailable(
+            f"cannot open the database {path}: the disk is full; free some space"
+        )
+    denied = isinstance(exc, PermissionError) or any(
+        words in text for words in ("unable to open database file", "readonly database")
+    )
+    if denied:
+        folder = path.parent
+        # SQLite in WAL mode writes two files beside the database: the folder must be
+        # writable too, not only the file.
+        if not os.access(folder, os.W_OK | os.X_OK):
+            blocked = f"the folder {folder}"
+        elif path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            blocked = f"the file {path}"
+        else:
+            blocked = None
+        if blocked is not None:
+            return StoreUnavailable(
+                f"cannot open the database {path}: permission denied: this user "
+                f"({_user()}) cannot write to {blocked}. Give it write access (chown or "
+                "chmod), or choose another --db"
+            )
+    if isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(
+            f"cannot open the database {path}: {describe_failure(exc, str(path))}"
+        )
+    return StoreUnavailable(f"cannot open the database {path}: {text}")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name
+        return f"uid {os.getuid()}"
+
+
+def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
+    sql = lifecycle.revoke_agent_tokens("?")
+    return [r[0] for r in conn.execute(sql, (_precise_now(), agent_id)).fetchall()]
+
+
 def _statements(sql: str) -> Iterable[str]:
     """Split a migration file into statements (no semicolons inside our literals)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
@@ -1003,10 +1317,27 @@ def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
 
 
 def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
-    return frozenset(
-        r[0]
-        for r in conn.execute("SELECT agent_id FROM inbox_members WHERE inbox_id = ?", (inbox_id,))
-    )
+    return frozenset(r[0] for r in conn.execute(lifecycle.MEMBERS, (inbox_id,)))
+
+
+def _agent(row: Any, inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
+    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
+    out unless ``with_password``: only a sign-in needs it)."""
+    password_hash = row[4] if with_password else None
+    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
+
+
+def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
+    found = []
+    for name in names:
+        row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
+        if row is None:
+            raise NotFound(
+                f"there is no inbox named {name}; create it first with "
+                f"`deskbell-server inbox add {name}`"
+            )
+        found.append(row[0])
+    return found
 
 
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:

@@ -10,15 +10,21 @@ resume was sent cannot be told from replayed ones. The ``ok`` says the server's 
 seq and whether it truncated the replay to the newest ``limit``; only then does the
 cursor know which seqs the replay must hold, and it releases them in order, each once.
 
+:class:`AgentStream` wraps the cursor for one connection: it sends ``resume`` on
+connect and after a gap, tells which ``ok`` answers it, keeps the newest unread counts,
+and gives up (reconnect) when resumes keep leaving a gap. It is the one home of the
+client's stream rules; the connection service only carries out its effects.
+
 No I/O here; the connection service feeds frames in and persists :attr:`last_seq`.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from backend.protocol import Notification
+from backend.protocol import Error, Notification, NotificationPush, Resume, ResumeOk, Welcome
 
 
 class Decision(enum.Enum):
@@ -148,3 +154,166 @@ class SessionCursor:
             self._last_seq = delivered[-1].seq
         gap = seq <= server_last_seq
         return ResumeOutcome(notifications=delivered, truncated=truncated, gap=gap)
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    """What one ``resume`` brought: the notifications missed, in seq order, each once.
+
+    Attributes:
+        notifications: missed notifications, oldest first.
+        truncated: only the newest ones were sent; older ones are reachable via ``history``.
+        after_gap: this resume repaired a gap in the live stream (not a reconnect).
+    """
+
+    notifications: list[Notification]
+    truncated: bool
+    after_gap: bool = False
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """Show this notification: the next one of the stream."""
+
+    notification: Notification
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The agent's unread counts are now these."""
+
+    unread: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Send this ``resume`` (on connect, or to fill a gap)."""
+
+    resume: Resume
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A resume finished: hand its result on."""
+
+    result: ResumeResult
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """The stream cannot be repaired on this connection: drop it and reconnect."""
+
+    reason: str
+
+
+Effect = Deliver | Counts | Ask | Replayed | GiveUp
+
+MAX_GAP_RESUMES = 3
+"""Resumes in a row that still leave a gap before the connection is dropped and redone."""
+
+
+@dataclass
+class _Asked:
+    request_id: int
+    after_gap: bool
+    unread_by_seq: dict[int, dict[str, int]] = field(default_factory=dict)
+
+
+class AgentStream:
+    """The client's side of one agent's stream on one connection: the cursor, the
+    resume in flight, gap repair, and which unread counts are newest.
+
+    No I/O: the connection service feeds it ``welcome``, ``notification`` frames and
+    the ``resume`` replies, and carries out the returned effects in order.
+
+    Args:
+        cursor: the agent's cursor (kept across connections of the same agent).
+        resume_limit: ``limit`` of every ``resume``.
+        next_id: a fresh request id for each ``resume``.
+    """
+
+    def __init__(
+        self, cursor: SessionCursor, resume_limit: int, next_id: Callable[[], int]
+    ) -> None:
+        self.cursor = cursor
+        self._limit = resume_limit
+        self._next_id = next_id
+        self._asked: _Asked | None = None
+        self._unread_seq = 0
+        """The seq whose unread counts were handed out last (newer counts win)."""
+        self._gap_resumes = 0
+
+    def welcome(self, welcome: Welcome) -> list[Effect]:
+        """A new connection's ``welcome``: align the cursor and resume."""
+        self.cursor.on_welcome(welcome.last_seq)
+        # Counts in `welcome` are as of its last_seq; a notification after it brings newer.
+        self._unread_seq = welcome.last_seq
+        self._gap_resumes = 0
+        self._asked = None
+        return [Counts(dict(welcome.unread)), self._ask(after_gap=False)]
+
+    def owns(self, request_id: object) -> bool:
+        """True when ``request_id`` is the resume in flight (its reply comes here)."""
+        return self._asked is not None and request_id == self._asked.request_id
+
+    def notification(self, push: NotificationPush) -> list[Effect]:
+        notification = push.notification
+        decision = self.cursor.accept(notification)
+        if decision is Decision.ACCEPT:
+            out: list[Effect] = [Deliver(notification)]
+            if push.unread is not None:
+                self._unread_seq = notification.seq
+                out.append(Counts(dict(push.unread)))
+            return out
+        if decision is Decision.BUFFERED:
+            if push.unread is not None and self._asked is not None:
+                self._asked.unread_by_seq[notification.seq] = dict(push.unread)
+            return []
+        if decision is Decision.GAP:
+            return [self._ask(after_gap=True)]
+        return []
+
+    def resumed(self, ok: ResumeOk) -> list[Effect]:
+        """The ``ok`` of the resume in flight."""
+        asked, self._asked = self._asked, None
+        if asked is None:
+            return []
+        outcome = self.cursor.finish_resume(ok.last_seq, ok.truncated)
+        out: list[Effect] = [
+            Replayed(ResumeResult(outcome.notifications, outcome.truncated, asked.after_gap))
+        ]
+        delivered_to = self.cursor.last_seq
+        fresh = [
+            (seq, unread)
+            for seq, unread in asked.unread_by_seq.items()
+            if self._unread_seq < seq <= delivered_to
+        ]
+        if fresh:
+            seq, unread = max(fresh, key=lambda item: item[0])
+            self._unread_seq = seq
+            out.append(Counts(unread))
+        if not outcome.gap:
+            self._gap_resumes = 0
+            return out
+        self._gap_resumes += 1
+        if self._gap_resumes > MAX_GAP_RESUMES:
+            out.append(GiveUp("the server's replay keeps missing notifications"))
+        else:
+            out.append(self._ask(after_gap=True))
+        return out
+
+    def refused(self, error: Error) -> list[Effect]:
+        """The resume in flight was answered with an error."""
+        self._asked = None
+        return [GiveUp(f"the server refused to resume: {error.message}")]
+
+    def ended(self) -> None:
+        """The connection ended: a resume in flight will not be answered (the next
+        ``welcome`` starts the cursor's replay afresh)."""
+        self._asked = None
+
+    def _ask(self, *, after_gap: bool) -> Ask:
+        request_id = self._next_id()
+        after = self.cursor.start_resume(self._limit)
+        self._asked = _Asked(request_id, after_gap)
+        return Ask(Resume(id=request_id, after_seq=after, limit=self._limit))

@@ -172,6 +172,9 @@ SPECS: dict[str, SettingSpec] = {
         ),
         SettingSpec("sign_out_disabled", False, _parse_bool, "DisableSignOut", user_may_set=False),
         SettingSpec(
+            "update_check_disabled", False, _parse_bool, "DisableUpdateCheck", user_may_set=False
+        ),
+        SettingSpec(
             "proxy_mode", "system", _choice("system", "direct", "manual", "pac"), "ProxyMode"
         ),
         SettingSpec("proxy_server", "", _parse_proxy_server, "ProxyServer"),
@@ -537,6 +540,10 @@ class Settings:
     @property
     def sign_out_disabled(self) -> bool:
         return bool(self.get("sign_out_disabled"))
+
+    @property
+    def update_check_disabled(self) -> bool:
+        return bool(self.get("update_check_disabled"))
 
     # ----------------------------------------------------------------- writing
 

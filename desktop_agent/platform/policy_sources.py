@@ -1,7 +1,8 @@
 """Where IT's policy and installer defaults come from on each OS.
 
 Every source yields the same policy names (``ServerUrl``, ``LockServerUrl``,
-``AutoStart``, ``ToastCategories``, ``BadgeScope``, ``DisableSignOut``, ``LogLevel``)
+``AutoStart``, ``ToastCategories``, ``BadgeScope``, ``DisableSignOut``,
+``DisableUpdateCheck``, ``LogLevel``)
 with the same meaning; :class:`~desktop_agent.core.settings.Settings` parses and
 checks the values, so a registry DWORD ``1``, a plist ``<true/>`` and a TOML ``true``
 all mean the same.

@@ -2,7 +2,9 @@
 
 It only collects what the person types and shows what it is told; the composition
 root signs in (``sign_in`` over ``/auth``) and answers with :meth:`SignInDialog.set_busy`
-and :meth:`SignInDialog.set_error`.
+and :meth:`SignInDialog.set_error`. When the server offers single sign-on, the root
+calls :meth:`SignInDialog.set_sign_in_options` and a "Sign in with <company>" button
+appears; when the server takes no passwords, the email and password fields go away.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ class SignInDialog(QDialog):
 
     Signals:
         submitted(str, str, str): server URL (canonical), email, password.
+        ssoRequested(str): "Sign in with <company>" was pressed (server URL, canonical).
+        serverChanged(str): the address was edited (canonical URL; "" when unusable), so
+            the root can ask that server how it signs agents in.
     """
 
     submitted = Signal(str, str, str)
+    ssoRequested = Signal(str)
+    serverChanged = Signal(str)
 
     def __init__(
         self,
@@ -85,6 +92,13 @@ class SignInDialog(QDialog):
         )
         self.buttons.accepted.connect(self._submit)
         self.buttons.rejected.connect(self.reject)
+        self.sso_button = QPushButton()
+        self.sso_button.setObjectName("deskbellSsoButton")
+        self.sso_button.setAutoDefault(False)
+        self.sso_button.hide()
+        self.sso_button.clicked.connect(self._request_sso)
+        self._password_allowed = True
+        self.url_edit.editingFinished.connect(self._url_edited)
         # Enter in any field presses the default button (QDialog does it): no
         # returnPressed hook, or one key press would submit twice.
 
@@ -94,7 +108,9 @@ class SignInDialog(QDialog):
             form.addRow("", self.url_lock_label)
         form.addRow("Email", self.email_edit)
         form.addRow("Password", self.password_edit)
+        self._form = form
         layout = QVBoxLayout(self)
+        layout.addWidget(self.sso_button)
         layout.addLayout(form)
         layout.addWidget(self.message_label)
         layout.addWidget(self.buttons)
@@ -111,11 +127,28 @@ class SignInDialog(QDialog):
         """Show a neutral notice (e.g. no keyring: session-only sign-in)."""
         self._show_message(text, error=False)
 
+    def set_sign_in_options(self, password: bool, sso_label: str | None) -> None:
+        """Show how this server signs agents in.
+
+        Args:
+            password: the server takes email and password (else those fields are hidden).
+            sso_label: the company's name for "Sign in with <label>", or None (no SSO).
+        """
+        self._password_allowed = password or sso_label is None
+        self.sso_button.setText(f"Sign in with {sso_label}" if sso_label else "")
+        self.sso_button.setVisible(sso_label is not None)
+        for field in (self.email_edit, self.password_edit):
+            self._form.setRowVisible(field, self._password_allowed)
+        self.sign_in_button.setVisible(self._password_allowed)
+        if not self._password_allowed:
+            self.sso_button.setDefault(True)
+
     def set_busy(self, busy: bool) -> None:
         """While signing in: inputs and Sign in disabled, the button says so."""
         for edit in (self.email_edit, self.password_edit):
             edit.setEnabled(not busy)
         self.url_edit.setEnabled(not busy and not self._url_locked)
+        self.sso_button.setEnabled(not busy)
         self.sign_in_button.setEnabled(not busy)
         self.sign_in_button.setText("Signing in…" if busy else "Sign in")
         if not busy:
@@ -151,8 +184,33 @@ class SignInDialog(QDialog):
             if self.height() < needed:
                 self.resize(self.width(), needed)
 
+    def _url_edited(self) -> None:
+        try:
+            url = self._validate_url(self.url_edit.text().strip())
+        except ValueError:
+            url = ""
+        self.serverChanged.emit(url)
+
+    def _request_sso(self) -> None:
+        if self.is_busy():
+            return
+        try:
+            url = self._validate_url(self.url_edit.text().strip())
+        except ValueError as exc:
+            self.set_error(f"Check the server address: {exc}.")
+            return
+        if not url:
+            self.set_error("Enter the server address your IT team gave you.")
+            return
+        self.set_notice("Continue in your web browser; Deskbell waits for you there.")
+        self.set_busy(True)
+        self.ssoRequested.emit(url)
+
     def _submit(self) -> None:
         if self.is_busy():
+            return
+        if not self._password_allowed:
+            self._request_sso()
             return
         try:
             url = self._validate_url(self.url_edit.text().strip())

@@ -42,6 +42,15 @@ ensure_debian_packages() {
     "${missing[@]}" >/dev/null
 }
 
+# Node.js and npm run the OpenID provider of the single sign-on tests (oidc-provider, from
+# tests/backend/sso/provider/package-lock.json; the tests `npm ci` it into the cache).
+# Any Node 18 or newer will do: Debian's packages only when no node/npm is on PATH (a
+# NodeSource nodejs carries its own npm, which Debian's npm package would conflict with).
+ensure_node() {
+  if command -v node >/dev/null && command -v npm >/dev/null; then return 0; fi
+  ensure_debian_packages nodejs npm
+}
+
 # uv, at the version pinned (with hashes) in scripts/lib/uv-requirements.txt, in its own
 # small environment under the user's cache: it installs everything else from uv.lock.
 UV_REQUIREMENTS="$DESKBELL_ROOT/scripts/lib/uv-requirements.txt"

@@ -52,9 +52,11 @@ def test_every_command_answers_one_json_object(db: str, tmp_path: Path) -> None:
         "email": "ann@x.org",
         "name": "Ann Lee",
         "inboxes": ["Support"],
+        "disabled": False,
     }
     listed = ok_json(run("agent", "list", "--db", db, "--json"))
-    assert listed == {"agents": [agent]}
+    # No tray app has connected yet: no app versions seen.
+    assert listed == {"agents": [{**agent, "app_versions": []}]}
     token = ok_json(run("token", "issue", "ann@x.org", "--db", db, "--json"))
     assert str(token["token"]).startswith("dbat_") and token["agent_id"] == agent["id"]
     assert ok_json(run("token", "revoke", str(token["token"]), "--db", db, "--json")) == {
@@ -119,7 +121,8 @@ def test_broken_import_file_names_the_line_and_imports_nothing(db: str, tmp_path
                 ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support"),
             ],
             ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Support"),
-            "agent a@x.org already exists",
+            "agent a@x.org already exists; to change it: deskbell-server agent update "
+            "a@x.org (name, inboxes) or agent set-password a@x.org",
         ),
         ([], ("agent", "add", "a@x.org", "--name", "A", "--inbox", "Nope"), "no inbox named Nope"),
         ([], ("token", "issue", "ghost@x.org"), "no agent ghost@x.org"),

@@ -10,9 +10,10 @@ from typing import Any
 from websockets.protocol import State
 
 from backend import protocol
-from backend.gateway import AgentSocket, Gateway, ReplayState
+from backend.gateway import AgentSocket, Gateway
 from backend.metrics import Metrics
 from backend.store.base import Agent
+from backend.stream import Phase
 
 AGENT = Agent(1, "a_TEST", "ann@x.org", "Ann")
 
@@ -32,6 +33,9 @@ class FakeConnection:
 
     def send_data(self) -> None:
         pass
+
+    async def send(self, data: bytes, text: bool = True) -> None:
+        self.sent.append(json.loads(data))
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -79,15 +83,21 @@ async def test_resync_during_a_catch_up_reads_the_store_again() -> None:
     connection = FakeConnection()
     sock = AgentSocket(connection, AGENT, "hash", 1 << 20, Metrics())  # type: ignore[arg-type]
     gateway.add_agent(sock)
-    sock.state, sock.sent_seq = ReplayState.LIVE, 2
+    store.stored = [1, 2]
+    store.release.set()
+    await gateway.resume(sock, "r", 2, 500)  # the client has 1 and 2
+    assert sock.stream.phase is Phase.LIVE
+    store.release.clear()
+    store.reads = 0
     store.stored = [1, 2, 3]
     gateway.resync()  # the bus reconnected: catch up from seq 2; the read takes a while
     await asyncio.sleep(0)  # let the catch-up task take its snapshot of the store
-    assert sock.state is ReplayState.REPLAYING and store.reads == 1
+    assert sock.stream.phase is Phase.READING and store.reads == 1
     store.stored.append(4)  # lost on the bus while the first read was under way
     gateway.resync()  # another node's resync request arrives meanwhile
     store.release.set()
-    while sock.state is not ReplayState.LIVE or store.reads < 2:
+    while sock.stream.phase is not Phase.LIVE or store.reads < 2:
         await asyncio.sleep(0)
+    await sock.drained()
     assert connection.seqs() == [3, 4]
     assert store.reads == 2

@@ -113,3 +113,23 @@ async def test_eleventh_failed_login_for_one_email_is_rate_limited(server: Backe
     reply = await auth.request({"type": "login", "email": "ann@x.org", "password": "right"})
     assert reply["code"] == "rate_limited"
     assert "try again" in reply["message"]
+
+
+async def test_too_many_new_conversations_say_when_to_try_again(
+    server: BackendHarness,
+) -> None:
+    await server.seed({"ann@x.org": ["Support"]})
+    visitor = await server.channel("/visitor")
+    for n in range(10):  # the default: 10 conversations per address in 10 minutes
+        reply = await visitor.request(
+            {"type": "start", "inbox": "Support", "name": f"V{n}", "text": "hi"}
+        )
+        assert reply["type"] == "ok", reply
+        visitor = await server.channel("/visitor")
+    refused = await visitor.request(
+        {"type": "start", "inbox": "Support", "name": "V", "text": "hi"}
+    )
+    assert refused["code"] == "rate_limited"
+    assert refused["message"] == (
+        "too many new conversations from your address; try again in 10 minutes"
+    )

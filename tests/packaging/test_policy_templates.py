@@ -71,6 +71,7 @@ def test_admx_values_are_read_by_the_app_as_meant(tmp_path: Path) -> None:
     assert settings.toast_categories == {"chat", "ticket"}
     assert settings.get("log_level") == "DEBUG"
     assert settings.sign_out_disabled is True
+    assert settings.update_check_disabled is True
 
 
 def test_adml_has_every_string_and_presentation_the_admx_names() -> None:

@@ -215,8 +215,36 @@ async def test_a_gap_behind_a_resume_is_filled_from_the_store(
         await a.store.commit(Change(event=event(ann.id)))  # seq 1: its bus message is lost
         await publish(a, 2)  # seq 2 reaches b during the replay and is held
         sock = next(iter(b.gateway.agent_sockets()))
-        await wait_until(lambda: len(sock.held) == 1, what="seq 2 to be held")
+        await wait_until(lambda: len(sock.stream.held) == 1, what="seq 2 to be held")
         release.set()
         await wait_until(lambda: bool(clients) and clients[0].seqs == [1, 2], what="1 then 2")
         finished.set()
         await session
+
+
+async def test_a_commit_whose_bus_message_never_came_reaches_open_sessions_by_itself(
+    pg_url: str, private_redis: RedisServer
+) -> None:
+    """A node that commits and dies before publishing: nothing else happens for that
+    agent, yet her open session on another node gets the notification (the nodes
+    compare their streams with the store every ``stream_sweep_seconds``)."""
+
+    def config(node: str) -> Config:
+        return Config(
+            db=pg_url,
+            bus=private_redis.url,
+            host="127.0.0.1",
+            port=0,
+            node=node,
+            stream_sweep_seconds=0.2,
+        )
+
+    async with running_backend(config("a")) as a, running_backend(config("b")) as b:
+        token = await agent_token(a)
+        ann = await a.store.agent_by_email(AGENT)
+        assert ann is not None
+        async with AgentClient.connected(b, token) as client:
+            await publish(a, 1)
+            await wait_until(lambda: client.seqs == [1], what="the first notification")
+            await a.store.commit(Change(event=event(ann.id)))  # seq 2: never on the bus
+            await wait_until(lambda: client.seqs == [1, 2], what="seq 2 without a bus message")

@@ -60,7 +60,7 @@ async def test_database_wal_and_shm_are_0600_in_folders_made_0700(
     tmp_path: Path, loose_umask: None
 ) -> None:
     path = tmp_path / "a" / "b" / "deskbell.sqlite3"
-    store = SQLiteStore(path)
+    store = SQLiteStore(path, make_folders=True)  # as for the default location
     await store.open()
     try:
         await store.add_inbox("Support")  # a write: the -wal and -shm exist now

@@ -84,7 +84,7 @@ async def test_v1_service_tokens_get_ids_and_keep_their_keys_and_names_become_un
     store = open_store(v1_store_url)
     await store.open()
     try:
-        assert await store.schema_version() == SCHEMA_VERSION == 2
+        assert await store.schema_version() == SCHEMA_VERSION
         older, newer = await store.token("older"), await store.token("newer")
         assert older is not None and newer is not None and older.id != newer.id
         # Both integrations keep working; the newest keeps the name.
@@ -103,5 +103,19 @@ async def test_v1_service_tokens_get_ids_and_keep_their_keys_and_names_become_un
         assert await store.agent_state(1) == (2, {"ticket": 2})
         with pytest.raises(Conflict, match="--replace"):
             await store.add_token("third", "service", name="crm")
+    finally:
+        await store.close()
+
+
+async def test_agents_of_an_older_store_are_enabled_and_can_be_disabled(
+    v1_store_url: str,
+) -> None:
+    store = open_store(v1_store_url)
+    await store.open()
+    try:
+        [ann] = await store.list_agents()
+        assert (ann.email, ann.disabled) == ("ann@x.org", False)
+        assert await store.set_agent_disabled(ann.id, True) == ["agent"]
+        assert (await store.agent(ann.id)).disabled
     finally:
         await store.close()

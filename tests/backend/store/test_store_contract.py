@@ -790,3 +790,48 @@ async def test_a_store_opened_by_another_process_sees_the_same_state(
         assert await writer.agent_state(world.alice.id) == (3, {"chat": 1})
     finally:
         await writer.close()
+
+
+# -- single sign-on and client versions ------------------------------------------------
+
+
+async def test_an_sso_nonce_is_claimed_once(store: Store) -> None:
+    later = "2999-01-01T00:00:00.000Z"
+    assert await store.claim_sso_nonce("nonce-a", later) is True
+    assert await store.claim_sso_nonce("nonce-a", later) is False
+    assert await store.claim_sso_nonce("nonce-b", later) is True
+
+
+async def test_an_expired_sso_nonce_is_forgotten(store: Store) -> None:
+    assert await store.claim_sso_nonce("old", "2000-01-01T00:00:00.000Z") is True
+    # Past its token's expiry the token itself is refused; the row is cleared away.
+    assert await store.claim_sso_nonce("old", "2999-01-01T00:00:00.000Z") is True
+
+
+async def test_client_versions_keep_the_last_sighting_per_version_and_os(store: Store) -> None:
+    world = await seed(store)
+    await store.record_client_version(
+        world.alice.id, "0.1.0", "Linux 6.1 x86_64", "2026-12-01T10:00:00.000Z"
+    )
+    await store.record_client_version(
+        world.alice.id, "0.2.0", "Windows 10 AMD64", "2026-12-02T09:00:00.000Z"
+    )
+    await store.record_client_version(
+        world.alice.id, "0.1.0", "Linux 6.1 x86_64", "2026-12-02T11:00:00.000Z"
+    )
+    # An older sighting arriving late (another node) does not move it back.
+    await store.record_client_version(
+        world.alice.id, "0.1.0", "Linux 6.1 x86_64", "2026-12-01T08:00:00.000Z"
+    )
+    await store.record_client_version(
+        world.bob.id, "0.1.0", "Darwin 23.4.0 arm64", "2026-11-20T10:00:00.000Z"
+    )
+
+    seen = await store.client_versions_since("2026-12-01T00:00:00.000Z")
+    assert set(seen) == {world.alice.id}
+    assert [(v.version, v.os, v.seen_at) for v in seen[world.alice.id]] == [
+        ("0.1.0", "Linux 6.1 x86_64", "2026-12-02T11:00:00.000Z"),
+        ("0.2.0", "Windows 10 AMD64", "2026-12-02T09:00:00.000Z"),
+    ]
+    everything = await store.client_versions_since("2000-01-01T00:00:00.000Z")
+    assert [v.os for v in everything[world.bob.id]] == ["Darwin 23.4.0 arm64"]

@@ -12,8 +12,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from backend.protocol import HistoryOk
-from desktop_agent.connection import ResumeResult
 from desktop_agent.controller import Controller
+from desktop_agent.core.session import ResumeResult
 from desktop_agent.core.settings import Settings
 from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.errors import RequestFailed

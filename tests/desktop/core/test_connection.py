@@ -33,7 +33,8 @@ from backend.protocol import (
     Visitor,
     encode,
 )
-from desktop_agent.connection import ConnectionService, ResumeResult, sign_in, sign_out
+from desktop_agent.connection import ConnectionService, sign_in, sign_out
+from desktop_agent.core.session import ResumeResult
 from desktop_agent.core.state import CursorStore
 from desktop_agent.errors import (
     AuthRejected,

@@ -38,6 +38,7 @@ EXPECTED = {
     "toast_categories": ["chat", "ticket"],
     "badge_scope": "all",
     "sign_out_disabled": True,
+    "update_check_disabled": True,
     "log_level": "DEBUG",
 }
 
@@ -59,6 +60,7 @@ def group_policy_registry() -> FakeRegistry:
         ("ToastCategories", "chat,ticket", REG_SZ),
         ("BadgeScope", "all", REG_SZ),
         ("DisableSignOut", 1, REG_DWORD),
+        ("DisableUpdateCheck", 1, REG_DWORD),
         ("LogLevel", "DEBUG", REG_SZ),
     ]:
         reg.set("HKLM", POLICY_KEY, name, data, kind)

@@ -52,7 +52,9 @@ def test_selftest_prints_the_policy_server_url_and_exits_0(tmp_path: Path) -> No
     assert status == 0
     assert "Server:         wss://desk.example.org" in text
     assert "server_url = wss://desk.example.org  (set by your organisation)" in text
-    assert f"{POLICIES}: AutoStart, BadgeScope, DisableSignOut, LogLevel" in text
+    assert (
+        f"{POLICIES}: AutoStart, BadgeScope, DisableSignOut, DisableUpdateCheck, LogLevel" in text
+    )
     assert "Qt:             ok: Qt 6." in text and "tray icon painted" in text
     assert text.rstrip().endswith("Self-test: ok")
 

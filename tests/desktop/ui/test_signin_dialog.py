@@ -136,6 +136,50 @@ def test_dialog_can_be_grabbed_for_screenshots(dialog: SignInDialog) -> None:
     assert not dialog.grab().isNull()
 
 
+def test_without_single_sign_on_there_is_no_company_button(dialog: SignInDialog) -> None:
+    assert not dialog.sso_button.isVisibleTo(dialog)
+    dialog.set_sign_in_options(True, None)
+    assert not dialog.sso_button.isVisibleTo(dialog)
+    assert dialog.password_edit.isVisibleTo(dialog)
+
+
+def test_a_server_with_sso_offers_sign_in_with_the_company(
+    qtbot: Any, dialog: SignInDialog
+) -> None:
+    dialog.set_sign_in_options(True, "Example Co")
+    assert dialog.sso_button.isVisibleTo(dialog)
+    assert dialog.sso_button.text() == "Sign in with Example Co"
+    # Passwords still work on this server.
+    assert dialog.password_edit.isVisibleTo(dialog) and dialog.sign_in_button.isVisibleTo(dialog)
+    with qtbot.waitSignal(dialog.ssoRequested) as requested:
+        dialog.sso_button.click()
+    assert requested.args == ["wss://desk.example.org"]
+    assert dialog.is_busy() and not dialog.sso_button.isEnabled()
+    assert "web browser" in dialog.message_label.text()
+
+
+def test_a_server_without_passwords_shows_only_the_company_button(
+    qtbot: Any, dialog: SignInDialog
+) -> None:
+    dialog.set_sign_in_options(False, "Example Co")
+    assert not dialog.email_edit.isVisibleTo(dialog)
+    assert not dialog.password_edit.isVisibleTo(dialog)
+    assert not dialog.sign_in_button.isVisibleTo(dialog)
+    # Enter signs in with the company, the only way there is.
+    with qtbot.waitSignal(dialog.ssoRequested):
+        qtbot.keyClick(dialog.url_edit, Qt.Key.Key_Return)
+
+
+def test_editing_the_address_asks_again_how_that_server_signs_in(
+    qtbot: Any, dialog: SignInDialog
+) -> None:
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, "wss://other.example.org")
+    with qtbot.waitSignal(dialog.serverChanged) as changed:
+        dialog.url_edit.editingFinished.emit()
+    assert changed.args == ["wss://other.example.org"]
+
+
 def test_a_three_line_error_makes_room_instead_of_squashing_the_fields(qtbot: Any) -> None:
     dialog = SignInDialog(server_url="wss://desk.example.org", email="ann@example.org")
     qtbot.addWidget(dialog)
