@@ -87,6 +87,7 @@ from desktop_agent.selftest import (
 )
 from desktop_agent.shell.account import Account, AccountStore
 from desktop_agent.shell.sso import SsoFlow
+from desktop_agent.shell.sso import fetch_json as fetch_provider_json
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
@@ -657,7 +658,14 @@ class DeskbellApp(QObject):
                 network=self.network_access(),
             )
 
-        token, agent = await SsoFlow(options.sso, self.env.open_browser, exchange).run()
+        network = self.network_access()
+
+        def fetch_json(url: str, form: dict[str, str] | None) -> dict[str, Any]:
+            # In SsoFlow's worker thread: the provider is reached like the server.
+            return fetch_provider_json(url, form, opener=network.https_opener(url))
+
+        flow = SsoFlow(options.sso, self.env.open_browser, exchange, fetch_json=fetch_json)
+        token, agent = await flow.run()
         await self._signed_in(server_url, token, agent)
 
     async def _sign_in(self, server_url: str, email: str, password: str) -> None:

@@ -15,8 +15,10 @@ to tell IT when the network (proxy, certificate) is the cause.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +198,38 @@ class NetworkAccess:
             # TLS to the proxy itself trusts the same stores as TLS to the server.
             options["proxy_ssl"] = self.ssl_context()
         return options
+
+    def https_opener(self, url: str) -> urllib.request.OpenerDirector:
+        """A urllib opener for an ``http(s)://`` ``url`` with the same proxy and TLS trust
+        as the server connection (single sign-on's requests to the identity provider).
+        Call it from a worker thread: it may run a PAC script or ask the OS.
+
+        Raises:
+            ProxyUnusable: the proxy configuration cannot be used, or names a SOCKS
+                proxy (urllib speaks HTTP proxies only).
+            TlsSetupError: the CA file cannot be used.
+        """
+        if self._setup_problem is not None:
+            raise self._setup_problem
+        parts = urllib.parse.urlsplit(url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        port = f":{parts.port}" if parts.port else ""
+        proxy = asyncio.run(self.proxies.proxy_for(f"{scheme}://{parts.hostname}{port}/"))
+        if proxy is not None and self._credentials is not None:
+            from desktop_agent.platform.proxy_credentials import proxy_address
+
+            proxy = with_credentials(proxy, self._credentials(proxy_address(proxy)))
+        if proxy is not None and not proxy.lower().startswith(("http://", "https://")):
+            raise ProxyUnusable(
+                f"The proxy {hide_password(proxy)} is a SOCKS proxy, which the sign-in with "
+                "your company account cannot use. Tell IT: the identity provider must be "
+                "reachable directly or through an HTTP proxy."
+            )
+        proxies = {"http": proxy, "https": proxy} if proxy is not None else {}
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler(proxies),
+            urllib.request.HTTPSHandler(context=self.ssl_context()),
+        )
 
     def describe_failure(self, exc: BaseException, url: str) -> str:
         """:func:`describe_failure`, remembering a proxy that asked for credentials

@@ -19,6 +19,7 @@ from desktop_agent.core.settings import Settings, StaticPolicy
 from desktop_agent.core.state import CursorStore
 from desktop_agent.errors import ServerUnreachable
 from desktop_agent.platform.network import SETTING_KEYS, NetworkAccess, NetworkSettings
+from desktop_agent.platform.proxies import ProxyUnusable
 from tests.support.backend import BackendHarness, in_process_backend
 from tests.support.network import Tinyproxy, file_server, microsocks, tinyproxy
 
@@ -286,3 +287,38 @@ async def test_socks5_proxy_with_a_password_set_by_policy(
         (message,) = refused.failures
         assert "proxy" in message.lower()
         assert socks.connections_to(harness.port) == 1
+
+
+def test_identity_provider_is_reached_through_the_same_proxy_and_trust(
+    auth_proxy: Tinyproxy, tmp_path: Path
+) -> None:
+    """Single sign-on's requests to the provider (discovery, token endpoint): through
+    the policy's authenticating proxy, to an https server signed by the company CA."""
+    from desktop_agent.shell.sso import fetch_json
+    from tests.support.network import make_private_ca
+
+    ca = make_private_ca(tmp_path / "pki")
+    site = tmp_path / "idp" / ".well-known"
+    site.mkdir(parents=True)
+    (site / "openid-configuration").write_text('{"issuer": "https://127.0.0.1"}')
+    network = NetworkAccess.from_settings(
+        NetworkSettings(
+            proxy_mode="manual",
+            proxy_server=auth_proxy.url(with_credentials=True),
+            ca_file=str(ca.ca_cert),
+        )
+    )
+    with file_server(tmp_path / "idp", tls=ca) as idp:
+        url = idp.url(".well-known/openid-configuration")
+        assert fetch_json(url, None, opener=network.https_opener(url)) == {
+            "issuer": "https://127.0.0.1"
+        }
+        assert auth_proxy.tunnels_to(idp.port) == 1
+
+
+def test_identity_provider_behind_a_socks_proxy_is_explained() -> None:
+    network = NetworkAccess.from_settings(
+        NetworkSettings(proxy_mode="manual", proxy_server="socks5://127.0.0.1:1080")
+    )
+    with pytest.raises(ProxyUnusable, match="SOCKS proxy"):
+        network.https_opener("https://login.example.org/token")
