@@ -55,7 +55,13 @@ def test_admx_values_are_read_by_the_app_as_meant(tmp_path: Path) -> None:
             assert first is not None
             written.append((name, first.text, REG_SZ))
         elif tag == "text":
-            sample = {"ServerUrl": "wss://gpo.example.org", "ToastCategories": "chat,ticket"}
+            sample = {
+                "ServerUrl": "wss://gpo.example.org",
+                "ToastCategories": "chat,ticket",
+                "ProxyServer": "http://proxy.example.org:3128",
+                "ProxyPacUrl": "http://wpad.example.org/proxy.pac",
+                "CaFile": r"C:\ProgramData\Example\company-ca.pem",
+            }
             written.append((name, sample[name], REG_SZ))
     reading = reading_from_registry_values(written, "HKLM")
     assert reading.problems == []
