@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from desktop_agent.core.dnd import DndSchedule
 from desktop_agent.core.server_url import normalize_server_url
@@ -147,6 +148,46 @@ def _parse_idle_minutes(value: Any) -> int:
     raise ValueError(f"expected whole minutes from 0 (never) to {MAX_IDLE_MINUTES}")
 
 
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
+
+
+def _parse_proxy_server(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a proxy address like http://proxy.example.org:3128")
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in _PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(
+            "expected a proxy address like http://proxy.example.org:3128 or "
+            f"socks5://proxy.example.org:1080 (schemes: {', '.join(_PROXY_SCHEMES)})"
+        )
+    return text
+
+
+def _parse_pac_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(
+            "expected the address of a PAC file like http://wpad.example.org/proxy.pac"
+        )
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+        return text
+    if parts.scheme.lower() == "file" or Path(text).is_absolute():
+        return text
+    raise ValueError("expected an http(s):// or file:// address of a PAC file, or an absolute path")
+
+
+def _parse_path(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected the path of a file")
+    return value.strip()
+
+
 def _parse_schedule(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -186,6 +227,12 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec(
             "update_check_disabled", False, _parse_bool, "DisableUpdateCheck", user_may_set=False
         ),
+        SettingSpec(
+            "proxy_mode", "system", _choice("system", "direct", "manual", "pac"), "ProxyMode"
+        ),
+        SettingSpec("proxy_server", "", _parse_proxy_server, "ProxyServer"),
+        SettingSpec("proxy_pac_url", "", _parse_pac_url, "ProxyPacUrl"),
+        SettingSpec("ca_file", "", _parse_path, "CaFile"),
     )
 }
 _BY_POLICY_NAME = {spec.policy_name: spec for spec in SPECS.values() if spec.policy_name}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from desktop_agent.platform.notification_server import (
     ServerInfo,
     query_server,
 )
+from desktop_agent.platform.toast_links import conversation_of, toast_identifier
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,13 @@ class DesktopNotifierToaster:
                 path = Path(app_icon)
                 icon = Icon(path=path) if path.is_absolute() else Icon(name=app_icon)
             notifier = DesktopNotifier(app_name=app_name, app_icon=icon)
+            if sys.platform == "win32":
+                from desktop_agent.platform.windows_toasts import use_protocol_toasts
+
+                use_protocol_toasts(notifier)
+        # A click on a toast this process did not show (macOS relaunched Deskbell for
+        # it) arrives here, with only the toast's identifier to go on.
+        notifier.on_clicked = self._clicked_from_earlier_run
         self._notifier = notifier
         self._desktop_entry = desktop_entry
         if server_query is None and sys.platform.startswith("linux"):
@@ -215,7 +222,7 @@ class DesktopNotifierToaster:
         escape = await self._body_needs_escaping()
         body = escape_markup(request.body) if escape else request.body
         key, conversation_id = request.key, request.conversation_id
-        identifier = str(uuid.uuid4())
+        identifier = toast_identifier(conversation_id)
         # The summary (title) is plain text by the notification spec; servers escape it
         # themselves, so escaping it here would show "&lt;" to the person.
         buttons = tuple(
@@ -275,6 +282,12 @@ class DesktopNotifierToaster:
         if "actions" not in self._server.capabilities:
             return ToastAvailability(True, NO_ACTIONS_REASON)
         return ToastAvailability(True)
+
+    def _clicked_from_earlier_run(self, identifier: str) -> None:
+        try:
+            self._on_activated("", conversation_of(identifier))
+        except Exception:
+            logger.exception("toast click from an earlier run failed")
 
     async def _add_desktop_entry_hint(self) -> None:
         """Add the ``desktop-entry`` hint to every Notify call on D-Bus.

@@ -60,6 +60,9 @@ def test_admx_values_are_read_by_the_app_as_meant(tmp_path: Path) -> None:
                 "ToastCategories": "chat,ticket",
                 "MutedInboxes": "Sales, Billing",
                 "InboxSounds": "Support=phone-incoming-call,Sales=off",
+                "ProxyServer": "http://proxy.example.org:3128",
+                "ProxyPacUrl": "http://wpad.example.org/proxy.pac",
+                "CaFile": r"C:\ProgramData\Example\company-ca.pem",
             }
             written.append((name, sample[name], REG_SZ))
         elif tag == "decimal":
