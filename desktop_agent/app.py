@@ -53,6 +53,7 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.core.updates import update_notice
 from desktop_agent.errors import DeskbellError, SsoFailed
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
+from desktop_agent.platform.idle import IdleTime, idle_time_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
 from desktop_agent.platform.network import SETTING_KEYS as NETWORK_SETTING_KEYS
 from desktop_agent.platform.network import NetworkAccess, NetworkSettings
@@ -192,6 +193,8 @@ class AppEnvironment:
         connection_options: extra keyword arguments for ``ConnectionService``.
         clock: "now" for toasts and DND.
         open_browser: shows a URL in the system browser (single sign-on).
+        idle_time: reads the desktop's idle seconds (away when idle); None: never away
+            from idle.
         network_options: passed to ``NetworkAccess.from_settings`` (tests give
             ``system_lookup``, a fake of the Windows/macOS proxy query, or ``platform``).
         notification_settings: what the OS says about showing pop-ups (Focus Assist,
@@ -212,6 +215,7 @@ class AppEnvironment:
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
     open_browser: Callable[[str], None] = field(default_factory=lambda: open_in_browser)
+    idle_time: IdleTime | None = None
     network_options: dict[str, Any] = field(default_factory=dict)
     notification_settings: NotificationSettings | None = None
 
@@ -229,6 +233,7 @@ class AppEnvironment:
             autostart=autostart_for_platform(launch_command()),
             make_toaster=functools.partial(default_toaster, icon_folder=paths.data_dir()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
+            idle_time=idle_time_for_platform(),
             notification_settings=notification_settings_for_platform(),
         )
 
@@ -325,6 +330,7 @@ class DeskbellApp(QObject):
             make_toaster=env.make_toaster,
             launcher=env.launcher,
             clock=env.clock,
+            idle_seconds=env.idle_time,
             parent=self,
         )
         self.tray.openNotifications.connect(self._on_open_requested)

@@ -39,6 +39,7 @@ from backend.protocol import (
     SUBPROTOCOL,
     AgentInfo,
     Assign,
+    Claim,
     Conversation,
     ConversationOk,
     Error,
@@ -58,9 +59,15 @@ from backend.protocol import (
     Presence,
     PresenceStatus,
     ProtocolError,
+    Queue,
+    QueueChangedPush,
+    QueueEntry,
+    QueueOk,
     ReadPush,
     Reply,
     ResumeOk,
+    Seen,
+    SeenHow,
     ServerFrame,
     SignInOptions,
     SignInOptionsOk,
@@ -69,6 +76,7 @@ from backend.protocol import (
     UnreadOk,
     UnreadPush,
     Welcome,
+    WithdrawPush,
     decode_as,
     encode,
     peek,
@@ -171,6 +179,9 @@ class ConnectionService(QObject):
         readChanged(list): ids of notifications marked read by any session.
         messageReceived(str, object): conversation id and a ``Message`` in an open conversation.
         authFailed(str): the token was refused; the text is for a person.
+        queueChanged(object, bool): a ``QueueEntry`` of a ``queue_changed`` push and
+            whether it waits (v1.1; only after :meth:`queue` on this connection).
+        withdrawn(object): a ``WithdrawPush``: someone else took these notifications' chat.
         connectFailed(str): a connection attempt failed; the text is for a person (says
             what to tell IT when a proxy or certificate is the cause).
 
@@ -202,6 +213,8 @@ class ConnectionService(QObject):
     readChanged = Signal(list)
     messageReceived = Signal(str, object)
     authFailed = Signal(str)
+    queueChanged = Signal(object, bool)
+    withdrawn = Signal(object)
     connectFailed = Signal(str)
 
     def __init__(
@@ -475,11 +488,26 @@ class ConnectionService(QObject):
             elif kind == "message":
                 push = _decode(frame.raw, MessagePush)
                 self.messageReceived.emit(push.conversation_id, push.message)
-            else:
+            elif not self._dispatch_waiting(frame):
                 # Newer servers may push more; an old client ignores what it does not know.
                 log.debug("ignoring server frame of type %r", kind)
         except ProtocolError as exc:
             log.warning("ignoring a server frame this client cannot read: %s", exc.message)
+
+    def _dispatch_waiting(self, frame: ServerFrame) -> bool:
+        """The v1.1 pushes (waiting visitors); False for any other frame type.
+
+        Raises:
+            ProtocolError: the frame does not have its type's shape.
+        """
+        if frame.type == "queue_changed":
+            push = _decode(frame.raw, QueueChangedPush)
+            self.queueChanged.emit(push.conversation, push.waiting)
+            return True
+        if frame.type == "withdraw":
+            self.withdrawn.emit(_decode(frame.raw, WithdrawPush))
+            return True
+        return False
 
     async def _on_notification(self, ws: ClientConnection, push: NotificationPush) -> None:
         assert self._stream is not None
@@ -651,6 +679,45 @@ class ConnectionService(QObject):
         await self._request(
             lambda rid: Assign(id=rid, conversation_id=conversation_id, agent_id=agent_id), Ok
         )
+
+    # ------------------------------------------------ v1.1: waiting visitors
+
+    async def queue(self) -> list[QueueEntry]:
+        """The waiting conversations of my inboxes, longest wait first; from now on this
+        connection also gets ``queue_changed`` pushes (``queueChanged``).
+
+        Raises:
+            NotConnected, RequestFailed, RequestTimedOut, ServerProtocolError.
+        """
+        reply = await self._request(lambda rid: Queue(id=rid), QueueOk)
+        return reply.conversations
+
+    async def claim(self, conversation_id: str) -> Conversation:
+        """Take an unassigned conversation (Accept); the conversation, now mine.
+
+        Raises:
+            RequestFailed: ``conflict`` when another agent has it (its message names
+                them), ``not_found`` outside my inboxes.
+            NotConnected, RequestTimedOut, ServerProtocolError.
+        """
+        reply = await self._request(
+            lambda rid: Claim(id=rid, conversation_id=conversation_id), ConversationOk
+        )
+        return reply.conversation
+
+    async def seen(self, ids: list[str], how: SeenHow) -> None:
+        """Report toasts shown or clicked (no reply is awaited).
+
+        Raises:
+            NotConnected: no live connection (a receipt is worth nothing later).
+        """
+        ws = self._ws
+        if ws is None or self._state != CONNECTED:
+            raise NotConnected()
+        try:
+            await ws.send(encode(Seen(ids=ids, how=how)), text=True)
+        except ConnectionClosed:
+            raise ConnectionLost() from None
 
     async def presence(self, status: PresenceStatus) -> None:
         """Tell the server the agent's presence; no reply is awaited.

@@ -98,6 +98,56 @@ def _parse_server_url(value: Any) -> str:
     return normalize_server_url(value) if value.strip() else ""
 
 
+_SOUND_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SOUND_OFF = "off"
+SOUND_DEFAULT = "default"
+MAX_IDLE_MINUTES = 24 * 60
+
+
+def _parse_inbox_names(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError('expected a list of inbox names like ["Sales", "Billing"]')
+    cleaned = [" ".join(i.split()) for i in items if i.strip()]
+    return sorted(set(cleaned), key=cleaned.index)
+
+
+def _parse_inbox_sounds(value: Any) -> dict[str, str]:
+    """``{"Support" = "phone-incoming-call", "Sales" = "off"}``, or the list form
+    ``["Support=phone-incoming-call", "Sales=off"]`` that registry and plist lists give."""
+    if isinstance(value, str):
+        value = [item for item in value.split(",") if item.strip()]
+    if isinstance(value, list):
+        pairs: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise ValueError('expected entries like "Support=off"')
+            inbox, _, sound = item.partition("=")
+            pairs[inbox] = sound
+        value = pairs
+    if not isinstance(value, dict):
+        raise ValueError('expected a table like {Support = "default", Sales = "off"}')
+    sounds: dict[str, str] = {}
+    for inbox, sound in value.items():
+        name = " ".join(str(inbox).split())
+        text = sound.strip().lower() if isinstance(sound, str) else ""
+        if not name or not _SOUND_NAME.match(text):
+            raise ValueError(
+                f"the sound for {name or 'an inbox'!r} must be off, default or a sound "
+                "name like message-new-instant"
+            )
+        sounds[name] = text
+    return sounds
+
+
+def _parse_idle_minutes(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_IDLE_MINUTES:
+        return value
+    raise ValueError(f"expected whole minutes from 0 (never) to {MAX_IDLE_MINUTES}")
+
+
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
 
 
@@ -164,6 +214,9 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("badge_scope", "chat", _choice("chat", "all"), "BadgeScope"),
         SettingSpec("sound", False, _parse_bool, None),
         SettingSpec("dnd_schedule", None, _parse_schedule, None),
+        SettingSpec("muted_inboxes", [], _parse_inbox_names, "MutedInboxes"),
+        SettingSpec("inbox_sounds", {}, _parse_inbox_sounds, "InboxSounds"),
+        SettingSpec("away_after_idle_minutes", 10, _parse_idle_minutes, "AwayWhenIdleMinutes"),
         SettingSpec(
             "log_level",
             "INFO",
@@ -536,6 +589,28 @@ class Settings:
     def dnd_schedule(self) -> DndSchedule | None:
         value = self.get("dnd_schedule")
         return DndSchedule.from_setting(value) if value is not None else None
+
+    @property
+    def muted_inboxes(self) -> frozenset[str]:
+        return frozenset(self.get("muted_inboxes"))
+
+    @property
+    def away_after_idle_seconds(self) -> int:
+        """Idle time after which the agent shows as away (0: never)."""
+        return int(self.get("away_after_idle_minutes")) * 60
+
+    def toast_sound(self, inbox: str | None, *, urgent: bool = False) -> str | None:
+        """The sound a toast of ``inbox`` plays: None (silent), "default", or a name.
+
+        The inbox's own sound wins; else the global switch. An urgent toast (an
+        escalation) always plays one: the inbox's, or the default when it is off.
+        """
+        chosen = self.get("inbox_sounds").get(inbox) if inbox else None
+        if chosen is None:
+            chosen = SOUND_DEFAULT if self.get("sound") else SOUND_OFF
+        if chosen == SOUND_OFF:
+            return SOUND_DEFAULT if urgent else None
+        return str(chosen)
 
     @property
     def sign_out_disabled(self) -> bool:
