@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from backend import ids, protocol, stream
+from backend import protocol, push, stream
 from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
 from backend.metrics import Metrics
 from backend.store.base import Agent, Store
@@ -60,6 +60,9 @@ class Socket:
         self._queued_live = 0
         """Bytes of live frames waiting in ``_outbox``."""
         self._pacer: asyncio.Task[None] | None = None
+        self._plain = not getattr(connection.protocol, "extensions", ())
+        """No extension (compression) negotiated: frames are written without websockets'
+        framing machinery (:func:`backend.push.text_frame`)."""
 
     @property
     def open(self) -> bool:
@@ -78,13 +81,18 @@ class Socket:
                 return False
             return True
         connection = self.connection
+        transport = connection.transport
         try:
-            connection.protocol.send_text(frame)
-            connection.send_data()
+            if self._plain:
+                # What send_text and send_data do for an unfragmented frame without
+                # extensions, with one object per frame instead of several.
+                transport.write(push.text_frame(frame))
+            else:
+                connection.protocol.send_text(frame)
+                connection.send_data()
         except Exception as exc:  # the transport died under us
             log.debug("write failed: %s", exc)
             return False
-        transport = connection.transport
         if transport.get_write_buffer_size() > self.buffer_limit:
             self.close_slow()
             return False
@@ -184,6 +192,8 @@ class AgentSocket(Socket):
         self.agent = agent
         self.token_hash = token_hash
         self.stream = stream.Stream(held_limit)
+        self.id_prefix = push.id_prefix(agent.public_id)
+        """The start of this agent's notification ids in JSON (see :mod:`backend.push`)."""
 
 
 class Gateway:
@@ -264,18 +274,18 @@ class Gateway:
 
     def _notifications(self, event: NotificationsStored) -> None:
         agents = self._agents
-        encode = protocol.encode
+        template: push.PushTemplate | None = None
         delivered = 0
-        for agent_id, agent_public_id, seq, unread in event.deliveries:
+        for agent_id, _agent_public_id, seq, unread in event.deliveries:
             socks = agents.get(agent_id)
             if not socks:
                 continue
-            # Each recipient's frame differs (id, seq, counts): encoded once per recipient.
-            frame = encode(
-                protocol.NotificationPush(
-                    notification=protocol.Notification(
-                        id=ids.notification_id(agent_public_id, seq),
-                        seq=seq,
+            if template is None:
+                # What every recipient's frame shares, encoded once per event.
+                template = push.PushTemplate(
+                    protocol.Notification(
+                        id="",
+                        seq=0,
                         kind=event.kind,
                         category=event.category,
                         title=event.title,
@@ -285,19 +295,19 @@ class Gateway:
                         created_at=event.created_at,
                         read=False,
                         data=event.data,
-                    ),
-                    unread=unread,
+                    )
                 )
-            )
+            frame = b""
             for sock in socks:
-                actions = sock.stream.notification(seq, frame)
-                if not actions:
-                    continue
-                first = actions[0]
-                if len(actions) == 1 and type(first) is stream.Frame and not first.bulk:
+                if not frame:  # the agent's sockets share the agent's frame
+                    frame = template.frame(sock.id_prefix, seq, unread)
+                live = sock.stream
+                if live.take_next(seq):
                     # The common case, kept short: the next seq of a live stream.
-                    delivered += sock.send(first.data)
-                else:
+                    delivered += sock.send(frame)
+                    continue
+                actions = live.notification(seq, frame)
+                if actions:
                     delivered += self._carry_out(sock, actions)
         if delivered:
             self.metrics.notifications_delivered.inc(delivered)

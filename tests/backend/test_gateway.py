@@ -27,6 +27,14 @@ class FakeConnection:
         self.state = State.OPEN
         self.transport = self
         self.remote_address = ("127.0.0.1", 1)
+        self.extensions: list[object] = []
+
+    def write(self, data: bytes) -> None:
+        """The transport: one unmasked text frame (see backend.push.text_frame)."""
+        assert data[0] == 0x81
+        n = data[1]
+        start = 2 if n < 126 else 4 if n == 126 else 10
+        self.sent.append(json.loads(data[start:]))
 
     def send_text(self, data: bytes) -> None:
         self.sent.append(json.loads(data))
