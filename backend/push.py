@@ -14,6 +14,7 @@ import struct
 
 from backend import ids, protocol
 
+_encode = protocol.encode
 _MARK = b'"id":"","seq":0,'
 _NO_UNREAD = b"null}"
 
@@ -59,13 +60,19 @@ class PushTemplate:
 
     def frame(self, prefix: bytes, seq: int, unread: protocol.Unread) -> bytes:
         """The push for one recipient: ``prefix`` from :func:`id_prefix` of the agent."""
-        return b'%b%b%d","seq":%d,%b%b}' % (
-            self._head,
-            prefix,
-            seq,
-            seq,
-            self._tail,
-            protocol.encode(unread),
+        digits = b"%d" % seq
+        return b"".join(
+            (
+                self._head,
+                prefix,
+                digits,
+                b'","seq":',
+                digits,
+                b",",
+                self._tail,
+                _encode(unread),
+                b"}",
+            )
         )
 
 

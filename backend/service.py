@@ -805,10 +805,7 @@ class Service:
                     url=event.url,
                     data=event.data,
                     created_at=event.created_at,
-                    deliveries=[
-                        (d.agent_id, d.agent_public_id, d.seq, d.unread)
-                        for d in committed.deliveries
-                    ],
+                    deliveries=[*committed.deliveries],
                     accepted_at=accepted_at,
                 )
             )
