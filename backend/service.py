@@ -44,7 +44,7 @@ from backend.store.base import (
     Store,
     Token,
 )
-from backend.store.sqlite import now_iso
+from backend.store.common import now_iso
 
 log = logging.getLogger(__name__)
 

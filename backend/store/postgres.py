@@ -41,7 +41,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -71,9 +70,9 @@ from backend.store.base import (
     Token,
     service_name_taken,
 )
+from backend.store.common import migration_files, migrations, now_iso
 from backend.store.lifecycle import numbered
 from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
-from backend.store.sqlite import migrations, now_iso
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,17 +115,16 @@ def pg_dialect(sql: str) -> str:
 def pg_migrations() -> list[tuple[int, str]]:
     """Every schema version as (version, PostgreSQL script), in order."""
     extra: dict[int, list[str]] = {}
-    folder = resources.files("backend.store") / "migrations_pg"
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            extra.setdefault(int(entry.name.split("_", 1)[0]), []).append(entry.name)
+    for version, entry in migration_files("migrations_pg"):
+        extra.setdefault(version, []).append(entry.read_text())
     scripts = []
     for version, sql in migrations():
-        parts = [pg_dialect(sql)]
-        parts += [(folder / name).read_text() for name in sorted(extra.pop(version, []))]
+        parts = [pg_dialect(sql), *extra.pop(version, [])]
         scripts.append((version, "\n".join(parts)))
     if extra:
-        raise RuntimeError(f"migrations_pg has versions without a shared migration: {extra}")
+        raise RuntimeError(
+            f"migrations_pg has versions without a shared migration: {sorted(extra)}"
+        )
     return scripts
 
 

@@ -29,8 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -57,6 +55,7 @@ from backend.store.base import (
     Token,
     service_name_taken,
 )
+from backend.store.common import migration_files, migrations, now_iso, precise_now
 from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
@@ -73,33 +72,9 @@ DIRECT_ROWS = 16
 _BUSY_TIMEOUT_MS = 10_000
 
 
-def now_iso() -> str:
-    """The current UTC time as stored and sent: ``2026-11-25T10:15:03.120Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _precise_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def migrations() -> list[tuple[int, str]]:
-    """The schema migrations shipped with the package, as (version, SQL), in order."""
-    folder = resources.files("backend.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
-
-
 def sqlite_migrations() -> list[tuple[int, str]]:
     """SQLite-only additions to the shared migrations, as (version, SQL)."""
-    folder = resources.files("backend.store") / "migrations_sqlite"
-    return sorted(
-        (int(entry.name.split("_", 1)[0]), entry.read_text())
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    )
+    return [(version, entry.read_text()) for version, entry in migration_files("migrations_sqlite")]
 
 
 SQLITE_ONLY_TABLES = frozenset({"fanout"})
@@ -780,7 +755,7 @@ class SQLiteStore(Store):
 
     async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
-            stamp = _precise_now() if disabled else None
+            stamp = precise_now() if disabled else None
             if conn.execute(lifecycle.SET_DISABLED, (stamp, agent_id)).rowcount == 0:
                 raise NotFound("no such agent")
             return _revoke_all(conn, agent_id) if disabled else []
@@ -864,7 +839,7 @@ class SQLiteStore(Store):
                     raise Conflict(service_name_taken(str(name)))
                 conn.executemany(
                     "UPDATE tokens SET revoked_at = ? WHERE hash = ?",
-                    [(_precise_now(), h) for h in replaced],
+                    [(precise_now(), h) for h in replaced],
                 )
             conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
@@ -890,7 +865,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-                (_precise_now(), token_hash),
+                (precise_now(), token_hash),
             )
             return cursor.rowcount > 0
 
@@ -1295,7 +1270,7 @@ def _user() -> str:
 
 def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
     sql = lifecycle.revoke_agent_tokens("?")
-    return [r[0] for r in conn.execute(sql, (_precise_now(), agent_id)).fetchall()]
+    return [r[0] for r in conn.execute(sql, (precise_now(), agent_id)).fetchall()]
 
 
 def _statements(sql: str) -> Iterable[str]:
