@@ -50,7 +50,7 @@ import msgspec
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.redact import redact_url
-from backend.store import lifecycle
+from backend.store import lifecycle, rows
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -466,7 +466,7 @@ class PostgresStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                _agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
+                rows.agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
                 for r in await conn.fetch(
                     f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
@@ -488,7 +488,7 @@ class PostgresStore(Store):
                 "WHERE m.agent_id = $1 ORDER BY i.name",
                 row[0],
             )
-            return _agent(row, tuple(r[0] for r in inboxes))
+            return rows.agent(row, tuple(r[0] for r in inboxes))
 
         found: Agent | None = await self._read(run)
         return found
@@ -1219,13 +1219,6 @@ async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(r[0] for r in rows)
 
 
-def _agent(row: Sequence[Any], inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
-    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
-    out unless ``with_password``: only a sign-in needs it)."""
-    password_hash = row[4] if with_password else None
-    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
-
-
 async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
     """Lock the agent's row for this transaction; NotFound when there is none."""
     if await conn.fetchval("SELECT 1 FROM agents WHERE id = $1 FOR UPDATE", agent_id) is None:
@@ -1244,26 +1237,14 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_FACTS = {column: numbered(sql) for column, sql in rows.FACTS_COLUMNS.items()}
+
+
 async def _facts(conn: asyncpg.Connection, column: str, value: object) -> ConversationFacts | None:
-    row = await conn.fetchrow(
-        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, c.visitor_name, c.status, "  # noqa: S608
-        "a.id, a.public_id, a.email, a.name "
-        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
-        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = $1",
-        value,
-    )
+    row = await conn.fetchrow(_FACTS[column], value)
     if row is None:
         return None
-    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
-    return ConversationFacts(
-        id=row[0],
-        public_id=row[1],
-        inbox=Inbox(row[2], row[3], row[4]),
-        visitor_name=row[5],
-        status=row[6],
-        assignee=assignee,
-        inbox_members=await _members(conn, row[2]),
-    )
+    return rows.conversation_facts(row, await _members(conn, row[2]))
 
 
 __all__ = ["PostgresStore", "pg_dialect", "pg_migrations", "safe_url", "split_pool_options"]

@@ -34,7 +34,7 @@ from typing import Any, Literal, TypeVar
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
-from backend.store import lifecycle
+from backend.store import lifecycle, rows
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -344,7 +344,7 @@ class SQLiteStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                _agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
+                rows.agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
                 for row in conn.execute(
                     f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
@@ -368,7 +368,7 @@ class SQLiteStore(Store):
                     (row[0],),
                 )
             )
-            return _agent(row, inboxes)
+            return rows.agent(row, inboxes)
 
         return await self._read(run)
 
@@ -979,13 +979,6 @@ def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(r[0] for r in conn.execute(lifecycle.MEMBERS, (inbox_id,)))
 
 
-def _agent(row: Any, inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
-    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
-    out unless ``with_password``: only a sign-in needs it)."""
-    password_hash = row[4] if with_password else None
-    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
-
-
 def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
     found = []
     for name in names:
@@ -1000,26 +993,10 @@ def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
 
 
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
-    # ``column`` is one of our own literals, never input.
-    sql = (
-        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, "  # noqa: S608
-        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name "
-        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
-        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
-    )
-    row = conn.execute(sql, (value,)).fetchone()
+    row = conn.execute(rows.FACTS_COLUMNS[column], (value,)).fetchone()
     if row is None:
         return None
-    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
-    return ConversationFacts(
-        id=row[0],
-        public_id=row[1],
-        inbox=Inbox(row[2], row[3], row[4]),
-        visitor_name=row[5],
-        status=row[6],
-        assignee=assignee,
-        inbox_members=_members(conn, row[2]),
-    )
+    return rows.conversation_facts(row, _members(conn, row[2]))
 
 
 __all__ = ["DeskbellError", "SQLiteStore", "migrations", "now_iso"]
