@@ -50,7 +50,7 @@ import msgspec
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.redact import redact_url
-from backend.store import lifecycle, rows
+from backend.store import lifecycle, queries, rows
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -72,7 +72,7 @@ from backend.store.base import (
 )
 from backend.store.common import migration_files, migrations, now_iso
 from backend.store.lifecycle import numbered
-from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
+from backend.store.rows import group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -881,13 +881,7 @@ class PostgresStore(Store):
         self, agent: Agent, after_seq: int, limit: int
     ) -> tuple[list[protocol.Notification], bool]:
         rows = await self._read(
-            lambda c: c.fetch(
-                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
-                "ORDER BY n.seq DESC LIMIT $3",
-                agent.id,
-                after_seq,
-                limit + 1,
-            )
+            lambda c: c.fetch(_NOTIFICATIONS_AFTER, agent.id, after_seq, limit + 1)
         )
         items = [notification(agent.public_id, r) for r in reversed(rows[:limit])]
         return items, len(rows) > limit
@@ -900,21 +894,8 @@ class PostgresStore(Store):
         category: str | None,
         unread_only: bool,
     ) -> tuple[list[protocol.Notification], bool]:
-        clauses = ["n.agent_id = $1"]
-        params: list[Any] = [agent.id]
-        if before_seq is not None:
-            params.append(before_seq)
-            clauses.append(f"n.seq < ${len(params)}")
-        if category is not None:
-            params.append(category)
-            clauses.append(f"n.category = ${len(params)}")
-        if unread_only:
-            clauses.append("n.read = 0")
-        params.append(limit + 1)
-        sql = (
-            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
-            f"ORDER BY n.seq DESC LIMIT ${len(params)}"
-        )
+        sql, params = queries.history(agent.id, before_seq, limit, category, unread_only)
+        sql = numbered(sql)
         rows = await self._read(lambda c: c.fetch(sql, *params))
         return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
@@ -934,7 +915,7 @@ class PostgresStore(Store):
                 "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id
             )
             counts = {} if unread_text is None else _counts_decoder.decode(unread_text)
-            base = "UPDATE notifications SET read = 1 WHERE agent_id = $1 AND read = 0"
+            base = _MARK_READ
             changed: Sequence[asyncpg.Record] = []
             if seqs is not None:
                 changed = await conn.fetch(
@@ -952,10 +933,8 @@ class PostgresStore(Store):
                 )
             elif everything:
                 changed = await conn.fetch(f"{base} RETURNING seq, category", agent.id)
-            for row in changed:
-                counts[row[1]] = counts.get(row[1], 0) - 1
             if changed:
-                counts = {c: n for c, n in counts.items() if n > 0}
+                counts = queries.unread_after_read(counts, (row[1] for row in changed))
                 await conn.execute(
                     "UPDATE agent_seq SET unread = $2::text::jsonb WHERE agent_id = $1",
                     agent.id,
@@ -1225,6 +1204,8 @@ async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
         raise NotFound("no such agent")
 
 
+_NOTIFICATIONS_AFTER = numbered(queries.NOTIFICATIONS_AFTER)
+_MARK_READ = numbered(queries.MARK_READ)
 _REVOKE_ALL = numbered(lifecycle.revoke_agent_tokens(_DB_NOW))
 
 

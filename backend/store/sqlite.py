@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
-from backend.store import lifecycle, rows
+from backend.store import lifecycle, queries, rows
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -55,7 +55,7 @@ from backend.store.base import (
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
-from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
+from backend.store.rows import group_client_versions, message, notification
 from backend.store.sqlite_failures import describe_failure, file_system_trouble, unavailable
 from backend.store.sqlite_writer import Writer, connect
 
@@ -785,9 +785,7 @@ class SQLiteStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(
-                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
-                "ORDER BY n.seq DESC LIMIT ?",
-                (agent.id, after_seq, limit + 1),
+                queries.NOTIFICATIONS_AFTER, (agent.id, after_seq, limit + 1)
             ).fetchall()
             truncated = len(rows) > limit
             return [notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
@@ -803,21 +801,7 @@ class SQLiteStore(Store):
         category: str | None,
         unread_only: bool,
     ) -> tuple[list[protocol.Notification], bool]:
-        clauses = ["n.agent_id = ?"]
-        params: list[Any] = [agent.id]
-        if before_seq is not None:
-            clauses.append("n.seq < ?")
-            params.append(before_seq)
-        if category is not None:
-            clauses.append("n.category = ?")
-            params.append(category)
-        if unread_only:
-            clauses.append("n.read = 0")
-        params.append(limit + 1)
-        sql = (
-            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
-            "ORDER BY n.seq DESC LIMIT ?"
-        )
+        sql, params = queries.history(agent.id, before_seq, limit, category, unread_only)
 
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(sql, params).fetchall()
@@ -840,7 +824,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> ReadResult:
             writer.index_pending(conn)
             changed: list[tuple[int, str]] = []
-            base = "UPDATE notifications SET read = 1 WHERE agent_id = ? AND read = 0"
+            base = queries.MARK_READ
             if seqs is not None:
                 for start in range(0, len(seqs), 500):
                     chunk = seqs[start : start + 500]
@@ -860,11 +844,9 @@ class SQLiteStore(Store):
                 ).fetchall()
             elif everything:
                 changed = conn.execute(f"{base} RETURNING seq, category", (agent.id,)).fetchall()
-            counts = dict(writer.unread_of(conn, agent.id))
-            for _, cat in changed:
-                counts[cat] = counts.get(cat, 0) - 1
-                if counts[cat] <= 0:
-                    del counts[cat]
+            counts = queries.unread_after_read(
+                writer.unread_of(conn, agent.id), (cat for _, cat in changed)
+            )
             writer.unread[agent.id] = counts
             changed.sort()
             return ReadResult(
