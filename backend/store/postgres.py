@@ -622,13 +622,7 @@ class PostgresStore(Store):
             }
             await conn.execute(numbered(lifecycle.DELETE_AGENT), agent_id)
             self._public_ids.pop(agent_id, None)
-            return AgentRemoved(
-                revoked,
-                counts["notifications"],
-                counts["memberships"],
-                counts["unassigned"],
-                counts["messages_kept"],
-            )
+            return lifecycle.agent_removed(revoked, counts)
 
         return await self._write(run)
 
@@ -735,13 +729,7 @@ class PostgresStore(Store):
         )
 
     async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
-        rows = await self._read(
-            lambda c: c.fetch(
-                "SELECT agent_id, version, os, seen_at FROM client_versions "
-                "WHERE seen_at >= $1 ORDER BY agent_id, seen_at DESC, version, os",
-                since,
-            )
-        )
+        rows = await self._read(lambda c: c.fetch(_CLIENT_VERSIONS_SINCE, since))
         return group_client_versions([tuple(row) for row in rows])
 
     # -- conversations ---------------------------------------------------------------
@@ -1205,6 +1193,7 @@ async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
 
 
 _NOTIFICATIONS_AFTER = numbered(queries.NOTIFICATIONS_AFTER)
+_CLIENT_VERSIONS_SINCE = numbered(queries.CLIENT_VERSIONS_SINCE)
 _MARK_READ = numbered(queries.MARK_READ)
 _REVOKE_ALL = numbered(lifecycle.revoke_agent_tokens(_DB_NOW))
 

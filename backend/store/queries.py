@@ -47,3 +47,10 @@ def unread_after_read(counts: dict[str, int], categories: Iterable[str]) -> dict
     for category in categories:
         after[category] = after.get(category, 0) - 1
     return {category: n for category, n in after.items() if n > 0}
+
+
+CLIENT_VERSIONS_SINCE = (
+    "SELECT agent_id, version, os, seen_at FROM client_versions "
+    "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os"
+)
+"""The app versions seen since a time, for :func:`rows.group_client_versions`."""

@@ -487,13 +487,7 @@ class SQLiteStore(Store):
             conn.execute(lifecycle.DELETE_AGENT, (agent_id,))
             for cache in (writer.last_seq, writer.unread, writer.public_ids):
                 cache.pop(agent_id, None)
-            return AgentRemoved(
-                revoked,
-                counts["notifications"],
-                counts["memberships"],
-                counts["unassigned"],
-                counts["messages_kept"],
-            )
+            return lifecycle.agent_removed(revoked, counts)
 
         return await self._write(run)
 
@@ -592,11 +586,7 @@ class SQLiteStore(Store):
 
     async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
         rows = await self._read(
-            lambda c: c.execute(
-                "SELECT agent_id, version, os, seen_at FROM client_versions "
-                "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os",
-                (since,),
-            ).fetchall()
+            lambda c: c.execute(queries.CLIENT_VERSIONS_SINCE, (since,)).fetchall()
         )
         return group_client_versions(rows)
 
