@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backend import __version__
+from backend import __version__, escalation
 from backend.bus import Bus, open_bus
 from backend.client_address import TrustedProxies
 from backend.config import Config, default_db
@@ -185,6 +185,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     )
     server = DeskbellServer(service, gateway, metrics, options)
     watcher: asyncio.Task[None] | None = None
+    escalator: asyncio.Task[None] | None = None
     sweeper: asyncio.Task[None] | None = None
     try:
         await bus.start(gateway.deliver, gateway.resync)
@@ -193,12 +194,15 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         except OSError as exc:
             raise cannot_listen(config.host, config.port, exc) from exc
         watcher = asyncio.create_task(_watch_revocations(store, gateway))
+        escalator = asyncio.create_task(
+            escalation.run(service, available=_availability(gateway, config.bus))
+        )
         if config.bus not in ("", "local") and config.stream_sweep_seconds > 0:
             # In-process delivery cannot lose an event; a bus between nodes can.
             sweeper = asyncio.create_task(gateway.sweep_forever(config.stream_sweep_seconds))
         yield Backend(config, store, bus, metrics, gateway, service, server)
     finally:
-        for task in (watcher, sweeper):
+        for task in (watcher, escalator, sweeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -207,6 +211,22 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         await bus.close()
         await store.close()
         passwords.close()
+
+
+def _availability(gateway: Gateway, bus_url: str) -> escalation.Available:
+    """Who can see a toast, as early escalation asks (PROTOCOL.md v1.1, seen receipts).
+
+    Presence lives in each node's sessions. One node knows all of them; with several
+    nodes a recipient connected elsewhere would look closed here, so only seen
+    receipts decide there (docs/protocol.md says so).
+    """
+    if bus_url not in ("", "local"):
+        return escalation.always_available
+
+    def available(agent_ids: frozenset[int]) -> bool:
+        return any("online" in gateway.presence_of(agent_id) for agent_id in agent_ids)
+
+    return available
 
 
 def cannot_listen(host: str, port: int, exc: OSError) -> CannotListen:

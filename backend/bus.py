@@ -51,7 +51,30 @@ class TokensRevoked(msgspec.Struct, tag="revoked"):
     token_hashes: list[str]
 
 
-BusEvent = NotificationsStored | ReadChanged | MessageAdded | TokensRevoked
+class QueueChanged(msgspec.Struct, tag="queue"):
+    """v1.1: a conversation of ``inbox_id`` started or stopped waiting, changed
+    assignee, or got a visitor message while waiting."""
+
+    inbox_id: int
+    conversation: protocol.QueueEntry
+    waiting: bool
+    members: list[int] = []
+    """The inbox's agents when it was sent: a watcher removed from the inbox since
+    its ``queue`` request gets nothing more of it."""
+
+
+class Withdrawn(msgspec.Struct, tag="withdraw"):
+    """v1.1: ``agent_id``'s notifications ``ids`` are taken care of by ``by``."""
+
+    agent_id: int
+    ids: list[str]
+    reason: protocol.WithdrawReason
+    by: protocol.AgentRef
+
+
+BusEvent = (
+    NotificationsStored | ReadChanged | MessageAdded | TokensRevoked | QueueChanged | Withdrawn
+)
 Deliver = Callable[[BusEvent], None]
 Resync = Callable[[], None]
 """Called on the loop when events may have been lost (a bus reconnect): the receiver

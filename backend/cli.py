@@ -22,7 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from backend import __version__, protocol
+import msgspec
+
+from backend import __version__, protocol, waiting
 from backend.app import open_service, open_store_of, serve_forever, store_for
 from backend.bus import open_bus
 from backend.config import Config, config_keys, load_config
@@ -195,6 +197,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also delete its conversations and their messages, for good",
     )
+
+    inbox_policy = inbox.add_parser(
+        "policy",
+        parents=[common],
+        help="show or set an inbox's escalation policy (no flags: show it)",
+    )
+    inbox_policy.add_argument("name")
+    inbox_policy.add_argument(
+        "--escalate",
+        action="append",
+        metavar="SECONDS[:TARGET]",
+        help="a step: after SECONDS of waiting, notify TARGET (inbox, the default; "
+        "inbox:<name>; or an agent's email). Repeat for several; replaces the steps",
+    )
+    inbox_policy.add_argument(
+        "--unseen-after",
+        type=int,
+        metavar="SECONDS",
+        dest="unseen_after",
+        help="bring the next step forward when nobody saw a chat notification this long",
+    )
+    inbox_policy.add_argument(
+        "--clear", action="store_true", help="remove every step; unseen-after back to 30"
+    )
+    inbox_policy.set_defaults(usage_parser=inbox_policy)
 
     agent = commands.add_parser("agent", help="manage agents").add_subparsers(
         dest="action", metavar="ACTION", parser_class=_Parser
@@ -378,6 +405,44 @@ async def _inbox_remove(args: argparse.Namespace, config: Config) -> Result:
         "memberships": removed.memberships,
         "notifications_unlinked": removed.notifications,
     }
+
+
+async def _inbox_policy(args: argparse.Namespace, config: Config) -> Result:
+    if args.clear and (args.escalate is not None or args.unseen_after is not None):
+        raise _UsageError(
+            "--clear removes every step and sets --unseen-after back to 30; give it alone"
+        )
+    try:
+        for text in args.escalate or []:
+            waiting.parse_step(text)
+    except waiting.PolicyError as exc:
+        raise _UsageError(str(exc)) from None
+    if args.unseen_after is not None and not 1 <= args.unseen_after <= protocol.MAX_STEP_SECONDS:
+        raise _UsageError(
+            f"--unseen-after takes whole seconds from 1 to {protocol.MAX_STEP_SECONDS}"
+        )
+    async with open_service(config) as service:
+        if args.escalate is None and args.unseen_after is None and not args.clear:
+            policy = await service.waiting.policy(args.name)
+        else:
+            policy = await service.waiting.set_policy(
+                args.name,
+                escalate=args.escalate,
+                unseen_after_s=args.unseen_after,
+                clear=args.clear,
+            )
+    result: Result = msgspec.to_builtins(policy)
+    return result
+
+
+def _policy_text(r: Result) -> str:
+    steps = ", ".join(f"after {s['after_s']} s to {s['to']}" for s in r["escalate"])
+    return (
+        f"inbox {r['inbox']}: "
+        + (f"escalate {steps}" if steps else "no escalation steps")
+        + f"; a chat notification nobody saw for {r['unseen_after_s']} s brings the next "
+        "step forward"
+    )
 
 
 async def _agent_update(args: argparse.Namespace, config: Config) -> Result:
@@ -634,6 +699,7 @@ COMMANDS: dict[
     ("inbox", "add"): _inbox_add,
     ("inbox", "list"): _inbox_list,
     ("inbox", "remove"): _inbox_remove,
+    ("inbox", "policy"): _inbox_policy,
     ("agent", "add"): _agent_add,
     ("agent", "list"): _agent_list,
     ("agent", "update"): _agent_update,
@@ -807,6 +873,7 @@ _SENTENCES: dict[tuple[str, str | None], Callable[[Result], str]] = {
         "so sessions signed in before must sign in again"
     ),
     ("agent", "remove"): _removed_agent,
+    ("inbox", "policy"): _policy_text,
 }
 
 

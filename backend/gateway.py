@@ -21,7 +21,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from backend import protocol, push, stream
-from backend.bus import BusEvent, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
+from backend.bus import (
+    BusEvent,
+    MessageAdded,
+    NotificationsStored,
+    QueueChanged,
+    ReadChanged,
+    TokensRevoked,
+    Withdrawn,
+)
 from backend.metrics import Metrics
 from backend.store.base import Agent, Store
 
@@ -194,6 +202,9 @@ class AgentSocket(Socket):
         self.stream = stream.Stream(held_limit)
         self.id_prefix = push.id_prefix(agent.public_id)
         """The start of this agent's notification ids in JSON (see :mod:`backend.push`)."""
+        self.queue_inboxes: frozenset[int] = frozenset()
+        """v1.1: inboxes whose ``queue_changed`` this session asked for (``queue``)."""
+        self.presence: protocol.PresenceStatus = "online"
 
 
 class Gateway:
@@ -218,6 +229,7 @@ class Gateway:
         self._read_slots = asyncio.Semaphore(READ_CONCURRENCY)
         self._stalled: set[AgentSocket] = set()
         self._ticking: asyncio.TimerHandle | None = None
+        self._queue_watchers: dict[int, set[AgentSocket]] = {}
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
@@ -237,6 +249,7 @@ class Gateway:
             _discard(self._agents, sock.agent.id, sock)
             sock.stream.close()
             self._stalled.discard(sock)
+            self.watch_queue(sock, frozenset())
         for conversation in sock.conversations:
             _discard(self._conversations, conversation, sock)
         sock.conversations.clear()
@@ -269,6 +282,10 @@ class Gateway:
                     self._message(event)
                 case TokensRevoked():
                     self.revoke(event.token_hashes)
+                case QueueChanged():
+                    self._queue_changed(event)
+                case Withdrawn():
+                    self._withdrawn(event)
         except Exception:
             log.exception("delivering a %s event failed", type(event).__name__)
 
@@ -377,6 +394,44 @@ class Gateway:
                         sock.conversations.discard(conversation_id)
         finally:
             self._checking = None
+
+    # -- v1.1: waiting visitors ---------------------------------------------------------
+    def watch_queue(self, sock: AgentSocket, inbox_ids: frozenset[int]) -> None:
+        """Send ``sock`` the ``queue_changed`` of ``inbox_ids`` from now on (only those)."""
+        for inbox_id in sock.queue_inboxes - inbox_ids:
+            _discard(self._queue_watchers, inbox_id, sock)
+        for inbox_id in inbox_ids:
+            self._queue_watchers.setdefault(inbox_id, set()).add(sock)
+        sock.queue_inboxes = inbox_ids
+
+    def presence_of(self, agent_id: int) -> list[protocol.PresenceStatus]:
+        """The presence of each of the agent's sessions on this node."""
+        return [sock.presence for sock in self._agents.get(agent_id, ())]
+
+    def _queue_changed(self, event: QueueChanged) -> None:
+        socks = self._queue_watchers.get(event.inbox_id)
+        if not socks:
+            return
+        frame = protocol.encode(
+            protocol.QueueChangedPush(conversation=event.conversation, waiting=event.waiting)
+        )
+        members = frozenset(event.members)
+        for sock in list(socks):
+            if sock.agent.id in members:
+                sock.send(frame)
+            else:  # removed from the inbox since it asked
+                _discard(self._queue_watchers, event.inbox_id, sock)
+                sock.queue_inboxes = sock.queue_inboxes - {event.inbox_id}
+
+    def _withdrawn(self, event: Withdrawn) -> None:
+        socks = self._agents.get(event.agent_id)
+        if not socks:
+            return
+        frame = protocol.encode(
+            protocol.WithdrawPush(ids=event.ids, reason=event.reason, by=event.by)
+        )
+        for sock in socks:
+            sock.send(frame)
 
     # -- the stream's decisions ---------------------------------------------------------
     async def resume(

@@ -57,6 +57,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.escalations = Counter(
+            "deskbell_escalations_fired",
+            "Escalation steps fired (chat.conversation.waiting), by step and whether early",
+            ["step", "early"],
+            registry=self.registry,
+        )
+        self.wait_until_reply = Histogram(
+            "deskbell_wait_until_reply_seconds",
+            "How long visitors waited until an agent's reply ended their wait",
+            buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
         self.publishes = Counter(
             "deskbell_publishes", "Events accepted on /service", registry=self.registry
         )

@@ -123,6 +123,10 @@ def _visible(value: str, what: str, *, single_line: bool) -> str:
 KIND_CONVERSATION_CREATED: Final = "chat.conversation.created"
 KIND_MESSAGE_CREATED: Final = "chat.message.created"
 KIND_CONVERSATION_ASSIGNED: Final = "chat.conversation.assigned"
+KIND_CONVERSATION_WAITING: Final = "chat.conversation.waiting"
+"""v1.1: an escalation step fired (see :class:`WaitingData`)."""
+BACKEND_ONLY_KINDS: Final = frozenset({KIND_CONVERSATION_ASSIGNED, KIND_CONVERSATION_WAITING})
+"""Kinds only the backend makes: an integration cannot publish them."""
 KIND_PATTERN: Final = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 Kind = Annotated[str, msgspec.Meta(pattern=KIND_PATTERN, max_length=100)]
 
@@ -195,6 +199,54 @@ class Conversation(msgspec.Struct):
     assignee: AgentRef | None
     visitor: Visitor
     messages: list[Message]
+    waiting_since: str | None = None
+    """v1.1: when the visitor message that no agent reply has followed was sent, else null."""
+
+
+# ------------------------------------------------------------- v1.1: waiting visitors
+
+EscalationTarget = Annotated[
+    str, msgspec.Meta(pattern=r"^(inbox|inbox:.+|[^\s@]+@[^\s@]+)$", max_length=254)
+]
+"""``inbox`` (the assignee, else the conversation's inbox), ``inbox:<name>``, an email."""
+DEFAULT_UNSEEN_AFTER_S: Final = 30
+MAX_STEP_SECONDS: Final = 365 * 24 * 3600
+"""Longest wait a step (or unseen_after_s) may name: a year."""
+SeenHow = Literal["shown", "clicked"]
+WithdrawReason = Literal["claimed", "assigned"]
+
+
+class EscalationStep(msgspec.Struct):
+    after_s: Annotated[int, msgspec.Meta(ge=1, le=MAX_STEP_SECONDS)]
+    to: EscalationTarget = "inbox"
+
+
+class InboxPolicy(msgspec.Struct):
+    """An inbox's escalation policy, as ``deskbell-server inbox policy`` prints it."""
+
+    inbox: str
+    escalate: list[EscalationStep]
+    unseen_after_s: Annotated[int, msgspec.Meta(ge=1, le=MAX_STEP_SECONDS)] = DEFAULT_UNSEEN_AFTER_S
+
+
+class WaitingData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The ``data`` of a ``chat.conversation.waiting`` notification."""
+
+    waiting_since: str
+    step: Annotated[int, msgspec.Meta(ge=1)]
+    waited_s: NonNegative
+    early: bool = False
+
+
+class QueueEntry(msgspec.Struct):
+    """A conversation as the queue shows it (``queue`` and ``queue_changed``)."""
+
+    id: str
+    inbox: InboxRef
+    visitor: Visitor
+    assignee: AgentRef | None
+    waiting_since: str | None
+    last_message: Message | None
 
 
 class Notification(msgspec.Struct):
@@ -294,8 +346,49 @@ class Presence(_Frame, tag="presence"):
     id: RequestId | None = None
 
 
+class Queue(_Frame, tag="queue"):
+    """v1.1: the waiting conversations of my inboxes; then ``queue_changed`` pushes."""
+
+    id: RequestId
+
+
+class Claim(_Frame, tag="claim"):
+    """v1.1: assign the conversation to me unless another agent has it."""
+
+    id: RequestId
+    conversation_id: str
+
+
+class Resolve(_Frame, tag="resolve"):
+    """v1.1: the conversation is done; its wait ends."""
+
+    id: RequestId
+    conversation_id: str
+
+
+class Seen(_Frame, tag="seen"):
+    """v1.1: the desktop showed (or the agent clicked) these notifications. No reply."""
+
+    ids: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=100)]], msgspec.Meta(max_length=1000)
+    ]
+    how: SeenHow
+    id: RequestId | None = None
+
+
 AgentRequest = (
-    Resume | History | MarkRead | MarkAllRead | GetConversation | Reply | Assign | Presence
+    Resume
+    | History
+    | MarkRead
+    | MarkAllRead
+    | GetConversation
+    | Reply
+    | Assign
+    | Presence
+    | Queue
+    | Claim
+    | Resolve
+    | Seen
 )
 
 # ------------------------------------------------------------------------ sign-in
@@ -513,6 +606,11 @@ class SignInOptionsOk(_Frame, tag="ok"):
     sso: SsoInfo | None = None
 
 
+class QueueOk(_Frame, tag="ok"):
+    id: RequestId
+    conversations: list[QueueEntry]
+
+
 class PublishOk(_Frame, tag="ok"):
     id: RequestId
     notifications: NonNegative
@@ -557,7 +655,31 @@ class ConversationStatusPush(_Frame, tag="status"):
     status: ConversationStatus
 
 
-ServerPush = NotificationPush | UnreadPush | ReadPush | MessagePush | ConversationStatusPush
+class QueueChangedPush(_Frame, tag="queue_changed"):
+    """v1.1: a conversation of my inboxes started or stopped waiting, changed assignee,
+    or got a visitor message while waiting (``waiting`` false: it left the queue)."""
+
+    conversation: QueueEntry
+    waiting: bool
+
+
+class WithdrawPush(_Frame, tag="withdraw"):
+    """v1.1: these notifications are taken care of by ``by``; ``read`` follows."""
+
+    ids: list[str]
+    reason: WithdrawReason
+    by: AgentRef
+
+
+ServerPush = (
+    NotificationPush
+    | UnreadPush
+    | ReadPush
+    | MessagePush
+    | ConversationStatusPush
+    | QueueChangedPush
+    | WithdrawPush
+)
 Reply_ = (
     Ok
     | ResumeOk
@@ -569,6 +691,7 @@ Reply_ = (
     | SignInOptionsOk
     | PublishOk
     | VisitorSessionOk
+    | QueueOk
 )
 
 # ------------------------------------------------------------------ encode / decode
@@ -718,11 +841,9 @@ def decode_event(event: dict[str, Any], request_id: RequestId | None = None) -> 
     kind = event.get("kind")
     if not isinstance(kind, str):
         raise ProtocolError("bad_request", "event needs a string field `kind`", request_id)
-    if kind == KIND_CONVERSATION_ASSIGNED:
+    if kind in BACKEND_ONLY_KINDS:
         raise ProtocolError(
-            "bad_request",
-            f"{KIND_CONVERSATION_ASSIGNED} is made by the backend and cannot be published",
-            request_id,
+            "bad_request", f"{kind} is made by the backend and cannot be published", request_id
         )
     event_type: type[ServiceEvent] = _chat_event_types.get(kind, GenericEvent)  # type: ignore[assignment]
     try:

@@ -478,7 +478,37 @@ class DeskbellServer:
                 return encode(protocol.Ok(id=rid))
             case protocol.Presence(id=rid, status=status):
                 log.debug("event=presence agent=%s status=%s", agent.public_id, status)
+                sock.presence = status
                 return encode(protocol.Ok(id=rid)) if rid is not None else None
+            case protocol.Queue() | protocol.Claim() | protocol.Resolve() | protocol.Seen():
+                return await self._waiting_request(sock, frame)
+        raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
+
+    async def _waiting_request(
+        self,
+        sock: AgentSocket,
+        frame: protocol.Queue | protocol.Claim | protocol.Resolve | protocol.Seen,
+    ) -> bytes | None:
+        """The v1.1 requests (PROTOCOL.md, "waiting visitors")."""
+        service, agent, encode = self.service, sock.agent, protocol.encode
+        match frame:
+            case protocol.Queue(id=rid):
+                # Watch first, then read: a change committed in between is pushed, and
+                # the client applies pushes on top of the list by conversation id.
+                inboxes = await service.store.agent_inbox_ids(agent.id)
+                self.gateway.watch_queue(sock, inboxes)
+                conversations = await service.waiting.queue(agent)
+                return encode(protocol.QueueOk(id=rid, conversations=conversations))
+            case protocol.Claim(id=rid, conversation_id=conversation_id):
+                conversation = await service.claim(agent, conversation_id)
+                self.gateway.watch_conversation(sock, conversation.id)
+                return encode(protocol.ConversationOk(id=rid, conversation=conversation))
+            case protocol.Resolve(id=rid, conversation_id=conversation_id):
+                await service.resolve(agent, conversation_id)
+                return encode(protocol.Ok(id=rid))
+            case protocol.Seen(ids=seen_ids, how=how):
+                await service.waiting.seen(agent, seen_ids, how)
+                return None
         raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover
 
     async def _service_channel(self, connection: ServerConnection, handshake: _Handshake) -> None:

@@ -45,6 +45,7 @@ from backend.store.base import (
     Token,
 )
 from backend.store.common import now_iso
+from backend.waiting_desk import WaitingDesk
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class Service:
         self.limiter = limiter or RateLimiter()
         self.passwords = passwords or PasswordPool()
         self._rules = self.limits.rules()
+        self.waiting = WaitingDesk(store, bus, metrics)
 
     async def _reserve(self, rule: Rule, key: str, refusal: str) -> None:
         """Count one attempt; raise :class:`RateLimited` (``refusal``, with the wait
@@ -496,7 +498,19 @@ class Service:
             assignee=facts.assignee.ref() if facts.assignee else None,
             visitor=protocol.Visitor(name=facts.visitor_name),
             messages=messages,
+            waiting_since=facts.waiting_since,
         )
+
+    # -- v1.1: waiting visitors -----------------------------------------------------------
+    async def claim(self, agent: Agent, conversation_id: str) -> protocol.Conversation:
+        """Take an unassigned (or already my) conversation; the others' notifications
+        of it are withdrawn. Raises Conflict when another agent has it."""
+        facts = await self._visible_conversation(agent, conversation_id)
+        await self.waiting.claim(agent, facts)
+        return await self.conversation(agent, conversation_id)
+
+    async def resolve(self, agent: Agent, conversation_id: str) -> None:
+        await self.waiting.resolve(await self._visible_conversation(agent, conversation_id))
 
     async def reply(
         self, agent: Agent, conversation_id: str, body: str, client_msg_id: str
@@ -504,26 +518,26 @@ class Service:
         """Store an agent's reply; the visitor and open windows get it live. A retry
         with the same ``client_msg_id`` stores nothing new and returns the first."""
         facts = await self._visible_conversation(agent, conversation_id)
-        committed = await self.store.commit(
-            Change(
-                message=NewMessage(
-                    public_id=ids.new_id("m"),
-                    conversation_id=facts.id,
-                    author_kind="agent",
-                    author_agent_id=agent.id,
-                    author_agent_public_id=agent.public_id,
-                    author_name=agent.name,
-                    body=body,
-                    client_msg_id=client_msg_id,
-                    created_at=now_iso(),
-                )
+        change = Change(
+            message=NewMessage(
+                public_id=ids.new_id("m"),
+                conversation_id=facts.id,
+                author_kind="agent",
+                author_agent_id=agent.id,
+                author_agent_public_id=agent.public_id,
+                author_name=agent.name,
+                body=body,
+                client_msg_id=client_msg_id,
+                created_at=now_iso(),
             )
         )
+        committed = await self.store.commit(change)
         assert committed.message is not None
         if not committed.duplicate:
             await self.bus.publish(
                 MessageAdded(conversation_id=facts.public_id, message=committed.message)
             )
+            await self.waiting.after_commit(change, committed)
         return committed.message
 
     async def assign(self, agent: Agent, conversation_id: str, assignee_id: str) -> None:
@@ -548,6 +562,7 @@ class Service:
             recipients=tuple(recipients),
         )
         await self._commit_and_publish(Change(assign=(facts.id, assignee.id), event=event))
+        await self.waiting.withdraw(facts, assignee, "assigned")
 
     # -- visitors ------------------------------------------------------------------------
     async def visitor_start(
@@ -792,8 +807,16 @@ class Service:
                 await self.bus.publish(
                     MessageAdded(conversation_id=conversation, message=committed.message)
                 )
-        if committed.deliveries and change.event is not None:
-            event = change.event
+        if change.event is not None:
+            await self.publish_stored(change.event, committed, accepted_at)
+        await self.waiting.after_commit(change, committed)
+        return committed
+
+    async def publish_stored(
+        self, event: NewEvent, committed: Committed, accepted_at: float
+    ) -> None:
+        """Push the notifications ``committed`` stored for ``event`` to every node."""
+        if committed.deliveries:
             self.metrics.notifications_stored.inc(len(committed.deliveries))
             await self.bus.publish(
                 NotificationsStored(
@@ -809,7 +832,6 @@ class Service:
                     accepted_at=accepted_at,
                 )
             )
-        return committed
 
 
 def _chat_data(inbox: str, visitor_name: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +53,21 @@ from desktop_agent.core.toast_policy import ToastPolicy
 from desktop_agent.core.updates import update_notice
 from desktop_agent.errors import DeskbellError, SsoFailed
 from desktop_agent.platform.autostart import Autostart, autostart_for_platform
+from desktop_agent.platform.idle import IdleTime, idle_time_for_platform
 from desktop_agent.platform.launcher_entry import LauncherEntry
+from desktop_agent.platform.network import SETTING_KEYS as NETWORK_SETTING_KEYS
+from desktop_agent.platform.network import NetworkAccess, NetworkSettings
+from desktop_agent.platform.notification_settings import (
+    NotificationSettings,
+    notification_settings_for_platform,
+)
 from desktop_agent.platform.policy_sources import (
     installer_defaults_for_platform,
     policy_sources_for_platform,
     watchable_paths,
 )
 from desktop_agent.platform.policy_watch import PolicyWatcher
+from desktop_agent.platform.proxy_credentials import ProxyCredentialStore
 from desktop_agent.platform.single_instance import SingleInstance
 from desktop_agent.platform.toasts import (
     DESKTOP_ENTRY,
@@ -80,9 +88,11 @@ from desktop_agent.selftest import (
 )
 from desktop_agent.shell.account import Account, AccountStore
 from desktop_agent.shell.sso import SsoFlow
+from desktop_agent.shell.sso import fetch_json as fetch_provider_json
 from desktop_agent.shell.tasks import TaskGroup
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
+from desktop_agent.ui.proxy_login_dialog import ProxyLoginDialog
 from desktop_agent.ui.settings_dialog import SettingsDialog
 from desktop_agent.ui.signin_dialog import SignInDialog
 from desktop_agent.ui.status_view import StatusWindow
@@ -183,6 +193,12 @@ class AppEnvironment:
         connection_options: extra keyword arguments for ``ConnectionService``.
         clock: "now" for toasts and DND.
         open_browser: shows a URL in the system browser (single sign-on).
+        idle_time: reads the desktop's idle seconds (away when idle); None: never away
+            from idle.
+        network_options: passed to ``NetworkAccess.from_settings`` (tests give
+            ``system_lookup``, a fake of the Windows/macOS proxy query, or ``platform``).
+        notification_settings: what the OS says about showing pop-ups (Focus Assist,
+            per-app switches); None where the toaster's own check says it all (Linux).
     """
 
     config_dir: Path
@@ -199,6 +215,9 @@ class AppEnvironment:
     connection_options: dict[str, Any] = field(default_factory=dict)
     clock: Clock = local_now
     open_browser: Callable[[str], None] = field(default_factory=lambda: open_in_browser)
+    idle_time: IdleTime | None = None
+    network_options: dict[str, Any] = field(default_factory=dict)
+    notification_settings: NotificationSettings | None = None
 
     @classmethod
     def for_this_user(cls) -> AppEnvironment:
@@ -214,6 +233,8 @@ class AppEnvironment:
             autostart=autostart_for_platform(launch_command()),
             make_toaster=functools.partial(default_toaster, icon_folder=paths.data_dir()),
             launcher=LauncherEntry() if sys.platform.startswith("linux") else None,
+            idle_time=idle_time_for_platform(),
+            notification_settings=notification_settings_for_platform(),
         )
 
     def load_settings(self) -> Settings:
@@ -281,6 +302,7 @@ class DeskbellApp(QObject):
         for problem in self.settings.problems:
             log.warning("%s", problem.message)
         self.tokens = TokenStore(env.keyring_backend)
+        self.proxy_credentials = ProxyCredentialStore(self.tokens)
         self.accounts = AccountStore(env.data_dir)
         self.cursors = CursorStore(env.data_dir)
         self.tasks = TaskGroup()
@@ -308,6 +330,7 @@ class DeskbellApp(QObject):
             make_toaster=env.make_toaster,
             launcher=env.launcher,
             clock=env.clock,
+            idle_seconds=env.idle_time,
             parent=self,
         )
         self.tray.openNotifications.connect(self._on_open_requested)
@@ -329,9 +352,12 @@ class DeskbellApp(QObject):
         self.signin_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.status_window: StatusWindow | None = None
+        self.proxy_login_dialog: ProxyLoginDialog | None = None
+        self._network_access: NetworkAccess | None = None
         self.connection_status: ConnectionStatus | None = None
         """The connection as the status window and ``deskbell --status`` show it."""
         self._toast_availability: ToastAvailability | None = None
+        self._connection_problem = ""
         self.update_notice: str | None = None
         """Says a newer Deskbell runs on the server (None: none, or checks are off)."""
         self._network: Any = None
@@ -412,7 +438,12 @@ class DeskbellApp(QObject):
         if self.env.launcher is not None:
             with contextlib.suppress(Exception):
                 await self.env.launcher.close()
-        for dialog in (self.signin_dialog, self.settings_dialog, self.status_window):
+        for dialog in (
+            self.signin_dialog,
+            self.settings_dialog,
+            self.status_window,
+            self.proxy_login_dialog,
+        ):
             if dialog is not None:
                 dialog.close()
         for conversation in list(self.controller.conversations.values()):
@@ -480,7 +511,15 @@ class DeskbellApp(QObject):
         self._token = token
         self._save_token_on_welcome = account is None
         connection = ConnectionService(
-            server_url, token, self.cursors, parent=self, **self.env.connection_options
+            server_url,
+            token,
+            self.cursors,
+            network=self.network_access(),
+            parent=self,
+            **self.env.connection_options,
+        )
+        connection.connectFailed.connect(
+            lambda message, source=connection: self._on_connect_failed(source, message)
         )
         connection.welcomed.connect(self._on_welcomed)
         connection.stateChanged.connect(
@@ -591,7 +630,7 @@ class DeskbellApp(QObject):
 
     async def _show_sign_in_options(self, server_url: str) -> None:
         try:
-            options = await sign_in_options(server_url)
+            options = await sign_in_options(server_url, network=self.network_access())
         except DeskbellError as exc:
             # An older server, or not reachable yet: the password form stays as it is.
             log.info("could not ask %s how to sign in: %s", server_url, exc)
@@ -609,7 +648,7 @@ class DeskbellApp(QObject):
         )
 
     async def _sso_sign_in(self, server_url: str) -> None:
-        options = await sign_in_options(server_url)
+        options = await sign_in_options(server_url, network=self.network_access())
         if options.sso is None:
             raise SsoFailed(
                 "This Deskbell server no longer offers single sign-on. Sign in with your "
@@ -618,14 +657,31 @@ class DeskbellApp(QObject):
 
         async def exchange(id_token: str, nonce_secret: str) -> tuple[str, AgentInfo]:
             return await sso_sign_in(
-                server_url, id_token, nonce_secret, device=socket.gethostname()
+                server_url,
+                id_token,
+                nonce_secret,
+                device=socket.gethostname(),
+                network=self.network_access(),
             )
 
-        token, agent = await SsoFlow(options.sso, self.env.open_browser, exchange).run()
+        network = self.network_access()
+
+        def fetch_json(url: str, form: dict[str, str] | None) -> dict[str, Any]:
+            # In SsoFlow's worker thread: the provider is reached like the server.
+            return fetch_provider_json(url, form, opener=network.https_opener(url))
+
+        flow = SsoFlow(options.sso, self.env.open_browser, exchange, fetch_json=fetch_json)
+        token, agent = await flow.run()
         await self._signed_in(server_url, token, agent)
 
     async def _sign_in(self, server_url: str, email: str, password: str) -> None:
-        token, agent = await sign_in(server_url, email, password, device=socket.gethostname())
+        token, agent = await sign_in(
+            server_url,
+            email,
+            password,
+            device=socket.gethostname(),
+            network=self.network_access(),
+        )
         await self._signed_in(server_url, token, agent)
 
     async def _signed_in(self, server_url: str, token: str, agent: AgentInfo) -> None:
@@ -650,6 +706,7 @@ class DeskbellApp(QObject):
         if dialog is not None:
             dialog.set_busy(False)
             dialog.set_error(str(exc))
+        self._ask_for_proxy_credentials()
 
     def request_sign_out(self) -> None:
         """Sign out (revoke the token on the server, delete it here), unless policy forbids."""
@@ -669,7 +726,7 @@ class DeskbellApp(QObject):
         notice = SIGNED_OUT_NOTICE
         if token:
             try:
-                await sign_out(server_url, token, answer_within=10)
+                await sign_out(server_url, token, answer_within=10, network=self.network_access())
             except DeskbellError as exc:
                 log.warning("could not revoke the token on the server: %s", exc)
                 notice = (
@@ -740,13 +797,66 @@ class DeskbellApp(QObject):
         self.controller.settings_changed()
         if "autostart" in changed:
             self._sync_autostart()
+        if self.connection is not None and changed & set(NETWORK_SETTING_KEYS):
+            # A new proxy or CA from IT applies to the next connection; a failing one
+            # retries with it at once rather than after its backoff.
+            self.connection.set_network(self.network_access())
+            if self.connection.state != "connected":
+                self.connection.wake()
         if self.status_window is not None:
             self.status_window.set_report(self.health_report())
 
     # ---------------------------------------------------------------- status
 
+    def network_access(self) -> NetworkAccess:
+        """Proxy and TLS trust as the settings (and policy) say now."""
+        values = {key: self.settings.get(key) for key in NETWORK_SETTING_KEYS}
+        network = NetworkAccess.from_settings(
+            NetworkSettings.from_values(values),
+            credentials=self.proxy_credentials.lookup,
+            **self.env.network_options,
+        )
+        self._network_access = network
+        return network
+
+    def _on_connect_failed(self, source: ConnectionService, message: str) -> None:
+        if source is not self.connection:
+            return
+        if message != self._connection_problem:
+            log.warning("%s", message)
+        self._connection_problem = message
+        self._record_connection(source.state)
+        self._ask_for_proxy_credentials()
+
+    def _ask_for_proxy_credentials(self) -> None:
+        """Show the proxy sign-in window when the last proxy answered 407."""
+        network = self._network_access
+        address = network.proxy_needing_credentials if network is not None else None
+        if address is None or self.proxy_login_dialog is not None:
+            return
+        dialog = ProxyLoginDialog(address)
+        dialog.submitted.connect(self._on_proxy_credentials)
+        dialog.finished.connect(self._on_proxy_login_closed)
+        self.proxy_login_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    def _on_proxy_credentials(self, address: str, user: str, password: str) -> None:
+        self.proxy_credentials.save(address, user, password)
+        if self.connection is not None:
+            self.connection.set_network(self.network_access())
+            self.connection.wake()
+
+    def _on_proxy_login_closed(self, _result: int) -> None:
+        dialog, self.proxy_login_dialog = self.proxy_login_dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
     def _on_connection_state(self, source: ConnectionService, state: str) -> None:
         if source is self.connection:  # not a retired connection closing late
+            if state == "connected":
+                self._connection_problem = ""
             self._record_connection(state)
 
     def _record_connection(self, state: str) -> None:
@@ -755,13 +865,14 @@ class DeskbellApp(QObject):
         signed_out = state == "signed_out"
         server = "" if signed_out else self.server_url
         agent = self.account.email if self.account is not None and not signed_out else ""
+        problem = "" if state in ("connected", "signed_out") else self._connection_problem
         current = self.connection_status
         if current is not None and (current.state, current.server_url) == (state, server):
-            if current.agent == agent:
+            if (current.agent, current.problem) == (agent, problem):
                 return
-            status = ConnectionStatus(state, current.since, server, agent, current.pid)
+            status = ConnectionStatus(state, current.since, server, agent, current.pid, problem)
         else:
-            status = ConnectionStatus.now(state, server, agent)
+            status = replace(ConnectionStatus.now(state, server, agent), problem=problem)
         self.connection_status = status
         save_connection_status(self.env.data_dir, status)
         if self.status_window is not None:
@@ -800,6 +911,8 @@ class DeskbellApp(QObject):
             self.status_window = window
         else:
             window.set_report(self.health_report())
+        # Focus Assist and the OS's switches change during the day: ask again.
+        self.tasks.spawn(self.check_toasts(), "checking notifications")
         window.show()
         window.raise_()
         window.activateWindow()
@@ -816,10 +929,20 @@ class DeskbellApp(QObject):
             self.show_sign_in()
 
     async def _report_toast_availability(self) -> None:
-        availability = await self.controller.toaster.available()
-        self._toast_availability = availability
+        availability = await self.check_toasts()
         if not availability.ok or availability.reason:
             log.warning("%s", availability.reason)
+
+    async def check_toasts(self) -> ToastAvailability:
+        """Ask the toaster and the OS's settings whether pop-ups show; keep the answer
+        for the status view (and refresh an open status window)."""
+        availability = await self.controller.toaster.available()
+        if self.env.notification_settings is not None:
+            availability = await self.env.notification_settings.check(availability)
+        self._toast_availability = availability
+        if self.status_window is not None:
+            self.status_window.set_report(self.health_report())
+        return availability
 
     def _watch_network(self) -> None:
         if not self.env.watch_network:

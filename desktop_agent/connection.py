@@ -22,13 +22,14 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, ProxyError
 from websockets.typing import Subprotocol
 
 from backend.protocol import (
@@ -38,6 +39,7 @@ from backend.protocol import (
     SUBPROTOCOL,
     AgentInfo,
     Assign,
+    Claim,
     Conversation,
     ConversationOk,
     Error,
@@ -57,9 +59,15 @@ from backend.protocol import (
     Presence,
     PresenceStatus,
     ProtocolError,
+    Queue,
+    QueueChangedPush,
+    QueueEntry,
+    QueueOk,
     ReadPush,
     Reply,
     ResumeOk,
+    Seen,
+    SeenHow,
     ServerFrame,
     SignInOptions,
     SignInOptionsOk,
@@ -68,6 +76,7 @@ from backend.protocol import (
     UnreadOk,
     UnreadPush,
     Welcome,
+    WithdrawPush,
     decode_as,
     encode,
     peek,
@@ -97,6 +106,8 @@ from desktop_agent.errors import (
     ServerProtocolError,
     ServerUnreachable,
 )
+from desktop_agent.platform.network import NetworkAccess, TlsSetupError
+from desktop_agent.platform.proxies import ProxyUnusable
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +179,11 @@ class ConnectionService(QObject):
         readChanged(list): ids of notifications marked read by any session.
         messageReceived(str, object): conversation id and a ``Message`` in an open conversation.
         authFailed(str): the token was refused; the text is for a person.
+        queueChanged(object, bool): a ``QueueEntry`` of a ``queue_changed`` push and
+            whether it waits (v1.1; only after :meth:`queue` on this connection).
+        withdrawn(object): a ``WithdrawPush``: someone else took these notifications' chat.
+        connectFailed(str): a connection attempt failed; the text is for a person (says
+            what to tell IT when a proxy or certificate is the cause).
 
     Args:
         server_url: the server address as configured (``ws://host:port`` or ``http://…``).
@@ -185,6 +201,8 @@ class ConnectionService(QObject):
         cursor_save_delay: the persisted cursor is written at most this often while
             notifications stream in (and always when a connection ends or on stop), so
             a busy stream does not write a file per notification on the GUI thread.
+        network: proxy and TLS trust (default: proxy from the environment, the OS trust
+            store).
     """
 
     stateChanged = Signal(str)
@@ -195,6 +213,9 @@ class ConnectionService(QObject):
     readChanged = Signal(list)
     messageReceived = Signal(str, object)
     authFailed = Signal(str)
+    queueChanged = Signal(object, bool)
+    withdrawn = Signal(object)
+    connectFailed = Signal(str)
 
     def __init__(
         self,
@@ -212,9 +233,11 @@ class ConnectionService(QObject):
         probe_timeout: float = 5.0,
         close_timeout: float = 2.0,
         cursor_save_delay: float = 1.0,
+        network: NetworkAccess | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._network = network if network is not None else NetworkAccess()
         self._server_url = server_url
         self._url = channel_url(server_url, "agent")
         self._token = token
@@ -271,6 +294,10 @@ class ConnectionService(QObject):
         self._stopping = False
         self._task = self._loop.create_task(self._run(), name="deskbell-connection")
         self._task.add_done_callback(self._task_done)
+
+    def set_network(self, network: NetworkAccess) -> None:
+        """Use ``network`` (proxy, TLS trust) from the next connection attempt on."""
+        self._network = network
 
     def set_token(self, token: str) -> None:
         """Use ``token`` from the next connection on (after signing in again)."""
@@ -355,6 +382,7 @@ class ConnectionService(QObject):
 
     async def _connect_once(self) -> _SessionEnd:
         try:
+            network_options = await self._network.connect_options(self._url)
             async with connect(
                 self._url,
                 subprotocols=[_SUBPROTOCOL],
@@ -368,6 +396,7 @@ class ConnectionService(QObject):
                 max_size=MAX_SERVER_FRAME_BYTES,
                 close_timeout=self._close_timeout,
                 logger=_socket_log,
+                **network_options,
             ) as ws:
                 return await self._session(ws)
         except InvalidStatus as exc:
@@ -375,8 +404,10 @@ class ConnectionService(QObject):
             if status == 401:
                 return _SessionEnd("signed_out", SIGNED_OUT_REJECTED)
             return _SessionEnd("retry", f"server answered HTTP {status}")
-        except (OSError, TimeoutError, InvalidHandshake) as exc:
-            return _SessionEnd("retry", f"cannot connect to {self._url}: {exc}")
+        except (OSError, TimeoutError, InvalidHandshake, ProxyUnusable, TlsSetupError) as exc:
+            message = self._network.describe_failure(exc, self._url)
+            self.connectFailed.emit(message)
+            return _SessionEnd("retry", message)
 
     async def _session(self, ws: ClientConnection) -> _SessionEnd:
         welcomed = False
@@ -457,11 +488,26 @@ class ConnectionService(QObject):
             elif kind == "message":
                 push = _decode(frame.raw, MessagePush)
                 self.messageReceived.emit(push.conversation_id, push.message)
-            else:
+            elif not self._dispatch_waiting(frame):
                 # Newer servers may push more; an old client ignores what it does not know.
                 log.debug("ignoring server frame of type %r", kind)
         except ProtocolError as exc:
             log.warning("ignoring a server frame this client cannot read: %s", exc.message)
+
+    def _dispatch_waiting(self, frame: ServerFrame) -> bool:
+        """The v1.1 pushes (waiting visitors); False for any other frame type.
+
+        Raises:
+            ProtocolError: the frame does not have its type's shape.
+        """
+        if frame.type == "queue_changed":
+            push = _decode(frame.raw, QueueChangedPush)
+            self.queueChanged.emit(push.conversation, push.waiting)
+            return True
+        if frame.type == "withdraw":
+            self.withdrawn.emit(_decode(frame.raw, WithdrawPush))
+            return True
+        return False
 
     async def _on_notification(self, ws: ClientConnection, push: NotificationPush) -> None:
         assert self._stream is not None
@@ -634,6 +680,45 @@ class ConnectionService(QObject):
             lambda rid: Assign(id=rid, conversation_id=conversation_id, agent_id=agent_id), Ok
         )
 
+    # ------------------------------------------------ v1.1: waiting visitors
+
+    async def queue(self) -> list[QueueEntry]:
+        """The waiting conversations of my inboxes, longest wait first; from now on this
+        connection also gets ``queue_changed`` pushes (``queueChanged``).
+
+        Raises:
+            NotConnected, RequestFailed, RequestTimedOut, ServerProtocolError.
+        """
+        reply = await self._request(lambda rid: Queue(id=rid), QueueOk)
+        return reply.conversations
+
+    async def claim(self, conversation_id: str) -> Conversation:
+        """Take an unassigned conversation (Accept); the conversation, now mine.
+
+        Raises:
+            RequestFailed: ``conflict`` when another agent has it (its message names
+                them), ``not_found`` outside my inboxes.
+            NotConnected, RequestTimedOut, ServerProtocolError.
+        """
+        reply = await self._request(
+            lambda rid: Claim(id=rid, conversation_id=conversation_id), ConversationOk
+        )
+        return reply.conversation
+
+    async def seen(self, ids: list[str], how: SeenHow) -> None:
+        """Report toasts shown or clicked (no reply is awaited).
+
+        Raises:
+            NotConnected: no live connection (a receipt is worth nothing later).
+        """
+        ws = self._ws
+        if ws is None or self._state != CONNECTED:
+            raise NotConnected()
+        try:
+            await ws.send(encode(Seen(ids=ids, how=how)), text=True)
+        except ConnectionClosed:
+            raise ConnectionLost() from None
+
     async def presence(self, status: PresenceStatus) -> None:
         """Tell the server the agent's presence; no reply is awaited.
 
@@ -673,19 +758,27 @@ def _reply(frame: ServerFrame, reply_type: type[T]) -> T:
 
 
 async def _auth_request(
-    server_url: str, make: Callable[[int], Any], reply_type: type[T], *, answer_within: float
+    server_url: str,
+    make: Callable[[int], Any],
+    reply_type: type[T],
+    *,
+    answer_within: float,
+    network: NetworkAccess | None = None,
 ) -> T:
     try:
         url = channel_url(server_url, "auth")
     except ValueError as exc:
         raise ServerUnreachable(f"The server address cannot be used: {exc}.") from None
+    network = network or NetworkAccess()
     try:
+        network_options = await network.connect_options(url)
         async with connect(
             url,
             subprotocols=[_SUBPROTOCOL],
             open_timeout=answer_within,
             max_size=MAX_SERVER_FRAME_BYTES,
             close_timeout=2,
+            **network_options,
         ) as ws:
             await ws.send(encode(make(1)), text=True)
             async with asyncio.timeout(answer_within):
@@ -715,6 +808,8 @@ async def _auth_request(
             f"The Deskbell server at {server_url} closed the connection before answering. "
             "Try again in a moment."
         ) from None
+    except (ssl.SSLError, ProxyError) as exc:
+        raise ServerUnreachable(network.describe_failure(exc, url)) from None
     except (OSError, InvalidHandshake) as exc:
         raise ServerUnreachable(
             f"Could not reach the Deskbell server at {server_url} ({exc}). "
@@ -729,6 +824,7 @@ async def sign_in(
     device: str | None = None,
     *,
     answer_within: float = 30.0,
+    network: NetworkAccess | None = None,
 ) -> tuple[str, AgentInfo]:
     """Exchange email and password for an agent token over ``<server>/auth``.
 
@@ -746,6 +842,7 @@ async def sign_in(
             lambda rid: Login(id=rid, email=email, password=password, device=device),
             LoginOk,
             answer_within=answer_within,
+            network=network,
         )
     except RequestFailed as exc:
         if exc.code == "unauthorized":
@@ -759,18 +856,30 @@ async def sign_in(
     return reply.token, reply.agent
 
 
-async def sign_out(server_url: str, token: str, *, answer_within: float = 30.0) -> None:
+async def sign_out(
+    server_url: str,
+    token: str,
+    *,
+    answer_within: float = 30.0,
+    network: NetworkAccess | None = None,
+) -> None:
     """Revoke ``token`` on the server (``logout`` over ``<server>/auth``).
 
     Raises:
         RequestFailed, ServerUnreachable, RequestTimedOut, ServerProtocolError.
     """
     await _auth_request(
-        server_url, lambda rid: Logout(id=rid, token=token), Ok, answer_within=answer_within
+        server_url,
+        lambda rid: Logout(id=rid, token=token),
+        Ok,
+        answer_within=answer_within,
+        network=network,
     )
 
 
-async def sign_in_options(server_url: str, *, answer_within: float = 10.0) -> SignInOptionsOk:
+async def sign_in_options(
+    server_url: str, *, answer_within: float = 10.0, network: NetworkAccess | None = None
+) -> SignInOptionsOk:
     """Ask the server how agents sign in: password, single sign-on, or both.
 
     Raises:
@@ -781,6 +890,7 @@ async def sign_in_options(server_url: str, *, answer_within: float = 10.0) -> Si
         lambda rid: SignInOptions(id=rid),
         SignInOptionsOk,
         answer_within=answer_within,
+        network=network,
     )
 
 
@@ -791,6 +901,7 @@ async def sso_sign_in(
     device: str | None = None,
     *,
     answer_within: float = 30.0,
+    network: NetworkAccess | None = None,
 ) -> tuple[str, AgentInfo]:
     """Exchange an ID token from the server's OpenID provider for an agent token.
 
@@ -804,6 +915,7 @@ async def sso_sign_in(
             lambda rid: SsoLogin(id=rid, id_token=id_token, nonce=nonce_secret, device=device),
             LoginOk,
             answer_within=answer_within,
+            network=network,
         )
     except RequestFailed as exc:
         if exc.code == "unauthorized":

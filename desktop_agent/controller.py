@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from backend.protocol import AgentRef, Message, Notification, Welcome
+from backend.protocol import AgentRef, Message, Notification, QueueEntry, Welcome, WithdrawPush
 from desktop_agent.core.pending_reads import (
     PendingReads,
     ReadAll,
@@ -31,10 +31,18 @@ from desktop_agent.core.pending_reads import (
     ReadRequest,
     Ticket,
 )
+from desktop_agent.core.presence import PresenceTracker, presence_status
 from desktop_agent.core.session import ResumeResult
-from desktop_agent.core.settings import Settings
-from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastDecision, ToastPolicy
-from desktop_agent.errors import DeskbellError, NotConnected
+from desktop_agent.core.settings import SOUND_DEFAULT, Settings
+from desktop_agent.core.toast_policy import (
+    ShowToast,
+    SummaryToast,
+    ToastDecision,
+    ToastPolicy,
+    offers_accept,
+)
+from desktop_agent.errors import DeskbellError, NotConnected, RequestFailed
+from desktop_agent.platform.idle import IdleTime
 from desktop_agent.platform.launcher_entry import LauncherEntryUnavailable
 from desktop_agent.platform.toasts import ToastCallback, Toaster, ToastRequest
 from desktop_agent.shell.tasks import TaskGroup
@@ -42,6 +50,8 @@ from desktop_agent.ui.conversation_window import ConversationWindow
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
 from desktop_agent.ui.tray import TrayController
+from desktop_agent.ui.waiting_model import WaitingListModel
+from desktop_agent.ui.waiting_window import WaitingWindow
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,10 @@ ToasterFactory = Callable[[ToastCallback, ToastCallback], Toaster]
 """Builds the toaster from (on_activated, on_mark_read)."""
 
 HISTORY_PAGE = 50
+IDLE_CHECK_MS = 15_000
+"""How often the desktop's idle time is read (away-when-idle)."""
+CLAIM_KEY = "claim:"
+"""Toast key prefix of "someone else took this chat"."""
 TRAY_REFRESH_MS = 30_000
 """How often the tray is redrawn so a timed do-not-disturb ends on time in the icon."""
 
@@ -69,6 +83,8 @@ class Connection(Protocol):
     unreadChanged: Any
     readChanged: Any
     messageReceived: Any
+    queueChanged: Any
+    withdrawn: Any
 
     @property
     def state(self) -> str: ...
@@ -97,6 +113,12 @@ class Connection(Protocol):
 
     async def presence(self, status: Any) -> None: ...
 
+    async def queue(self) -> list[QueueEntry]: ...
+
+    async def claim(self, conversation_id: str) -> Any: ...
+
+    async def seen(self, ids: list[str], how: Any) -> None: ...
+
 
 class LauncherCount(Protocol):
     """The dock badge (``LauncherEntry``), used where there is no tray."""
@@ -116,6 +138,8 @@ class Controller(QObject):
         make_toaster: builds the toaster with this controller's click callbacks.
         launcher: the dock badge, used only when there is no tray (None: none).
         clock: "now" for the toast policy and DND.
+        waiting: the Waiting view's model (default: a new one).
+        idle_seconds: reads the desktop's idle time (None: never away from idle).
 
     Signals:
         conversationOpened(str): a conversation window was opened (or raised).
@@ -126,6 +150,8 @@ class Controller(QObject):
     conversationOpened = Signal(str)
     toastRequested = Signal(object)
     badgeChanged = Signal(int)
+    claimFinished = Signal(str, str)
+    """(conversation id, "" when it is mine, else the server's words on who has it)."""
 
     def __init__(
         self,
@@ -138,9 +164,21 @@ class Controller(QObject):
         make_toaster: ToasterFactory,
         launcher: LauncherCount | None = None,
         clock: Clock = local_now,
+        waiting: WaitingListModel | None = None,
+        idle_seconds: IdleTime | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self.waiting = waiting if waiting is not None else WaitingListModel(self)
+        self.waiting_window = WaitingWindow(self.waiting, clock=clock)
+        self.waiting_window.conversationRequested.connect(self.open_conversation)
+        self.waiting_window.acceptRequested.connect(self.accept)
+        self.waiting.escalatedChanged.connect(tray.set_escalated)
+        self.presence = PresenceTracker()
+        self.away_by_hand = False
+        self._idle_seconds = idle_seconds
+        """An async callable giving the desktop's idle seconds (None: unknown)."""
+        self._toast_ids: dict[str, tuple[str, ...]] = {}
         self.model = model
         self.tray = tray
         self.window = window
@@ -149,6 +187,8 @@ class Controller(QObject):
         self.launcher = launcher
         self._clock = clock
         self.toaster = make_toaster(self._on_toast_activated, self._on_toast_mark_read)
+        self.toaster.on_accept = self._on_toast_accept
+        policy.muted_inboxes = settings.muted_inboxes
         self.tasks = TaskGroup()
         self.conversations: dict[str, ConversationWindow] = {}
         self._connection: Connection | None = None
@@ -174,6 +214,13 @@ class Controller(QObject):
         window.markReadRequested.connect(self._on_mark_ids_read)
         window.markAllReadRequested.connect(self._on_mark_all_read)
         window.moreHistoryRequested.connect(self._on_more_history)
+        window.acceptRequested.connect(self.accept)
+        tray.openWaiting.connect(self.show_waiting)
+        tray.awayRequested.connect(self._on_away_requested)
+        self._idle_timer = QTimer(self)
+        self._idle_timer.setInterval(IDLE_CHECK_MS)
+        self._idle_timer.timeout.connect(self.check_presence)
+        self._idle_timer.start()
         self._tray_timer = QTimer(self)
         self._tray_timer.setInterval(TRAY_REFRESH_MS)
         self._tray_timer.timeout.connect(self.render_badge)
@@ -214,6 +261,8 @@ class Controller(QObject):
             (connection.unreadChanged, self._on_unread),
             (connection.readChanged, self._on_read),
             (connection.messageReceived, self._on_message),
+            (connection.queueChanged, self.waiting.apply),
+            (connection.withdrawn, self._on_withdrawn),
         ):
             signal.connect(slot)
             self._links.append((signal, slot))
@@ -229,6 +278,7 @@ class Controller(QObject):
             window.close()
         self.conversations.clear()
         self.model.clear()
+        self.waiting.clear()
         self.pending_reads.clear()
         self._waiting_replies.clear()
         self._counts = {"total": 0, "chat": 0}
@@ -238,6 +288,9 @@ class Controller(QObject):
         """Stop background work (on quit); nothing toasts after this."""
         self._closed = True
         self._tray_timer.stop()
+        self._idle_timer.stop()
+        self.waiting_window.close()
+        self.waiting_window.deleteLater()
         if self._toast_worker is not None:
             self._toast_worker.cancel()
         await self.tasks.cancel_all()
@@ -247,6 +300,7 @@ class Controller(QObject):
     def _on_state(self, state: str) -> None:
         self._state = state
         self.window.set_connection_state(state)
+        self.waiting_window.set_connected(state == "connected")
         for window in self.conversations.values():
             window.set_connection_state(state)
         self.render_badge()
@@ -258,8 +312,9 @@ class Controller(QObject):
             # The model starts empty; a first page makes the window useful at once.
             self._history_loaded = True
             self.tasks.spawn(self._load_history(None), "loading the first history page")
-        if self.policy.dnd.manual_active(self._clock()):
-            self.tasks.spawn(self._send_presence("dnd"), "sending presence")
+        self.presence.reconnected()
+        self.check_presence()
+        self.tasks.spawn(self._load_queue(), "loading the waiting visitors")
         self._send_pending_reads()
         self._send_waiting_replies()
         for window in self.conversations.values():
@@ -273,11 +328,14 @@ class Controller(QObject):
 
     def _on_notification(self, notification: Notification) -> None:
         self.model.upsert([notification])
+        self.waiting.note_notification(notification)
         self._toast(self.policy.on_notification(notification, self._clock()))
 
     def _on_resumed(self, result: ResumeResult) -> None:
         if result.notifications:
             self.model.upsert(result.notifications)
+            for notification in result.notifications:
+                self.waiting.note_notification(notification)
         decision = self.policy.on_resumed(
             result.notifications,
             self._clock(),
@@ -337,16 +395,26 @@ class Controller(QObject):
     def _toast(self, decision: ToastDecision | None) -> None:
         if decision is None:
             return
-        sound = bool(self.settings.get("sound"))
         if isinstance(decision, ShowToast):
+            sound = self.settings.toast_sound(decision.inbox, urgent=decision.urgent)
+            cid = decision.conversation_id
+            actions: tuple[Any, ...] = ("open", "mark_read") if cid else ("open",)
+            entry = self.waiting.get(cid) if cid else None
+            if cid and offers_accept(
+                decision.kind, entry is not None and entry.assignee_id is not None
+            ):
+                actions = ("accept", "open", "mark_read")
             request = ToastRequest(
                 key=decision.key,
                 title=decision.title,
                 body=decision.body,
-                conversation_id=decision.conversation_id,
-                actions=("open", "mark_read") if decision.conversation_id else ("open",),
+                conversation_id=cid,
+                actions=actions,
                 replaces=decision.replaces,
-                sound=sound,
+                sound=sound is not None,
+                urgent=decision.urgent,
+                notification_ids=decision.notification_ids,
+                sound_name=None if sound in (None, SOUND_DEFAULT) else sound,
             )
         else:
             assert isinstance(decision, SummaryToast)
@@ -357,7 +425,8 @@ class Controller(QObject):
                 conversation_id=None,
                 actions=("open",),
                 replaces=decision.replaces,
-                sound=sound,
+                sound=self.settings.toast_sound(None) is not None,
+                notification_ids=decision.notification_ids,
             )
         self._enqueue_toast(request)
         self.toastRequested.emit(request)
@@ -382,23 +451,142 @@ class Controller(QObject):
             for item in _without_superseded(batch):
                 try:
                     if isinstance(item, ToastRequest):
-                        await self.toaster.show(item)
+                        if await self.toaster.show(item) and item.notification_ids:
+                            self._toast_ids[item.key] = item.notification_ids
+                            self._send_seen(item.notification_ids, "shown")
                     else:
                         await self.toaster.withdraw(item)
                 except Exception:
                     log.exception("the toaster failed")
 
+    def _send_seen(self, ids: tuple[str, ...], how: str) -> None:
+        """A seen receipt, if connected (a late one is worth nothing to the server)."""
+        connection = self._connection
+        if connection is not None and connection.state == "connected":
+            self.tasks.spawn(connection.seen(list(ids), how), f"reporting toasts {how}")
+
     def _on_toast_activated(self, key: str, conversation_id: str | None) -> None:
+        ids = self._toast_ids.pop(key, ())
+        if ids:
+            self._send_seen(ids, "clicked")
         self.policy.toast_closed(key)
         if conversation_id is not None:
             self.open_conversation(conversation_id)
         else:
             self.show_notifications()
 
+    def _on_toast_accept(self, key: str, conversation_id: str | None) -> None:
+        ids = self._toast_ids.pop(key, ())
+        if ids:
+            self._send_seen(ids, "clicked")
+        self.policy.toast_closed(key)
+        if conversation_id is not None:
+            self.accept(conversation_id)
+
     def _on_toast_mark_read(self, key: str, conversation_id: str | None) -> None:
         self.policy.toast_closed(key)
         if conversation_id is not None:
             self.mark_conversation_read(conversation_id)
+
+    # ------------------------------------------------------ waiting visitors
+
+    async def _load_queue(self) -> None:
+        connection = self._require_connection()
+        entries = await connection.queue()
+        if connection is self._connection:
+            self.waiting.reset(entries)
+
+    def show_waiting(self) -> None:
+        """Show the Waiting view in front."""
+        window = self.waiting_window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def accept(self, conversation_id: str) -> None:
+        """Claim a conversation (Accept): open it when it is mine, else say who has it."""
+        self.policy.note_own_action(conversation_id, self._clock())
+        self.tasks.spawn(self._claim(conversation_id), f"accepting {conversation_id}")
+
+    async def _claim(self, conversation_id: str) -> None:
+        try:
+            await self._require_connection().claim(conversation_id)
+        except RequestFailed as exc:
+            if exc.code != "conflict":
+                self.claimFinished.emit(conversation_id, exc.message)
+                self._toast_claim_outcome(
+                    conversation_id, "This chat could not be accepted", exc.message
+                )
+                raise
+            self.claimFinished.emit(conversation_id, exc.message)
+            self._toast_claim_outcome(conversation_id, "Someone else took this chat", exc.message)
+            return
+        self.claimFinished.emit(conversation_id, "")
+        self.open_conversation(conversation_id)
+
+    def _toast_claim_outcome(self, conversation_id: str, title: str, message: str) -> None:
+        # The chat's own toast is gone (withdrawn, or closed by the click): say what
+        # happened where the agent was looking, and let a click open the conversation.
+        request = ToastRequest(
+            key=f"{CLAIM_KEY}{conversation_id}",
+            title=title,
+            body=message,
+            conversation_id=conversation_id,
+            actions=("open",),
+        )
+        self._enqueue_toast(request)
+        self.toastRequested.emit(request)
+
+    def _on_withdrawn(self, push: WithdrawPush) -> None:
+        """Another agent took the chat: close its toasts here (``read`` follows)."""
+        conversations = {
+            n.conversation_id
+            for i in push.ids
+            if (n := self.model.get(i)) is not None and n.conversation_id is not None
+        }
+        for key, ids in list(self._toast_ids.items()):
+            if set(ids) & set(push.ids) and key.startswith("conversation:"):
+                conversations.add(key.removeprefix("conversation:"))
+        for conversation_id in conversations:
+            self._toast_ids.pop(f"conversation:{conversation_id}", None)
+            self._conversation_read(conversation_id)
+
+    # ------------------------------------------------------------- presence
+
+    def _on_away_requested(self, away: bool) -> None:
+        self.away_by_hand = away
+        self.check_presence()
+
+    def check_presence(self) -> None:
+        """Work out the presence (DND, Away, idle time) and send it when it changed."""
+        if self._idle_seconds is None or not self.settings.away_after_idle_seconds:
+            self._announce_presence(None)
+            return
+        self.tasks.spawn(self._check_idle(), "reading the idle time")
+
+    async def _check_idle(self) -> None:
+        if self._idle_seconds is None:
+            return
+        try:
+            idle = await self._idle_seconds()
+        except Exception:
+            log.info("the desktop's idle time could not be read", exc_info=True)
+            idle = None
+        self._announce_presence(idle)
+
+    def _announce_presence(self, idle: float | None) -> None:
+        connection = self._connection
+        if connection is None or connection.state != "connected":
+            return
+        status = presence_status(
+            dnd=self.policy.dnd.manual_active(self._clock()),
+            away_by_hand=self.away_by_hand,
+            idle_seconds=idle,
+            away_after_seconds=self.settings.away_after_idle_seconds,
+        )
+        changed = self.presence.update(status)
+        if changed is not None:
+            self.tasks.spawn(self._send_presence(changed), "sending presence")
 
     # -------------------------------------------------------------- windows
 
@@ -595,8 +783,7 @@ class Controller(QObject):
     def _on_dnd_requested(self, request: object) -> None:
         self.policy.dnd.apply_request(request)
         self.render_badge()
-        status = "dnd" if self.policy.dnd.manual_active(self._clock()) else "online"
-        self.tasks.spawn(self._send_presence(status), "sending presence")
+        self.check_presence()
 
     async def _send_presence(self, status: Any) -> None:
         connection = self._connection
@@ -608,6 +795,7 @@ class Controller(QObject):
     def settings_changed(self) -> None:
         """Apply settings that take effect at once (toast categories, badge scope, DND)."""
         self.policy.categories = self.settings.toast_categories
+        self.policy.muted_inboxes = self.settings.muted_inboxes
         self.policy.dnd.schedule = self.settings.dnd_schedule
         self.render_badge()
 

@@ -68,6 +68,7 @@ class ConnectionStatus:
         server_url: the server it talks to ("" when signed out).
         agent: the signed-in agent's email ("" before the server welcomed it).
         pid: the app's process id (``--status`` says whether it still runs).
+        problem: why the last connection attempt failed, for a person ("" if it did not).
     """
 
     state: str
@@ -75,6 +76,7 @@ class ConnectionStatus:
     server_url: str = ""
     agent: str = ""
     pid: int = 0
+    problem: str = ""
 
     @classmethod
     def now(cls, state: str, server_url: str = "", agent: str = "") -> ConnectionStatus:
@@ -101,6 +103,7 @@ def load_connection_status(data_dir: Path) -> ConnectionStatus | None:
             server_url=str(raw.get("server_url", "")),
             agent=str(raw.get("agent", "")),
             pid=int(raw.get("pid", 0)),
+            problem=str(raw.get("problem", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -138,6 +141,8 @@ def connection_text(status: ConnectionStatus | None, *, running: bool | None = T
     except ValueError:
         since = status.since
     state = _STATE_TEXT.get(status.state, status.state)
+    if status.problem and status.state in ("connecting", "disconnected"):
+        return f"{state} since {since}. {status.problem}"
     return f"{state} since {since}"
 
 
@@ -196,6 +201,17 @@ def _setting_text(value: Any) -> str:
     return str(value)
 
 
+def _shown_value(settings: Settings, key: str) -> Any:
+    """A setting's value as the status view may show it (a proxy password never is: the
+    text goes into support tickets)."""
+    value = settings.get(key)
+    if key == "proxy_server" and isinstance(value, str) and value:
+        from desktop_agent.platform.proxies import hide_password
+
+        return hide_password(value)
+    return value
+
+
 def _layer_text(settings: Settings, key: str) -> str:
     layer = settings.source(key)
     return "set by your organisation" if layer == "policy" else layer
@@ -228,8 +244,14 @@ async def _ask_toasts() -> Any:
     def ignore(_key: str, _conversation: str | None) -> None:
         return None
 
+    from desktop_agent.platform.notification_settings import notification_settings_for_platform
+
     toaster = DesktopNotifierToaster(ignore, ignore, app_name="Deskbell")
-    return await asyncio.wait_for(toaster.available(), TOAST_CHECK_SECONDS)
+    available = await asyncio.wait_for(toaster.available(), TOAST_CHECK_SECONDS)
+    refine = notification_settings_for_platform()
+    if refine is not None:
+        available = await asyncio.wait_for(refine.check(available), TOAST_CHECK_SECONDS)
+    return available
 
 
 def probe_notifications() -> Check:
@@ -246,6 +268,39 @@ def probe_notifications() -> Check:
         return Check("Notifications", WARN, f"could not ask the notification service: {exc}")
     del desktop_notifier
     return notifications_check(available)
+
+
+def probe_network(settings: Settings) -> Check:
+    """Load what the network settings need (truststore, the PAC engine, SOCKS) and say
+    how the server will be reached; FAIL when a library of the bundle does not load,
+    warn when the settings cannot be used."""
+    try:
+        from desktop_agent.platform.network import (
+            SETTING_KEYS,
+            NetworkAccess,
+            NetworkSettings,
+            TlsSetupError,
+        )
+
+        network = NetworkAccess.from_settings(
+            NetworkSettings.from_values({key: settings.get(key) for key in SETTING_KEYS})
+        )
+        from pypac.parser import PACFile
+        from python_socks.async_.asyncio import Proxy  # noqa: F401 -- websockets' SOCKS
+
+        PACFile('function FindProxyForURL(url, host) { return "DIRECT"; }')
+    except Exception as exc:  # a broken bundle: any import or engine failure
+        return Check("Network", FAIL, f"a network library does not load: {exc}")
+    trust = "system trust store"
+    if network.ca_file is not None:
+        trust += f" + {network.ca_file}"
+    try:
+        network.ssl_context()
+    except TlsSetupError as exc:
+        return Check("Network", WARN, str(exc))
+    detail = f"proxy: {network.proxy_description}; TLS: {trust}"
+    level = WARN if network.proxy_description.startswith("not usable") else OK
+    return Check("Network", level, detail)
 
 
 def probe_qt() -> Check:
@@ -321,7 +376,8 @@ def gather_health(
         keyring=keyring,
         policy_sources=tuple(describe_source(source) for source in policy_sources),
         settings=tuple(
-            (key, _setting_text(settings.get(key)), _layer_text(settings, key)) for key in SPECS
+            (key, _setting_text(_shown_value(settings, key)), _layer_text(settings, key))
+            for key in SPECS
         ),
         problems=tuple(problem.message for problem in settings.problems),
         checks=tuple(checks),
@@ -346,18 +402,19 @@ def run_selftest(
     inputs = inputs or HealthInputs()
     qt = probe_qt()
     settings = _load(inputs)
+    network = probe_network(settings)
     report = gather_health(
         settings,
         inputs.policy_sources,
         connection=None,
         notifications=probe_toasts(),
         keyring=keyring_check(),
-        checks=[qt],
+        checks=[qt, network],
     )
     kind = "installed build" if getattr(sys, "frozen", False) else "source"
     out(f"Deskbell self-test ({kind})\n")
     out(report.text())
-    failed = [c for c in (qt, report.notifications, report.keyring) if c.level == FAIL]
+    failed = [c for c in (qt, network, report.notifications, report.keyring) if c.level == FAIL]
     out("Self-test: " + ("FAILED: " + "; ".join(c.name for c in failed) if failed else "ok") + "\n")
     return 1 if failed else 0
 

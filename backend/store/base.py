@@ -12,12 +12,13 @@ says ``public_id``.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from backend import protocol
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ class ConversationFacts:
     status: protocol.ConversationStatus
     assignee: Agent | None
     inbox_members: frozenset[int]
+    waiting_since: str | None = None
+    """v1.1: see :attr:`backend.protocol.Conversation.waiting_since`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,10 @@ class Change:
     event: NewEvent | None = None
     publish_key: tuple[int, str] | None = None
     """(service token id, idempotency key): a key seen before makes the change a no-op."""
+    claim: tuple[int, int] | None = None
+    """(conversation id, agent id): assign unless another agent has it (else Conflict)."""
+    resolve: int | None = None
+    """A conversation id: its status becomes resolved and its wait ends."""
 
 
 class Delivered(NamedTuple):
@@ -207,6 +214,39 @@ class Committed:
     deliveries: list[Delivered] = field(default_factory=list)
     notifications: int = 0
     duplicate: bool = False
+    wait_started: str | None = None
+    """The message started a wait (its created_at)."""
+    wait_ended: str | None = None
+    """The change ended a wait that had started then (an agent reply, a resolve)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A conversation as the queue shows it (see :class:`protocol.QueueEntry`)."""
+
+    id: int
+    inbox_id: int
+    entry: protocol.QueueEntry
+
+
+@dataclass(frozen=True, slots=True)
+class DueStep:
+    """An escalation step that fell due, claimed by this node with its conversation."""
+
+    conversation_id: int
+    step: int
+    waiting_since: str
+    due_ms: int
+    target: str
+    early: bool
+    facts: ConversationFacts
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRow:
+    steps: tuple[tuple[int, str], ...]
+    """(after_s, target) in step order."""
+    unseen_after_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,3 +503,49 @@ class Store(abc.ABC):
         everything: bool = False,
     ) -> ReadResult:
         """Mark notifications read by seq, by conversation, or all (of a category)."""
+
+    # -- v1.1: waiting visitors ------------------------------------------------------------
+    @abc.abstractmethod
+    async def queue_rows(
+        self, *, inbox_ids: frozenset[int] | None = None, conversation_id: int | None = None
+    ) -> list[QueueRow]:
+        """Waiting conversations of ``inbox_ids``, longest wait first; or the one
+        ``conversation_id`` whether it waits or not (empty when it does not exist)."""
+
+    @abc.abstractmethod
+    async def unread_holders(self, conversation_id: int) -> list[int]:
+        """Agents with unread notifications of this conversation, by id."""
+
+    @abc.abstractmethod
+    async def set_policy(
+        self, inbox_id: int, steps: list[tuple[int, str]] | None, unseen_after_s: int | None
+    ) -> PolicyRow:
+        """Replace the steps (None: keep) and/or unseen_after_s (None: keep)."""
+
+    @abc.abstractmethod
+    async def policy(self, inbox_id: int) -> PolicyRow: ...
+
+    @abc.abstractmethod
+    async def fire_due_steps(
+        self,
+        now_ms: int,
+        limit: int,
+        event: Callable[[DueStep, tuple[int, ...]], NewEvent],
+    ) -> list[tuple[DueStep, NewEvent, Committed]]:
+        """Fire up to ``limit`` steps due at ``now_ms``: each claimed row is deleted and
+        its notifications stored in one transaction, so a step fires once whichever
+        node runs this, and never after its wait ended. ``event`` builds the
+        notification from the step and the agent ids its target names now."""
+
+    @abc.abstractmethod
+    async def mark_seen(self, agent_id: int, seqs: list[int]) -> None:
+        """The agent's desktop showed these notifications (unknown seqs are ignored)."""
+
+    @abc.abstractmethod
+    async def check_unseen(
+        self, now_ms: int, limit: int, available: Callable[[frozenset[int]], bool]
+    ) -> int:
+        """Settle up to ``limit`` seen checks due at ``now_ms``: for each whose
+        conversation still waits the same wait, unassigned, and whose notification
+        nobody saw (or whose recipients are not ``available``), make the next unfired
+        step due now, marked early. Returns how many steps were brought forward."""

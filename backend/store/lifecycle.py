@@ -93,12 +93,24 @@ REMOVE_INBOX = (
         "IN (SELECT id FROM conversations WHERE inbox_id = ?)",
     ),
     (
+        "seen_checks",
+        "DELETE FROM seen_checks WHERE conversation_id "
+        "IN (SELECT id FROM conversations WHERE inbox_id = ?)",
+    ),
+    (
+        "wait_steps",
+        "DELETE FROM wait_steps WHERE conversation_id "
+        "IN (SELECT id FROM conversations WHERE inbox_id = ?)",
+    ),
+    (
         "messages",
         "DELETE FROM messages WHERE conversation_id "
         "IN (SELECT id FROM conversations WHERE inbox_id = ?)",
     ),
     ("conversations", "DELETE FROM conversations WHERE inbox_id = ?"),
     ("memberships", "DELETE FROM inbox_members WHERE inbox_id = ?"),
+    ("policy_steps", "DELETE FROM policy_steps WHERE inbox_id = ?"),
+    ("policy", "DELETE FROM inbox_policies WHERE inbox_id = ?"),
     ("inbox", "DELETE FROM inboxes WHERE id = ?"),
 )
 

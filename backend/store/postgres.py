@@ -50,7 +50,7 @@ import msgspec
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.redact import redact_url
-from backend.store import lifecycle, queries, rows
+from backend.store import lifecycle, queries, rows, waiting_sql
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -60,11 +60,16 @@ from backend.store.base import (
     Committed,
     ConversationFacts,
     Delivered,
+    DueStep,
     ImportResult,
     ImportRow,
     Inbox,
     InboxRemoved,
     InboxSummary,
+    NewEvent,
+    NewMessage,
+    PolicyRow,
+    QueueRow,
     ReadResult,
     Store,
     Token,
@@ -936,6 +941,129 @@ class PostgresStore(Store):
 
         return await self._write(run)
 
+    # -- v1.1: waiting visitors -------------------------------------------------------
+    async def queue_rows(
+        self, *, inbox_ids: frozenset[int] | None = None, conversation_id: int | None = None
+    ) -> list[QueueRow]:
+        if conversation_id is not None:
+            sql = waiting_sql.QUEUE_SELECT + " WHERE c.id = $1"
+            value: Any = conversation_id
+        else:
+            if not inbox_ids:
+                return []
+            sql = (
+                waiting_sql.QUEUE_SELECT
+                + " WHERE c.waiting_since IS NOT NULL AND c.inbox_id = ANY($1::bigint[])"
+                + waiting_sql.QUEUE_ORDER
+            )
+            value = sorted(inbox_ids)
+        rows = await self._read(lambda c: c.fetch(sql, value))
+        return [waiting_sql.queue_row(row) for row in rows]
+
+    async def unread_holders(self, conversation_id: int) -> list[int]:
+        rows = await self._read(
+            lambda c: c.fetch(numbered(waiting_sql.UNREAD_HOLDERS), conversation_id)
+        )
+        return [r[0] for r in rows]
+
+    async def set_policy(
+        self, inbox_id: int, steps: list[tuple[int, str]] | None, unseen_after_s: int | None
+    ) -> PolicyRow:
+        async def run(conn: asyncpg.Connection) -> PolicyRow:
+            await conn.execute("SELECT 1 FROM inboxes WHERE id = $1 FOR UPDATE", inbox_id)
+            current = await _policy(conn, inbox_id)
+            unseen = current.unseen_after_s if unseen_after_s is None else unseen_after_s
+            await conn.execute(numbered(waiting_sql.UPSERT_POLICY), inbox_id, unseen, now_iso())
+            if steps is not None:
+                await conn.execute(numbered(waiting_sql.CLEAR_STEPS), inbox_id)
+                await conn.executemany(
+                    numbered(waiting_sql.ADD_STEP),
+                    [(inbox_id, k, after, to) for k, (after, to) in enumerate(steps, 1)],
+                )
+            return await _policy(conn, inbox_id)
+
+        result: PolicyRow = await self._write(run)
+        return result
+
+    async def policy(self, inbox_id: int) -> PolicyRow:
+        result: PolicyRow = await self._read(lambda c: _policy(c, inbox_id))
+        return result
+
+    async def fire_due_steps(
+        self,
+        now_ms: int,
+        limit: int,
+        event: Callable[[DueStep, tuple[int, ...]], NewEvent],
+    ) -> list[tuple[DueStep, NewEvent, Committed]]:
+        # One step per transaction: each takes its recipients' counter locks in agent
+        # order on its own, as every other commit does, so nodes never deadlock.
+        # SKIP LOCKED: a row another node is firing is passed over, not waited for.
+        due = numbered(waiting_sql.DUE) + " FOR UPDATE SKIP LOCKED"
+        public_ids = self._public_ids
+
+        async def one(
+            conn: asyncpg.Connection,
+        ) -> tuple[DueStep, NewEvent, Committed] | bool:
+            row = await conn.fetchrow(due, now_ms, 1)
+            if row is None:
+                return False
+            deleted = await conn.execute(numbered(waiting_sql.DELETE_STEP), row[0], row[1])
+            if _count(deleted) != 1:
+                return True  # another node fired it: the deleting transaction decides
+            facts = await _facts(conn, "c.id", row[0])
+            if facts is None or facts.waiting_since != row[2]:
+                return True  # a step of a wait that is over: dropped, look further
+            step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts)
+            new_event = event(step, await _step_recipients(conn, step))
+            return step, new_event, await _apply(conn, Change(event=new_event), public_ids)
+
+        fired = []
+        for _ in range(limit):
+            outcome = await self._write(one)
+            if outcome is False:
+                break
+            if not isinstance(outcome, bool):
+                fired.append(outcome)
+        return fired
+
+    async def mark_seen(self, agent_id: int, seqs: list[int]) -> None:
+        await self._write(
+            lambda c: c.executemany(
+                numbered(waiting_sql.MARK_SEEN), [(agent_id, seq) for seq in seqs]
+            )
+        )
+
+    async def check_unseen(
+        self, now_ms: int, limit: int, available: Callable[[frozenset[int]], bool]
+    ) -> int:
+        due = numbered(waiting_sql.DUE_CHECKS) + " FOR UPDATE SKIP LOCKED"
+
+        async def run(conn: asyncpg.Connection) -> int:
+            moved = 0
+            for event_id, conversation_id, since, seen in await conn.fetch(due, now_ms, limit):
+                await conn.execute(numbered(waiting_sql.DELETE_CHECK), event_id)
+                if not await conn.fetchval(
+                    numbered(waiting_sql.STILL_UNCLAIMED), conversation_id, since
+                ):
+                    continue
+                if seen:
+                    rows = await conn.fetch(numbered(waiting_sql.EVENT_RECIPIENTS), event_id)
+                    if available(frozenset(r[0] for r in rows)):
+                        continue
+                moved += _count(
+                    await conn.execute(
+                        numbered(waiting_sql.BRING_FORWARD),
+                        now_ms,
+                        conversation_id,
+                        conversation_id,
+                        since,
+                    )
+                )
+            return moved
+
+        result: int = await self._write(run)
+        return result
+
 
 def _fail(batch: list[tuple[Change, asyncio.Future[Committed]]], exc: DeskbellError) -> None:
     for _, future in batch:
@@ -1096,12 +1224,23 @@ async def _apply(
             body=msg.body,
             created_at=msg.created_at,
         )
+        await _wait_transition(conn, target, msg, result)
     if change.assign is not None:
         await conn.execute(
             "UPDATE conversations SET assignee_id = $1 WHERE id = $2",
             change.assign[1],
             change.assign[0],
         )
+    if change.claim is not None:
+        await _claim(conn, *change.claim)
+    if change.resolve is not None:
+        state = await conn.fetchrow(_WAIT_STATE, change.resolve)
+        if state is None:
+            raise NotFound("no such conversation")
+        await conn.execute(numbered(waiting_sql.RESOLVE), change.resolve)
+        await conn.execute(numbered(waiting_sql.DROP_STEPS), change.resolve)
+        await conn.execute(numbered(waiting_sql.DROP_CHECKS), change.resolve)
+        result.wait_ended = state[0]
     if change.event is not None and change.event.recipients:
         event = change.event
         event_conversation = (
@@ -1162,7 +1301,84 @@ async def _apply(
                 Delivered(agent_id, public_ids[agent_id], seq, protocol.unread_object(counts))
             )
         result.notifications = len(recipients)
+        if event.kind in waiting_sql.CHECKED_KINDS:
+            await conn.execute(
+                _ADD_CHECK,
+                waiting_sql.epoch_ms(event.created_at),
+                event_conversation,
+            )
     return result
+
+
+# The conversation row is locked first: a visitor message and a reply (or two visitor
+# messages) on different nodes then move the wait one after the other.
+_WAIT_STATE = numbered(waiting_sql.WAIT_STATE) + " FOR UPDATE"
+# The event's id is not returned by the fan-out statement: the session's last one.
+_ADD_CHECK = numbered(
+    waiting_sql.ADD_CHECK.replace("?", "currval(pg_get_serial_sequence('events', 'id'))", 1)
+)
+
+
+async def _wait_transition(
+    conn: asyncpg.Connection, conversation_id: int | None, msg: NewMessage, result: Committed
+) -> None:
+    """Start a wait at a visitor message, end it at an agent reply (with its steps)."""
+    state = await conn.fetchrow(_WAIT_STATE, conversation_id)
+    if state is None:
+        return
+    waiting_since, inbox_id, _ = state
+    if msg.author_kind == "visitor":
+        if waiting_since is None:
+            await conn.execute(numbered(waiting_sql.START_WAIT), msg.created_at, conversation_id)
+            await conn.execute(
+                numbered(waiting_sql.SCHEDULE),
+                conversation_id,
+                msg.created_at,
+                waiting_sql.epoch_ms(msg.created_at),
+                inbox_id,
+            )
+            result.wait_started = msg.created_at
+    elif msg.author_kind == "agent" and waiting_since is not None:
+        await conn.execute(numbered(waiting_sql.END_WAIT), conversation_id)
+        await conn.execute(numbered(waiting_sql.DROP_STEPS), conversation_id)
+        await conn.execute(numbered(waiting_sql.DROP_CHECKS), conversation_id)
+        result.wait_ended = waiting_since
+
+
+async def _claim(conn: asyncpg.Connection, conversation_id: int, agent_id: int) -> None:
+    # READ COMMITTED: a claim that waited for another's row lock re-checks the WHERE
+    # against the committed row, so it matches nothing once the other one won.
+    if await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
+        return
+    holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
+    if holder is None:
+        raise NotFound("no such conversation")
+    raise Conflict(f"{holder[0]} has taken this conversation already")
+
+
+async def _policy(conn: asyncpg.Connection, inbox_id: int) -> PolicyRow:
+    unseen = await conn.fetchval(numbered(waiting_sql.POLICY), inbox_id)
+    steps = await conn.fetch(numbered(waiting_sql.POLICY_STEPS), inbox_id)
+    return PolicyRow(
+        tuple((r[0], r[1]) for r in steps),
+        protocol.DEFAULT_UNSEEN_AFTER_S if unseen is None else unseen,
+    )
+
+
+async def _step_recipients(conn: asyncpg.Connection, step: DueStep) -> tuple[int, ...]:
+    """The agents a step's target names now (see protocol.EscalationStep)."""
+    target, facts = step.target, step.facts
+    if target == "inbox":
+        if facts.assignee is not None:
+            return (facts.assignee.id,)
+        return tuple(sorted(facts.inbox_members))
+    if target.startswith("inbox:"):
+        inbox_id = await conn.fetchval(
+            numbered(waiting_sql.INBOX_BY_NAME), target.removeprefix("inbox:")
+        )
+        return () if inbox_id is None else tuple(sorted(await _members(conn, inbox_id)))
+    agent_id = await conn.fetchval(numbered(waiting_sql.AGENT_BY_EMAIL), target)
+    return () if agent_id is None else (agent_id,)
 
 
 async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:

@@ -68,7 +68,7 @@ def agent(row: Sequence[Any], inboxes: tuple[str, ...], *, with_password: bool =
 FACTS_COLUMNS = {
     column: (
         "SELECT c.id, c.public_id, i.id, i.public_id, i.name, "  # noqa: S608 - our literals
-        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name "
+        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name, c.waiting_since "
         "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
         f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
     )
@@ -89,4 +89,5 @@ def conversation_facts(row: Sequence[Any], inbox_members: frozenset[int]) -> Con
         status=row[6],
         assignee=assignee,
         inbox_members=inbox_members,
+        waiting_since=row[11],
     )

@@ -29,12 +29,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
-from backend.store import lifecycle, queries, rows
+from backend.store import lifecycle, queries, rows, waiting_sql
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -44,11 +44,16 @@ from backend.store.base import (
     Committed,
     ConversationFacts,
     Delivered,
+    DueStep,
     ImportResult,
     ImportRow,
     Inbox,
     InboxRemoved,
     InboxSummary,
+    NewEvent,
+    NewMessage,
+    PolicyRow,
+    QueueRow,
     ReadResult,
     Store,
     Token,
@@ -689,11 +694,22 @@ class SQLiteStore(Store):
                 body=msg.body,
                 created_at=msg.created_at,
             )
+            _wait_transition(conn, target, msg, result)
         if change.assign is not None:
             conn.execute(
                 "UPDATE conversations SET assignee_id = ? WHERE id = ?",
                 (change.assign[1], change.assign[0]),
             )
+        if change.claim is not None:
+            _claim(conn, *change.claim)
+        if change.resolve is not None:
+            state = conn.execute(waiting_sql.WAIT_STATE, (change.resolve,)).fetchone()
+            if state is None:
+                raise NotFound("no such conversation")
+            conn.execute(waiting_sql.RESOLVE, (change.resolve,))
+            conn.execute(waiting_sql.DROP_STEPS, (change.resolve,))
+            conn.execute(waiting_sql.DROP_CHECKS, (change.resolve,))
+            result.wait_ended = state[0]
         pending_counts: list[tuple[int, int]] = []
         if change.event is not None and change.event.recipients:
             event = change.event
@@ -742,6 +758,11 @@ class SQLiteStore(Store):
                     writer.pending_since = time.monotonic()
                 writer.pending += len(rows)
             result.notifications = len(rows)
+            if event.kind in waiting_sql.CHECKED_KINDS:
+                conn.execute(
+                    waiting_sql.ADD_CHECK,
+                    (event_id, waiting_sql.epoch_ms(event.created_at), event_conversation),
+                )
         if change.publish_key is not None:
             conn.execute(
                 "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
@@ -845,6 +866,164 @@ class SQLiteStore(Store):
             )
 
         return await self._write(run)
+
+    # -- v1.1: waiting visitors -------------------------------------------------------
+    async def queue_rows(
+        self, *, inbox_ids: frozenset[int] | None = None, conversation_id: int | None = None
+    ) -> list[QueueRow]:
+        if conversation_id is not None:
+            sql = waiting_sql.QUEUE_SELECT + " WHERE c.id = ?"
+            params: tuple[Any, ...] = (conversation_id,)
+        else:
+            marks = ",".join("?" * len(inbox_ids or ()))
+            if not marks:
+                return []
+            sql = (
+                waiting_sql.QUEUE_SELECT
+                + f" WHERE c.waiting_since IS NOT NULL AND c.inbox_id IN ({marks})"
+                + waiting_sql.QUEUE_ORDER
+            )
+            params = tuple(sorted(inbox_ids or ()))
+        rows = await self._read(lambda c: c.execute(sql, params).fetchall())
+        return [waiting_sql.queue_row(row) for row in rows]
+
+    async def unread_holders(self, conversation_id: int) -> list[int]:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> list[int]:
+            writer.index_pending(conn)
+            return [r[0] for r in conn.execute(waiting_sql.UNREAD_HOLDERS, (conversation_id,))]
+
+        return await self._write(run)
+
+    async def set_policy(
+        self, inbox_id: int, steps: list[tuple[int, str]] | None, unseen_after_s: int | None
+    ) -> PolicyRow:
+        def run(conn: sqlite3.Connection) -> PolicyRow:
+            current = _policy(conn, inbox_id)
+            unseen = current.unseen_after_s if unseen_after_s is None else unseen_after_s
+            conn.execute(waiting_sql.UPSERT_POLICY, (inbox_id, unseen, now_iso()))
+            if steps is not None:
+                conn.execute(waiting_sql.CLEAR_STEPS, (inbox_id,))
+                conn.executemany(
+                    waiting_sql.ADD_STEP,
+                    [(inbox_id, k, after, to) for k, (after, to) in enumerate(steps, 1)],
+                )
+            return _policy(conn, inbox_id)
+
+        return await self._write(run)
+
+    async def policy(self, inbox_id: int) -> PolicyRow:
+        return await self._read(lambda c: _policy(c, inbox_id))
+
+    async def fire_due_steps(
+        self,
+        now_ms: int,
+        limit: int,
+        event: Callable[[DueStep, tuple[int, ...]], NewEvent],
+    ) -> list[tuple[DueStep, NewEvent, Committed]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[DueStep, NewEvent, Committed]]:
+            fired = []
+            for row in conn.execute(waiting_sql.DUE, (now_ms, limit)).fetchall():
+                conn.execute(waiting_sql.DELETE_STEP, (row[0], row[1]))
+                facts = _facts(conn, "c.id", row[0])
+                if facts is None or facts.waiting_since != row[2]:
+                    continue  # a step of a wait that is over (never left behind, but safe)
+                step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts)
+                new_event = event(step, _step_recipients(conn, step))
+                fired.append((step, new_event, self._apply(conn, Change(event=new_event))))
+            return fired
+
+        return await self._write(run)
+
+    async def mark_seen(self, agent_id: int, seqs: list[int]) -> None:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> None:
+            writer.index_pending(conn)
+            conn.executemany(waiting_sql.MARK_SEEN, [(agent_id, seq) for seq in seqs])
+
+        await self._write(run)
+
+    async def check_unseen(
+        self, now_ms: int, limit: int, available: Callable[[frozenset[int]], bool]
+    ) -> int:
+        writer = self._writer
+
+        def run(conn: sqlite3.Connection) -> int:
+            writer.index_pending(conn)
+            moved = 0
+            for event_id, conversation_id, since, seen in conn.execute(
+                waiting_sql.DUE_CHECKS, (now_ms, limit)
+            ).fetchall():
+                conn.execute(waiting_sql.DELETE_CHECK, (event_id,))
+                if not conn.execute(
+                    waiting_sql.STILL_UNCLAIMED, (conversation_id, since)
+                ).fetchone():
+                    continue
+                if seen:
+                    recipients = conn.execute(waiting_sql.EVENT_RECIPIENTS, (event_id,))
+                    if available(frozenset(r[0] for r in recipients)):
+                        continue
+                moved += conn.execute(
+                    waiting_sql.BRING_FORWARD, (now_ms, conversation_id, conversation_id, since)
+                ).rowcount
+            return moved
+
+        return await self._write(run)
+
+
+def _wait_transition(
+    conn: sqlite3.Connection, conversation_id: int | None, msg: NewMessage, result: Committed
+) -> None:
+    """Start a wait at a visitor message, end it at an agent reply (with its steps)."""
+    state = conn.execute(waiting_sql.WAIT_STATE, (conversation_id,)).fetchone()
+    if state is None:
+        return
+    waiting_since, inbox_id, _ = state
+    if msg.author_kind == "visitor":
+        if waiting_since is None:
+            conn.execute(waiting_sql.START_WAIT, (msg.created_at, conversation_id))
+            conn.execute(
+                waiting_sql.SCHEDULE,
+                (conversation_id, msg.created_at, waiting_sql.epoch_ms(msg.created_at), inbox_id),
+            )
+            result.wait_started = msg.created_at
+    elif msg.author_kind == "agent" and waiting_since is not None:
+        conn.execute(waiting_sql.END_WAIT, (conversation_id,))
+        conn.execute(waiting_sql.DROP_STEPS, (conversation_id,))
+        conn.execute(waiting_sql.DROP_CHECKS, (conversation_id,))
+        result.wait_ended = waiting_since
+
+
+def _claim(conn: sqlite3.Connection, conversation_id: int, agent_id: int) -> None:
+    if conn.execute(waiting_sql.CLAIM, (agent_id, conversation_id, agent_id)).fetchone():
+        return
+    holder = conn.execute(waiting_sql.HOLDER, (conversation_id,)).fetchone()
+    if holder is None:
+        raise NotFound("no such conversation")
+    raise Conflict(f"{holder[0]} has taken this conversation already")
+
+
+def _policy(conn: sqlite3.Connection, inbox_id: int) -> PolicyRow:
+    row = conn.execute(waiting_sql.POLICY, (inbox_id,)).fetchone()
+    steps = conn.execute(waiting_sql.POLICY_STEPS, (inbox_id,)).fetchall()
+    unseen = protocol.DEFAULT_UNSEEN_AFTER_S if row is None else row[0]
+    return PolicyRow(tuple((after, to) for after, to in steps), unseen)
+
+
+def _step_recipients(conn: sqlite3.Connection, step: DueStep) -> tuple[int, ...]:
+    """The agents a step's target names now (see protocol.EscalationStep)."""
+    target, facts = step.target, step.facts
+    if target == "inbox":
+        if facts.assignee is not None:
+            return (facts.assignee.id,)
+        return tuple(sorted(facts.inbox_members))
+    if target.startswith("inbox:"):
+        row = conn.execute(waiting_sql.INBOX_BY_NAME, (target.removeprefix("inbox:"),)).fetchone()
+        return () if row is None else tuple(sorted(_members(conn, row[0])))
+    row = conn.execute(waiting_sql.AGENT_BY_EMAIL, (target,)).fetchone()
+    return () if row is None else (row[0],)
 
 
 def _prepare_folder(path: Path, make_folders: bool) -> Path | None:

@@ -2,8 +2,10 @@
  *
  * It talks to the backend over WebSocket /visitor (subprotocol deskbell.v1; frames in
  * docs/protocol.md): `start` opens a conversation and returns a visitor token, `attach`
- * resumes one with that token, `send` adds a message; the server pushes `message` and
- * `status` frames for the conversation.
+ * resumes one with that token, `send` adds a message; the server pushes `message`,
+ * `status` and `team_status` frames for the conversation (`team_status` with `busy`
+ * true: the wait escalated past its last step or nobody of the inbox is online, and the
+ * visitor is told so honestly, until an agent answers or `busy` turns false).
  *
  * Rules this file keeps:
  * - Visitor and agent text is untrusted. It only ever reaches the page through
@@ -251,6 +253,7 @@
     startButton: $("start-button"),
     transcript: $("transcript"),
     ended: $("ended"),
+    busyLine: $("busy-line"),
     endedText: $("ended-text"),
     newConversation: $("new-conversation"),
     composer: $("composer"),
@@ -378,6 +381,7 @@
 
   function renderConversation(conversation) {
     state.conversation = { id: conversation.id, status: conversation.status };
+    showBusy(conversation.busy === true);
     el.transcript.setAttribute("aria-busy", "true"); // do not read the whole history aloud
     el.transcript.replaceChildren();
     state.nodes.clear();
@@ -397,6 +401,12 @@
       el.ended.hidden = true;
       el.composer.hidden = false;
     }
+  }
+
+  /** The honest line while nobody can answer soon; the server's `team_status` decides. */
+  function showBusy(busy) {
+    const resolved = state.conversation && state.conversation.status === "resolved";
+    el.busyLine.hidden = !busy || resolved;
   }
 
   function endConversation(text) {
@@ -503,12 +513,16 @@
         return;
       }
       addMessage(message);
+      if (message.author.kind === "agent") showBusy(false); // an answer came
       if (message.author.kind !== "visitor" && document.hidden) {
         state.unseen += 1;
         document.title = `(${state.unseen}) ${baseTitle}`;
       }
     } else if (frame.type === "status") {
       showStatus(frame.status);
+      if (frame.status === "resolved") showBusy(false);
+    } else if (frame.type === "team_status") {
+      showBusy(frame.busy === true);
     }
   }
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from desktop_agent.core.dnd import DndSchedule
 from desktop_agent.core.server_url import normalize_server_url
@@ -97,6 +98,96 @@ def _parse_server_url(value: Any) -> str:
     return normalize_server_url(value) if value.strip() else ""
 
 
+_SOUND_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SOUND_OFF = "off"
+SOUND_DEFAULT = "default"
+MAX_IDLE_MINUTES = 24 * 60
+
+
+def _parse_inbox_names(value: Any) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ValueError('expected a list of inbox names like ["Sales", "Billing"]')
+    cleaned = [" ".join(i.split()) for i in items if i.strip()]
+    return sorted(set(cleaned), key=cleaned.index)
+
+
+def _parse_inbox_sounds(value: Any) -> dict[str, str]:
+    """``{"Support" = "phone-incoming-call", "Sales" = "off"}``, or the list form
+    ``["Support=phone-incoming-call", "Sales=off"]`` that registry and plist lists give."""
+    if isinstance(value, str):
+        value = [item for item in value.split(",") if item.strip()]
+    if isinstance(value, list):
+        pairs: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise ValueError('expected entries like "Support=off"')
+            inbox, _, sound = item.partition("=")
+            pairs[inbox] = sound
+        value = pairs
+    if not isinstance(value, dict):
+        raise ValueError('expected a table like {Support = "default", Sales = "off"}')
+    sounds: dict[str, str] = {}
+    for inbox, sound in value.items():
+        name = " ".join(str(inbox).split())
+        text = sound.strip().lower() if isinstance(sound, str) else ""
+        if not name or not _SOUND_NAME.match(text):
+            raise ValueError(
+                f"the sound for {name or 'an inbox'!r} must be off, default or a sound "
+                "name like message-new-instant"
+            )
+        sounds[name] = text
+    return sounds
+
+
+def _parse_idle_minutes(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_IDLE_MINUTES:
+        return value
+    raise ValueError(f"expected whole minutes from 0 (never) to {MAX_IDLE_MINUTES}")
+
+
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h", "socks4", "socks4a")
+
+
+def _parse_proxy_server(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a proxy address like http://proxy.example.org:3128")
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in _PROXY_SCHEMES or not parts.hostname:
+        raise ValueError(
+            "expected a proxy address like http://proxy.example.org:3128 or "
+            f"socks5://proxy.example.org:1080 (schemes: {', '.join(_PROXY_SCHEMES)})"
+        )
+    return text
+
+
+def _parse_pac_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(
+            "expected the address of a PAC file like http://wpad.example.org/proxy.pac"
+        )
+    text = value.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+        return text
+    if parts.scheme.lower() == "file" or Path(text).is_absolute():
+        return text
+    raise ValueError("expected an http(s):// or file:// address of a PAC file, or an absolute path")
+
+
+def _parse_path(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected the path of a file")
+    return value.strip()
+
+
 def _parse_schedule(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -123,6 +214,9 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec("badge_scope", "chat", _choice("chat", "all"), "BadgeScope"),
         SettingSpec("sound", False, _parse_bool, None),
         SettingSpec("dnd_schedule", None, _parse_schedule, None),
+        SettingSpec("muted_inboxes", [], _parse_inbox_names, "MutedInboxes"),
+        SettingSpec("inbox_sounds", {}, _parse_inbox_sounds, "InboxSounds"),
+        SettingSpec("away_after_idle_minutes", 10, _parse_idle_minutes, "AwayWhenIdleMinutes"),
         SettingSpec(
             "log_level",
             "INFO",
@@ -133,6 +227,12 @@ SPECS: dict[str, SettingSpec] = {
         SettingSpec(
             "update_check_disabled", False, _parse_bool, "DisableUpdateCheck", user_may_set=False
         ),
+        SettingSpec(
+            "proxy_mode", "system", _choice("system", "direct", "manual", "pac"), "ProxyMode"
+        ),
+        SettingSpec("proxy_server", "", _parse_proxy_server, "ProxyServer"),
+        SettingSpec("proxy_pac_url", "", _parse_pac_url, "ProxyPacUrl"),
+        SettingSpec("ca_file", "", _parse_path, "CaFile"),
     )
 }
 _BY_POLICY_NAME = {spec.policy_name: spec for spec in SPECS.values() if spec.policy_name}
@@ -489,6 +589,28 @@ class Settings:
     def dnd_schedule(self) -> DndSchedule | None:
         value = self.get("dnd_schedule")
         return DndSchedule.from_setting(value) if value is not None else None
+
+    @property
+    def muted_inboxes(self) -> frozenset[str]:
+        return frozenset(self.get("muted_inboxes"))
+
+    @property
+    def away_after_idle_seconds(self) -> int:
+        """Idle time after which the agent shows as away (0: never)."""
+        return int(self.get("away_after_idle_minutes")) * 60
+
+    def toast_sound(self, inbox: str | None, *, urgent: bool = False) -> str | None:
+        """The sound a toast of ``inbox`` plays: None (silent), "default", or a name.
+
+        The inbox's own sound wins; else the global switch. An urgent toast (an
+        escalation) always plays one: the inbox's, or the default when it is off.
+        """
+        chosen = self.get("inbox_sounds").get(inbox) if inbox else None
+        if chosen is None:
+            chosen = SOUND_DEFAULT if self.get("sound") else SOUND_OFF
+        if chosen == SOUND_OFF:
+            return SOUND_DEFAULT if urgent else None
+        return str(chosen)
 
     @property
     def sign_out_disabled(self) -> bool:

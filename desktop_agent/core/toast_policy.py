@@ -9,6 +9,10 @@ Pure decisions, no Qt and no clock: every call takes ``now``. The rules, in orde
 4. More than ``rate_limit`` new toasts within ``rate_window`` turn into one summary
    toast, updated while the flood lasts.
 5. After a reconnect, what arrived while away is one summary toast, not a flood.
+6. Escalations (``chat.conversation.waiting``) are urgent: they replace the
+   conversation's toast, are never folded into a summary, and toast even for a muted
+   inbox (IT's escalation policy addressed them to this agent); muted inboxes toast
+   nothing else.
 
 Toast text is plain text; the toaster escapes it for notification servers that read markup.
 """
@@ -21,7 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from backend.protocol import KIND_CONVERSATION_ASSIGNED, Notification
+from backend.protocol import (
+    KIND_CONVERSATION_ASSIGNED,
+    KIND_CONVERSATION_CREATED,
+    KIND_CONVERSATION_WAITING,
+    KIND_MESSAGE_CREATED,
+    Notification,
+)
 from desktop_agent.core.display_text import shorten
 from desktop_agent.core.dnd import DoNotDisturb
 
@@ -44,6 +54,10 @@ class ShowToast:
         body: plain-text preview.
         conversation_id: what a click opens, if anything.
         replaces: the key of the toast this one updates, or None for a new toast.
+        notification_ids: the notifications this toast stands for (for ``seen``).
+        urgent: an escalation: shown as critical, with a sound.
+        inbox: the inbox's name, when known (per-inbox sound).
+        kind: the kind of the newest notification behind it.
     """
 
     key: str
@@ -51,6 +65,10 @@ class ShowToast:
     body: str
     conversation_id: str | None
     replaces: str | None = None
+    notification_ids: tuple[str, ...] = ()
+    urgent: bool = False
+    inbox: str | None = None
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,7 @@ class SummaryToast:
     title: str
     body: str
     replaces: str | None = None
+    notification_ids: tuple[str, ...] = ()
 
 
 ToastDecision = ShowToast | SummaryToast
@@ -75,6 +94,7 @@ ToastDecision = ShowToast | SummaryToast
 class _Burst:
     count: int
     last_at: datetime
+    ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +102,7 @@ class _Summary:
     count: int
     last_at: datetime
     names: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
 
 class ToastPolicy:
@@ -123,6 +144,8 @@ class ToastPolicy:
         self._shown_at: deque[datetime] = deque()
         self._summary: _Summary | None = None
         self._own_actions: dict[str, datetime] = {}
+        self.muted_inboxes: frozenset[str] = frozenset()
+        """Inbox names whose notifications do not toast (escalations still do)."""
 
     # ------------------------------------------------------------------ inputs
 
@@ -156,6 +179,9 @@ class ToastPolicy:
             return False
         if self.dnd.active(now):
             return False
+        urgent = notification.kind == KIND_CONVERSATION_WAITING
+        if not urgent and _inbox_name(notification.data) in self.muted_inboxes:
+            return False
         conversation_id = notification.conversation_id
         if conversation_id is not None and conversation_id == self._focused:
             return False
@@ -166,20 +192,25 @@ class ToastPolicy:
         if not self.wants_toast(notification, now):
             return None
         conversation_id = notification.conversation_id
+        if conversation_id is not None and notification.kind == KIND_CONVERSATION_WAITING:
+            return self._escalation_toast(notification, now)
         if conversation_id is not None:
             burst = self._bursts.get(conversation_id)
             if burst is not None and now - burst.last_at <= self._burst_window:
                 burst.count += 1
                 burst.last_at = now
-                return self._conversation_toast(notification, burst.count)
+                burst.ids.append(notification.id)
+                return self._conversation_toast(notification, burst.count, burst.ids)
         if self._summarizing(now):
             return self._add_to_summary(notification, now)
         self._shown_at.append(now)
         if conversation_id is not None:
-            self._bursts[conversation_id] = _Burst(count=1, last_at=now)
-            return self._conversation_toast(notification, 1)
+            self._bursts[conversation_id] = _Burst(count=1, last_at=now, ids=[notification.id])
+            return self._conversation_toast(notification, 1, [notification.id])
         key = f"notification:{notification.id}"
-        return self._show(key, notification.title, _preview(notification.body), None)
+        return self._show(
+            key, notification.title, _preview(notification.body), None, ids=(notification.id,)
+        )
 
     def on_resumed(
         self,
@@ -209,7 +240,7 @@ class ToastPolicy:
         body = f"From {people}. Open Deskbell to read them."
         replaces = RESUME_KEY if RESUME_KEY in self._on_screen else None
         self._on_screen.add(RESUME_KEY)
-        return SummaryToast(RESUME_KEY, title, body, replaces)
+        return SummaryToast(RESUME_KEY, title, body, replaces, tuple(n.id for n in wanted))
 
     # ----------------------------------------------------------------- helpers
 
@@ -240,6 +271,7 @@ class ToastPolicy:
             summary = self._summary = _Summary(count=0, last_at=now)
         summary.count += 1
         summary.last_at = now
+        summary.ids.append(notification.id)
         name = _visitor_name(notification)
         if name not in summary.names:
             summary.names.append(name)
@@ -248,9 +280,39 @@ class ToastPolicy:
         body = f"From {_join_names(summary.names)}. Open Deskbell to see them all."
         replaces = SUMMARY_KEY if SUMMARY_KEY in self._on_screen else None
         self._on_screen.add(SUMMARY_KEY)
-        return SummaryToast(SUMMARY_KEY, title, body, replaces)
+        return SummaryToast(SUMMARY_KEY, title, body, replaces, tuple(summary.ids))
 
-    def _conversation_toast(self, notification: Notification, count: int) -> ShowToast:
+    def _escalation_toast(self, notification: Notification, now: datetime) -> ShowToast:
+        """An escalation: urgent, in place of the conversation's toast, never summarized.
+
+        It ends the conversation's burst: the next message is news again, not "4 new".
+        """
+        assert notification.conversation_id is not None
+        self._bursts.pop(notification.conversation_id, None)
+        waited = notification.data.get("waited_s")
+        minutes = waited // 60 if isinstance(waited, int) and not isinstance(waited, bool) else 0
+        visitor = shorten(_visitor_name(notification), TITLE_NAME_CHARS)
+        inbox = _inbox_name(notification.data)
+        title = (
+            f"Still waiting ({minutes} min): {visitor}" if minutes else f"Still waiting: {visitor}"
+        )
+        if inbox:
+            title += f" · {shorten(inbox, TITLE_INBOX_CHARS)}"
+        body = _preview(notification.body) or "Nobody has answered this visitor yet."
+        return self._show(
+            f"conversation:{notification.conversation_id}",
+            title,
+            body,
+            notification.conversation_id,
+            ids=(notification.id,),
+            urgent=True,
+            inbox=inbox,
+            kind=notification.kind,
+        )
+
+    def _conversation_toast(
+        self, notification: Notification, count: int, ids: list[str]
+    ) -> ShowToast:
         assert notification.conversation_id is not None
         visitor = _visitor_name(notification)
         inbox = _inbox_name(notification.data)
@@ -264,12 +326,45 @@ class ToastPolicy:
         if count > 1:
             body = f"{count} new messages from {visitor}. Latest: {preview}"
         key = f"conversation:{notification.conversation_id}"
-        return self._show(key, title, body, notification.conversation_id)
+        return self._show(
+            key,
+            title,
+            body,
+            notification.conversation_id,
+            ids=tuple(ids),
+            inbox=inbox,
+            kind=notification.kind,
+        )
 
-    def _show(self, key: str, title: str, body: str, conversation_id: str | None) -> ShowToast:
+    def _show(
+        self,
+        key: str,
+        title: str,
+        body: str,
+        conversation_id: str | None,
+        *,
+        ids: tuple[str, ...] = (),
+        urgent: bool = False,
+        inbox: str | None = None,
+        kind: str = "",
+    ) -> ShowToast:
         replaces = key if key in self._on_screen else None
         self._on_screen.add(key)
-        return ShowToast(key, title, body, conversation_id, replaces)
+        return ShowToast(key, title, body, conversation_id, replaces, ids, urgent, inbox, kind)
+
+
+CLAIMABLE_KINDS = frozenset(
+    {KIND_CONVERSATION_CREATED, KIND_MESSAGE_CREATED, KIND_CONVERSATION_WAITING}
+)
+"""Kinds whose toast offers Accept while the conversation has no assignee."""
+
+
+def offers_accept(kind: str, assigned: bool) -> bool:
+    """Whether a conversation toast of ``kind`` shows an Accept button.
+
+    ``assigned``: the conversation has an assignee (as the waiting queue last said).
+    """
+    return kind in CLAIMABLE_KINDS and not assigned
 
 
 def _preview(text: str) -> str:

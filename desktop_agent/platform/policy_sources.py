@@ -2,7 +2,8 @@
 
 Every source yields the same policy names (``ServerUrl``, ``LockServerUrl``,
 ``AutoStart``, ``ToastCategories``, ``BadgeScope``, ``DisableSignOut``,
-``DisableUpdateCheck``, ``LogLevel``)
+``DisableUpdateCheck``, ``LogLevel``, ``MutedInboxes``, ``InboxSounds``,
+``AwayWhenIdleMinutes``)
 with the same meaning; :class:`~desktop_agent.core.settings.Settings` parses and
 checks the values, so a registry DWORD ``1``, a plist ``<true/>`` and a TOML ``true``
 all mean the same.

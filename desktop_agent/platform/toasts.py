@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import logging
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +21,15 @@ from desktop_agent.platform.notification_server import (
     ServerInfo,
     query_server,
 )
+from desktop_agent.platform.toast_links import conversation_of, toast_identifier
 
 logger = logging.getLogger(__name__)
 
-ToastAction = Literal["open", "mark_read"]
+ToastAction = Literal["open", "mark_read", "accept"]
 ToastCallback = Callable[[str, "str | None"], None]
 """Called with (key, conversation_id)."""
 
-ACTION_LABELS: dict[str, str] = {"open": "Open", "mark_read": "Mark read"}
+ACTION_LABELS: dict[str, str] = {"open": "Open", "mark_read": "Mark read", "accept": "Accept"}
 
 DESKTOP_ENTRY = "deskbell"
 """The .desktop file's name (packaging/linux/deskbell.desktop) and the themed icon's."""
@@ -40,11 +40,19 @@ SOUND_NAMES: dict[str, str] = {
     "win32": "ms-winsoundevent:Notification.IM",
 }
 """The new-message sound by platform; macOS (and anything else) plays its default."""
+URGENT_SOUND_NAMES: dict[str, str] = {
+    # freedesktop Sound Naming Specification, "Alarm": needs attention now.
+    "linux": "dialog-warning",
+    # Windows toast audio: the looping-free "Reminder" event, louder than IM.
+    "win32": "ms-winsoundevent:Notification.Reminder",
+}
+"""The escalation sound by platform; macOS plays its default (with a time-sensitive
+interruption level where the OS has one)."""
 
 
-def toast_sound_name(platform: str = sys.platform) -> str | None:
+def toast_sound_name(platform: str = sys.platform, *, urgent: bool = False) -> str | None:
     """The sound name a toast asks for on ``platform``; None for the system default."""
-    for prefix, name in SOUND_NAMES.items():
+    for prefix, name in (URGENT_SOUND_NAMES if urgent else SOUND_NAMES).items():
         if platform.startswith(prefix):
             return name
     return None
@@ -77,6 +85,16 @@ class ToastRequest:
     actions: tuple[ToastAction, ...] = ("open", "mark_read")
     replaces: str | None = None
     sound: bool = False
+    urgent: bool = False
+    """An escalation: freedesktop urgency critical (stays until acted on), a sound
+    even when ``sound`` is off. desktop-notifier carries the same intent to Windows
+    (high priority, the Reminder sound) and macOS (time-sensitive interruption level,
+    the default sound)."""
+    notification_ids: tuple[str, ...] = ()
+    """The notifications behind the toast (for ``seen`` receipts)."""
+    sound_name: str | None = None
+    """A sound of the desktop's theme for this toast (per-inbox sound); None: the
+    platform's message sound."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +108,13 @@ class ToastAvailability:
 class Toaster(Protocol):
     """Shows toasts and reports clicks through the callbacks given to its constructor."""
 
-    async def show(self, request: ToastRequest) -> None:
+    on_accept: ToastCallback | None
+    """Called with (key, conversation_id) when "Accept" is pressed (None: ignored)."""
+
+    async def show(self, request: ToastRequest) -> bool:
         """Show `request`, replacing the toast of the same key and of `request.replaces`.
 
+        Returns whether the OS accepted the toast (the ``shown`` seen receipt).
         Never raises for a missing notification server: the toast is dropped and logged,
         and `available()` says why.
         """
@@ -162,6 +184,13 @@ class DesktopNotifierToaster:
                 path = Path(app_icon)
                 icon = Icon(path=path) if path.is_absolute() else Icon(name=app_icon)
             notifier = DesktopNotifier(app_name=app_name, app_icon=icon)
+            if sys.platform == "win32":
+                from desktop_agent.platform.windows_toasts import use_protocol_toasts
+
+                use_protocol_toasts(notifier)
+        # A click on a toast this process did not show (macOS relaunched Deskbell for
+        # it) arrives here, with only the toast's identifier to go on.
+        notifier.on_clicked = self._clicked_from_earlier_run
         self._notifier = notifier
         self._desktop_entry = desktop_entry
         if server_query is None and sys.platform.startswith("linux"):
@@ -170,9 +199,10 @@ class DesktopNotifierToaster:
         self._server: ServerInfo | None = None
         self._said_unavailable = False
         self._shown: dict[str, _Shown] = {}
+        self.on_accept: ToastCallback | None = None
 
-    async def show(self, request: ToastRequest) -> None:
-        from desktop_notifier import DEFAULT_SOUND, Button, Notification, Sound
+    async def show(self, request: ToastRequest) -> bool:
+        from desktop_notifier import DEFAULT_SOUND, Button, Notification, Sound, Urgency
 
         for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
             await self.withdraw(old_key)
@@ -187,12 +217,12 @@ class DesktopNotifierToaster:
                 if not self._said_unavailable:
                     logger.warning("%s (%s)", NO_SERVER_REASON, exc)
                     self._said_unavailable = True
-                return
+                return False
             self._said_unavailable = False
         escape = await self._body_needs_escaping()
         body = escape_markup(request.body) if escape else request.body
         key, conversation_id = request.key, request.conversation_id
-        identifier = str(uuid.uuid4())
+        identifier = toast_identifier(conversation_id)
         # The summary (title) is plain text by the notification spec; servers escape it
         # themselves, so escaping it here would show "&lt;" to the person.
         buttons = tuple(
@@ -211,7 +241,8 @@ class DesktopNotifierToaster:
             on_clicked=lambda: self._fire(self._on_activated, key, conversation_id, identifier),
             on_dismissed=lambda: self._forget(key, identifier),
             on_dispatched=lambda: dispatched.append(True),
-            sound=_sound(request.sound, DEFAULT_SOUND, Sound),
+            sound=_sound(request, DEFAULT_SOUND, Sound),
+            urgency=Urgency.Critical if request.urgent else Urgency.Normal,
             thread=key,
             identifier=identifier,
         )
@@ -219,11 +250,12 @@ class DesktopNotifierToaster:
         await self._notifier.send_notification(notification)
         if dispatched:
             self._shown[key] = _Shown(key, conversation_id, identifier)
-        else:
-            # desktop-notifier logs the cause and never raises; forget the server so the
-            # next toast (or available()) asks again.
-            self._server = None
-            logger.warning("toast %r was not shown: the notification server refused it", key)
+            return True
+        # desktop-notifier logs the cause and never raises; forget the server so the
+        # next toast (or available()) asks again.
+        self._server = None
+        logger.warning("toast %r was not shown: the notification server refused it", key)
+        return False
 
     async def withdraw(self, key: str) -> None:
         shown = self._shown.pop(key, None)
@@ -250,6 +282,12 @@ class DesktopNotifierToaster:
         if "actions" not in self._server.capabilities:
             return ToastAvailability(True, NO_ACTIONS_REASON)
         return ToastAvailability(True)
+
+    def _clicked_from_earlier_run(self, identifier: str) -> None:
+        try:
+            self._on_activated("", conversation_of(identifier))
+        except Exception:
+            logger.exception("toast click from an earlier run failed")
 
     async def _add_desktop_entry_hint(self) -> None:
         """Add the ``desktop-entry`` hint to every Notify call on D-Bus.
@@ -306,8 +344,14 @@ class DesktopNotifierToaster:
     def _button_handler(
         self, action: str, key: str, conversation_id: str | None, identifier: str
     ) -> Callable[[], None]:
+        if action == "accept":
+            return lambda: self._fire(self._accept, key, conversation_id, identifier)
         callback = self._on_mark_read if action == "mark_read" else self._on_activated
         return lambda: self._fire(callback, key, conversation_id, identifier)
+
+    def _accept(self, key: str, conversation_id: str | None) -> None:
+        if self.on_accept is not None:
+            self.on_accept(key, conversation_id)
 
     def _fire(
         self, callback: ToastCallback, key: str, conversation_id: str | None, identifier: str
@@ -327,11 +371,11 @@ class DesktopNotifierToaster:
             del self._shown[key]
 
 
-def _sound(wanted: bool, default: Any, sound_type: Any) -> Any:
+def _sound(request: ToastRequest, default: Any, sound_type: Any) -> Any:
     """The desktop-notifier sound for a toast: None (silent), a named one, or the default."""
-    if not wanted:
+    if not (request.sound or request.urgent):
         return None
-    name = toast_sound_name()
+    name = request.sound_name or toast_sound_name(urgent=request.urgent)
     return sound_type(name=name) if name else default
 
 
@@ -352,14 +396,16 @@ class RecordingToaster:
     """Toasts on the imaginary screen, by key."""
     withdrawn: list[str] = field(default_factory=list)
     """Keys withdrawn (explicitly or by a replacing toast), in order."""
+    on_accept: ToastCallback | None = None
 
-    async def show(self, request: ToastRequest) -> None:
+    async def show(self, request: ToastRequest) -> bool:
         self.requests.append(request)
         if not self.availability.ok:
-            return
+            return False
         for old_key in dict.fromkeys(k for k in (request.replaces, request.key) if k):
             await self.withdraw(old_key)
         self.visible[request.key] = request
+        return True
 
     async def withdraw(self, key: str) -> None:
         if self.visible.pop(key, None) is not None:
@@ -369,7 +415,8 @@ class RecordingToaster:
         return self.availability
 
     def activate(self, key: str, action: ToastAction = "open") -> None:
-        """Simulate a click on the toast `key` (body or "Open") or its "Mark read" button.
+        """Simulate a click on the toast `key` (body or "Open"), or its "Mark read" or
+        "Accept" button.
 
         Raises KeyError when no such toast is visible, and ValueError for a button the
         toast does not have: a person could not click either.
@@ -378,6 +425,10 @@ class RecordingToaster:
         if action not in request.actions and action != "open":
             raise ValueError(f"toast {key!r} has no {action!r} button")
         del self.visible[key]
+        if action == "accept":
+            if self.on_accept is not None:
+                self.on_accept(key, request.conversation_id)
+            return
         callback = self.on_mark_read if action == "mark_read" else self.on_activated
         callback(key, request.conversation_id)
 

@@ -63,11 +63,22 @@ def _unreachable(what: str, exc: BaseException) -> SsoFailed:
     )
 
 
-def _fetch_json(url: str, form: dict[str, str] | None = None) -> dict[str, Any]:
+def fetch_json(
+    url: str,
+    form: dict[str, str] | None = None,
+    opener: urllib.request.OpenerDirector | None = None,
+) -> dict[str, Any]:
+    """GET (or POST ``form`` to) ``url`` and return its JSON object.
+
+    Args:
+        opener: how to reach it (the app's proxy and TLS trust); urllib's default
+            (environment proxies, the default trust store) when None.
+    """
     data = urlencode(form).encode() if form is not None else None
     request = urllib.request.Request(url, data=data, headers={"Accept": "application/json"})  # noqa: S310
+    open_url = opener.open if opener is not None else urllib.request.urlopen
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+        with open_url(request, timeout=HTTP_TIMEOUT) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         # OAuth errors come as JSON with a 400: read them, the caller explains.
@@ -181,7 +192,7 @@ class SsoFlow:
         sign_in: SignIn,
         *,
         browser_timeout: float = BROWSER_TIMEOUT,
-        fetch_json: Callable[[str, dict[str, str] | None], dict[str, Any]] = _fetch_json,
+        fetch_json: Callable[[str, dict[str, str] | None], dict[str, Any]] = fetch_json,
     ) -> None:
         self.info = info
         self._open_browser = open_browser

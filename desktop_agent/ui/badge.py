@@ -6,6 +6,8 @@ pixels, so it stays crisp from 16 px to 64 px and on HiDPI screens. Three looks:
 - ``"normal"``: a golden bell; a red badge with the count when there is one;
 - ``"dnd"``: the bell muted, a blue crescent moon in the corner (the badge stays, so
   the count is still visible);
+- ``"waiting"``: the bell turns alarm orange: a visitor waits past the first
+  escalation step (the badge stays);
 - ``"disconnected"``: everything in greys with a slash through the bell, so a stale
   count can never be mistaken for a live one.
 """
@@ -19,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QIcon, QPainter, QPainte
 
 from desktop_agent.ui.icons import bell_path, moon_path
 
-IconState = Literal["normal", "dnd", "disconnected"]
+IconState = Literal["normal", "dnd", "disconnected", "waiting"]
 
 ICON_SIZES = (16, 20, 22, 24, 32, 48, 64)
 """Logical sizes put into the tray QIcon (each also at @2x)."""
@@ -28,6 +30,7 @@ BELL_GOLD = QColor("#f2b01e")
 BELL_OUTLINE = QColor("#5c4204")
 BADGE_RED = QColor("#e11d2a")
 MOON_BLUE = QColor("#3b6fe0")
+BELL_ALARM = QColor("#f97316")
 GREY_FILL = QColor("#a3a3a3")
 GREY_DARK = QColor("#4a4a4a")
 
@@ -82,8 +85,8 @@ def render_tray_icon(
     Raises:
         ValueError: unknown state or a size below 8.
     """
-    if state not in ("normal", "dnd", "disconnected"):
-        raise ValueError(f"unknown icon state {state!r}; use normal, dnd or disconnected")
+    if state not in ("normal", "dnd", "disconnected", "waiting"):
+        raise ValueError(f"unknown icon state {state!r}; use normal, dnd, disconnected or waiting")
     if size < 8:
         raise ValueError("icon size must be at least 8 px")
     pixels = max(1, round(size * device_pixel_ratio))
@@ -126,6 +129,8 @@ def make_tray_icon(count: int, state: IconState) -> QIcon:
 
 def _paint_bell(painter: QPainter, box: QRectF, state: IconState) -> None:
     fill = GREY_FILL if state == "disconnected" else BELL_GOLD
+    if state == "waiting":
+        fill = BELL_ALARM
     if state == "dnd":
         fill = QColor("#c9b27a")  # muted gold: still a bell, clearly quieter
     outline = GREY_DARK if state == "disconnected" else BELL_OUTLINE

@@ -8,7 +8,7 @@ server's answer comes back.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QTabBar,
@@ -74,6 +75,8 @@ class NotificationWindow(QWidget):
             On the Other tab it is emitted once per non-chat category with unread rows.
         moreHistoryRequested(int): the list is scrolled near its end: fetch the page
             before this ``seq``. Emitted once per page.
+        acceptRequested(str): "Accept" in a chat row's context menu: claim this
+            conversation.
     """
 
     conversationRequested = Signal(str)
@@ -81,6 +84,7 @@ class NotificationWindow(QWidget):
     urlRequested = Signal(str)
     markAllReadRequested = Signal(object)
     moreHistoryRequested = Signal(int)
+    acceptRequested = Signal(str)
 
     def __init__(
         self,
@@ -120,6 +124,9 @@ class NotificationWindow(QWidget):
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.view.setMouseTracking(True)
         self.view.clicked.connect(self._open)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.menu: QMenu | None = None
         for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             shortcut = QShortcut(QKeySequence(key), self.view)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -317,6 +324,23 @@ class NotificationWindow(QWidget):
             self.conversationRequested.emit(conversation_id)
         elif index.data(Role.Url):
             self.urlRequested.emit(index.data(Role.Url))
+
+    def context_menu_for(self, index: QModelIndex | QPersistentModelIndex) -> QMenu:
+        """The menu of a row: Open, and Accept on chat rows of a conversation."""
+        menu = QMenu(self)
+        menu.addAction("Open").triggered.connect(lambda: self._open(index))
+        conversation_id = index.data(Role.ConversationId)
+        if index.data(Role.IsChat) and conversation_id:
+            menu.addAction("Accept").triggered.connect(
+                lambda: self.acceptRequested.emit(conversation_id)
+            )
+        return menu
+
+    def _context_menu(self, point: QPoint) -> None:
+        index = self.view.indexAt(point)
+        if index.isValid():
+            self.menu = self.context_menu_for(index)
+            self.menu.popup(self.view.viewport().mapToGlobal(point))
 
     def _forget_history_requests(self) -> None:
         self._requested_before = None

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QRadioButton,
+    QSpinBox,
     QTimeEdit,
     QVBoxLayout,
     QWidget,
@@ -65,6 +66,40 @@ class SettingKeys:
     badge_scope: str = "badge_scope"
     sound: str = "sound"
     dnd_schedule: str = "dnd_schedule"
+    muted_inboxes: str = "muted_inboxes"
+    inbox_sounds: str = "inbox_sounds"
+    away_after_idle_minutes: str = "away_after_idle_minutes"
+
+
+DEFAULT_IDLE_MINUTES = 10
+
+
+def inbox_list_text(names: Any) -> str:
+    """``["Sales", "Billing"]`` as the field shows it: ``Sales, Billing``."""
+    return ", ".join(str(n) for n in names or ())
+
+
+def parse_inbox_list(text: str) -> list[str]:
+    return [" ".join(part.split()) for part in text.split(",") if part.strip()]
+
+
+def inbox_sounds_text(sounds: Any) -> str:
+    """``{"Support": "off"}`` as the field shows it: ``Support=off``."""
+    if not isinstance(sounds, dict):
+        return ""
+    return ", ".join(f"{inbox}={sound}" for inbox, sound in sounds.items())
+
+
+def parse_inbox_sounds(text: str) -> dict[str, str] | list[str]:
+    """The field's ``Inbox=sound, …`` as a table; entries without ``=`` stay a list so
+    the settings check refuses them with its own explanation."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all("=" in part for part in parts):
+        return parts
+    return {
+        " ".join(inbox.split()): sound.strip().lower()
+        for inbox, _, sound in (part.partition("=") for part in parts)
+    }
 
 
 def _accept_any(url: str) -> str:
@@ -157,6 +192,28 @@ class SettingsDialog(QDialog):
         self.sound_check.setChecked(bool(settings.value(keys.sound)))
         form.addRow("Sound", self._row(keys.sound, self.sound_check))
 
+        self.muted_edit = QLineEdit(inbox_list_text(settings.value(keys.muted_inboxes)))
+        self.muted_edit.setPlaceholderText("Inboxes without pop-ups, e.g. Sales, Billing")
+        self.muted_edit.setToolTip(
+            "Chats of these inboxes show no pop-up; they still count and show in the "
+            "lists. A visitor waiting too long still pops up."
+        )
+        form.addRow("Muted inboxes", self._row(keys.muted_inboxes, self.muted_edit))
+        self.inbox_sounds_edit = QLineEdit(inbox_sounds_text(settings.value(keys.inbox_sounds)))
+        self.inbox_sounds_edit.setPlaceholderText("e.g. Support=phone-incoming-call, Sales=off")
+        self.inbox_sounds_edit.setToolTip(
+            "A sound per inbox: off, default, or a sound name of your desktop's theme. "
+            "Other inboxes follow the Sound switch."
+        )
+        form.addRow("Inbox sounds", self._row(keys.inbox_sounds, self.inbox_sounds_edit))
+        self.idle_spin = QSpinBox()
+        self.idle_spin.setRange(0, 24 * 60)
+        self.idle_spin.setSuffix(" min")
+        self.idle_spin.setSpecialValueText("Never")
+        idle = settings.value(keys.away_after_idle_minutes)
+        self.idle_spin.setValue(DEFAULT_IDLE_MINUTES if idle is None else int(idle))
+        form.addRow("Away when idle for", self._row(keys.away_after_idle_minutes, self.idle_spin))
+
         schedule = settings.value(keys.dnd_schedule)
         self._schedule_extra = dict(schedule) if isinstance(schedule, dict) else {}
         dnd = QWidget()
@@ -233,6 +290,9 @@ class SettingsDialog(QDialog):
             k.badge_scope: "all" if self.badge_all_radio.isChecked() else "chat",
             k.sound: self.sound_check.isChecked(),
             k.dnd_schedule: schedule,
+            k.muted_inboxes: parse_inbox_list(self.muted_edit.text()),
+            k.inbox_sounds: parse_inbox_sounds(self.inbox_sounds_edit.text()),
+            k.away_after_idle_minutes: self.idle_spin.value(),
         }
 
     def accept(self) -> None:
@@ -258,6 +318,12 @@ class SettingsDialog(QDialog):
             if key == self._keys.toast_categories:
                 current = ["chat", *sorted(set(current or ()) - {"chat"})]
                 value = ["chat", *sorted(set(value) - {"chat"})]
+            elif key == self._keys.muted_inboxes:
+                current = list(current or [])
+            elif key == self._keys.inbox_sounds:
+                current = dict(current or {})
+            elif key == self._keys.away_after_idle_minutes and current is None:
+                current = DEFAULT_IDLE_MINUTES
             if value != current:
                 self._settings.set_user(key, value)
                 written.append(key)

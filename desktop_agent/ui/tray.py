@@ -52,10 +52,13 @@ def until_tomorrow(now: datetime, morning: time = TOMORROW_MORNING) -> datetime:
     return datetime.combine(tomorrow, morning, tzinfo=now.tzinfo)
 
 
-def icon_state(connection: str, dnd: bool) -> IconState:
-    """Which look the icon takes: anything but connected is "disconnected"."""
+def icon_state(connection: str, dnd: bool, waiting: int = 0) -> IconState:
+    """Which look the icon takes: anything but connected is "disconnected"; a visitor
+    waiting past the first escalation step wins over DND (someone must answer)."""
     if connection != "connected":
         return "disconnected"
+    if waiting:
+        return "waiting"
     return "dnd" if dnd else "normal"
 
 
@@ -79,6 +82,14 @@ def tooltip_text(
     if dnd:
         lines.append("Do not disturb is on: no pop-ups")
     return "\n".join(lines)
+
+
+def waiting_line(escalated: int) -> str:
+    """The tooltip line for visitors waiting past the first escalation step."""
+    if escalated <= 0:
+        return ""
+    who = "A visitor has" if escalated == 1 else f"{escalated} visitors have"
+    return f"{who} waited past the first escalation: see Waiting visitors"
 
 
 def _plural(count: int, noun: str, none: str) -> str:
@@ -131,10 +142,14 @@ class TrayController(QObject):
         openNotifications(): left click, or "Open notifications".
         dndRequested(object): "on", a ``datetime`` until which DND lasts, or None (off).
         settingsRequested(), statusRequested() ("About Deskbell…": the status window),
+        openWaiting(): "Waiting visitors".
+        awayRequested(bool): "Away" ticked or unticked.
         signOutRequested(), quitRequested().
     """
 
     openNotifications = Signal()
+    openWaiting = Signal()
+    awayRequested = Signal(bool)
     dndRequested = Signal(object)
     settingsRequested = Signal()
     statusRequested = Signal()
@@ -156,6 +171,7 @@ class TrayController(QObject):
         self._connection = "connecting"
         self._dnd = False
         self._counts: dict[str, int] | None = None
+        self._escalated = 0
         # Drawing the icon's fourteen pixmaps takes milliseconds: a burst of new chats
         # would spend a core on repaints. Icons are kept per (badge text, look), and
         # repaints happen at most every RENDER_INTERVAL_MS: the first change at once,
@@ -171,6 +187,11 @@ class TrayController(QObject):
         self.menu = QMenu("Deskbell")
         self.open_action = self.menu.addAction("Open notifications")
         self.open_action.triggered.connect(self.openNotifications)
+        self.waiting_action = self.menu.addAction("Waiting visitors")
+        self.waiting_action.triggered.connect(self.openWaiting)
+        self.away_action = self.menu.addAction("Away")
+        self.away_action.setCheckable(True)
+        self.away_action.toggled.connect(self.awayRequested)
         self.dnd_menu = self.menu.addMenu("Do not disturb")
         self.dnd_on_action = self.dnd_menu.addAction("On")
         self.dnd_hour_action = self.dnd_menu.addAction("For 1 hour")
@@ -245,9 +266,20 @@ class TrayController(QObject):
         self._unread, self._connection, self._dnd, self._counts = state
         self._render()
 
+    def set_escalated(self, count: int) -> None:
+        """How many visitors wait past the first escalation step (0: none)."""
+        count = max(0, count)
+        if count != self._escalated:
+            self._escalated = count
+            self._render()
+
+    @property
+    def escalated(self) -> int:
+        return self._escalated
+
     def icon(self) -> QIcon:
         """The icon for the current state."""
-        look = icon_state(self._connection, self._dnd)
+        look = icon_state(self._connection, self._dnd, self._escalated)
         # The largest size shows the most (up to "99+"): counts that look alike there
         # look alike at every size.
         key = (badge_text(self._unread, max(ICON_SIZES) * 2), look)
@@ -260,7 +292,9 @@ class TrayController(QObject):
 
     def tooltip(self) -> str:
         """The tooltip currently shown."""
-        return tooltip_text(self._unread, self._connection, self._dnd, self._counts)
+        tip = tooltip_text(self._unread, self._connection, self._dnd, self._counts)
+        line = waiting_line(self._escalated) if self._connection == "connected" else ""
+        return f"{tip}\n{line}" if line else tip
 
     def _render(self) -> None:
         """Show the current state: text at once, the icon at most every

@@ -13,10 +13,13 @@ QT_DEB_PACKAGES=(libglib2.0-0 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbu
 # Secret Service keyring, a browser for the widget, screenshots.
 TEST_DEB_PACKAGES=("${QT_DEB_PACKAGES[@]}" dbus-daemon dbus-bin xvfb dunst trayer xdotool
   x11-apps x11-utils imagemagick gnome-keyring libglib2.0-bin chromium chromium-driver
-  wixl msitools lintian desktop-file-utils debootstrap rpm haproxy nginx-light)
+  wixl msitools lintian desktop-file-utils debootstrap rpm haproxy nginx-light tinyproxy
+  microsocks xdg-utils)
 # wixl/msitools: the MSI's tables are built and read in tests/packaging; lintian,
 # desktop-file-utils, debootstrap: packaging/test-deb; rpm: the .rpm is queried;
-# haproxy, nginx-light: the reverse proxies of tests/backend/limits/test_behind_proxy.py.
+# haproxy, nginx-light: the reverse proxies of tests/backend/limits/test_behind_proxy.py;
+# tinyproxy, microsocks: real HTTP and SOCKS proxies for the tray app's proxy tests;
+# xdg-utils: xdg-open/xdg-mime for the deskbell:// link test.
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

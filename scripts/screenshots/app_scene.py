@@ -2,7 +2,7 @@
 
 Started by ``make_screenshots.py`` with QT_QPA_PLATFORM=xcb on a private Xvfb. It
 shows the TrayController's icon (docked into trayer by XEmbed), prints ``tray-ready``,
-and on ``windows`` on stdin shows the notification and conversation windows, saves
+and on ``windows`` on stdin shows the notification, conversation and Waiting windows, saves
 each one's picture into the output folder and prints ``windows-done``. ``quit`` (or
 end of stdin) ends it.
 """
@@ -24,6 +24,8 @@ from desktop_agent.ui.conversation_window import ConversationWindow
 from desktop_agent.ui.notification_model import NotificationListModel
 from desktop_agent.ui.notification_window import NotificationWindow
 from desktop_agent.ui.tray import TrayController
+from desktop_agent.ui.waiting_model import WaitingListModel
+from desktop_agent.ui.waiting_window import WaitingWindow
 from scripts.screenshots import scenes
 
 APP_NAME = "deskbell"
@@ -127,6 +129,16 @@ class Scene:
         conversation.view.scrollToBottom()
         save_window(conversation, self.out_dir / "conversation.png")
         conversation.hide()
+
+        waiting_model = WaitingListModel()
+        waiting_model.reset(scenes.waiting_queue())
+        for escalation in scenes.escalations():
+            waiting_model.note_notification(escalation)
+        waiting = WaitingWindow(waiting_model, clock=fixed_clock)
+        waiting.resize(460, 430)
+        self.windows.append(waiting)
+        save_window(waiting, self.out_dir / "waiting.png")
+        waiting.hide()
 
     def _on_stdin(self) -> None:
         chunk = os.read(0, 4096)

@@ -9,7 +9,9 @@ display, sends a real toast through the app's DesktopNotifierToaster, and writes
 - ``tray.png``: the top-right corner of the screen with trayer's panel and the badged
   icon, zoomed 4x without smoothing (every pixel as the agent sees it);
 - ``toast.png``: dunst's pop-up for a chat message, cropped from the screen;
-- ``notifications.png``, ``conversation.png``: the two windows as they paint.
+- ``escalation-toast.png``: an escalation (urgent, with Accept) as dunst shows it;
+- ``notifications.png``, ``conversation.png``, ``waiting.png``: the windows as they
+  paint (``waiting.png``: the Waiting view, one wait escalated, one taken).
 
 The data and the clock are fixed (``scenes.py``), so a rerun gives the same pictures.
 Needs the Debian packages xvfb, dbus-daemon, dunst, trayer, xdotool, imagemagick and
@@ -64,6 +66,12 @@ DUNSTRC = """[global]
 [urgency_normal]
     background = "#ffffff"
     foreground = "#1f2328"
+    timeout = 0
+
+[urgency_critical]
+    background = "#fff7ed"
+    foreground = "#431407"
+    frame_color = "#c2410c"
     timeout = 0
 """
 
@@ -213,8 +221,9 @@ class SceneProcess:
                 self.process.wait()
 
 
-async def send_toast(icon_path: Path) -> None:
-    """Show the chat toast through the app's own toaster (escaping included)."""
+async def send_toast(icon_path: Path, *, escalation: bool = False) -> None:
+    """Show the chat toast through the app's own toaster (escaping included); with
+    ``escalation``, the urgent one of a visitor waiting past the first step."""
     from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastRequest
 
     toaster = DesktopNotifierToaster(
@@ -225,16 +234,29 @@ async def send_toast(icon_path: Path) -> None:
     availability = await toaster.available()
     if not availability.ok:
         raise RuntimeError(f"dunst is not answering on the private bus: {availability.reason}")
-    await toaster.show(
-        ToastRequest(
+    if escalation:
+        request = ToastRequest(
+            key="conv-priya",
+            title=scenes.ESCALATION_TOAST_TITLE,
+            body=scenes.ESCALATION_TOAST_BODY,
+            conversation_id="conv-priya",
+            actions=("accept", "open", "mark_read"),
+            urgent=True,
+        )
+    else:
+        request = ToastRequest(
             key="conv-dana",
             title=scenes.TOAST_TITLE,
             body=scenes.TOAST_BODY,
             conversation_id="conv-dana",
         )
-    )
-    if "conv-dana" not in toaster.shown_keys():
+    if not await toaster.show(request):
         raise RuntimeError("dunst refused the toast")
+
+
+def session_dunstctl(session: DesktopSession, *args: str) -> None:
+    """dunstctl against the session's dunst (started here, not by the session)."""
+    subprocess.run(["dunstctl", *args], env=session.env, check=True, timeout=TIMEOUT)
 
 
 def magick(*argv: str) -> None:
@@ -312,13 +334,31 @@ def make_screenshots(out_dir: Path) -> list[Path]:
                     "-crop", screen.geometry(toast).crop(margin=8), "+repage",
                     (out_dir / "toast.png").as_posix(),
                 )  # fmt: skip
+                session_dunstctl(session, "close-all")
+                with session.activated():
+                    asyncio.run(send_toast(icon_path, escalation=True))
+                toast = screen.find_visible("Dunst")
+                full = work / "screen-escalation.png"
+                screen.run("import", "-window", "root", full.as_posix())
+                magick(
+                    full.as_posix(),
+                    "-crop", screen.geometry(toast).crop(margin=8), "+repage",
+                    (out_dir / "escalation-toast.png").as_posix(),
+                )  # fmt: skip
                 scene.send("windows")
                 scene.expect("windows-done")
             finally:
                 scene.stop()
     return [
         out_dir / name
-        for name in ("tray.png", "toast.png", "notifications.png", "conversation.png")
+        for name in (
+            "tray.png",
+            "toast.png",
+            "escalation-toast.png",
+            "notifications.png",
+            "conversation.png",
+            "waiting.png",
+        )
     ]
 
 

@@ -16,6 +16,7 @@ from backend.protocol import (
     InboxRef,
     Message,
     Notification,
+    QueueEntry,
     Visitor,
 )
 
@@ -228,3 +229,74 @@ def conversation() -> Conversation:
 
 SENT_REPLY = "The parcel left the warehouse this morning; tracking updates tonight."
 FAILED_REPLY = "I've added a 10% voucher to your account for the delay."
+
+
+# ------------------------------------------------------------ waiting visitors (v1.1)
+
+ESCALATION_TOAST_TITLE = "Still waiting (5 min): Priya Raman · Support"
+ESCALATION_TOAST_BODY = "Nobody has answered Priya Raman for 5 minutes. Accept to take the chat."
+
+
+def _waiting(
+    conversation_id: str,
+    visitor: str,
+    inbox: InboxRef,
+    text: str,
+    waited_s: float,
+    assignee: AgentRef | None = None,
+) -> QueueEntry:
+    since = (NOW - timedelta(seconds=waited_s)).isoformat()
+    return QueueEntry(
+        id=conversation_id,
+        inbox=inbox,
+        visitor=Visitor(name=visitor),
+        assignee=assignee,
+        waiting_since=since,
+        last_message=Message(
+            id=f"m-{conversation_id}",
+            author=Author(kind="visitor", id=None, name=visitor),
+            body=text,
+            created_at=since,
+        ),
+    )
+
+
+def waiting_queue() -> list[QueueEntry]:
+    """The Waiting view's afternoon: five visitors, one past its escalation step."""
+    sam = AgentRef(id="agent-sam", name="Sam Lee")
+    return [
+        _waiting("conv-priya", "Priya Raman", SUPPORT, "Hello? My card was charged twice.", 412),
+        _waiting(
+            "conv-jonas", "Jonas Berg", SALES, "Do you ship to Norway? And is VAT included?", 185
+        ),
+        _waiting(
+            "conv-li",
+            MIXED_NAME,
+            SUPPORT,
+            "The <reset> link in the email does not open & I am locked out",
+            96,
+            assignee=sam,
+        ),
+        _waiting("conv-omar", "Omar Haddad", SUPPORT, "Can I change my delivery address?", 41),
+        _waiting("conv-eve", "Eve Martin", SALES, "Hi!", 8),
+    ]
+
+
+def escalations() -> list[Notification]:
+    """The escalation behind the orange row (step 1 after 5 minutes)."""
+    since = (NOW - timedelta(seconds=412)).isoformat()
+    return [
+        Notification(
+            id="n-esc-1",
+            seq=900,
+            kind="chat.conversation.waiting",
+            category="chat",
+            title="Priya Raman is waiting",
+            body=ESCALATION_TOAST_BODY,
+            conversation_id="conv-priya",
+            url=None,
+            created_at=at(412 / 60 - 5),
+            read=False,
+            data={"waiting_since": since, "step": 1, "waited_s": 300, "inbox": "Support"},
+        )
+    ]

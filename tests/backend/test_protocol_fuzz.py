@@ -36,6 +36,10 @@ VALID = [
     {"type": "reply", "id": 5, "conversation_id": "c_1", "body": "hi", "client_msg_id": "m"},
     {"type": "assign", "id": 6, "conversation_id": "c_1", "agent_id": "a_1"},
     {"type": "presence", "status": "dnd"},
+    {"type": "queue", "id": 10},
+    {"type": "claim", "id": 11, "conversation_id": "c_1"},
+    {"type": "resolve", "id": 12, "conversation_id": "c_1"},
+    {"type": "seen", "ids": ["n_x_1"], "how": "shown"},
     {"type": "login", "id": 7, "email": "a@x", "password": "p"},
     {
         "type": "publish",

@@ -57,6 +57,7 @@ def test_the_deb_builds_lints_installs_and_selftests_in_a_bookworm_chroot() -> N
     assert checked.returncode == 0, checked.stdout[-4000:] + checked.stderr[-2000:]
     assert "test-deb: all checks passed" in checked.stdout
     assert "ok    selftest prints the server URL from /etc/deskbell/policies" in checked.stdout
+    assert "ok    xdg-mime: deskbell:// links open deskbell.desktop" in checked.stdout
 
 
 def test_the_rpm_holds_the_same_files_from_the_staged_tree() -> None:

@@ -55,8 +55,18 @@ def test_admx_values_are_read_by_the_app_as_meant(tmp_path: Path) -> None:
             assert first is not None
             written.append((name, first.text, REG_SZ))
         elif tag == "text":
-            sample = {"ServerUrl": "wss://gpo.example.org", "ToastCategories": "chat,ticket"}
+            sample = {
+                "ServerUrl": "wss://gpo.example.org",
+                "ToastCategories": "chat,ticket",
+                "MutedInboxes": "Sales, Billing",
+                "InboxSounds": "Support=phone-incoming-call,Sales=off",
+                "ProxyServer": "http://proxy.example.org:3128",
+                "ProxyPacUrl": "http://wpad.example.org/proxy.pac",
+                "CaFile": r"C:\ProgramData\Example\company-ca.pem",
+            }
             written.append((name, sample[name], REG_SZ))
+        elif tag == "decimal":
+            written.append((name, 15, REG_DWORD))
     reading = reading_from_registry_values(written, "HKLM")
     assert reading.problems == []
     settings = Settings(tmp_path / "s.toml", policy_sources=[StaticPolicy(reading.values, "test")])
@@ -66,6 +76,10 @@ def test_admx_values_are_read_by_the_app_as_meant(tmp_path: Path) -> None:
     assert settings.get("log_level") == "DEBUG"
     assert settings.sign_out_disabled is True
     assert settings.update_check_disabled is True
+    assert settings.muted_inboxes == {"Sales", "Billing"}
+    assert settings.toast_sound("Support") == "phone-incoming-call"
+    assert settings.toast_sound("Sales") is None
+    assert settings.away_after_idle_seconds == 15 * 60
 
 
 def test_adml_has_every_string_and_presentation_the_admx_names() -> None:

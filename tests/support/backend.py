@@ -186,7 +186,7 @@ class BackendHarness:
 
 @contextlib.asynccontextmanager
 async def in_process_backend(tmp_path: Path, **config: Any) -> AsyncIterator[BackendHarness]:
-    db = str(tmp_path / "deskbell.sqlite3")
+    db = str(config.pop("db", tmp_path / "deskbell.sqlite3"))
     cfg = Config(db=db, port=0, **config)
     async with running_backend(cfg) as backend:
         yield BackendHarness(backend, backend.server.port, db)

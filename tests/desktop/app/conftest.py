@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import qasync
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
@@ -28,6 +27,7 @@ from desktop_agent.cli import CliOptions
 from desktop_agent.platform.toasts import RecordingToaster, ToastCallback
 from tests.support.backend import BackendHarness, ServerProcess, WsClient
 from tests.support.desktop_session import notification_session  # noqa: F401 - a fixture
+from tests.support.qt_loops import TestQEventLoop
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ class Loop:
 
 @pytest.fixture
 def loop(qapp: QApplication, qtbot: QtBot) -> Iterator[Loop]:
-    event_loop = qasync.QEventLoop(qapp, already_running=True)
+    event_loop = TestQEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(event_loop)
     try:
         yield Loop(event_loop, qtbot)

@@ -88,6 +88,8 @@ class FakeConnection(QObject):
     readChanged = Signal(list)
     messageReceived = Signal(str, object)
     authFailed = Signal(str)
+    queueChanged = Signal(object, bool)
+    withdrawn = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,6 +97,8 @@ class FakeConnection(QObject):
         self.calls: list[tuple[str, Any]] = []
         self.history_pages: list[HistoryOk] = []
         self.fail_with: DeskbellError | None = None
+        self.queue_entries: list[Any] = []
+        self.claim_error: DeskbellError | None = None
 
     def network_changed(self) -> None:
         self.calls.append(("network_changed", None))
@@ -159,6 +163,19 @@ class FakeConnection(QObject):
 
     async def presence(self, status: Any) -> None:
         self._answer("presence", status)
+
+    async def queue(self) -> list[Any]:
+        self._answer("queue", None)
+        return list(self.queue_entries)
+
+    async def claim(self, conversation_id: str) -> Conversation:
+        self._answer("claim", conversation_id)
+        if self.claim_error is not None:
+            raise self.claim_error
+        return conversation(conversation_id)
+
+    async def seen(self, ids: list[str], how: str) -> None:
+        self._answer("seen", (list(ids), how))
 
 
 def agent_ref() -> AgentRef:

@@ -29,7 +29,7 @@ def test_a_visitor_message_becomes_a_toast_a_badge_and_a_row(
     assert toast.title == "Dana Smith · Support"
     assert toast.body == "Hi, my order #1234 has not arrived"
     assert toast.conversation_id == conversation_id
-    assert toast.actions == ("open", "mark_read")
+    assert toast.actions == ("accept", "open", "mark_read")  # a new chat: anyone may take it
 
     qtbot.waitUntil(lambda: app.controller.badge_count == 1, timeout=WAIT_MS)
     assert "1 unread chat" in app.tray.tooltip()

@@ -82,6 +82,87 @@ def test_a_policy_file_dropped_in_while_running_applies_at_once(
     assert app.settings.is_locked("badge_scope")
 
 
+def test_status_view_shows_that_focus_assist_holds_pop_ups_back(
+    apps: Apps, backend: Backend, qtbot: QtBot
+) -> None:
+    """The Windows path with fakes of the OS calls: Focus Assist is switched on while
+    Deskbell runs, and opening About/Status asks again."""
+    from desktop_agent.platform.notification_settings import (
+        ALARMS_ONLY_REASON,
+        FocusAssist,
+        WindowsNotificationSettings,
+    )
+    from tests.desktop.policy.fake_winreg import FakeRegistry
+
+    focus = [FocusAssist.OFF]
+    settings = WindowsNotificationSettings(
+        FakeRegistry(), focus_assist=lambda: focus[0], user_state=lambda: 5
+    )
+    app = apps.signed_in(backend, notification_settings=settings)
+    app.show_status()
+    window = app.status_window
+    assert window is not None
+    qtbot.waitUntil(lambda: window.report.notifications.detail == "permitted", timeout=WAIT_MS)
+
+    focus[0] = FocusAssist.ALARMS_ONLY
+    app.show_status()
+    qtbot.waitUntil(
+        lambda: window.report.notifications.detail == ALARMS_ONLY_REASON, timeout=WAIT_MS
+    )
+    assert window.notifications_label.text().startswith("Focus assist")
+    assert "Focus assist" in window.details_text()
+
+
+def test_status_says_why_the_app_cannot_connect_and_what_to_tell_it(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path
+) -> None:
+    """A proxy forced by policy but left without its address: no silent direct
+    connection, and the status view (and ``deskbell --status``) say what IT must fix."""
+    from desktop_agent.core.settings import StaticPolicy
+
+    token_file = tmp_path / "token"
+    token_file.write_text(backend.tokens[AGENT] + "\n", encoding="utf-8")
+    app = apps.start(
+        CliOptions(server_url=backend.url, token_file=token_file),
+        policy_sources=[StaticPolicy({"ProxyMode": "manual"}, "policy")],
+    )
+    app.show_status()
+    window = app.status_window
+    assert window is not None
+    qtbot.waitUntil(lambda: "ProxyServer" in window.report.connection, timeout=WAIT_MS)
+    assert window.report.connection.startswith("Not connected (retrying) since ")
+    assert "Ask IT to set ProxyServer" in window.report.connection
+    assert window.connection_label.text().startswith("Not connected")
+    recorded = load_connection_status(tmp_path / "data")
+    assert recorded is not None and "ProxyServer" in recorded.problem
+
+
+def test_a_corrected_proxy_policy_applies_without_a_restart(
+    apps: Apps, backend: Backend, qtbot: QtBot, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    policy = policies / "50-network.toml"
+    policy.write_text('ProxyMode = "manual"\n')
+    token_file = tmp_path / "token"
+    token_file.write_text(backend.tokens[AGENT] + "\n", encoding="utf-8")
+    app = apps.start(
+        CliOptions(server_url=backend.url, token_file=token_file),
+        policy_sources=[PolicyFolder(policies)],
+        # The retry after the failure would wait this long: only the policy change can
+        # bring the connection up within the test.
+        connection_options={"delays": lambda: iter([600.0] * 10), "quick_delay": lambda: 600.0},
+    )
+    connection = app.connection
+    assert connection is not None
+    qtbot.waitUntil(lambda: connection.state == "disconnected", timeout=WAIT_MS)
+
+    policy.write_text('ProxyMode = "direct"\n')
+    app.reload_settings()
+
+    qtbot.waitUntil(lambda: connection.state == "connected", timeout=WAIT_MS)
+
+
 def test_deskbell_status_says_running_while_it_runs_despite_a_stale_record(
     qtbot: QtBot,
 ) -> None:

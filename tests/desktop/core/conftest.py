@@ -17,11 +17,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    from tests.support.qt_loops import TestQEventLoop
+
     app = QApplication.instance() or QApplication([])
-    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+    loop: asyncio.AbstractEventLoop = TestQEventLoop(app)
     return loop
 
 

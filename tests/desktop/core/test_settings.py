@@ -245,3 +245,46 @@ def test_a_missing_policy_folder_is_no_policy(user_file: Path, tmp_path: Path) -
 def test_the_toml_writer_round_trips_through_the_standard_parser(values: dict[str, object]) -> None:
     values = {f"k_{i}": v for i, v in enumerate(values.values())}
     assert tomllib.loads(dump_toml(values)) == values
+
+
+def test_per_inbox_mute_and_sound_are_user_settings_that_policy_can_lock(tmp_path: Path) -> None:
+    from desktop_agent.core.settings import Settings, StaticPolicy
+    from desktop_agent.errors import SettingLocked
+
+    user = Settings(tmp_path / "user.toml")
+    user.set("muted_inboxes", ["Sales", " Sales ", "Billing"])
+    user.set("inbox_sounds", {"Support": "phone-incoming-call", "Sales": "OFF"})
+    again = Settings(tmp_path / "user.toml")
+    assert again.muted_inboxes == {"Sales", "Billing"}
+    assert again.toast_sound("Support") == "phone-incoming-call"
+    assert again.toast_sound("Sales") is None
+    assert again.toast_sound("Sales", urgent=True) == "default"
+    assert again.toast_sound("Other") is None  # the global switch is off by default
+    again.set("sound", True)
+    assert again.toast_sound("Other") == "default"
+
+    policy = StaticPolicy({"MutedInboxes": ["Billing"], "InboxSounds": ["Support=off"]}, "IT")
+    locked = Settings(tmp_path / "user.toml", policy_sources=[policy])
+    assert locked.muted_inboxes == {"Billing"} and locked.is_locked("muted_inboxes")
+    assert locked.toast_sound("Support") is None and locked.is_locked("inbox_sounds")
+    with pytest.raises(SettingLocked):
+        locked.set("muted_inboxes", [])
+
+
+def test_away_when_idle_defaults_to_ten_minutes_and_policy_can_turn_it_off(tmp_path: Path) -> None:
+    from desktop_agent.core.settings import Settings, StaticPolicy
+
+    assert Settings(tmp_path / "s.toml").away_after_idle_seconds == 600
+    off = Settings(
+        tmp_path / "s.toml", policy_sources=[StaticPolicy({"AwayWhenIdleMinutes": 0}, "IT")]
+    )
+    assert off.away_after_idle_seconds == 0 and off.is_locked("away_after_idle_minutes")
+
+
+def test_bad_inbox_sounds_and_idle_minutes_are_reported_not_used(tmp_path: Path) -> None:
+    from desktop_agent.core.settings import Settings, StaticPolicy
+
+    policy = StaticPolicy({"InboxSounds": ["Support"], "AwayWhenIdleMinutes": -3}, "IT")
+    settings = Settings(tmp_path / "s.toml", policy_sources=[policy])
+    assert {p.key for p in settings.problems} == {"InboxSounds", "AwayWhenIdleMinutes"}
+    assert settings.away_after_idle_seconds == 600

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from backend.protocol import MAX_NAME_CHARS
 from desktop_agent.core.dnd import DoNotDisturb
-from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastPolicy
+from desktop_agent.core.toast_policy import ShowToast, SummaryToast, ToastPolicy, offers_accept
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -28,6 +28,9 @@ def test_a_chat_message_toasts_with_visitor_and_inbox_and_a_plain_preview() -> N
         body="Hi, my order #1234",
         conversation_id="c_1",
         replaces=None,
+        notification_ids=("n_1",),
+        inbox="Support",
+        kind="chat.message.created",
     )
 
 
@@ -118,7 +121,7 @@ def test_other_categories_do_not_toast_unless_chosen() -> None:
     ticket = notification(1, kind="ticket.assigned", conversation_id=None, title="Ticket #9")
     assert ToastPolicy().on_notification(ticket, T0) is None
     decision = ToastPolicy(categories={"chat", "ticket"}).on_notification(ticket, T0)
-    assert decision == ShowToast("notification:n_1", "Ticket #9", ticket.body, None, None)
+    assert decision == ShowToast("notification:n_1", "Ticket #9", ticket.body, None, None, ("n_1",))
 
 
 def test_nothing_toasts_during_do_not_disturb() -> None:
@@ -168,6 +171,7 @@ def test_a_resume_brings_one_summary_of_what_arrived_while_away() -> None:
         title="3 new messages while you were away",
         body="From Dana Smith (2) and Bob. Open Deskbell to read them.",
         replaces=None,
+        notification_ids=("n_1", "n_2", "n_3"),
     )
 
 
@@ -225,3 +229,65 @@ def test_the_backends_flat_data_shape_gives_the_same_title() -> None:
     )
     decision = ToastPolicy().on_notification(flat, T0)
     assert isinstance(decision, ShowToast) and decision.title == "Dana Smith · Support"
+
+
+def escalation(seq: int, conversation: str = "c_1", step: int = 1, waited: int = 300) -> Any:
+    return notification(
+        seq,
+        conversation_id=conversation,
+        kind="chat.conversation.waiting",
+        title="Dana Smith is waiting",
+        body="Nobody has answered Dana Smith for 5 minutes.",
+        data={
+            "inbox": {"id": "i_1", "name": "Support"},
+            "visitor_name": "Dana Smith",
+            "waiting_since": "2026-11-25T09:55:00Z",
+            "step": step,
+            "waited_s": waited,
+        },
+    )
+
+
+def test_an_escalation_is_urgent_and_replaces_the_conversations_toast() -> None:
+    policy = ToastPolicy()
+    policy.on_notification(chat(1), secs(0))
+    decision = policy.on_notification(escalation(2), secs(1))
+    assert isinstance(decision, ShowToast)
+    assert decision.urgent and decision.replaces == "conversation:c_1"
+    assert decision.title == "Still waiting (5 min): Dana Smith · Support"
+    assert decision.notification_ids == ("n_2",)
+    # The next message starts a new toast count, not "2 new messages".
+    after = policy.on_notification(chat(3, body="Hello?"), secs(2))
+    assert isinstance(after, ShowToast) and after.body == "Hello?" and not after.urgent
+
+
+def test_an_escalation_is_never_folded_into_a_summary() -> None:
+    policy = ToastPolicy(rate_limit=2)
+    for seq, conversation in enumerate(["c_1", "c_2", "c_3"], start=1):
+        policy.on_notification(chat(seq, conversation=conversation), secs(seq))
+    decision = policy.on_notification(escalation(9, conversation="c_9"), secs(5))
+    assert isinstance(decision, ShowToast) and decision.urgent
+
+
+def test_a_muted_inbox_does_not_toast_but_its_escalations_do() -> None:
+    policy = ToastPolicy()
+    policy.muted_inboxes = frozenset({"Support"})
+    assert policy.on_notification(chat(1), T0) is None
+    assert isinstance(policy.on_notification(escalation(2), T0), ShowToast)
+    other = chat(3, conversation="c_2", data={"inbox": {"id": "i_2", "name": "Sales"}})
+    assert isinstance(policy.on_notification(other, T0), ShowToast)
+
+
+def test_an_escalation_during_dnd_stays_quiet() -> None:
+    dnd = DoNotDisturb()
+    dnd.turn_on()
+    assert ToastPolicy(dnd=dnd).on_notification(escalation(1), T0) is None
+
+
+def test_accept_is_offered_on_unassigned_chats_only() -> None:
+    assert offers_accept("chat.conversation.created", assigned=False)
+    assert offers_accept("chat.message.created", assigned=False)
+    assert offers_accept("chat.conversation.waiting", assigned=False)
+    assert not offers_accept("chat.message.created", assigned=True)
+    assert not offers_accept("chat.conversation.assigned", assigned=False)
+    assert not offers_accept("ticket.assigned", assigned=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from desktop_agent.platform.toasts import RecordingToaster, ToastAvailability, ToastRequest
@@ -69,3 +71,51 @@ async def test_a_button_the_toast_does_not_have_cannot_be_clicked(
     with pytest.raises(ValueError, match="mark_read"):
         toaster.activate("c", "mark_read")
     assert "c" in toaster.visible
+
+
+class _CapturingNotifier:
+    """Stands in for desktop-notifier's WinRT / UserNotifications backends (which cannot
+    run here): records what the toaster hands over and says the OS took it. The urgency
+    and sound are desktop-notifier's own fields, which each backend maps (WinRT: high
+    priority and the sound; macOS: the time-sensitive interruption level)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send_notification(self, notification: Any) -> None:
+        self.sent.append(notification)
+        if notification.on_dispatched is not None:
+            notification.on_dispatched()
+
+    async def has_authorisation(self) -> bool:
+        return True
+
+
+async def test_on_windows_and_macos_an_escalation_asks_for_critical_urgency_and_a_sound() -> None:
+    from desktop_notifier import Urgency
+
+    from desktop_agent.platform.notification_server import ServerInfo
+    from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastRequest
+
+    async def server() -> ServerInfo:
+        return ServerInfo("os", "vendor", "1", frozenset({"actions"}))
+
+    notifier = _CapturingNotifier()
+    toaster = DesktopNotifierToaster(
+        lambda _k, _c: None, lambda _k, _c: None, notifier=notifier, server_query=server
+    )
+    urgent = ToastRequest(key="k1", title="Still waiting", body="b", urgent=True)
+    calm = ToastRequest(key="k2", title="Dana", body="b")
+    assert await toaster.show(urgent) is True
+    assert await toaster.show(calm) is True
+    first, second = notifier.sent
+    assert first.urgency == Urgency.Critical and first.sound is not None
+    assert second.urgency == Urgency.Normal and second.sound is None
+
+
+def test_the_escalation_sound_by_platform() -> None:
+    from desktop_agent.platform.toasts import toast_sound_name
+
+    assert toast_sound_name("linux", urgent=True) == "dialog-warning"
+    assert toast_sound_name("win32", urgent=True) == "ms-winsoundevent:Notification.Reminder"
+    assert toast_sound_name("darwin", urgent=True) is None  # the system default sound

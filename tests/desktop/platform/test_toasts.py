@@ -341,3 +341,85 @@ async def test_toasts_work_once_a_notification_server_appears_later(
     await toaster.show(chat(key="later"))
     assert toaster.shown_keys() == {"later"}
     assert dunst.dunst_displayed() == 1
+
+
+def byte_hint(notify: Captured, name: str) -> int | None:
+    """The byte value of a Notify hint (urgency), as dbus-monitor printed it."""
+    lines = notify.body_lines
+    for index, line in enumerate(lines[:-1]):
+        if line.strip() == f'string "{name}"':
+            match = re.search(r"variant\s+byte (\d+)", lines[index + 1])
+            return int(match.group(1)) if match else None
+    return None
+
+
+async def test_an_urgent_toast_is_critical_with_the_alarm_sound_even_when_sounds_are_off(
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        await toaster.show(chat(key="calm", body="calm"))
+        await toaster.show(
+            ToastRequest(
+                key="conv:c_7",
+                title="Still waiting (5 min): Dana Smith · Support",
+                body="Nobody has answered yet",
+                conversation_id="c_7",
+                urgent=True,
+            )
+        )
+        calm = await monitor.wait_for_async(lambda m: is_notify(m) and "calm" in m.strings)
+        urgent = await monitor.wait_for_async(
+            lambda m: is_notify(m) and "Nobody has answered yet" in m.strings
+        )
+    assert byte_hint(calm, "urgency") == 1
+    assert byte_hint(urgent, "urgency") == 2  # freedesktop: critical
+    assert hint(urgent, "sound-name") == "dialog-warning"
+
+
+async def test_a_per_inbox_sound_is_sent_by_name(
+    dunst: DesktopSession, toaster: DesktopNotifierToaster
+) -> None:
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        await toaster.show(
+            ToastRequest(
+                key="k",
+                title="t",
+                body="ring",
+                sound=True,
+                sound_name="phone-incoming-call",
+            )
+        )
+        notify = await monitor.wait_for_async(lambda m: is_notify(m) and "ring" in m.strings)
+    assert hint(notify, "sound-name") == "phone-incoming-call"
+
+
+async def test_accept_is_a_real_dunst_action_and_show_reports_the_toast_shown(
+    dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks
+) -> None:
+    accepted: list[tuple[str, str | None]] = []
+    toaster.on_accept = lambda key, cid: (accepted.append((key, cid)), clicks._event.set())  # type: ignore[func-returns-value]
+    with BusMonitor(dunst.dbus_address, NOTIFICATIONS) as monitor:
+        shown = await toaster.show(
+            ToastRequest(
+                key="conv:c_5",
+                title="Dana Smith · Support",
+                body="Hello?",
+                conversation_id="c_5",
+                actions=("accept", "open", "mark_read"),
+            )
+        )
+        notify = await monitor.wait_for_async(is_notify)
+    assert shown is True
+    assert notify.strings[4:12] == [
+        "default",
+        "",
+        "accept",
+        "Accept",
+        "open",
+        "Open",
+        "mark_read",
+        "Mark read",
+    ]
+    await asyncio.to_thread(dunst.dunst_context, "Accept")
+    await asyncio.wait_for(clicks._event.wait(), 5)
+    assert accepted == [("conv:c_5", "c_5")]

@@ -6,11 +6,11 @@ import asyncio
 import threading
 
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from desktop_agent.platform.toasts import DesktopNotifierToaster, ToastRequest
 from tests.support.desktop_session import DesktopSession
+from tests.support.qt_loops import TestQEventLoop
 
 pytestmark = pytest.mark.desktop
 
@@ -37,7 +37,7 @@ def test_click_on_a_toast_reaches_the_callback_on_the_qt_main_thread(
     notification_session.dunstctl("close-all")
     with (
         notification_session.activated(),
-        asyncio.Runner(loop_factory=lambda: qasync.QEventLoop(qapp)) as runner,
+        asyncio.Runner(loop_factory=lambda: TestQEventLoop(qapp)) as runner,
     ):
         runner.run(scenario())
     assert calls == [("conv:c_7", "c_7", True)]

@@ -71,3 +71,9 @@ class FakeRegistry:
             raise OSError(259, "No more data is available")
         name, (data, kind) = items[index]
         return name, data, kind
+
+    def QueryValueEx(self, handle: _Handle, name: str) -> tuple[Any, int]:
+        try:
+            return handle.values[name]
+        except KeyError:
+            raise FileNotFoundError(2, "The system cannot find the file specified") from None

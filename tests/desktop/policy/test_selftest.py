@@ -184,3 +184,32 @@ def test_keyring_finding_comes_from_the_apps_own_token_store() -> None:
     assert (kept.level, kept.detail) == (OK, "memory keyring")
     lost = keyring_check(TokenStore(fail.Keyring()))
     assert lost.level == "warn" and "sign in again" in lost.detail
+
+
+def test_selftest_loads_the_network_libraries_and_says_how_the_server_is_reached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PAC engine, truststore and SOCKS support load (a bundle missing one fails),
+    and a policy proxy shows without its password."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "net.toml").write_text(
+        'ProxyMode = "manual"\nProxyServer = "http://it:s3cret@proxy.example.org:3128"\n'
+    )
+    status, text = run(run_selftest, inputs(tmp_path, policies), probe_toasts=toasts_ok)
+    assert status == 0, text
+    assert (
+        "Network:        ok: proxy: http://it:***@proxy.example.org:3128 (set by policy); "
+        "TLS: system trust store\n"
+    ) in text
+    assert "proxy_server = http://it:***@proxy.example.org:3128  (set by your organisation)" in text
+    assert "s3cret" not in text
+
+
+def test_selftest_warns_about_a_ca_file_it_cannot_read(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "net.toml").write_text(f'CaFile = "{tmp_path / "missing.pem"}"\n')
+    status, text = run(run_selftest, inputs(tmp_path, policies), probe_toasts=toasts_ok)
+    assert status == 0
+    assert "Network:        warn: The CA certificate file" in text

@@ -7,10 +7,12 @@ would read (IconPixmap, ToolTip, Status) and clicks it (Activate): no screenshot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.desktop.tray.probe_process import ProbeStarter
-from tests.support.sni_watcher import ArgbImage, SniWatcher
+from tests.support.sni_watcher import ArgbImage, SniItem, SniWatcher
 
 pytestmark = [pytest.mark.desktop, pytest.mark.timeout(90)]
 
@@ -22,6 +24,23 @@ def is_badge_red(a: int, r: int, g: int, b: int) -> bool:
 
 def red_pixels(image: ArgbImage) -> int:
     return image.count_pixels(is_badge_red)
+
+
+async def settled_icon(
+    sni_watcher: SniWatcher, item: SniItem, shows: Callable[[ArgbImage], bool]
+) -> list[ArgbImage]:
+    """The item's IconPixmap once every size ``shows`` the expected state.
+
+    The tray repaints at most every 150 ms, so the first NewIcon after a change can carry
+    an icon drawn for the state before it; wait for the next one until the icon settles
+    (or the watcher's timeout fails the test).
+    """
+    while True:
+        seen = sni_watcher.signal_count(item, "NewIcon")
+        images = await sni_watcher.icon_pixmaps(item)
+        if images and all(shows(image) for image in images):
+            return images
+        await sni_watcher.wait_for_signal(item, "NewIcon", after=seen)
 
 
 async def test_tray_icon_registers_as_a_status_notifier_item(
@@ -41,15 +60,14 @@ async def test_icon_pixmap_shows_the_red_badge_for_seven_unread_and_none_for_zer
     probe = await start_probe()
     item = await sni_watcher.wait_for_item()
 
-    before = sni_watcher.signal_count(item, "NewIcon")
-    await probe.set_state(7)
-    await sni_watcher.wait_for_signal(item, "NewIcon", after=before)
-    with_badge = await sni_watcher.icon_pixmaps(item)
+    def badged(image: ArgbImage) -> bool:
+        return red_pixels(image) >= image.width * image.height // 20
 
-    before = sni_watcher.signal_count(item, "NewIcon")
+    await probe.set_state(7)
+    with_badge = await settled_icon(sni_watcher, item, badged)
+
     await probe.set_state(0)
-    await sni_watcher.wait_for_signal(item, "NewIcon", after=before)
-    without_badge = await sni_watcher.icon_pixmaps(item)
+    without_badge = await settled_icon(sni_watcher, item, lambda image: red_pixels(image) == 0)
 
     sizes = {image.width for image in with_badge}
     assert {16, 22, 32, 64} <= sizes, f"the panel gets too few sizes to pick from: {sizes}"

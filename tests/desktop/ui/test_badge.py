@@ -154,7 +154,7 @@ def test_normal_icon_differs_from_dnd_and_disconnected(qapp: Any) -> None:
 
 
 def test_unknown_state_is_refused(qapp: Any) -> None:
-    with pytest.raises(ValueError, match="normal, dnd or disconnected"):
+    with pytest.raises(ValueError, match="normal, dnd, disconnected or waiting"):
         render_tray_icon(1, "offline", 16)  # type: ignore[arg-type]
 
 
@@ -164,3 +164,20 @@ def test_tray_qicon_holds_every_size_at_one_and_two_x(qapp: Any) -> None:
     assert set(ICON_SIZES) <= sizes
     assert {s * 2 for s in ICON_SIZES} <= sizes
     assert not icon.pixmap(QSize(22, 22)).isNull()
+
+
+def is_alarm_orange(colour: QColor) -> bool:
+    return colour.red() > 200 and 80 < colour.green() < 150 and colour.blue() < 60
+
+
+@pytest.mark.parametrize(("size", "dpr"), SIZES)
+def test_a_visitor_waiting_past_the_first_step_turns_the_bell_orange_and_keeps_the_count(
+    qapp: Any, size: int, dpr: float
+) -> None:
+    waiting = render(2, "waiting", size, dpr)
+    normal = render(2, "normal", size, dpr)
+    orange = sum(1 for _, _, c in pixels(waiting) if is_alarm_orange(c))
+    # A normal icon has a few orange-ish pixels where gold meets the red badge.
+    edges = sum(1 for _, _, c in pixels(normal) if is_alarm_orange(c))
+    assert orange > 4 * edges + 4, (orange, edges)
+    assert red_columns(waiting), "the count stays visible"

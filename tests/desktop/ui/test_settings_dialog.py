@@ -164,3 +164,32 @@ def test_bad_server_address_keeps_the_dialog_open_and_saves_nothing(qtbot: Any) 
     dialog.buttons.accepted.emit()
     assert ("server_url", "wss://new.example.org") in settings.writes
     assert not dialog.isVisible()
+
+
+def test_per_inbox_mute_sound_and_idle_are_edited_and_written(make_dialog: Any) -> None:
+    dialog, settings = make_dialog(
+        muted_inboxes=["Sales"], inbox_sounds={"Support": "off"}, away_after_idle_minutes=10
+    )
+    assert dialog.muted_edit.text() == "Sales"
+    assert dialog.inbox_sounds_edit.text() == "Support=off"
+    dialog.muted_edit.setText("Sales,  Billing ,")
+    dialog.inbox_sounds_edit.setText("Support = phone-incoming-call, Sales=OFF")
+    dialog.idle_spin.setValue(0)
+    assert dialog.idle_spin.text() == "Never"
+    dialog.accept()
+    assert dict(settings.writes) == {
+        "muted_inboxes": ["Sales", "Billing"],
+        "inbox_sounds": {"Support": "phone-incoming-call", "Sales": "off"},
+        "away_after_idle_minutes": 0,
+    }
+
+
+def test_locked_inbox_settings_are_greyed_and_never_written(make_dialog: Any) -> None:
+    locked = {"muted_inboxes", "inbox_sounds", "away_after_idle_minutes"}
+    dialog, settings = make_dialog(locked=locked, muted_inboxes=["Sales"])
+    assert not dialog.muted_edit.isEnabled()
+    assert not dialog.inbox_sounds_edit.isEnabled()
+    assert not dialog.idle_spin.isEnabled()
+    assert set(dialog.lock_labels) == locked
+    dialog.accept()
+    assert settings.writes == []

@@ -20,6 +20,8 @@ def test_menu_offers_the_actions_in_order(qapp: Any) -> None:
     tray = TrayController(tray_available=True)
     assert menu_texts(tray) == [
         "Open notifications",
+        "Waiting visitors",
+        "Away",
         "Do not disturb",
         "Settings…",
         "About Deskbell…",
@@ -175,3 +177,15 @@ def test_an_icon_shown_before_the_app_was_built_is_taken_over(qapp: Any) -> None
     assert early.contextMenu() is tray.menu
     tray.set_state(4, "connected", False)
     assert "4 unread" in early.toolTip()
+
+
+def test_a_visitor_waiting_past_the_first_escalation_shows_in_icon_and_tooltip(qapp: Any) -> None:
+    tray = TrayController(tray_available=True)
+    tray.set_state(2, "connected", dnd=True)
+    assert icon_state("connected", True) == "dnd"
+    tray.set_escalated(1)
+    assert icon_state("connected", True, 1) == "waiting"
+    assert "A visitor has waited past the first escalation" in tray.tooltip()
+    tray.set_escalated(0)
+    assert "escalation" not in tray.tooltip()
+    assert icon_state("disconnected", False, 3) == "disconnected"

@@ -1,0 +1,117 @@
+"""Claims and escalation across real ``deskbell-server serve`` processes: three nodes on
+PostgreSQL and Redis, and one SQLite node started after a step fell due."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend import protocol
+from backend.app import open_service
+from backend.config import Config
+from backend.store.waiting_sql import epoch_ms
+from tests.backend.bus.redis_server import wait_until
+from tests.backend.scale.cluster import INBOX, cluster, seed_agents
+from tests.backend.scale.conftest import bus_url, pg_url
+from tests.support.backend import BackendHarness, ServerProcess, seed_db
+
+pytestmark = pytest.mark.slow
+__all__ = ["bus_url", "pg_url"]
+
+
+async def _set_policy(db: str, *steps: str) -> None:
+    async with open_service(Config(db=db)) as service:
+        await service.waiting.set_policy(
+            INBOX, escalate=list(steps), unseen_after_s=protocol.MAX_STEP_SECONDS, clear=False
+        )
+
+
+async def test_of_two_claims_on_different_nodes_exactly_one_wins_ten_times(
+    pg_url: str, bus_url: str, tmp_path: Path
+) -> None:
+    tokens = await seed_agents(pg_url, 2)
+    async with cluster(pg_url, bus_url, tmp_path, 3) as nodes:
+        n1, n2, n3 = nodes.nodes
+        ann = await n2.harness.agent(tokens["agent0@x.org"])
+        bob = await n3.harness.agent(tokens["agent1@x.org"])
+        for round_ in range(10):
+            _, started = await n1.harness.visitor_start(INBOX, f"V{round_}", "Hello?")
+            conversation_id = started["conversation"]["id"]
+            (ann_note,) = await ann.notifications(1)
+            (bob_note,) = await bob.notifications(1)
+            replies = await asyncio.gather(
+                ann.request({"type": "claim", "conversation_id": conversation_id}),
+                bob.request({"type": "claim", "conversation_id": conversation_id}),
+            )
+            assert sorted(r["type"] for r in replies) == ["error", "ok"], replies
+            winner_name = next(r for r in replies if r["type"] == "ok")["conversation"]["assignee"][
+                "name"
+            ]
+            loser, note = (bob, bob_note) if replies[0]["type"] == "ok" else (ann, ann_note)
+            refusal = next(r for r in replies if r["type"] == "error")
+            assert refusal["code"] == "conflict" and winner_name in refusal["message"]
+            withdraw = await loser.push("withdraw")
+            assert withdraw["ids"] == [note["id"]] and withdraw["by"]["name"] == winner_name
+
+
+async def test_steps_fire_once_each_when_the_node_that_started_the_wait_is_killed(
+    pg_url: str, bus_url: str, tmp_path: Path
+) -> None:
+    tokens = await seed_agents(pg_url, 1)
+    await _set_policy(pg_url, "2", "4")
+    async with cluster(pg_url, bus_url, tmp_path, 3) as nodes:
+        n1, _, n3 = nodes.nodes
+        ann = await n3.harness.agent(tokens["agent0@x.org"])
+        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
+        n1.process.kill()
+        since_ms = epoch_ms(started["conversation"]["messages"][0]["created_at"])
+        await ann.notifications(1)
+        steps: list[tuple[dict[str, Any], float]] = []
+        for _ in range(2):
+            (note,) = await ann.notifications(1, timeout=10)
+            steps.append((note, time.time() * 1000))
+        for k, (note, arrived_ms) in enumerate(steps, 1):
+            assert note["kind"] == "chat.conversation.waiting"
+            assert note["data"]["step"] == k
+            assert arrived_ms <= since_ms + 2000 * k + 2000
+        history = await ann.request({"type": "history", "limit": 50})
+        fired = [
+            n["data"]["step"] for n in history["items"] if n["kind"] == "chat.conversation.waiting"
+        ]
+        assert sorted(fired) == [1, 2]
+
+
+async def test_a_step_that_fell_due_while_no_node_ran_fires_within_2_s_of_healthz(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "deskbell.sqlite3")
+    tokens = await seed_db(db, {"ann@x.org": [INBOX]})
+    await _set_policy(db, "1")
+    async with open_service(Config(db=db)) as service:
+        session = await service.visitor_start(INBOX, "Dana", "Hello?", "127.0.0.1")
+    due_ms = epoch_ms(session.messages[0].created_at) + 1000
+    await wait_until(lambda: time.time() * 1000 > due_ms + 500, what="the step to fall due")
+    server = ServerProcess(db)
+    await asyncio.to_thread(server.start)
+    try:
+        healthy_ms = time.time() * 1000
+        status = await asyncio.to_thread(_status, f"http://127.0.0.1:{server.port}/healthz")
+        assert status == 200
+        harness = BackendHarness(None, server.port, server.db)
+        ann = await harness.agent(tokens["ann@x.org"], after_seq=0)
+        notes = await ann.notifications(2, timeout=10)
+        (waiting,) = [n for n in notes if n["kind"] == "chat.conversation.waiting"]
+        assert epoch_ms(waiting["created_at"]) <= healthy_ms + 2000
+        await ann.close()
+    finally:
+        server.terminate()
+
+
+def _status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return int(response.status)

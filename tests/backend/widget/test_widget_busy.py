@@ -1,0 +1,88 @@
+"""The widget's honest "our team is busy" line, in headless Chromium.
+
+The backend decides when nobody can answer soon (the wait escalated past its last step,
+or nobody of the inbox is online) and tells the visitor's socket with a ``team_status``
+push (docs/protocol.md, visitor channel, proposed in v1.1). Here the push is handed to
+the real visitor socket through the real gateway of a real backend, so the widget is
+tested exactly as it will receive it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from selenium.webdriver.common.by import By
+
+from backend.app import Backend
+from tests.backend.widget.harness import AgentClient, LiveBackend, add_agent
+from tests.backend.widget.test_widget_browser import (
+    open_widget,
+    settled,
+    start_chat,
+    visible_text,
+    wait_until,
+)
+
+BUSY = "Our team is busy; we will answer here as soon as we can."
+
+
+def push_to_visitor(live: LiveBackend, conversation_id: str, frame: dict[str, Any]) -> None:
+    """Send ``frame`` on every visitor socket watching the conversation."""
+
+    async def send(backend: Backend) -> int:
+        socks = backend.gateway._conversations.get(conversation_id, set())
+        data = json.dumps(frame).encode()
+        return sum(1 for sock in socks if sock.send(data))
+
+    assert live.call(send) >= 1, "no visitor socket watches the conversation"
+
+
+def test_busy_shows_the_honest_line_and_an_answer_takes_it_away(
+    make_backend: Any, browser: Any
+) -> None:
+    live: LiveBackend = make_backend()
+    agent = AgentClient(live.ws_url, add_agent(live))
+    open_widget(browser, live)
+    start_chat(browser, "Dana Smith", "Is anyone there?")
+    created = agent.notification(lambda n: n["kind"] == "chat.conversation.created")
+    cid = created["conversation_id"]
+    assert visible_text(browser, "busy-line") == ""
+
+    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": True})
+    wait_until(browser, lambda: visible_text(browser, "busy-line") == BUSY, "the busy line")
+    line = browser.find_element(By.ID, "busy-line")
+    assert line.get_attribute("role") == "status"  # read out by screen readers
+    # The visitor can still write while the team is busy.
+    assert browser.find_element(By.ID, "composer").is_displayed()
+
+    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": False})
+    wait_until(browser, lambda: visible_text(browser, "busy-line") == "", "the line to go")
+
+    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": True})
+    wait_until(browser, lambda: visible_text(browser, "busy-line") == BUSY, "the busy line")
+    agent.request({"type": "conversation", "conversation_id": cid})
+    agent.reply(cid, "Sorry for the wait, Dana!", "r1")
+    wait_until(browser, lambda: settled(browser, "Sorry for the wait, Dana!"), "the reply")
+    assert visible_text(browser, "busy-line") == ""
+
+
+def test_a_busy_push_for_another_conversation_is_ignored(make_backend: Any, browser: Any) -> None:
+    live: LiveBackend = make_backend()
+    agent = AgentClient(live.ws_url, add_agent(live))
+    open_widget(browser, live)
+    start_chat(browser, "Dana Smith", "Hello")
+    cid = agent.notification(lambda n: n["kind"] == "chat.conversation.created")["conversation_id"]
+    push_to_visitor(
+        live, cid, {"type": "team_status", "conversation_id": "c_someone_else", "busy": True}
+    )
+    push_to_visitor(live, cid, {"type": "status", "conversation_id": cid, "status": "open"})
+    # The status push is handled after the ignored one: the page has seen both.
+    wait_until(
+        browser,
+        lambda: (
+            browser.execute_script("return document.getElementById('composer').hidden") is False
+        ),
+        "the status push",
+    )
+    assert visible_text(browser, "busy-line") == ""
