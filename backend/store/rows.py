@@ -72,7 +72,7 @@ FACTS_COLUMNS = {
         "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
         f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
     )
-    for column in ("c.public_id", "c.visitor_token_hash", "c.external_id")
+    for column in ("c.id", "c.public_id", "c.visitor_token_hash", "c.external_id")
 }
 """By the column a conversation is found by: the query :func:`conversation_facts`
 reads (``?`` placeholder; PostgreSQL numbers it)."""
