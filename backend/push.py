@@ -90,3 +90,8 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return _MEDIUM.pack(_FIN_TEXT, 126, n) + payload
     return _LONG.pack(_FIN_TEXT, 127, n) + payload
+
+
+def text_frames(payloads: list[bytes]) -> bytes:
+    """Several :func:`text_frame` in one buffer, in order."""
+    return b"".join([text_frame(payload) for payload in payloads])

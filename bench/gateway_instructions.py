@@ -7,7 +7,8 @@ One process: a websockets server on loopback whose ``/agent`` connections join a
 :class:`backend.gateway.Gateway` as live streams, and ``agents`` plain sockets that
 complete the handshake and then read nothing until the end. With instrumentation on
 (it turns it on and off itself with ``callgrind_control``), it hands the gateway
-``events`` bus events, each for every agent (seq 1, 2, ...), as the bus would; then it
+``events`` bus events, each for every agent (seq 1, 2, ...), as the bus would,
+``--batch`` of them per turn of the event loop (as a commit batch's are); then it
 reads every socket and checks that each got exactly seqs 1..events, in order.
 
 What it counts is the send path only: building each recipient's frame, the stream's
@@ -82,7 +83,7 @@ def read_frames(sock: socket.socket, count: int) -> list[dict[str, object]]:
     return out
 
 
-async def run(agents: int, events: int, pad: int) -> None:
+async def run(agents: int, events: int, pad: int, batch: int) -> None:
     gateway = Gateway(Metrics())
     joined = asyncio.Event()
     done = asyncio.Event()
@@ -127,8 +128,11 @@ async def run(agents: int, events: int, pad: int) -> None:
             for k in range(events)
         ]
         callgrind("--instr=on")
-        for event in bus_events:
+        for k, event in enumerate(bus_events, 1):
             gateway.deliver(event)
+            if k % batch == 0:
+                await asyncio.sleep(0)  # the end of a loop turn (of a commit batch)
+        await asyncio.sleep(0)
         callgrind("--dump")
         callgrind("--instr=off")
         for i, client in enumerate(clients):
@@ -146,8 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--events", type=int, default=20)
     p.add_argument("--pad", type=int, default=330, help="body bytes per event")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="events delivered in one turn of the event loop (the events of one commit "
+        "batch are); 1: each in its own turn",
+    )
     args = p.parse_args(argv)
-    asyncio.run(run(args.agents, args.events, args.pad))
+    asyncio.run(run(args.agents, args.events, args.pad, args.batch))
     return 0
 
 
