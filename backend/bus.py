@@ -72,8 +72,23 @@ class Withdrawn(msgspec.Struct, tag="withdraw"):
     by: protocol.AgentRef
 
 
+class VisitorStatus(msgspec.Struct, tag="visitor_status"):
+    """What the visitor of conversation ``conversation_id`` (public id) is told: its
+    ``status`` changed, or whether the team is ``busy``; None: not part of this news."""
+
+    conversation_id: str
+    status: protocol.ConversationStatus | None = None
+    busy: bool | None = None
+
+
 BusEvent = (
-    NotificationsStored | ReadChanged | MessageAdded | TokensRevoked | QueueChanged | Withdrawn
+    NotificationsStored
+    | ReadChanged
+    | MessageAdded
+    | TokensRevoked
+    | QueueChanged
+    | Withdrawn
+    | VisitorStatus
 )
 Deliver = Callable[[BusEvent], None]
 Resync = Callable[[], None]

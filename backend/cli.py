@@ -158,6 +158,16 @@ SERVE_FLAGS: dict[str, dict[str, Any]] = {
         "metavar": "BYTES",
         "help": "unsent bytes before a slow client is dropped (default 4 MiB)",
     },
+    "stream_sweep_seconds": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "how often a node checks its sessions' streams with the store (default 5, 0: off)",
+    },
+    "drain_seconds": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": "the most a stop on SIGTERM takes before the node exits (default 10)",
+    },
 }
 """Every configuration key but db (a common option) is a flag of serve (operations.md)."""
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from backend import waiting
+from backend.bus import VisitorStatus
 from backend.errors import DeskbellError
 from backend.service import Service
 
@@ -43,6 +44,8 @@ async def fire_due(service: Service, now_ms: int, available: Available = always_
     for step, event, committed in fired:
         service.metrics.escalations.labels(str(step.step), str(step.early).lower()).inc()
         await service.publish_stored(event, committed, accepted_at)
+        if step.last:  # past its last step: the visitor is told honestly (widget line)
+            await service.bus.publish(VisitorStatus(step.facts.public_id, busy=True))
     return len(fired)
 
 

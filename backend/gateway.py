@@ -28,6 +28,7 @@ from backend.bus import (
     QueueChanged,
     ReadChanged,
     TokensRevoked,
+    VisitorStatus,
     Withdrawn,
 )
 from backend.metrics import Metrics
@@ -374,6 +375,8 @@ class Gateway:
                     self._queue_changed(event)
                 case Withdrawn():
                     self._withdrawn(event)
+                case VisitorStatus():
+                    self._visitor_status(event)
         except Exception:
             log.exception("delivering a %s event failed", type(event).__name__)
 
@@ -428,6 +431,29 @@ class Gateway:
             if event.ids:
                 sock.send(read_frame)
             sock.send(unread_frame)
+
+    def _visitor_status(self, event: VisitorStatus) -> None:
+        """Tell the visitor of the conversation (agents watching it learn the same from
+        their own frames)."""
+        frames = []
+        if event.status is not None:
+            frames.append(
+                protocol.encode(
+                    protocol.ConversationStatusPush(
+                        conversation_id=event.conversation_id, status=event.status
+                    )
+                )
+            )
+        if event.busy is not None:
+            frames.append(
+                protocol.encode(
+                    protocol.TeamStatusPush(conversation_id=event.conversation_id, busy=event.busy)
+                )
+            )
+        for sock in self._conversations.get(event.conversation_id, ()):
+            if not isinstance(sock, AgentSocket):
+                for frame in frames:
+                    sock.send(frame)
 
     def _message(self, event: MessageAdded) -> None:
         socks = self._conversations.get(event.conversation_id)

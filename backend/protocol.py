@@ -671,12 +671,21 @@ class WithdrawPush(_Frame, tag="withdraw"):
     by: AgentRef
 
 
+class TeamStatusPush(_Frame, tag="team_status"):
+    """Visitor channel: whether the team can answer soon (``busy``: the wait escalated
+    past the last step of its inbox's policy)."""
+
+    conversation_id: str
+    busy: bool
+
+
 ServerPush = (
     NotificationPush
     | UnreadPush
     | ReadPush
     | MessagePush
     | ConversationStatusPush
+    | TeamStatusPush
     | QueueChangedPush
     | WithdrawPush
 )

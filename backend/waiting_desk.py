@@ -10,7 +10,7 @@ import logging
 import time
 
 from backend import ids, protocol, waiting
-from backend.bus import Bus, QueueChanged, ReadChanged, Withdrawn
+from backend.bus import Bus, QueueChanged, ReadChanged, VisitorStatus, Withdrawn
 from backend.errors import BadRequest, NotFound
 from backend.metrics import Metrics
 from backend.store.base import (
@@ -119,6 +119,7 @@ class WaitingDesk:
     async def resolve(self, facts: ConversationFacts) -> None:
         change = Change(resolve=facts.id)
         await self.after_commit(change, await self.store.commit(change))
+        await self.bus.publish(VisitorStatus(facts.public_id, status="resolved"))
 
     async def seen(self, agent: Agent, notification_ids: list[str], how: str) -> None:
         """The agent's desktop showed (``how``: or the agent clicked) these

@@ -240,6 +240,8 @@ class DueStep:
     target: str
     early: bool
     facts: ConversationFacts
+    last: bool = False
+    """No step of this wait is left once this one fired."""
 
 
 @dataclass(frozen=True, slots=True)

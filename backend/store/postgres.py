@@ -1013,7 +1013,8 @@ class PostgresStore(Store):
             facts = await _facts(conn, "c.id", row[0])
             if facts is None or facts.waiting_since != row[2]:
                 return True  # a step of a wait that is over: dropped, look further
-            step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts)
+            left = await conn.fetchval(numbered(waiting_sql.STEPS_LEFT), row[0], row[2])
+            step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts, left == 0)
             new_event = event(step, await _step_recipients(conn, step))
             return step, new_event, await _apply(conn, Change(event=new_event), public_ids)
 

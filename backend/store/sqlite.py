@@ -929,7 +929,10 @@ class SQLiteStore(Store):
                 facts = _facts(conn, "c.id", row[0])
                 if facts is None or facts.waiting_since != row[2]:
                     continue  # a step of a wait that is over (never left behind, but safe)
-                step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts)
+                (left,) = conn.execute(waiting_sql.STEPS_LEFT, (row[0], row[2])).fetchone()
+                step = DueStep(
+                    row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts, left == 0
+                )
                 new_event = event(step, _step_recipients(conn, step))
                 fired.append((step, new_event, self._apply(conn, Change(event=new_event))))
             return fired

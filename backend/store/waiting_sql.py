@@ -81,6 +81,7 @@ DUE = (
     "WHERE due_ms <= ? ORDER BY due_ms, conversation_id, step LIMIT ?"
 )
 DELETE_STEP = "DELETE FROM wait_steps WHERE conversation_id = ? AND step = ?"
+STEPS_LEFT = "SELECT COUNT(*) FROM wait_steps WHERE conversation_id = ? AND waiting_since = ?"
 BRING_FORWARD = (
     "UPDATE wait_steps SET due_ms = ?, early = 1 WHERE conversation_id = ? AND step = "
     "(SELECT MIN(step) FROM wait_steps WHERE conversation_id = ? AND waiting_since = ? "

@@ -9,13 +9,13 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.backend.store.postgres_server import fresh_database, server_reachable
+from tests.backend.store.conftest import store_kind, store_url
 from tests.support.backend import BackendHarness, ServerProcess, WsClient
 from tests.support.server_cli import run_server_cli
 
@@ -24,17 +24,13 @@ pytestmark = pytest.mark.slow
 PASSWORD = "first pass"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh store of each kind: a file, or a PostgreSQL database of this test's own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "deskbell.sqlite3")
-        return
-    problem = await server_reachable()
-    if problem:
-        pytest.skip(problem)
-    async with fresh_database() as url:
-        yield url
+__all__ = ["store_kind", "store_url"]
+
+
+@pytest.fixture
+def db(store_url: str) -> str:
+    """A fresh store of each kind (``store_url``): a file, or a PostgreSQL database."""
+    return store_url
 
 
 @pytest.fixture

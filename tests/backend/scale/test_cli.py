@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from backend.store.base import SCHEMA_VERSION
-from tests.backend.store.postgres_server import fresh_database, server_reachable
+from tests.backend.store.conftest import store_kind, store_url
 from tests.backend.store.tcp_proxy import TcpProxy
 from tests.support.server_cli import run_server_cli
 
@@ -20,17 +19,13 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return run_server_cli(*args, inherit_deskbell_env=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh store of each kind: a file, or a PostgreSQL database of this test's own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "deskbell.sqlite3")
-        return
-    problem = await server_reachable()
-    if problem:
-        pytest.skip(problem)
-    async with fresh_database() as url:
-        yield url
+__all__ = ["store_kind", "store_url"]
+
+
+@pytest.fixture
+def db(store_url: str) -> str:
+    """A fresh store of each kind (``store_url``): a file, or a PostgreSQL database."""
+    return store_url
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

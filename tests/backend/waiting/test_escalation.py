@@ -236,3 +236,27 @@ async def test_metrics_count_escalations_and_the_wait_until_reply(server: Backen
 def _get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as response:
         return str(response.read().decode())
+
+
+async def test_the_visitor_hears_the_team_is_busy_once_the_last_step_fired(
+    server: BackendHarness,
+) -> None:
+    """The widget's honest line (docs/protocol.md, `team_status`): only after the last
+    step of the wait's policy, not after an earlier one."""
+    await _setup(server, "3600", "7200")
+    visitor, conversation_id, since_ms = await _start(server)
+    assert await escalation.fire_due(server.service, since_ms + HOUR_MS) == 1
+    assert await escalation.fire_due(server.service, since_ms + 2 * HOUR_MS) == 1
+    pushed = await visitor.push("team_status")
+    assert pushed == {"type": "team_status", "conversation_id": conversation_id, "busy": True}
+    assert [f for f in visitor.frames if f["type"] == "team_status"] == [pushed]
+
+
+async def test_a_resolve_reaches_the_visitor_as_a_status_push(server: BackendHarness) -> None:
+    tokens = await _setup(server)
+    ann = await server.agent(tokens["ann@x.org"])
+    visitor, conversation_id, _ = await _start(server)
+    resolved = await ann.request({"type": "resolve", "conversation_id": conversation_id})
+    assert resolved["type"] == "ok"
+    pushed = await visitor.push("status")
+    assert pushed == {"type": "status", "conversation_id": conversation_id, "status": "resolved"}

@@ -1,10 +1,11 @@
 """The widget's honest "our team is busy" line, in headless Chromium.
 
-The backend decides when nobody can answer soon (the wait escalated past its last step,
-or nobody of the inbox is online) and tells the visitor's socket with a ``team_status``
-push (docs/protocol.md, visitor channel, proposed in v1.1). Here the push is handed to
-the real visitor socket through the real gateway of a real backend, so the widget is
-tested exactly as it will receive it.
+The backend decides when nobody can answer soon (the wait escalated past its last step:
+tests/backend/waiting/test_escalation.py) and publishes a ``VisitorStatus`` on its bus;
+the gateway turns it into the visitor's ``team_status`` push (docs/protocol.md, visitor
+channel). Here that bus event is published on a real backend, so the widget is tested
+exactly as it will receive it; one test writes a frame to the socket itself, to show a
+push for another conversation is ignored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from selenium.webdriver.common.by import By
 
 from backend.app import Backend
+from backend.bus import VisitorStatus
 from tests.backend.widget.harness import AgentClient, LiveBackend, add_agent
 from tests.backend.widget.test_widget_browser import (
     open_widget,
@@ -38,6 +40,15 @@ def push_to_visitor(live: LiveBackend, conversation_id: str, frame: dict[str, An
     assert live.call(send) >= 1, "no visitor socket watches the conversation"
 
 
+def tell_visitor(live: LiveBackend, news: VisitorStatus) -> None:
+    """Publish ``news`` on the backend's bus, as the escalation loop and resolve do."""
+
+    async def publish(backend: Backend) -> None:
+        await backend.service.bus.publish(news)
+
+    live.call(publish)
+
+
 def test_busy_shows_the_honest_line_and_an_answer_takes_it_away(
     make_backend: Any, browser: Any
 ) -> None:
@@ -49,17 +60,17 @@ def test_busy_shows_the_honest_line_and_an_answer_takes_it_away(
     cid = created["conversation_id"]
     assert visible_text(browser, "busy-line") == ""
 
-    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": True})
+    tell_visitor(live, VisitorStatus(cid, busy=True))
     wait_until(browser, lambda: visible_text(browser, "busy-line") == BUSY, "the busy line")
     line = browser.find_element(By.ID, "busy-line")
     assert line.get_attribute("role") == "status"  # read out by screen readers
     # The visitor can still write while the team is busy.
     assert browser.find_element(By.ID, "composer").is_displayed()
 
-    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": False})
+    tell_visitor(live, VisitorStatus(cid, busy=False))
     wait_until(browser, lambda: visible_text(browser, "busy-line") == "", "the line to go")
 
-    push_to_visitor(live, cid, {"type": "team_status", "conversation_id": cid, "busy": True})
+    tell_visitor(live, VisitorStatus(cid, busy=True))
     wait_until(browser, lambda: visible_text(browser, "busy-line") == BUSY, "the busy line")
     agent.request({"type": "conversation", "conversation_id": cid})
     agent.reply(cid, "Sorry for the wait, Dana!", "r1")
