@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from backend import ids, protocol, stream
+from backend import protocol, push, stream
 from backend.bus import (
     BusEvent,
     MessageAdded,
@@ -52,11 +52,13 @@ TICK_SECONDS = 1.0
 class Socket:
     """One WebSocket connection, with non-blocking, bounded, ordered writes.
 
-    Frames go out in the order they are handed over. Live frames are written at once
-    (:meth:`send`); bulk frames (a replay, a large reply) are queued and written at
-    the peer's pace (:meth:`send_bulk`), and while that queue drains, live frames
-    queue behind it so the order holds; they count against ``buffer_limit`` as if
-    they were in the transport.
+    Frames go out in the order they are handed over. Live frames are written at the
+    end of the event loop's turn (:meth:`send`): every frame a socket gets in one turn
+    (all the events of one commit batch, say) goes out in one write, one system call.
+    Bulk frames (a replay, a large reply) are queued and written at the peer's pace
+    (:meth:`send_bulk`), and while that queue drains, live frames queue behind it so
+    the order holds; they count against ``buffer_limit`` as if they were in the
+    transport.
     """
 
     def __init__(self, connection: ServerConnection, buffer_limit: int, metrics: Metrics):
@@ -69,6 +71,13 @@ class Socket:
         self._queued_live = 0
         """Bytes of live frames waiting in ``_outbox``."""
         self._pacer: asyncio.Task[None] | None = None
+        self._plain = not getattr(connection.protocol, "extensions", ())
+        """No extension (compression) negotiated: frames are written without websockets'
+        framing machinery (:func:`backend.push.text_frame`)."""
+        self._corked: list[bytes] | None = None
+        """Live frames of this loop turn after its first, written together by :meth:`flush`."""
+        self._turn = -1
+        """The loop turn (see :class:`_Turns`) of this socket's last immediate write."""
 
     @property
     def open(self) -> bool:
@@ -86,6 +95,38 @@ class Socket:
                 self.close_slow()
                 return False
             return True
+        if self._plain:
+            corked = self._corked
+            if corked is not None:
+                corked.append(frame)
+                return True
+            if self._turn != _turns.current:
+                # The first frame of this turn goes at once (no delay when the events
+                # come one at a time); more in the same turn wait for the flush.
+                self._turn = _turns.current
+                if not _turns.ending:
+                    _turns.ending = True
+                    get_running_loop().call_soon(_turns.end)
+                transport = self.connection.transport
+                try:
+                    # What send_text and send_data do for an unfragmented frame without
+                    # extensions, with one object per frame instead of several.
+                    transport.write(push.text_frame(frame))
+                except Exception as exc:  # the transport died under us
+                    log.debug("write failed: %s", exc)
+                    return False
+                if transport.get_write_buffer_size() > self.buffer_limit:
+                    self.close_slow()
+                    return False
+                return True
+            self._corked = [frame]
+            loop = get_running_loop()
+            waiting = _corked_sockets.get(loop)
+            if waiting is None:
+                _corked_sockets[loop] = waiting = []
+                loop.call_soon(_flush_all, loop)
+            waiting.append(self)
+            return True
         connection = self.connection
         try:
             connection.protocol.send_text(frame)
@@ -93,8 +134,33 @@ class Socket:
         except Exception as exc:  # the transport died under us
             log.debug("write failed: %s", exc)
             return False
+        return self._within_limit()
+
+    def flush(self) -> None:
+        """Write the live frames of this turn now, in one write."""
+        corked = self._corked
+        if corked is None:
+            return
+        self._corked = None
+        connection = self.connection
+        if self.closing or connection.protocol.state is not State.OPEN:
+            return  # closed meanwhile (by the peer, say): the client resumes
         transport = connection.transport
+        try:
+            # What send_text and send_data do for unfragmented frames without
+            # extensions, with one object per frame instead of several.
+            if len(corked) == 1:
+                transport.write(push.text_frame(corked[0]))
+            else:
+                transport.write(push.text_frames(corked))
+        except Exception as exc:  # the transport died under us
+            log.debug("write failed: %s", exc)
+            return
         if transport.get_write_buffer_size() > self.buffer_limit:
+            self.close_slow()
+
+    def _within_limit(self) -> bool:
+        if self.connection.transport.get_write_buffer_size() > self.buffer_limit:
             self.close_slow()
             return False
         return True
@@ -103,6 +169,7 @@ class Socket:
         """Queue ``frames`` to be written at the peer's pace, after what is queued."""
         if not self.open:
             return
+        self.flush()
         self._outbox.extend((frame, False) for frame in frames)
         if self._pacer is None and self._outbox:
             self._pacer = asyncio.get_running_loop().create_task(self._pace())
@@ -127,6 +194,7 @@ class Socket:
 
     async def drained(self) -> None:
         """Return once every queued frame was handed to the transport (or dropped)."""
+        self.flush()
         pacer = self._pacer
         if pacer is not None:
             await asyncio.shield(pacer)
@@ -145,6 +213,7 @@ class Socket:
         """Close with ``code`` (after what is queued); nothing more is sent."""
         if self.closing:
             return
+        self.flush()
         self.closing = True
         pending = self._pacer
         connection = self.connection
@@ -163,6 +232,7 @@ class Socket:
         if self.closing:
             return
         self.closing = True
+        self._corked = None
         self.metrics.slow_disconnects.inc()
         log.warning(
             "event=slow_consumer remote=%s buffered=%d",
@@ -175,6 +245,32 @@ class Socket:
 
 
 _background: set[asyncio.Task[None]] = set()
+
+
+class _Turns:
+    """Counts the event loop's turns in which live frames were written, so that a
+    socket knows whether a frame is its first of the turn."""
+
+    current = 0
+    ending = False
+
+    @classmethod
+    def end(cls) -> None:
+        cls.current += 1
+        cls.ending = False
+
+
+_turns = _Turns
+_corked_sockets: dict[asyncio.AbstractEventLoop, list[Socket]] = {}
+"""By event loop: the sockets with frames to write at the end of the current turn."""
+
+
+def _flush_all(loop: asyncio.AbstractEventLoop) -> None:
+    for sock in _corked_sockets.pop(loop, ()):
+        sock.flush()
+
+
+get_running_loop = asyncio.get_running_loop
 
 
 class AgentSocket(Socket):
@@ -193,6 +289,8 @@ class AgentSocket(Socket):
         self.agent = agent
         self.token_hash = token_hash
         self.stream = stream.Stream(held_limit)
+        self.id_prefix = push.id_prefix(agent.public_id)
+        """The start of this agent's notification ids in JSON (see :mod:`backend.push`)."""
         self.queue_inboxes: frozenset[int] = frozenset()
         """v1.1: inboxes whose ``queue_changed`` this session asked for (``queue``)."""
         self.presence: protocol.PresenceStatus = "online"
@@ -284,18 +382,18 @@ class Gateway:
 
     def _notifications(self, event: NotificationsStored) -> None:
         agents = self._agents
-        encode = protocol.encode
+        template: push.PushTemplate | None = None
         delivered = 0
-        for agent_id, agent_public_id, seq, unread in event.deliveries:
+        for agent_id, _agent_public_id, seq, unread in event.deliveries:
             socks = agents.get(agent_id)
             if not socks:
                 continue
-            # Each recipient's frame differs (id, seq, counts): encoded once per recipient.
-            frame = encode(
-                protocol.NotificationPush(
-                    notification=protocol.Notification(
-                        id=ids.notification_id(agent_public_id, seq),
-                        seq=seq,
+            if template is None:
+                # What every recipient's frame shares, encoded once per event.
+                template = push.PushTemplate(
+                    protocol.Notification(
+                        id="",
+                        seq=0,
                         kind=event.kind,
                         category=event.category,
                         title=event.title,
@@ -305,19 +403,19 @@ class Gateway:
                         created_at=event.created_at,
                         read=False,
                         data=event.data,
-                    ),
-                    unread=unread,
+                    )
                 )
-            )
+            frame = b""
             for sock in socks:
-                actions = sock.stream.notification(seq, frame)
-                if not actions:
-                    continue
-                first = actions[0]
-                if len(actions) == 1 and type(first) is stream.Frame and not first.bulk:
+                if not frame:  # the agent's sockets share the agent's frame
+                    frame = template.frame(sock.id_prefix, seq, unread)
+                live = sock.stream
+                if live.take_next(seq):
                     # The common case, kept short: the next seq of a live stream.
-                    delivered += sock.send(first.data)
-                else:
+                    delivered += sock.send(frame)
+                    continue
+                actions = live.notification(seq, frame)
+                if actions:
                     delivered += self._carry_out(sock, actions)
         if delivered:
             self.metrics.notifications_delivered.inc(delivered)

@@ -44,7 +44,7 @@ from backend.store.base import (
     Store,
     Token,
 )
-from backend.store.sqlite import now_iso
+from backend.store.common import now_iso
 from backend.waiting_desk import WaitingDesk
 
 log = logging.getLogger(__name__)
@@ -828,10 +828,7 @@ class Service:
                     url=event.url,
                     data=event.data,
                     created_at=event.created_at,
-                    deliveries=[
-                        (d.agent_id, d.agent_public_id, d.seq, d.unread)
-                        for d in committed.deliveries
-                    ],
+                    deliveries=[*committed.deliveries],
                     accepted_at=accepted_at,
                 )
             )

@@ -124,6 +124,16 @@ class Stream:
         self.held = {s: f for s, f in self.held.items() if s > self.cursor}
         return [self._read(limit, request_id)]
 
+    def take_next(self, seq: int) -> bool:
+        """The common case of :meth:`notification`, decided without building actions:
+        True when ``seq`` is the next seq of a live stream (the cursor moves to it; the
+        caller sends its frame, as for a :class:`Frame` that is not bulk); False: nothing
+        changed, call :meth:`notification`."""
+        if self.phase is Phase.LIVE and seq == self.cursor + 1:
+            self.cursor = seq
+            return True
+        return False
+
     def notification(self, seq: int, frame: bytes) -> list[Action]:
         """A live notification arrived from the bus (maybe late, maybe twice)."""
         phase = self.phase

@@ -27,8 +27,9 @@ import time
 from pathlib import Path
 
 from backend.store.base import Change, ImportRow, NewEvent, Store
+from backend.store.common import now_iso
 from backend.store.postgres import PostgresStore
-from backend.store.sqlite import SQLiteStore, now_iso
+from backend.store.sqlite import SQLiteStore
 from tests.backend.store.postgres_server import fresh_database
 
 

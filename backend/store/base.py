@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from backend import protocol
 
@@ -187,9 +187,13 @@ class Change:
     """A conversation id: its status becomes resolved and its wait ends."""
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """One stored notification of one agent, with that agent's counts after it."""
+class Delivered(NamedTuple):
+    """One stored notification of one agent, with that agent's counts after it.
+
+    A named tuple, not a dataclass: one is built per recipient of every fan-out (a frozen
+    dataclass costs four ``object.__setattr__`` calls each), and it is already the
+    ``(agent id, agent public id, seq, unread)`` that :class:`backend.bus.NotificationsStored`
+    carries."""
 
     agent_id: int
     agent_public_id: str

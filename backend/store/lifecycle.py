@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from backend.errors import Conflict
+from backend.store.base import AgentRemoved
 
 AGENT_COLUMNS = "id, public_id, email, name, password_hash, disabled_at IS NOT NULL"
 """The select list every agent look-up reads (an :class:`~backend.store.base.Agent`)."""
@@ -54,6 +55,19 @@ REMOVE_AGENT = (
     ("memberships", DROP_AGENT_MEMBERSHIPS),
 )
 DELETE_AGENT = "DELETE FROM agents WHERE id = ?"
+
+
+def agent_removed(revoked: list[str], counts: dict[str, int]) -> AgentRemoved:
+    """The report of ``agent remove``: the revoked token hashes and the row counts of
+    :data:`REMOVE_AGENT`, by name."""
+    return AgentRemoved(
+        revoked,
+        counts["notifications"],
+        counts["memberships"],
+        counts["unassigned"],
+        counts["messages_kept"],
+    )
+
 
 INBOX_CONTENT = (
     "SELECT (SELECT COUNT(*) FROM conversations WHERE inbox_id = ?), "

@@ -41,7 +41,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -51,7 +50,7 @@ import msgspec
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.redact import redact_url
-from backend.store import lifecycle, waiting_sql
+from backend.store import lifecycle, queries, rows, waiting_sql
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -76,9 +75,9 @@ from backend.store.base import (
     Token,
     service_name_taken,
 )
+from backend.store.common import migration_files, migrations, now_iso
 from backend.store.lifecycle import numbered
-from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
-from backend.store.sqlite import migrations, now_iso
+from backend.store.rows import group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,17 +120,16 @@ def pg_dialect(sql: str) -> str:
 def pg_migrations() -> list[tuple[int, str]]:
     """Every schema version as (version, PostgreSQL script), in order."""
     extra: dict[int, list[str]] = {}
-    folder = resources.files("backend.store") / "migrations_pg"
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            extra.setdefault(int(entry.name.split("_", 1)[0]), []).append(entry.name)
+    for version, entry in migration_files("migrations_pg"):
+        extra.setdefault(version, []).append(entry.read_text())
     scripts = []
     for version, sql in migrations():
-        parts = [pg_dialect(sql)]
-        parts += [(folder / name).read_text() for name in sorted(extra.pop(version, []))]
+        parts = [pg_dialect(sql), *extra.pop(version, [])]
         scripts.append((version, "\n".join(parts)))
     if extra:
-        raise RuntimeError(f"migrations_pg has versions without a shared migration: {extra}")
+        raise RuntimeError(
+            f"migrations_pg has versions without a shared migration: {sorted(extra)}"
+        )
     return scripts
 
 
@@ -473,7 +471,7 @@ class PostgresStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                _agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
+                rows.agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
                 for r in await conn.fetch(
                     f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
@@ -495,7 +493,7 @@ class PostgresStore(Store):
                 "WHERE m.agent_id = $1 ORDER BY i.name",
                 row[0],
             )
-            return _agent(row, tuple(r[0] for r in inboxes))
+            return rows.agent(row, tuple(r[0] for r in inboxes))
 
         found: Agent | None = await self._read(run)
         return found
@@ -629,13 +627,7 @@ class PostgresStore(Store):
             }
             await conn.execute(numbered(lifecycle.DELETE_AGENT), agent_id)
             self._public_ids.pop(agent_id, None)
-            return AgentRemoved(
-                revoked,
-                counts["notifications"],
-                counts["memberships"],
-                counts["unassigned"],
-                counts["messages_kept"],
-            )
+            return lifecycle.agent_removed(revoked, counts)
 
         return await self._write(run)
 
@@ -742,13 +734,7 @@ class PostgresStore(Store):
         )
 
     async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
-        rows = await self._read(
-            lambda c: c.fetch(
-                "SELECT agent_id, version, os, seen_at FROM client_versions "
-                "WHERE seen_at >= $1 ORDER BY agent_id, seen_at DESC, version, os",
-                since,
-            )
-        )
+        rows = await self._read(lambda c: c.fetch(_CLIENT_VERSIONS_SINCE, since))
         return group_client_versions([tuple(row) for row in rows])
 
     # -- conversations ---------------------------------------------------------------
@@ -888,13 +874,7 @@ class PostgresStore(Store):
         self, agent: Agent, after_seq: int, limit: int
     ) -> tuple[list[protocol.Notification], bool]:
         rows = await self._read(
-            lambda c: c.fetch(
-                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = $1 AND n.seq > $2 "
-                "ORDER BY n.seq DESC LIMIT $3",
-                agent.id,
-                after_seq,
-                limit + 1,
-            )
+            lambda c: c.fetch(_NOTIFICATIONS_AFTER, agent.id, after_seq, limit + 1)
         )
         items = [notification(agent.public_id, r) for r in reversed(rows[:limit])]
         return items, len(rows) > limit
@@ -907,21 +887,8 @@ class PostgresStore(Store):
         category: str | None,
         unread_only: bool,
     ) -> tuple[list[protocol.Notification], bool]:
-        clauses = ["n.agent_id = $1"]
-        params: list[Any] = [agent.id]
-        if before_seq is not None:
-            params.append(before_seq)
-            clauses.append(f"n.seq < ${len(params)}")
-        if category is not None:
-            params.append(category)
-            clauses.append(f"n.category = ${len(params)}")
-        if unread_only:
-            clauses.append("n.read = 0")
-        params.append(limit + 1)
-        sql = (
-            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
-            f"ORDER BY n.seq DESC LIMIT ${len(params)}"
-        )
+        sql, params = queries.history(agent.id, before_seq, limit, category, unread_only)
+        sql = numbered(sql)
         rows = await self._read(lambda c: c.fetch(sql, *params))
         return [notification(agent.public_id, r) for r in rows[:limit]], len(rows) > limit
 
@@ -941,7 +908,7 @@ class PostgresStore(Store):
                 "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id
             )
             counts = {} if unread_text is None else _counts_decoder.decode(unread_text)
-            base = "UPDATE notifications SET read = 1 WHERE agent_id = $1 AND read = 0"
+            base = _MARK_READ
             changed: Sequence[asyncpg.Record] = []
             if seqs is not None:
                 changed = await conn.fetch(
@@ -959,10 +926,8 @@ class PostgresStore(Store):
                 )
             elif everything:
                 changed = await conn.fetch(f"{base} RETURNING seq, category", agent.id)
-            for row in changed:
-                counts[row[1]] = counts.get(row[1], 0) - 1
             if changed:
-                counts = {c: n for c, n in counts.items() if n > 0}
+                counts = queries.unread_after_read(counts, (row[1] for row in changed))
                 await conn.execute(
                     "UPDATE agent_seq SET unread = $2::text::jsonb WHERE agent_id = $1",
                     agent.id,
@@ -1438,19 +1403,15 @@ async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(r[0] for r in rows)
 
 
-def _agent(row: Sequence[Any], inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
-    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
-    out unless ``with_password``: only a sign-in needs it)."""
-    password_hash = row[4] if with_password else None
-    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
-
-
 async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
     """Lock the agent's row for this transaction; NotFound when there is none."""
     if await conn.fetchval("SELECT 1 FROM agents WHERE id = $1 FOR UPDATE", agent_id) is None:
         raise NotFound("no such agent")
 
 
+_NOTIFICATIONS_AFTER = numbered(queries.NOTIFICATIONS_AFTER)
+_CLIENT_VERSIONS_SINCE = numbered(queries.CLIENT_VERSIONS_SINCE)
+_MARK_READ = numbered(queries.MARK_READ)
 _REVOKE_ALL = numbered(lifecycle.revoke_agent_tokens(_DB_NOW))
 
 
@@ -1463,27 +1424,14 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+_FACTS = {column: numbered(sql) for column, sql in rows.FACTS_COLUMNS.items()}
+
+
 async def _facts(conn: asyncpg.Connection, column: str, value: object) -> ConversationFacts | None:
-    row = await conn.fetchrow(
-        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, c.visitor_name, c.status, "  # noqa: S608
-        "a.id, a.public_id, a.email, a.name, c.waiting_since "
-        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
-        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = $1",
-        value,
-    )
+    row = await conn.fetchrow(_FACTS[column], value)
     if row is None:
         return None
-    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
-    return ConversationFacts(
-        id=row[0],
-        public_id=row[1],
-        inbox=Inbox(row[2], row[3], row[4]),
-        visitor_name=row[5],
-        status=row[6],
-        assignee=assignee,
-        inbox_members=await _members(conn, row[2]),
-        waiting_since=row[11],
-    )
+    return rows.conversation_facts(row, await _members(conn, row[2]))
 
 
 __all__ = ["PostgresStore", "pg_dialect", "pg_migrations", "safe_url", "split_pool_options"]

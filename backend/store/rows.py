@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from backend import ids, protocol
-from backend.store.base import ClientVersion
+from backend.store.base import Agent, ClientVersion, ConversationFacts, Inbox
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -56,3 +56,38 @@ def group_client_versions(rows: Sequence[Sequence[Any]]) -> dict[int, list[Clien
     for agent_id, version, os, seen_at in rows:
         grouped.setdefault(agent_id, []).append(ClientVersion(version, os, seen_at))
     return grouped
+
+
+def agent(row: Sequence[Any], inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
+    """An agent from a row of :data:`backend.store.lifecycle.AGENT_COLUMNS` (its password
+    hash left out unless ``with_password``: only a sign-in needs it)."""
+    password_hash = row[4] if with_password else None
+    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
+
+
+FACTS_COLUMNS = {
+    column: (
+        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, "  # noqa: S608 - our literals
+        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name, c.waiting_since "
+        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
+        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
+    )
+    for column in ("c.id", "c.public_id", "c.visitor_token_hash", "c.external_id")
+}
+"""By the column a conversation is found by: the query :func:`conversation_facts`
+reads (``?`` placeholder; PostgreSQL numbers it)."""
+
+
+def conversation_facts(row: Sequence[Any], inbox_members: frozenset[int]) -> ConversationFacts:
+    """A conversation's facts from a row of :data:`FACTS_COLUMNS` and its inbox's members."""
+    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
+    return ConversationFacts(
+        id=row[0],
+        public_id=row[1],
+        inbox=Inbox(row[2], row[3], row[4]),
+        visitor_name=row[5],
+        status=row[6],
+        assignee=assignee,
+        inbox_members=inbox_members,
+        waiting_since=row[11],
+    )

@@ -22,22 +22,19 @@ import contextlib
 import getpass
 import logging
 import os
-import queue
 import sqlite3
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from backend import ids, protocol
 from backend.errors import Conflict, DeskbellError, NotFound, StoreUnavailable
 from backend.files import PRIVATE_FILE, create_private_file, make_private_dirs
-from backend.store import lifecycle, waiting_sql
+from backend.store import lifecycle, queries, rows, waiting_sql
 from backend.store.base import (
     SCHEMA_VERSION,
     Agent,
@@ -62,363 +59,25 @@ from backend.store.base import (
     Token,
     service_name_taken,
 )
-from backend.store.rows import NOTIFICATION_COLUMNS, group_client_versions, message, notification
+from backend.store.common import migration_files, migrations, now_iso, precise_now
+from backend.store.rows import group_client_versions, message, notification
+from backend.store.sqlite_failures import describe_failure, file_system_trouble, unavailable
+from backend.store.sqlite_writer import Writer, connect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_MAX_BATCH = 2000
-CHECKPOINT_SECONDS = 1.0
-INDEX_DELAY = 0.25
-"""Longest a committed fan-out row waits in `fanout` before it moves."""
-INDEX_ROWS = 50_000
 DIRECT_ROWS = 16
 """Events with at most this many recipients skip `fanout`."""
-"""Rows waiting in `fanout` that make the writer move them at once."""
-_BUSY_TIMEOUT_MS = 10_000
-
-
-def now_iso() -> str:
-    """The current UTC time as stored and sent: ``2026-11-25T10:15:03.120Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _precise_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def migrations() -> list[tuple[int, str]]:
-    """The schema migrations shipped with the package, as (version, SQL), in order."""
-    folder = resources.files("backend.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
-    return sorted(found)
 
 
 def sqlite_migrations() -> list[tuple[int, str]]:
     """SQLite-only additions to the shared migrations, as (version, SQL)."""
-    folder = resources.files("backend.store") / "migrations_sqlite"
-    return sorted(
-        (int(entry.name.split("_", 1)[0]), entry.read_text())
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    )
+    return [(version, entry.read_text()) for version, entry in migration_files("migrations_sqlite")]
 
 
 SQLITE_ONLY_TABLES = frozenset({"fanout"})
 """Tables of the SQLite store that PostgreSQL does not need (see migrations_sqlite)."""
-
-
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 5, 6, 8, 10, 13
-_SQLITE_CANTOPEN = 14
-
-
-def _unavailable(exc: sqlite3.Error, path: str | None = None) -> StoreUnavailable:
-    return StoreUnavailable(describe_failure(exc, path))
-
-
-def describe_failure(exc: sqlite3.Error, path: str | None) -> str:
-    """Say, for a person, why SQLite failed: a full disk, a read-only file system, no
-    permission to write the files, a busy database, or a disk error. SQLite reports
-    several of these as a plain "disk I/O error", so the file system is looked at."""
-    text = str(exc)
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in text or "busy" in text:
-        return "the database is busy; try again in a moment"
-    where = _file_system_trouble(path) if path else None
-    if primary == _SQLITE_FULL or "disk is full" in text or where == "full":
-        return (
-            "the database could not be written: the disk is full. Nothing was stored; "
-            "free some space and try again"
-        )
-    if where == "read-only":
-        return (
-            "the database could not be written: its file system is read-only. Nothing "
-            "was stored; make it writable and try again"
-        )
-    if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN) or where == "permission":
-        return (
-            f"the database could not be written: the server may not write {path} or its "
-            "folder (permission denied, or a read-only file). Nothing was stored; check "
-            "their owner and permissions"
-        )
-    if primary == _SQLITE_IOERR:
-        return f"the disk failed to read or write the database ({text}); check the disk"
-    return f"the database failed: {text}"
-
-
-def _file_system_trouble(path: str) -> str | None:
-    """ "full", "read-only" or "permission" when the database's folder shows it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        stats = os.statvfs(folder)
-    except OSError:
-        return None
-    if stats.f_flag & os.ST_RDONLY:
-        return "read-only"
-    if stats.f_bavail == 0:
-        return "full"
-    writable = os.access(folder, os.W_OK) and all(
-        os.access(name, os.W_OK)
-        for name in (path, path + "-wal", path + "-shm")
-        if os.path.exists(name)
-    )
-    return None if writable else "permission"
-
-
-def _connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
-    )
-    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-    # Checkpoint the WAL less often (each checkpoint syncs the database file) and keep
-    # the hot pages of the notification index in memory.
-    conn.execute("PRAGMA wal_autocheckpoint = 4000")
-    conn.execute("PRAGMA cache_size = -32768")
-    if readonly:
-        conn.execute("PRAGMA query_only = ON")
-    return conn
-
-
-class _Writer:
-    """The thread that owns the write connection and batches commits."""
-
-    def __init__(self, path: str, durable: bool):
-        self._path = path
-        self._durable = durable
-        self._queue: queue.SimpleQueue[
-            tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]] | None
-        ] = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._run, name="deskbell-sqlite-writer", daemon=True
-        )
-        self._stopping = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="deskbell-sqlite-checkpoint", daemon=True
-        )
-        self._conn: sqlite3.Connection | None = None
-        self.last_seq: dict[int, int] = {}
-        self.unread: dict[int, dict[str, int]] = {}
-        self.public_ids: dict[int, str] = {}
-        self._data_version = -1
-        self.batches = 0
-        # Rows in `fanout` not yet moved into `notifications` (see migrations_sqlite).
-        # Unknown at start (a crash may have left some), so the first move runs soon.
-        self.pending = 1
-        self.pending_since: float | None = time.monotonic()
-        self.problem: str | None = None
-        """Why the last write failed, until one succeeds (for /healthz and the log)."""
-
-    def start(self) -> None:
-        self._conn = _connect(self._path, durable=self._durable)
-        # Checkpoints (copying the WAL into the database, with an fsync) run on their
-        # own thread and connection, so a commit never waits for one.
-        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._thread.start()
-        self._checkpointer.start()
-
-    def _checkpoint_loop(self) -> None:
-        conn = _connect(self._path, durable=self._durable)
-        try:
-            while not self._stopping.wait(CHECKPOINT_SECONDS):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # busy or a full disk: the next round retries
-                    log.warning("event=checkpoint_failed reason=%r", str(exc))
-        finally:
-            conn.close()
-
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((fn, future))
-        return future
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._stopping.set()
-        if self._checkpointer.is_alive():
-            self._checkpointer.join()
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            self._conn.close()
-
-    def _run(self) -> None:
-        conn = self._conn
-        assert conn is not None
-        stopping = False
-        while not stopping:
-            timeout = None
-            if self.pending_since is not None:
-                timeout = max(0.0, self.pending_since + INDEX_DELAY - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                self._index_now(conn)
-                continue
-            if item is None:
-                break
-            batch = [item]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                batch.append(more)
-            self._commit_batch(conn, batch)
-            if self.pending >= INDEX_ROWS or (
-                self.pending_since is not None
-                and time.monotonic() - self.pending_since >= INDEX_DELAY
-            ):
-                self._index_now(conn)
-        if self.pending:
-            self._index_now(conn)
-
-    def _commit_batch(
-        self,
-        conn: sqlite3.Connection,
-        batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
-    ) -> None:
-        results: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if version != self._data_version:
-                # Someone else wrote since our last commit: cached counters may be stale,
-                # and an agent may have been removed (its rowid can be reused).
-                self.last_seq.clear()
-                self.unread.clear()
-                self.public_ids.clear()
-                self._data_version = version
-            for fn, _ in batch:
-                conn.execute("SAVEPOINT change")
-                try:
-                    results.append((True, fn(conn)))
-                    conn.execute("RELEASE change")
-                except Exception as exc:  # one change fails alone
-                    conn.execute("ROLLBACK TO change")
-                    conn.execute("RELEASE change")
-                    self._forget_caches()
-                    results.append((False, exc))
-            conn.execute("COMMIT")
-            self.batches += 1
-            self._wrote()
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self._forget_caches()
-            failure = _unavailable(exc, self._path)
-            self._failed(failure.message, f"commit of {len(batch)} changes")
-            results = [(False, failure)] * len(batch)
-        if batch:
-            loop = batch[0][1].get_loop()
-            # A closed loop raises RuntimeError: then nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, batch, results)
-
-    def _forget_caches(self) -> None:
-        self.last_seq.clear()
-        self.unread.clear()
-        # A rolled-back change may have moved or added fan-out rows: look again.
-        self.pending = max(self.pending, 1)
-        if self.pending_since is None:
-            self.pending_since = time.monotonic()
-
-    def index_pending(self, conn: sqlite3.Connection) -> None:
-        """Move committed fan-out rows into `notifications`, in agent order, inside the
-        caller's transaction. Every read of notifications calls this first."""
-        if not self.pending:
-            return
-        conn.execute(
-            "INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id) "
-            "SELECT f.agent_id, f.seq, f.event_id, e.category, e.conversation_id "
-            "FROM fanout f JOIN events e ON e.id = f.event_id ORDER BY f.agent_id, f.seq"
-        )
-        conn.execute("DELETE FROM fanout")
-        self.pending = 0
-        self.pending_since = None
-
-    def _index_now(self, conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.index_pending(conn)
-            conn.execute("COMMIT")
-            self._wrote()
-        except sqlite3.Error as exc:  # a full disk, say: the rows wait in fanout
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self.pending = max(self.pending, 1)
-            self.pending_since = time.monotonic()
-            self._failed(_unavailable(exc, self._path).message, "moving notifications")
-
-    def _failed(self, reason: str, what: str) -> None:
-        # Logged when the trouble starts or changes, not at every retry.
-        if reason != self.problem:
-            log.error("event=store_write_failed during=%r reason=%r", what, reason)
-        self.problem = reason
-
-    def _wrote(self) -> None:
-        if self.problem is not None:
-            log.info("event=store_writable_again")
-            self.problem = None
-
-    # -- cached counters, used only on the writer thread ------------------------------
-    def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
-        value = self.last_seq.get(agent_id)
-        if value is None:
-            self.index_pending(conn)
-            value = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM notifications WHERE agent_id = ?", (agent_id,)
-            ).fetchone()[0]
-            self.last_seq[agent_id] = value
-        return value
-
-    def unread_of(self, conn: sqlite3.Connection, agent_id: int) -> dict[str, int]:
-        counts = self.unread.get(agent_id)
-        if counts is None:
-            self.index_pending(conn)
-            counts = dict(
-                conn.execute(
-                    "SELECT category, COUNT(*) FROM notifications "
-                    "WHERE agent_id = ? AND read = 0 GROUP BY category",
-                    (agent_id,),
-                ).fetchall()
-            )
-            self.unread[agent_id] = counts
-        return counts
-
-    def public_id_of(self, conn: sqlite3.Connection, agent_ids: Iterable[int]) -> None:
-        missing = [a for a in agent_ids if a not in self.public_ids]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for agent_id, public_id in conn.execute(
-                f"SELECT id, public_id FROM agents WHERE id IN ({marks})",  # noqa: S608
-                chunk,
-            ):
-                self.public_ids[agent_id] = public_id
-
-
-def _resolve(
-    batch: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]],
-    results: list[tuple[bool, Any]],
-) -> None:
-    for (_, future), (ok, value) in zip(batch, results, strict=True):
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
 
 
 class SQLiteStore(Store):
@@ -440,7 +99,7 @@ class SQLiteStore(Store):
         self.created_folder: Path | None = None
         """The folder :meth:`open` created for the file, if it made one."""
         self._durable = durable
-        self._writer = _Writer(self.path, durable)
+        self._writer = Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -483,7 +142,7 @@ class SQLiteStore(Store):
 
     def _migrate(self) -> None:
         try:
-            conn = _connect(self.path, durable=self._durable)
+            conn = connect(self.path, durable=self._durable)
         except sqlite3.DatabaseError as exc:
             if "file is not a database" in str(exc):
                 raise StoreUnavailable(f"{self.path} is not a Deskbell database") from exc
@@ -550,7 +209,7 @@ class SQLiteStore(Store):
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, durable=self._durable, readonly=True)
+            conn = connect(self.path, durable=self._durable, readonly=True)
             self._local.conn = conn
             with self._lock:
                 self._reader_conns.append(conn)
@@ -561,7 +220,7 @@ class SQLiteStore(Store):
             try:
                 return fn(self._reader())
             except sqlite3.Error as exc:
-                raise _unavailable(exc, self.path) from exc
+                raise unavailable(exc, self.path) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
@@ -579,7 +238,7 @@ class SQLiteStore(Store):
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"that would break a uniqueness rule: {exc}") from exc
         except sqlite3.Error as exc:
-            raise _unavailable(exc, self.path) from exc
+            raise unavailable(exc, self.path) from exc
 
     # -- inboxes and agents ----------------------------------------------------------
     async def add_inbox(self, name: str) -> Inbox:
@@ -690,7 +349,7 @@ class SQLiteStore(Store):
             ):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
-                _agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
+                rows.agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
                 for row in conn.execute(
                     f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
                 )
@@ -714,7 +373,7 @@ class SQLiteStore(Store):
                     (row[0],),
                 )
             )
-            return _agent(row, inboxes)
+            return rows.agent(row, inboxes)
 
         return await self._read(run)
 
@@ -785,7 +444,7 @@ class SQLiteStore(Store):
 
     async def set_agent_disabled(self, agent_id: int, disabled: bool) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
-            stamp = _precise_now() if disabled else None
+            stamp = precise_now() if disabled else None
             if conn.execute(lifecycle.SET_DISABLED, (stamp, agent_id)).rowcount == 0:
                 raise NotFound("no such agent")
             return _revoke_all(conn, agent_id) if disabled else []
@@ -833,13 +492,7 @@ class SQLiteStore(Store):
             conn.execute(lifecycle.DELETE_AGENT, (agent_id,))
             for cache in (writer.last_seq, writer.unread, writer.public_ids):
                 cache.pop(agent_id, None)
-            return AgentRemoved(
-                revoked,
-                counts["notifications"],
-                counts["memberships"],
-                counts["unassigned"],
-                counts["messages_kept"],
-            )
+            return lifecycle.agent_removed(revoked, counts)
 
         return await self._write(run)
 
@@ -869,7 +522,7 @@ class SQLiteStore(Store):
                     raise Conflict(service_name_taken(str(name)))
                 conn.executemany(
                     "UPDATE tokens SET revoked_at = ? WHERE hash = ?",
-                    [(_precise_now(), h) for h in replaced],
+                    [(precise_now(), h) for h in replaced],
                 )
             conn.execute(
                 "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
@@ -895,7 +548,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-                (_precise_now(), token_hash),
+                (precise_now(), token_hash),
             )
             return cursor.rowcount > 0
 
@@ -938,11 +591,7 @@ class SQLiteStore(Store):
 
     async def client_versions_since(self, since: str) -> dict[int, list[ClientVersion]]:
         rows = await self._read(
-            lambda c: c.execute(
-                "SELECT agent_id, version, os, seen_at FROM client_versions "
-                "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os",
-                (since,),
-            ).fetchall()
+            lambda c: c.execute(queries.CLIENT_VERSIONS_SINCE, (since,)).fetchall()
         )
         return group_client_versions(rows)
 
@@ -1147,9 +796,7 @@ class SQLiteStore(Store):
     ) -> tuple[list[protocol.Notification], bool]:
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(
-                f"SELECT {NOTIFICATION_COLUMNS} WHERE n.agent_id = ? AND n.seq > ? "
-                "ORDER BY n.seq DESC LIMIT ?",
-                (agent.id, after_seq, limit + 1),
+                queries.NOTIFICATIONS_AFTER, (agent.id, after_seq, limit + 1)
             ).fetchall()
             truncated = len(rows) > limit
             return [notification(agent.public_id, r) for r in reversed(rows[:limit])], truncated
@@ -1165,21 +812,7 @@ class SQLiteStore(Store):
         category: str | None,
         unread_only: bool,
     ) -> tuple[list[protocol.Notification], bool]:
-        clauses = ["n.agent_id = ?"]
-        params: list[Any] = [agent.id]
-        if before_seq is not None:
-            clauses.append("n.seq < ?")
-            params.append(before_seq)
-        if category is not None:
-            clauses.append("n.category = ?")
-            params.append(category)
-        if unread_only:
-            clauses.append("n.read = 0")
-        params.append(limit + 1)
-        sql = (
-            f"SELECT {NOTIFICATION_COLUMNS} WHERE {' AND '.join(clauses)} "
-            "ORDER BY n.seq DESC LIMIT ?"
-        )
+        sql, params = queries.history(agent.id, before_seq, limit, category, unread_only)
 
         def run(conn: sqlite3.Connection) -> tuple[list[protocol.Notification], bool]:
             rows = conn.execute(sql, params).fetchall()
@@ -1202,7 +835,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> ReadResult:
             writer.index_pending(conn)
             changed: list[tuple[int, str]] = []
-            base = "UPDATE notifications SET read = 1 WHERE agent_id = ? AND read = 0"
+            base = queries.MARK_READ
             if seqs is not None:
                 for start in range(0, len(seqs), 500):
                     chunk = seqs[start : start + 500]
@@ -1222,11 +855,9 @@ class SQLiteStore(Store):
                 ).fetchall()
             elif everything:
                 changed = conn.execute(f"{base} RETURNING seq, category", (agent.id,)).fetchall()
-            counts = dict(writer.unread_of(conn, agent.id))
-            for _, cat in changed:
-                counts[cat] = counts.get(cat, 0) - 1
-                if counts[cat] <= 0:
-                    del counts[cat]
+            counts = queries.unread_after_read(
+                writer.unread_of(conn, agent.id), (cat for _, cat in changed)
+            )
             writer.unread[agent.id] = counts
             changed.sort()
             return ReadResult(
@@ -1432,7 +1063,7 @@ def _cannot_open(path: Path, exc: BaseException) -> StoreUnavailable:
     """Why the database file cannot be opened, naming the path and what to do."""
     text = str(exc)
     # Not a matter of permissions when the file system is read-only or full.
-    trouble = _file_system_trouble(str(path))
+    trouble = file_system_trouble(str(path))
     if trouble == "read-only":
         return StoreUnavailable(
             f"cannot open the database {path}: its file system is read-only; make it "
@@ -1477,7 +1108,7 @@ def _user() -> str:
 
 def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
     sql = lifecycle.revoke_agent_tokens("?")
-    return [r[0] for r in conn.execute(sql, (_precise_now(), agent_id)).fetchall()]
+    return [r[0] for r in conn.execute(sql, (precise_now(), agent_id)).fetchall()]
 
 
 def _statements(sql: str) -> Iterable[str]:
@@ -1502,13 +1133,6 @@ def _members(conn: sqlite3.Connection, inbox_id: int) -> frozenset[int]:
     return frozenset(r[0] for r in conn.execute(lifecycle.MEMBERS, (inbox_id,)))
 
 
-def _agent(row: Any, inboxes: tuple[str, ...], *, with_password: bool = True) -> Agent:
-    """An agent from a row of :data:`lifecycle.AGENT_COLUMNS` (its password hash left
-    out unless ``with_password``: only a sign-in needs it)."""
-    password_hash = row[4] if with_password else None
-    return Agent(row[0], row[1], row[2], row[3], inboxes, password_hash, bool(row[5]))
-
-
 def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
     found = []
     for name in names:
@@ -1523,27 +1147,10 @@ def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
 
 
 def _facts(conn: sqlite3.Connection, column: str, value: object) -> ConversationFacts | None:
-    # ``column`` is one of our own literals, never input.
-    sql = (
-        "SELECT c.id, c.public_id, i.id, i.public_id, i.name, "  # noqa: S608
-        "c.visitor_name, c.status, a.id, a.public_id, a.email, a.name, c.waiting_since "
-        "FROM conversations c JOIN inboxes i ON i.id = c.inbox_id "
-        f"LEFT JOIN agents a ON a.id = c.assignee_id WHERE {column} = ?"
-    )
-    row = conn.execute(sql, (value,)).fetchone()
+    row = conn.execute(rows.FACTS_COLUMNS[column], (value,)).fetchone()
     if row is None:
         return None
-    assignee = None if row[7] is None else Agent(row[7], row[8], row[9], row[10])
-    return ConversationFacts(
-        id=row[0],
-        public_id=row[1],
-        inbox=Inbox(row[2], row[3], row[4]),
-        visitor_name=row[5],
-        status=row[6],
-        assignee=assignee,
-        inbox_members=_members(conn, row[2]),
-        waiting_since=row[11],
-    )
+    return rows.conversation_facts(row, _members(conn, row[2]))
 
 
 __all__ = ["DeskbellError", "SQLiteStore", "migrations", "now_iso"]

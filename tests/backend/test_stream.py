@@ -123,11 +123,15 @@ class StreamWorld(RuleBasedStateMachine):
         self.readable = self.committed
 
     @precondition(lambda self: self.bus)
-    @rule(data=st.data(), twice=st.booleans(), lose=st.booleans())
-    def bus_message(self, data: st.DataObject, twice: bool, lose: bool) -> None:
+    @rule(data=st.data(), twice=st.booleans(), lose=st.booleans(), fast=st.booleans())
+    def bus_message(self, data: st.DataObject, twice: bool, lose: bool, fast: bool) -> None:
         index = data.draw(st.integers(0, len(self.bus) - 1))
         seq = self.bus[index] if twice else self.bus.pop(index)
         if lose:
+            return
+        if fast and self.stream.take_next(seq):
+            # What the gateway does: the next seq of a live stream, without actions.
+            self.apply([Frame(seq, frame(seq), bulk=False)])
             return
         self.apply(self.stream.notification(seq, frame(seq)))
 

@@ -12,7 +12,8 @@ import pytest
 from backend.errors import Conflict
 from backend.store import open_store
 from backend.store.base import SCHEMA_VERSION, Change, NewEvent
-from backend.store.sqlite import _statements, migrations, now_iso, sqlite_migrations
+from backend.store.common import migrations, now_iso
+from backend.store.sqlite import _statements, sqlite_migrations
 from tests.backend.store.postgres_server import fresh_database, server_reachable
 
 # Two integrations that shared a name under schema v1, and a key one of them used.

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.store.base import Change, ImportRow, NewEvent
-from backend.store.sqlite import DIRECT_ROWS, SQLiteStore, now_iso
+from backend.store.common import now_iso
+from backend.store.sqlite import DIRECT_ROWS, SQLiteStore
 
 
 def event(recipients: tuple[int, ...], title: str) -> NewEvent:

@@ -26,7 +26,7 @@ from backend.store.base import (
     NewMessage,
     Store,
 )
-from backend.store.sqlite import now_iso
+from backend.store.common import now_iso
 from tests.backend.store.conftest import make_store
 
 
