@@ -3,3 +3,6 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Fixtures shared by suites in different folders (the SSO ones: provider, chromium).
+pytest_plugins = ["tests.support.oidc"]

@@ -244,3 +244,18 @@ def sign_in_at_provider(driver: Any, url: str, login: str) -> None:
         button.click()
         wait.until(expected_conditions.staleness_of(button))
     wait.until(lambda d: on_callback())
+
+
+# Fixtures for the SSO suites (tests/conftest.py loads this module as a plugin).
+@pytest.fixture
+def provider(tmp_path: Path) -> Iterator[Provider]:
+    """A running oidc-provider of this test's own."""
+    with running_provider(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium, driven by Selenium."""
+    with headless_chromium(tmp_path) as driver:
+        yield driver

@@ -9,22 +9,10 @@ from typing import Any
 import pytest
 
 from tests.backend.widget.harness import LiveBackend
-from tests.support.oidc import CLIENT_ID, SCOPES, Provider, headless_chromium, running_provider
+from tests.support.oidc import CLIENT_ID, SCOPES, Provider
 
 INBOX = "Support"
 AGENT_EMAIL = "alex@example.org"
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> Iterator[Provider]:
-    with running_provider(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    with headless_chromium(tmp_path) as driver:
-        yield driver
 
 
 @pytest.fixture

@@ -30,8 +30,6 @@ from tests.support.oidc import (
     SCOPES,
     BrowserStep,
     Provider,
-    headless_chromium,
-    running_provider,
 )
 from tests.support.waiting import wait_until
 
@@ -43,18 +41,6 @@ WAIT_MS = 60_000
 
 def secret_service() -> Any:
     return SecretService.Keyring()  # type: ignore[no-untyped-call]
-
-
-@pytest.fixture
-def provider(tmp_path: Path) -> Iterator[Provider]:
-    with running_provider(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[Any]:
-    with headless_chromium(tmp_path) as driver:
-        yield driver
 
 
 @pytest.fixture
