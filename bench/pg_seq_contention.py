@@ -4,37 +4,47 @@
 
 A fresh database (created here, dropped at the end; schema and agents made by the
 backend's own CLI), ``--agents`` agents of one inbox, then ``--writers`` concurrent
-asyncpg connections each committing events to all of them in a loop through the store's
-own write path (``backend.store.postgres._apply_batch``: claim the publish key, then one
-statement that inserts the event, bumps every recipient's ``agent_seq`` row and inserts
-the notifications; then COMMIT). ``--writers`` stands for every writer task of every
-node (a node runs pool_size / 2 of them). Variants, each for ``--seconds``:
+asyncpg connections each committing events to all of them in a loop through a store's
+own write path, publish keys included, then COMMIT. ``--writers`` stands for every
+writer task of every node (a node runs pool_size / 2 of them). Variants, each for
+``--seconds``:
 
-- ``shipped``: one change per transaction, as a writer that finds one change queued;
+- ``shipped``: the write path of ``--reference`` (a git revision, default the one
+  before the batched bump: its ``backend/store/postgres.py`` is loaded beside this
+  tree's other store modules), one change per transaction, as a writer that finds one
+  change queued: claim the key, one statement that inserts the event, bumps every
+  recipient's ``agent_seq`` row and inserts the notifications;
 - ``shipped+gap``: the same with ``--gap-ms`` before COMMIT, standing in for a node
   whose event loop is busy (fanning out) when asyncpg's reply arrives: the
   ``agent_seq`` row locks are held across it;
-- ``inbox-lock``: ``pg_advisory_xact_lock`` on the inbox first, so writers queue on one
-  lock instead of on each of N row locks;
-- ``batch``: ``--batch`` changes in one transaction through ``_apply_batch``, as the
-  store's writers batch what queued up (each change still bumps every row);
-- ``bump-once``: a sketch of the proposed fix 9 (not the store's code): ``--batch``
-  events in one transaction, each ``agent_seq`` row bumped once by the batch size,
-  all their notification rows in one INSERT.
+- ``inbox-lock``: ``shipped`` with ``pg_advisory_xact_lock`` on the inbox first;
+- ``batch``: ``--batch`` changes in one transaction through the reference's
+  ``_apply_batch`` (each change bumps every row again);
+- ``bump-once``: the sketch of fix 9 that docs/benchmarks.md measured first;
+- ``store``: this tree's write path (``backend.store.pg_commit.apply_batch``: the
+  recipient set's advisory lock, then the one bump), one change per transaction;
+- ``store-batch``: the same with ``--batch`` changes per transaction, as this tree's
+  writers batch what queued up for one inbox.
 
-Prints events/s and commit latency per variant and writer count. Needs only the
-PostgreSQL of ``--pg-url`` and the backend importable (run from the repo's venv).
+Prints events/s, commit latency and this process's CPU per event (the node's share of
+the work: building the statements and the per-recipient results) per variant and
+writer count. Needs only the PostgreSQL of ``--pg-url``, git, and the backend
+importable (run from the repo's venv).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 import asyncpg
 
@@ -45,10 +55,33 @@ COUNTER = [0]
 """Publish keys are unique over the whole run (every variant writes the same table)."""
 
 
-def store_module():
-    from backend.store import postgres
+DEFAULT_REFERENCE = "31857ef"
+"""The last revision whose writers bumped every counter row once per event."""
+REFERENCE = [DEFAULT_REFERENCE]
+"""The revision the reference variants run (``--reference``)."""
+BATCHED = ("batch", "bump-once", "store-batch")
+_reference: list[ModuleType] = []
 
-    return postgres
+
+def reference_module(revision: str) -> ModuleType:
+    """``backend/store/postgres.py`` as of ``revision``, loaded as its own module."""
+    if not _reference:
+        root = Path(__file__).resolve().parent.parent
+        source = subprocess.run(
+            ["git", "-C", str(root), "show", f"{revision}:backend/store/postgres.py"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        folder = Path(tempfile.mkdtemp(prefix="deskbell-reference-"))
+        path = folder / "reference_postgres.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("reference_postgres", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _reference.append(module)
+    return _reference[0]
 
 
 def change(agents: list[int], key: str) -> object:
@@ -78,9 +111,9 @@ async def commit(
     counter: list[int],
     public_ids: dict[int, str],
 ) -> None:
-    """One transaction of the store's write path (``_apply_batch``, as its writers run
-    it), ``batch`` changes for the ``batch`` variant, else one."""
-    k = batch if variant in ("batch", "bump-once") else 1
+    """One transaction of a store's write path, as its writers run it: ``batch``
+    changes for the batched variants, else one."""
+    k = batch if variant in BATCHED else 1
     if variant == "bump-once":
         await bump_once(conn, agents, k, counter)
         if gap:
@@ -91,9 +124,14 @@ async def commit(
         counter[0] += 1
         changes.append(change(agents, f"k{os.getpid()}-{counter[0]}"))
     async with conn.transaction():
-        if variant == "inbox-lock":
-            await conn.execute("SELECT pg_advisory_xact_lock(42)")
-        await store_module()._apply_batch(conn, changes, public_ids)
+        if variant.startswith("store"):
+            from backend.store.pg_commit import apply_batch
+
+            await apply_batch(conn, changes, public_ids)
+        else:
+            if variant == "inbox-lock":
+                await conn.execute("SELECT pg_advisory_xact_lock(42)")
+            await reference_module(REFERENCE[0])._apply_batch(conn, changes, public_ids)
         if gap:
             await asyncio.sleep(gap)  # the node's loop busy before it sends COMMIT
 
@@ -161,7 +199,7 @@ async def bump_once(
 
 async def run_variant(
     url: str, agents: list[int], variant: str, writers: int, seconds: float, batch: int, gap: float
-) -> tuple[float, float, float, int]:
+) -> tuple[float, float, float, int, float]:
     conns = [await asyncpg.connect(url) for _ in range(writers)]
     lat: list[float] = []
     done = [0]
@@ -179,26 +217,31 @@ async def run_variant(
                 errors[0] += 1
                 continue
             lat.append(time.monotonic() - t0)
-            done[0] += batch if variant in ("batch", "bump-once") else 1
+            done[0] += batch if variant in BATCHED else 1
 
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     await asyncio.gather(*(writer(c) for c in conns))
     wall = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
     for c in conns:
         await c.close()
     lat.sort()
     p50 = statistics.median(lat) * 1e3 if lat else float("nan")
     p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1e3 if lat else float("nan")
-    return done[0] / wall, p50, p99, errors[0]
+    per_event_us = cpu / done[0] * 1e6 if done[0] else float("nan")
+    return done[0] / wall, p50, p99, errors[0], per_event_us
 
 
 async def main_async(args: argparse.Namespace, url: str) -> None:
+    if any(not v.startswith(("store", "bump-once")) for v in args.variants.split(",")):
+        reference_module(REFERENCE[0])  # loaded before the clock starts
     conn = await asyncpg.connect(url)
     agents = [r[0] for r in await conn.fetch("SELECT id FROM agents ORDER BY id")][: args.agents]
     await conn.close()
     print(
-        "| variant | writers | events/s | commit p50 (ms) | commit p99 (ms) | errors |\n"
-        "|---|---|---|---|---|---|"
+        "| variant | writers | events/s | commit p50 (ms) | commit p99 (ms) | errors "
+        "| bench CPU per event (µs) |\n|---|---|---|---|---|---|---|"
     )
     for variant in args.variants.split(","):
         for writers in [int(w) for w in args.writers.split(",")]:
@@ -210,7 +253,7 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
                 await conn.execute("VACUUM ANALYZE agent_seq, notifications, events, publish_keys")
                 await conn.close()
             gap = args.gap_ms / 1e3 if variant.endswith("+gap") else 0.0
-            rate, p50, p99, errors = await run_variant(
+            rate, p50, p99, errors, cpu = await run_variant(
                 url,
                 agents,
                 variant.removesuffix("+gap"),
@@ -220,7 +263,8 @@ async def main_async(args: argparse.Namespace, url: str) -> None:
                 gap,
             )
             print(
-                f"| {variant} | {writers} | {rate:.1f} | {p50:.1f} | {p99:.1f} | {errors} |",
+                f"| {variant} | {writers} | {rate:.1f} | {p50:.1f} | {p99:.1f} | {errors} "
+                f"| {cpu:.0f} |",
                 flush=True,
             )
 
@@ -230,7 +274,12 @@ def main() -> int:
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--writers", default="1,2,4,20")
-    p.add_argument("--variants", default="shipped,shipped+gap,inbox-lock,batch")
+    p.add_argument("--variants", default="shipped,batch,store,store-batch")
+    p.add_argument(
+        "--reference",
+        default=DEFAULT_REFERENCE,
+        help="git revision whose write path the shipped, inbox-lock and batch variants run",
+    )
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--gap-ms", type=float, default=5.0)
     p.add_argument(
@@ -241,8 +290,7 @@ def main() -> int:
     )
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = p.parse_args()
-    import tempfile
-
+    REFERENCE[0] = args.reference
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     print(f"# {' '.join(sys.argv)}\n# started {started}; load average {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp, postgres_database(args.pg_url, 4) as (url, _):

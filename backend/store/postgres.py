@@ -59,7 +59,6 @@ from backend.store.base import (
     ClientVersion,
     Committed,
     ConversationFacts,
-    Delivered,
     DueStep,
     ImportResult,
     ImportRow,
@@ -67,7 +66,6 @@ from backend.store.base import (
     InboxRemoved,
     InboxSummary,
     NewEvent,
-    NewMessage,
     PolicyRow,
     QueueRow,
     ReadResult,
@@ -77,6 +75,7 @@ from backend.store.base import (
 )
 from backend.store.common import migration_files, migrations, now_iso
 from backend.store.lifecycle import numbered
+from backend.store.pg_commit import Duplicate, apply_batch, counts_decoder, recipient_set_key
 from backend.store.rows import group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,6 @@ _POOL_OPTIONS = ("pool_size", "pool_min_size")
 # on one time line (node clocks drift); same text form as now_iso(), to the microsecond.
 _DB_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-_counts_decoder = msgspec.json.Decoder(dict[str, int])
 _counts_encoder = msgspec.json.Encoder()
 
 
@@ -186,7 +184,8 @@ class PostgresStore(Store):
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
-        self._commits: asyncio.Queue[tuple[Change, asyncio.Future[Committed]]] | None = None
+        self._queues: list[asyncio.Queue[_Queued]] | None = None
+        """One commit queue per writer task (see :meth:`commit`)."""
         self._writers: list[asyncio.Task[None]] = []
         self._public_ids: dict[int, str] = {}
         self.batches = 0
@@ -216,10 +215,10 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
-        self._commits = asyncio.Queue()
+        self._queues = [asyncio.Queue() for _ in range(max(1, self.pool_size // 2))]
         self._writers = [
-            asyncio.create_task(self._writer(), name=f"deskbell-pg-writer-{n}")
-            for n in range(max(1, self.pool_size // 2))
+            asyncio.create_task(self._writer(queue), name=f"deskbell-pg-writer-{n}")
+            for n, queue in enumerate(self._queues)
         ]
 
     async def _migrate(self) -> None:
@@ -242,11 +241,11 @@ class PostgresStore(Store):
                     log.info("event=migrated db=%s version=%d", self.url, number)
 
     async def close(self) -> None:
-        commits, self._commits = self._commits, None
-        if commits is not None:
+        queues, self._queues = self._queues, None
+        for queue in queues or ():
             # Finish what was accepted (a graceful stop finishes in-flight commits);
             # with the database gone each fails fast, so this does not hang.
-            await commits.join()
+            await queue.join()
         writers, self._writers = self._writers, []
         for task in writers:
             task.cancel()
@@ -781,16 +780,14 @@ class PostgresStore(Store):
 
     # -- the write path --------------------------------------------------------------
     async def commit(self, change: Change) -> Committed:
-        commits = self._commits
-        if commits is None:
+        queues = self._queues
+        if queues is None:
             raise StoreUnavailable("the store is closed")
         future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
-        commits.put_nowait((change, future))
+        _route(queues, change).put_nowait((change, future))
         return await future
 
-    async def _writer(self) -> None:
-        commits = self._commits
-        assert commits is not None
+    async def _writer(self, commits: asyncio.Queue[_Queued]) -> None:
         while True:
             batch = [await commits.get()]
             while len(batch) < _MAX_BATCH and not commits.empty():
@@ -806,7 +803,7 @@ class PostgresStore(Store):
                 for _ in batch:
                     commits.task_done()
 
-    async def _commit_batch(self, batch: list[tuple[Change, asyncio.Future[Committed]]]) -> None:
+    async def _commit_batch(self, batch: list[_Queued]) -> None:
         if not batch:
             return
         changes = [change for change, _ in batch]
@@ -834,8 +831,8 @@ class PostgresStore(Store):
     async def _transact(self, changes: list[Change]) -> list[Committed]:
         """Commit ``changes`` in one transaction; one result each."""
         try:
-            return await self._write(lambda conn: _apply_batch(conn, changes, self._public_ids))
-        except _Duplicate as duplicate:  # a lone change, rolled back: a retry stores nothing
+            return await self._write(lambda conn: apply_batch(conn, changes, self._public_ids))
+        except Duplicate as duplicate:  # a lone change, rolled back: a retry stores nothing
             return [duplicate.committed]
 
     async def _commit_alone(self, change: Change, future: asyncio.Future[Committed]) -> None:
@@ -854,7 +851,7 @@ class PostgresStore(Store):
             row = await conn.fetchrow(
                 "SELECT last_seq, unread::text FROM agent_seq WHERE agent_id = $1", agent_id
             )
-            return (0, {}) if row is None else (row[0], _counts_decoder.decode(row[1]))
+            return (0, {}) if row is None else (row[0], counts_decoder.decode(row[1]))
 
         state: tuple[int, dict[str, int]] = await self._read(run)
         return state
@@ -907,7 +904,7 @@ class PostgresStore(Store):
             unread_text = await conn.fetchval(
                 "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id
             )
-            counts = {} if unread_text is None else _counts_decoder.decode(unread_text)
+            counts = {} if unread_text is None else counts_decoder.decode(unread_text)
             base = _MARK_READ
             changed: Sequence[asyncpg.Record] = []
             if seqs is not None:
@@ -1016,7 +1013,8 @@ class PostgresStore(Store):
             left = await conn.fetchval(numbered(waiting_sql.STEPS_LEFT), row[0], row[2])
             step = DueStep(row[0], row[1], row[2], row[3], row[4], bool(row[5]), facts, left == 0)
             new_event = event(step, await _step_recipients(conn, step))
-            return step, new_event, await _apply(conn, Change(event=new_event), public_ids)
+            committed = await apply_batch(conn, [Change(event=new_event)], public_ids, lock=False)
+            return step, new_event, committed[0]
 
         fired = []
         for _ in range(limit):
@@ -1066,295 +1064,23 @@ class PostgresStore(Store):
         return result
 
 
-def _fail(batch: list[tuple[Change, asyncio.Future[Committed]]], exc: DeskbellError) -> None:
+_Queued = tuple[Change, asyncio.Future[Committed]]
+
+
+def _route(queues: list[asyncio.Queue[_Queued]], change: Change) -> asyncio.Queue[_Queued]:
+    """The writer queue of ``change``: the one that owns its recipient set, if it has
+    one (so the node's commits for one inbox never compete with each other, and they
+    fill that writer's batches); else the shortest."""
+    event = change.event
+    if event is not None and event.recipients:
+        return queues[recipient_set_key(event.recipients) % len(queues)]
+    return min(queues, key=lambda queue: queue.qsize())
+
+
+def _fail(batch: list[_Queued], exc: DeskbellError) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(type(exc)(exc.message))
-
-
-async def _apply_batch(
-    conn: asyncpg.Connection, changes: list[Change], public_ids: dict[int, str]
-) -> list[Committed]:
-    """Apply ``changes`` in the caller's transaction, in order; one result each."""
-    if len(changes) > 1:
-        # Lock every recipient's counter row up front, in agent-id order: each change's
-        # own bump then finds its rows held, and no two batches wait on each other in a
-        # circle. (A lone change's single bump statement already locks in this order.)
-        everyone = sorted({r for c in changes if c.event for r in c.event.recipients})
-        if everyone:
-            await conn.execute(
-                "SELECT 1 FROM agent_seq WHERE agent_id = ANY($1::bigint[]) "
-                "ORDER BY agent_id FOR UPDATE",
-                everyone,
-            )
-    # A duplicate is found by the change's first write, which is then undone by leaving
-    # it out; only a duplicate message after an earlier write of the same change (its
-    # key, its new conversation) needs a savepoint to undo that write.
-    isolated = [_needs_savepoint(change) for change in changes]
-    claimed: set[tuple[int, str]] | None = None
-    if len(changes) > 1 and not any(isolated):
-        claimed = await _claim_keys(conn, changes)
-    results = []
-    for change, alone in zip(changes, isolated, strict=True):
-        key = change.publish_key
-        try:
-            if claimed is not None and key is not None:
-                if key not in claimed:  # seen before, or earlier in this batch
-                    raise _Duplicate(await _first_result(conn, key))
-                claimed.discard(key)  # the first change with the key takes it
-                results.append(await _apply(conn, change, public_ids, key_claimed=True))
-            elif alone and len(changes) > 1:
-                async with conn.transaction():  # a savepoint
-                    results.append(await _apply(conn, change, public_ids))
-            else:
-                results.append(await _apply(conn, change, public_ids))
-        except _Duplicate as duplicate:
-            if len(changes) == 1:
-                raise
-            results.append(duplicate.committed)
-    return results
-
-
-def _needs_savepoint(change: Change) -> bool:
-    new_message = change.message
-    return (
-        new_message is not None
-        and new_message.client_msg_id is not None
-        and (change.publish_key is not None or change.new_conversation is not None)
-    )
-
-
-async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[int, str]]:
-    """Claim every publish key of a batch in one statement (sorted: a fixed lock order
-    against another node claiming the same keys); return the keys this batch took."""
-    keys = sorted({c.publish_key for c in changes if c.publish_key is not None})
-    if not keys:
-        return set()
-    rows = await conn.fetch(
-        "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
-        "SELECT s, k, 0, $3 FROM unnest($1::bigint[], $2::text[]) AS t(s, k) ORDER BY s, k "
-        "ON CONFLICT DO NOTHING RETURNING token_id, key",
-        [service for service, _ in keys],
-        [key for _, key in keys],
-        now_iso(),
-    )
-    return {(row[0], row[1]) for row in rows}
-
-
-async def _first_result(conn: asyncpg.Connection, key: tuple[int, str]) -> Committed:
-    stored = await conn.fetchval(
-        "SELECT notifications FROM publish_keys WHERE token_id = $1 AND key = $2", *key
-    )
-    return Committed(notifications=stored, duplicate=True)
-
-
-class _Duplicate(Exception):
-    """Raised inside a commit's transaction to roll it back and report a retry."""
-
-    def __init__(self, committed: Committed):
-        super().__init__("duplicate")
-        self.committed = committed
-
-
-async def _apply(
-    conn: asyncpg.Connection,
-    change: Change,
-    public_ids: dict[int, str],
-    *,
-    key_claimed: bool = False,
-) -> Committed:
-    result = Committed()
-    if change.publish_key is not None and not key_claimed:
-        # Claim the key first: a concurrent retry on another node waits here until this
-        # transaction ends, then sees the key (committed) or takes it (rolled back).
-        claimed = await conn.fetchval(
-            "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
-            "VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING RETURNING 1",
-            *change.publish_key,
-            now_iso(),
-        )
-        if claimed is None:
-            raise _Duplicate(await _first_result(conn, change.publish_key))
-    conversation_id: int | None = None
-    if change.new_conversation is not None:
-        new = change.new_conversation
-        conversation_id = await conn.fetchval(
-            "INSERT INTO conversations (public_id, inbox_id, visitor_name, visitor_token_hash, "
-            "external_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            new.public_id,
-            new.inbox_id,
-            new.visitor_name,
-            new.visitor_token_hash,
-            new.external_id,
-            now_iso(),
-        )
-        result.conversation_id = conversation_id
-    if change.message is not None:
-        msg = change.message
-        target = msg.conversation_id if msg.conversation_id is not None else conversation_id
-        inserted = await conn.fetchval(
-            "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
-            "author_name, body, client_msg_id, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (conversation_id, author_kind, client_msg_id) "
-            "WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING 1",
-            msg.public_id,
-            target,
-            msg.author_kind,
-            msg.author_agent_id,
-            msg.author_name,
-            msg.body,
-            msg.client_msg_id,
-            msg.created_at,
-        )
-        if inserted is None:
-            row = await conn.fetchrow(
-                "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
-                "m.created_at FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
-                "WHERE m.conversation_id = $1 AND m.author_kind = $2 AND m.client_msg_id = $3",
-                target,
-                msg.author_kind,
-                msg.client_msg_id,
-            )
-            raise _Duplicate(Committed(message=message(row), duplicate=True))
-        result.message = protocol.Message(
-            id=msg.public_id,
-            author=protocol.Author(
-                kind=msg.author_kind, id=msg.author_agent_public_id, name=msg.author_name
-            ),
-            body=msg.body,
-            created_at=msg.created_at,
-        )
-        await _wait_transition(conn, target, msg, result)
-    if change.assign is not None:
-        await conn.execute(
-            "UPDATE conversations SET assignee_id = $1 WHERE id = $2",
-            change.assign[1],
-            change.assign[0],
-        )
-    if change.claim is not None:
-        await _claim(conn, *change.claim)
-    if change.resolve is not None:
-        state = await conn.fetchrow(_WAIT_STATE, change.resolve)
-        if state is None:
-            raise NotFound("no such conversation")
-        await conn.execute(numbered(waiting_sql.RESOLVE), change.resolve)
-        await conn.execute(numbered(waiting_sql.DROP_STEPS), change.resolve)
-        await conn.execute(numbered(waiting_sql.DROP_CHECKS), change.resolve)
-        result.wait_ended = state[0]
-    if change.event is not None and change.event.recipients:
-        event = change.event
-        event_conversation = (
-            event.conversation_id if event.conversation_id is not None else conversation_id
-        )
-        recipients = list(dict.fromkeys(event.recipients))
-        category = event.category
-        # One round trip: the event, every recipient's seq and count (row locks taken
-        # in agent-id order: no deadlock), their notification rows, and the publish
-        # key's count. Data-modifying CTEs all run, whatever the final SELECT reads.
-        params: list[Any] = [
-            sorted(recipients),
-            category,
-            event.kind,
-            event.title,
-            event.body,
-            event_conversation,
-            event.url,
-            protocol.encode(event.data).decode(),
-            event.created_at,
-        ]
-        key_update = ""
-        if change.publish_key is not None:
-            params += [*change.publish_key, len(recipients)]
-            key_update = (
-                ", k AS (UPDATE publish_keys SET notifications = $12"
-                " WHERE token_id = $10 AND key = $11)"
-            )
-        bumped = await conn.fetch(
-            "WITH e AS ("  # noqa: S608 - key_update is one of two constant texts
-            " INSERT INTO events (kind, category, title, body, conversation_id, url, data,"
-            " created_at) VALUES ($3, $2, $4, $5, $6::bigint, $7, $8, $9) RETURNING id),"
-            " bumped AS ("
-            " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
-            " SELECT a, 1, jsonb_build_object($2::text, 1)"
-            " FROM unnest($1::bigint[]) AS t(a) ORDER BY a"
-            " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + 1,"
-            " unread = s.unread || jsonb_build_object("
-            "  $2::text, COALESCE((s.unread ->> $2::text)::bigint, 0) + 1)"
-            " RETURNING agent_id, last_seq, unread),"
-            " n AS ("
-            " INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id)"
-            " SELECT b.agent_id, b.last_seq, e.id, $2, $6::bigint FROM bumped b CROSS JOIN e)"
-            f"{key_update}"
-            " SELECT agent_id, last_seq, unread::text FROM bumped",
-            *params,
-        )
-        state = {r[0]: r for r in bumped}
-        unknown = [a for a in recipients if a not in public_ids]
-        if unknown:
-            public_ids.update(
-                await conn.fetch("SELECT id, public_id FROM agents WHERE id = ANY($1)", unknown)
-            )
-        for agent_id in recipients:
-            _, seq, unread = state[agent_id]
-            counts = _counts_decoder.decode(unread)
-            result.deliveries.append(
-                Delivered(agent_id, public_ids[agent_id], seq, protocol.unread_object(counts))
-            )
-        result.notifications = len(recipients)
-        if event.kind in waiting_sql.CHECKED_KINDS:
-            await conn.execute(
-                _ADD_CHECK,
-                waiting_sql.epoch_ms(event.created_at),
-                event_conversation,
-            )
-    return result
-
-
-# The conversation row is locked first: a visitor message and a reply (or two visitor
-# messages) on different nodes then move the wait one after the other.
-_WAIT_STATE = numbered(waiting_sql.WAIT_STATE) + " FOR UPDATE"
-# The event's id is not returned by the fan-out statement: the session's last one.
-_ADD_CHECK = numbered(
-    waiting_sql.ADD_CHECK.replace("?", "currval(pg_get_serial_sequence('events', 'id'))", 1)
-)
-
-
-async def _wait_transition(
-    conn: asyncpg.Connection, conversation_id: int | None, msg: NewMessage, result: Committed
-) -> None:
-    """Start a wait at a visitor message, end it at an agent reply (with its steps)."""
-    state = await conn.fetchrow(_WAIT_STATE, conversation_id)
-    if state is None:
-        return
-    waiting_since, inbox_id, _ = state
-    if msg.author_kind == "visitor":
-        if waiting_since is None:
-            await conn.execute(numbered(waiting_sql.START_WAIT), msg.created_at, conversation_id)
-            await conn.execute(
-                numbered(waiting_sql.SCHEDULE),
-                conversation_id,
-                msg.created_at,
-                waiting_sql.epoch_ms(msg.created_at),
-                inbox_id,
-            )
-            result.wait_started = msg.created_at
-    elif msg.author_kind == "agent" and waiting_since is not None:
-        await conn.execute(numbered(waiting_sql.END_WAIT), conversation_id)
-        await conn.execute(numbered(waiting_sql.DROP_STEPS), conversation_id)
-        await conn.execute(numbered(waiting_sql.DROP_CHECKS), conversation_id)
-        result.wait_ended = waiting_since
-
-
-async def _claim(conn: asyncpg.Connection, conversation_id: int, agent_id: int) -> None:
-    # READ COMMITTED: a claim that waited for another's row lock re-checks the WHERE
-    # against the committed row, so it matches nothing once the other one won.
-    if await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
-        return
-    holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
-    if holder is None:
-        raise NotFound("no such conversation")
-    raise Conflict(f"{holder[0]} has taken this conversation already")
 
 
 async def _policy(conn: asyncpg.Connection, inbox_id: int) -> PolicyRow:
