@@ -294,32 +294,61 @@ async def _apply(
 # the batch's events it receives and its counts by each category's share, and the
 # notification rows with the seqs after the old last_seq in event-id (= batch) order.
 # Data-modifying CTEs all run, whatever the final SELECT reads.
-_FAN_OUT = (
-    "WITH e AS ("
-    " INSERT INTO events (id, kind, category, title, body, conversation_id, url, data,"
-    " created_at) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
-    " $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[])"
-    " RETURNING id, category, conversation_id),"
-    " m AS (SELECT a, i FROM unnest($10::bigint[]) WITH ORDINALITY AS t(a, i)),"
-    " p AS (SELECT m.a, r.ev, row_number() OVER (PARTITION BY m.a ORDER BY r.ev) AS n"
-    " FROM unnest($1::bigint[], $11::bigint[], $12::bigint[]) AS r(ev, lo, hi)"
-    " JOIN m ON m.i BETWEEN r.lo AND r.hi),"
-    " per AS (SELECT a, sum(c)::bigint AS k, jsonb_object_agg(category, c) AS add FROM"
-    " (SELECT p.a, e.category, count(*) AS c FROM p JOIN e ON e.id = p.ev"
-    " GROUP BY p.a, e.category) AS x GROUP BY a),"
+_EVENTS_AND_PAIRS = (
+    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+    " $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $11::bigint[],"
+    " $12::bigint[]) AS r(id, kind, category, title, body, conversation_id, url, data,"
+    " created_at, lo, hi)),"
+    " e AS (INSERT INTO events (id, kind, category, title, body, conversation_id, url, data,"
+    " created_at) SELECT id, kind, category, title, body, conversation_id, url, data,"
+    " created_at FROM r),"
+    # A row per (recipient, event): n numbers an agent's events in batch order, k counts them.
+    " p AS (SELECT m.a, r.id AS ev, r.category, r.conversation_id,"
+    " row_number() OVER (PARTITION BY m.a ORDER BY r.id) AS n,"
+    " count(*) OVER (PARTITION BY m.a) AS k"
+    " FROM r JOIN unnest($10::bigint[]) WITH ORDINALITY AS m(a, i) ON m.i BETWEEN r.lo AND r.hi),"
+)
+_BUMP = (
     " bumped AS ("
-    " INSERT INTO agent_seq AS s (agent_id, last_seq, unread)"
-    " SELECT a, k, add FROM per ORDER BY a"
+    " INSERT INTO agent_seq AS s (agent_id, last_seq, unread) {rows} ORDER BY a"
     " ON CONFLICT (agent_id) DO UPDATE SET last_seq = s.last_seq + excluded.last_seq,"
-    " unread = s.unread || (SELECT jsonb_object_agg("
-    "  x.key, COALESCE((s.unread ->> x.key)::bigint, 0) + x.value::bigint)"
-    "  FROM jsonb_each_text(excluded.unread) AS x)"
+    " unread = s.unread || {merge}"
     " RETURNING agent_id, last_seq, unread),"
+)
+_NOTIFICATIONS = (
+    # Each pair's agent's new last_seq, by a window over the pairs and the bumped rows
+    # together rather than a join (whose size the planner cannot estimate here).
     " n AS ("
     " INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id)"
-    " SELECT p.a, b.last_seq - per.k + p.n, p.ev, e.category, e.conversation_id"
-    " FROM p JOIN e ON e.id = p.ev JOIN per ON per.a = p.a JOIN bumped b ON b.agent_id = p.a)"
+    " SELECT a, last - k + n, ev, category, conversation_id FROM ("
+    "  SELECT a, ev, category, conversation_id, n, k, max(last) OVER (PARTITION BY a) AS last"
+    "  FROM (SELECT a, ev, category, conversation_id, n, k, NULL::bigint AS last FROM p"
+    "  UNION ALL SELECT agent_id, NULL, NULL, NULL, NULL, NULL, last_seq FROM bumped) AS u"
+    " ) AS w WHERE ev IS NOT NULL)"
     " SELECT agent_id, last_seq, unread::text FROM bumped"
+)
+_FAN_OUT = (
+    _EVENTS_AND_PAIRS  # noqa: S608 - composed of constant texts only
+    + " per AS (SELECT a, sum(c)::bigint AS k, jsonb_object_agg(category, c) AS add"
+    " FROM (SELECT a, category, count(*) AS c FROM p GROUP BY a, category) AS x GROUP BY a),"
+    + _BUMP.format(
+        rows="SELECT a, k, add FROM per",
+        merge="(SELECT jsonb_object_agg("
+        " x.key, COALESCE((s.unread ->> x.key)::bigint, 0) + x.value::bigint)"
+        " FROM jsonb_each_text(excluded.unread) AS x)",
+    )
+    + _NOTIFICATIONS
+)
+# The same when all of the batch's events are of one category ($13), as an inbox's
+# are: each agent's first pair carries its count, and the merge touches one key.
+_FAN_OUT_ONE_CATEGORY = (
+    _EVENTS_AND_PAIRS
+    + _BUMP.format(
+        rows="SELECT a, k, jsonb_build_object($13::text, k) FROM p WHERE n = 1",
+        merge="jsonb_build_object("
+        "$13::text, COALESCE((s.unread ->> $13::text)::bigint, 0) + excluded.last_seq)",
+    )
+    + _NOTIFICATIONS
 )
 
 
@@ -358,7 +387,13 @@ async def _fan_out(
         )
         for column, value in zip(columns, row, strict=True):
             column.append(value)
-    bumped = await conn.fetch(_FAN_OUT, *columns, members, starts, ends)
+    categories = set(columns[2])
+    if len(categories) == 1:
+        bumped = await conn.fetch(
+            _FAN_OUT_ONE_CATEGORY, *columns, members, starts, ends, categories.pop()
+        )
+    else:
+        bumped = await conn.fetch(_FAN_OUT, *columns, members, starts, ends)
     seqs: dict[int, int] = {}
     counts: dict[int, dict[str, int]] = {}
     for agent_id, last_seq, unread in bumped:
