@@ -81,25 +81,26 @@ async def apply_batch(
         asyncpg.PostgresError: as the statements raise it (the caller maps it).
     """
     fanning = [c.event for c in changes if c.event is not None and c.event.recipients]
-    event_ids: list[int] = []
-    if fanning:
-        keys = sorted({recipient_set_key(e.recipients) for e in fanning}) if lock else []
-        event_ids = sorted(await conn.fetchval(_START, keys, len(fanning)))
-    next_event_id = iter(event_ids)
-    pending: list[_FanOut] = []
     # A duplicate is found by the change's first write, which is then undone by leaving
     # it out; only a duplicate message after an earlier write of the same change (its
-    # key, its new conversation) needs a savepoint to undo that write.
+    # key, its new conversation) needs a savepoint to undo that write, and then each
+    # change claims its own key.
     isolated = [_needs_savepoint(change) for change in changes]
-    claimed: set[tuple[int, str]] | None = None
-    if len(changes) > 1 and not any(isolated):
-        claimed = await _claim_keys(conn, changes)
+    keys: dict[tuple[int, str], int] = {}
+    if not any(isolated):
+        for change in changes:
+            if change.publish_key is not None:
+                keys.setdefault(change.publish_key, _notified(change))
+    locks = sorted({recipient_set_key(e.recipients) for e in fanning}) if lock else []
+    event_ids, claimed = await _start(conn, locks, len(fanning), keys)
+    next_event_id = iter(event_ids)
+    pending: list[_FanOut] = []
     results = []
     for change, alone in zip(changes, isolated, strict=True):
         event_id = next(next_event_id) if change.event and change.event.recipients else 0
         key = change.publish_key
         try:
-            if claimed is not None and key is not None:
+            if key in keys:
                 if key not in claimed:  # seen before, or earlier in this batch
                     raise Duplicate(await _first_result(conn, key))
                 claimed.discard(key)  # the first change with the key takes it
@@ -118,13 +119,41 @@ async def apply_batch(
     return results
 
 
-# The recipient sets' advisory locks, in the order given (sorted by the caller), then
-# the batch's event ids. MATERIALIZED: the locks are taken once, before the ids.
+async def _start(
+    conn: asyncpg.Connection, locks: list[int], events: int, keys: dict[tuple[int, str], int]
+) -> tuple[list[int], set[tuple[int, str]]]:
+    """Take the advisory ``locks`` (in the order given), then draw ``events`` event ids
+    and claim the publish ``keys`` (with their notification counts), in one round trip.
+
+    Returns the event ids in drawing order and the keys this transaction took (a key
+    another commit took first waits for it to end, then is left out).
+    """
+    if not (locks or events or keys):
+        return [], set()
+    claims = sorted(keys)  # a fixed lock order against another node claiming them too
+    row = await conn.fetchrow(
+        _START,
+        locks,
+        events,
+        [service for service, _ in claims],
+        [key for _, key in claims],
+        [keys[claim] for claim in claims],
+        now_iso(),
+    )
+    return sorted(row[0]), set(zip(row[1], row[2], strict=True))
+
+
+# MATERIALIZED: the locks are taken once, and first: every other part reads ``locked``.
 _START = (
     "WITH locked AS MATERIALIZED ("
-    " SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::bigint[]) AS t(k))"
+    " SELECT count(pg_advisory_xact_lock(k)) AS n FROM unnest($1::bigint[]) AS t(k)),"
+    " claimed AS ("
+    " INSERT INTO publish_keys (token_id, key, notifications, created_at)"
+    " SELECT s, k, c, $6 FROM locked, unnest($3::bigint[], $4::text[], $5::bigint[]) AS t(s, k, c)"
+    " ORDER BY s, k ON CONFLICT DO NOTHING RETURNING token_id, key)"
     " SELECT array(SELECT nextval(pg_get_serial_sequence('events', 'id'))"
-    " FROM generate_series(1, $2)) FROM locked"
+    " FROM locked, generate_series(1, $2)),"
+    " array(SELECT token_id FROM claimed), array(SELECT key FROM claimed)"
 )
 
 
@@ -141,28 +170,6 @@ def _notified(change: Change) -> int:
     """How many notifications ``change`` stores (its publish key's answer to a retry)."""
     event = change.event
     return len(set(event.recipients)) if event is not None else 0
-
-
-async def _claim_keys(conn: asyncpg.Connection, changes: list[Change]) -> set[tuple[int, str]]:
-    """Claim every publish key of a batch in one statement (sorted: a fixed lock order
-    against another node claiming the same keys); return the keys this batch took."""
-    counts: dict[tuple[int, str], int] = {}
-    for change in changes:
-        if change.publish_key is not None:
-            counts.setdefault(change.publish_key, _notified(change))
-    if not counts:
-        return set()
-    keys = sorted(counts)
-    rows = await conn.fetch(
-        "INSERT INTO publish_keys (token_id, key, notifications, created_at) "
-        "SELECT s, k, n, $4 FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(s, k, n) "
-        "ORDER BY s, k ON CONFLICT DO NOTHING RETURNING token_id, key",
-        [service for service, _ in keys],
-        [key for _, key in keys],
-        [counts[key] for key in keys],
-        now_iso(),
-    )
-    return {(row[0], row[1]) for row in rows}
 
 
 async def _first_result(conn: asyncpg.Connection, key: tuple[int, str]) -> Committed:
@@ -339,16 +346,29 @@ _FAN_OUT = (
     )
     + _NOTIFICATIONS
 )
-# The same when all of the batch's events are of one category ($13), as an inbox's
-# are: each agent's first pair carries its count, and the merge touches one key.
-_FAN_OUT_ONE_CATEGORY = (
-    _EVENTS_AND_PAIRS
+# The common case in one cheaper statement: every event of the batch has the same
+# recipients and category ($12), as an inbox's events do (and a lone event). Each
+# agent's row moves by the number of events ($11), and its seqs for them are the last
+# ones in event order (j): no per-agent numbering needed.
+_FAN_OUT_UNIFORM = (
+    "WITH r AS"  # noqa: S608 - composed of constant texts only
+    " (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],"
+    " $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY"
+    " AS r(id, kind, category, title, body, conversation_id, url, data, created_at, j)),"
+    " e AS (INSERT INTO events (id, kind, category, title, body, conversation_id, url, data,"
+    " created_at) SELECT id, kind, category, title, body, conversation_id, url, data,"
+    " created_at FROM r),"
     + _BUMP.format(
-        rows="SELECT a, k, jsonb_build_object($13::text, k) FROM p WHERE n = 1",
+        rows="SELECT a, $11::bigint, jsonb_build_object($12::text, $11::bigint)"
+        " FROM unnest($10::bigint[]) AS t(a)",
         merge="jsonb_build_object("
-        "$13::text, COALESCE((s.unread ->> $13::text)::bigint, 0) + excluded.last_seq)",
+        "$12::text, COALESCE((s.unread ->> $12::text)::bigint, 0) + excluded.last_seq)",
     )
-    + _NOTIFICATIONS
+    + " n AS ("
+    " INSERT INTO notifications (agent_id, seq, event_id, category, conversation_id)"
+    " SELECT b.agent_id, b.last_seq - $11::bigint + r.j, r.id, r.category, r.conversation_id"
+    " FROM bumped b CROSS JOIN r)"
+    " SELECT agent_id, last_seq, unread::text FROM bumped"
 )
 
 
@@ -388,9 +408,9 @@ async def _fan_out(
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     categories = set(columns[2])
-    if len(categories) == 1:
+    if len(ranges) == 1 and len(categories) == 1:
         bumped = await conn.fetch(
-            _FAN_OUT_ONE_CATEGORY, *columns, members, starts, ends, categories.pop()
+            _FAN_OUT_UNIFORM, *columns, members, len(pending), categories.pop()
         )
     else:
         bumped = await conn.fetch(_FAN_OUT, *columns, members, starts, ends)

@@ -5,24 +5,29 @@ tests/backend/store/test_store_contract.py); what differs is how it stays right 
 several processes write at once:
 
 - Per-agent ``seq`` and unread counts live in one ``agent_seq`` row per agent
-  (migrations_pg/0001_counters.sql). A commit bumps every recipient's
-  ``agent_seq`` row in one ``INSERT … ON CONFLICT DO UPDATE`` over the recipients sorted
-  by id: the row locks are taken in that order, so two commits for overlapping agents
-  wait for each other instead of deadlocking, and a seq can neither repeat nor skip.
-  Whoever sees seq N committed can read every seq below N of that agent.
+  (migrations_pg/0001_counters.sql). A commit batch bumps every recipient's row once,
+  in one ``INSERT … ON CONFLICT DO UPDATE`` over the recipients sorted by id: the row
+  locks are taken in that order, so two commits for overlapping agents wait for each
+  other instead of deadlocking, and a seq can neither repeat nor skip. Whoever sees
+  seq N committed can read every seq below N of that agent. What one batch writes,
+  and why it is cheap for one inbox's stream of events, is in
+  :mod:`backend.store.pg_commit`.
 - Idempotency keys (a publish's key, a message's ``client_msg_id``) are claimed with
   ``ON CONFLICT DO NOTHING`` before anything else is written: a concurrent retry on
   another node waits for the first commit and then finds the key taken. A batch
   claims all its keys in one statement, sorted, before its changes are applied.
 
-- Commits go through a queue drained by a few writer tasks (half the pool). Each
-  writer commits every change that queued up while it was busy in one transaction, as
-  the SQLite writer does: under load one WAL flush serves many changes instead of
-  one each. A batch first locks the ``agent_seq`` rows of all its recipients in agent-id
-  order, so batches of different writers and nodes cannot deadlock on them either.
-  Should a batch fail for anything but a lost database (a constraint, a deadlock the
-  lock order does not rule out), its changes are retried one transaction each, so one
-  bad change fails alone. Agents' public ids are cached (they never change).
+- Commits go through queues drained by a few writer tasks (half the pool), one queue
+  each. A change with recipients goes to the writer that owns its recipient set (a
+  hash of it), so one node's commits for an inbox never compete with each other and
+  fill that writer's batches; the rest go to the shortest queue. Each writer commits
+  every change that queued up while it was busy in one transaction, as the SQLite
+  writer does: under load one bump and one WAL flush serve many events. Across nodes,
+  a batch first takes an advisory lock per recipient set, so the writers of every node
+  queue on one lock per inbox. Should a batch fail for anything but a lost database (a
+  constraint, a deadlock the lock order does not rule out), its changes are retried
+  one transaction each, so one bad change fails alone. Agents' public ids are cached
+  (they never change).
 
 Schema: the shared migrations in ``backend/store/migrations`` (SQLite's dialect) are
 translated by :func:`pg_dialect`, then the PostgreSQL-only files of the same version in
