@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from backend import protocol
+from backend.errors import NotFound
 
 SCHEMA_VERSION = 5
 
@@ -335,14 +336,21 @@ class Store(abc.ABC):
     async def list_agents(self) -> list[Agent]: ...
 
     @abc.abstractmethod
+    async def _agent_where(self, column: str, value: object) -> Agent | None:
+        """The agent whose ``column`` (``id``, ``email`` or ``public_id``) is ``value``."""
+
     async def agent(self, agent_id: int) -> Agent:
         """Raises NotFound."""
+        found = await self._agent_where("id", agent_id)
+        if found is None:
+            raise NotFound("no such agent")
+        return found
 
-    @abc.abstractmethod
-    async def agent_by_email(self, email: str) -> Agent | None: ...
+    async def agent_by_email(self, email: str) -> Agent | None:
+        return await self._agent_where("email", email)
 
-    @abc.abstractmethod
-    async def agent_by_public_id(self, public_id: str) -> Agent | None: ...
+    async def agent_by_public_id(self, public_id: str) -> Agent | None:
+        return await self._agent_where("public_id", public_id)
 
     @abc.abstractmethod
     async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
@@ -444,14 +452,21 @@ class Store(abc.ABC):
 
     # -- conversations -------------------------------------------------------------
     @abc.abstractmethod
+    async def _conversation_where(self, column: str, value: object) -> ConversationFacts | None:
+        """The conversation whose ``column`` (a key of ``rows.FACTS_COLUMNS``) is ``value``."""
+
     async def conversation_facts(self, public_id: str) -> ConversationFacts:
         """Raises NotFound."""
+        facts = await self._conversation_where("c.public_id", public_id)
+        if facts is None:
+            raise NotFound("no such conversation")
+        return facts
 
-    @abc.abstractmethod
-    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None: ...
+    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None:
+        return await self._conversation_where("c.visitor_token_hash", token_hash)
 
-    @abc.abstractmethod
-    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None: ...
+    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None:
+        return await self._conversation_where("c.external_id", external_id)
 
     @abc.abstractmethod
     async def messages(self, conversation_id: int, limit: int = 500) -> list[protocol.Message]:

@@ -7,6 +7,7 @@ transaction, so ``agent remove`` or ``inbox remove`` means the same on either.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from backend.errors import Conflict
@@ -115,8 +116,11 @@ REMOVE_INBOX = (
 )
 
 
+@functools.cache
 def numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (none of our literals has one)."""
+    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (none of our literals has one).
+
+    Cached: the PostgreSQL store numbers a shared query where it runs it."""
     counter = iter(range(1, sql.count("?") + 1))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
 

@@ -35,7 +35,7 @@ import msgspec
 
 from backend import protocol
 from backend.errors import Conflict, NotFound
-from backend.store import waiting_sql
+from backend.store import queries, waiting_sql
 from backend.store.base import Change, Committed, Delivered, NewEvent, NewMessage
 from backend.store.common import now_iso
 from backend.store.lifecycle import numbered
@@ -173,9 +173,7 @@ def _notified(change: Change) -> int:
 
 
 async def _first_result(conn: asyncpg.Connection, key: tuple[int, str]) -> Committed:
-    stored = await conn.fetchval(
-        "SELECT notifications FROM publish_keys WHERE token_id = $1 AND key = $2", *key
-    )
+    stored = await conn.fetchval(numbered(queries.PUBLISH_RESULT), *key)
     return Committed(notifications=stored, duplicate=True)
 
 
@@ -246,12 +244,7 @@ async def _apply(
         )
         if inserted is None:
             row = await conn.fetchrow(
-                "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
-                "m.created_at FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
-                "WHERE m.conversation_id = $1 AND m.author_kind = $2 AND m.client_msg_id = $3",
-                target,
-                msg.author_kind,
-                msg.client_msg_id,
+                numbered(queries.MESSAGE_BY_CLIENT_ID), target, msg.author_kind, msg.client_msg_id
             )
             raise Duplicate(Committed(message=message(row), duplicate=True))
         result.message = protocol.Message(
@@ -264,11 +257,7 @@ async def _apply(
         )
         await _wait_transition(conn, target, msg, result)
     if change.assign is not None:
-        await conn.execute(
-            "UPDATE conversations SET assignee_id = $1 WHERE id = $2",
-            change.assign[1],
-            change.assign[0],
-        )
+        await conn.execute(numbered(queries.ASSIGN), change.assign[1], change.assign[0])
     if change.claim is not None:
         await _claim(conn, *change.claim)
     if change.resolve is not None:

@@ -321,9 +321,7 @@ class PostgresStore(Store):
         return await self._write(run)
 
     async def inbox_by_name(self, name: str) -> Inbox:
-        row = await self._read(
-            lambda c: c.fetchrow("SELECT id, public_id, name FROM inboxes WHERE name = $1", name)
-        )
+        row = await self._read(lambda c: c.fetchrow(numbered(queries.INBOX_BY_NAME), name))
         if row is None:
             raise NotFound(f"there is no inbox named {name}")
         return Inbox(*row)
@@ -469,16 +467,11 @@ class PostgresStore(Store):
     async def list_agents(self) -> list[Agent]:
         async def run(conn: asyncpg.Connection) -> list[Agent]:
             inboxes: dict[int, list[str]] = {}
-            for agent_id, inbox in await conn.fetch(
-                "SELECT m.agent_id, i.name FROM inbox_members m "
-                "JOIN inboxes i ON i.id = m.inbox_id ORDER BY i.name"
-            ):
+            for agent_id, inbox in await conn.fetch(queries.ALL_MEMBERSHIPS):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
                 rows.agent(r, tuple(inboxes.get(r[0], ())), with_password=False)
-                for r in await conn.fetch(
-                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
-                )
+                for r in await conn.fetch(queries.ALL_AGENTS)
             ]
 
         result: list[Agent] = await self._read(run)
@@ -486,33 +479,14 @@ class PostgresStore(Store):
 
     async def _agent_where(self, column: str, value: object) -> Agent | None:
         async def run(conn: asyncpg.Connection) -> Agent | None:
-            row = await conn.fetchrow(
-                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {column} = $1",  # noqa: S608
-                value,
-            )
+            row = await conn.fetchrow(numbered(queries.agent_where(column)), value)
             if row is None:
                 return None
-            inboxes = await conn.fetch(
-                "SELECT i.name FROM inbox_members m JOIN inboxes i ON i.id = m.inbox_id "
-                "WHERE m.agent_id = $1 ORDER BY i.name",
-                row[0],
-            )
+            inboxes = await conn.fetch(numbered(queries.AGENT_INBOX_NAMES), row[0])
             return rows.agent(row, tuple(r[0] for r in inboxes))
 
         found: Agent | None = await self._read(run)
         return found
-
-    async def agent(self, agent_id: int) -> Agent:
-        found = await self._agent_where("id", agent_id)
-        if found is None:
-            raise NotFound("no such agent")
-        return found
-
-    async def agent_by_email(self, email: str) -> Agent | None:
-        return await self._agent_where("email", email)
-
-    async def agent_by_public_id(self, public_id: str) -> Agent | None:
-        return await self._agent_where("public_id", public_id)
 
     async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
         async def run(conn: asyncpg.Connection) -> frozenset[int] | None:
@@ -525,9 +499,7 @@ class PostgresStore(Store):
         return members
 
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
-        rows = await self._read(
-            lambda c: c.fetch("SELECT inbox_id FROM inbox_members WHERE agent_id = $1", agent_id)
-        )
+        rows = await self._read(lambda c: c.fetch(numbered(queries.AGENT_INBOX_IDS), agent_id))
         return frozenset(r[0] for r in rows)
 
     # -- the operator's lifecycle commands ----------------------------------------------
@@ -665,8 +637,7 @@ class PostgresStore(Store):
                     replaced,
                 )
             await conn.execute(
-                "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
+                numbered(queries.INSERT_TOKEN),
                 token_hash,
                 kind,
                 agent_id,
@@ -680,12 +651,7 @@ class PostgresStore(Store):
 
     async def token(self, token_hash: str) -> Token | None:
         row = await self._read(
-            lambda c: c.fetchrow(
-                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = $1 "
-                "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
-                token_hash,
-                now_iso(),
-            )
+            lambda c: c.fetchrow(numbered(queries.LIVE_TOKEN), token_hash, now_iso())
         )
         return None if row is None else Token(*row)
 
@@ -700,24 +666,14 @@ class PostgresStore(Store):
         return bool(status != "UPDATE 0")
 
     async def revoked_since(self, since: str) -> tuple[list[str], str]:
-        rows = await self._read(
-            lambda c: c.fetch(
-                "SELECT hash, revoked_at FROM tokens WHERE revoked_at > $1 ORDER BY revoked_at",
-                since,
-            )
-        )
+        rows = await self._read(lambda c: c.fetch(numbered(queries.REVOKED_SINCE), since))
         return [r[0] for r in rows], (rows[-1][1] if rows else since)
 
     # -- single sign-on and client versions ---------------------------------------------
     async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
-            await conn.execute("DELETE FROM sso_nonces WHERE expires_at < $1", now_iso())
-            status = await conn.execute(
-                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES ($1, $2) "
-                "ON CONFLICT (nonce_hash) DO NOTHING",
-                nonce_hash,
-                expires_at,
-            )
+            await conn.execute(numbered(queries.DROP_EXPIRED_NONCES), now_iso())
+            status = await conn.execute(numbered(queries.CLAIM_NONCE), nonce_hash, expires_at)
             return bool(status != "INSERT 0 0")
 
         return await self._write(run)
@@ -742,44 +698,19 @@ class PostgresStore(Store):
         return group_client_versions([tuple(row) for row in rows])
 
     # -- conversations ---------------------------------------------------------------
-    async def conversation_facts(self, public_id: str) -> ConversationFacts:
-        facts = await self._read(lambda c: _facts(c, "c.public_id", public_id))
-        if facts is None:
-            raise NotFound("no such conversation")
-        result: ConversationFacts = facts
-        return result
-
-    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None:
-        found: ConversationFacts | None = await self._read(
-            lambda c: _facts(c, "c.visitor_token_hash", token_hash)
-        )
-        return found
-
-    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None:
-        found: ConversationFacts | None = await self._read(
-            lambda c: _facts(c, "c.external_id", external_id)
-        )
+    async def _conversation_where(self, column: str, value: object) -> ConversationFacts | None:
+        found: ConversationFacts | None = await self._read(lambda c: _facts(c, column, value))
         return found
 
     async def messages(self, conversation_id: int, limit: int = 500) -> list[protocol.Message]:
         rows = await self._read(
-            lambda c: c.fetch(
-                "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
-                "m.created_at FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
-                "WHERE m.conversation_id = $1 ORDER BY m.id DESC LIMIT $2",
-                conversation_id,
-                limit,
-            )
+            lambda c: c.fetch(numbered(queries.RECENT_MESSAGES), conversation_id, limit)
         )
         return [message(row) for row in reversed(rows)]
 
     async def publish_result(self, service_token_id: int, key: str) -> int | None:
         value = await self._read(
-            lambda c: c.fetchval(
-                "SELECT notifications FROM publish_keys WHERE token_id = $1 AND key = $2",
-                service_token_id,
-                key,
-            )
+            lambda c: c.fetchval(numbered(queries.PUBLISH_RESULT), service_token_id, key)
         )
         return None if value is None else int(value)
 

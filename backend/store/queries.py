@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from backend.store.lifecycle import AGENT_COLUMNS
 from backend.store.rows import NOTIFICATION_COLUMNS
 
 
@@ -54,3 +55,58 @@ CLIENT_VERSIONS_SINCE = (
     "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os"
 )
 """The app versions seen since a time, for :func:`rows.group_client_versions`."""
+
+
+# -- look-ups and writes both stores make with the same SQL ----------------------------
+INBOX_BY_NAME = "SELECT id, public_id, name FROM inboxes WHERE name = ?"
+"""An :class:`~backend.store.base.Inbox` by name."""
+
+ALL_AGENTS = f"SELECT {AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608 - constant
+ALL_MEMBERSHIPS = (
+    "SELECT m.agent_id, i.name FROM inbox_members m "
+    "JOIN inboxes i ON i.id = m.inbox_id ORDER BY i.name"
+)
+"""(agent id, inbox name) of every membership, by inbox name."""
+AGENT_INBOX_NAMES = (
+    "SELECT i.name FROM inbox_members m JOIN inboxes i ON i.id = m.inbox_id "
+    "WHERE m.agent_id = ? ORDER BY i.name"
+)
+AGENT_INBOX_IDS = "SELECT inbox_id FROM inbox_members WHERE agent_id = ?"
+
+
+def agent_where(column: str) -> str:
+    """An agent by ``column`` (one of the store's own column names, never input)."""
+    return f"SELECT {AGENT_COLUMNS} FROM agents WHERE {column} = ?"  # noqa: S608
+
+
+INSERT_TOKEN = (
+    "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "  # noqa: S105 - SQL
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+LIVE_TOKEN = (
+    "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = ? "  # noqa: S105 - SQL
+    "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+)
+"""A :class:`~backend.store.base.Token` by hash, unless revoked or expired (hash, now)."""
+REVOKED_SINCE = "SELECT hash, revoked_at FROM tokens WHERE revoked_at > ? ORDER BY revoked_at"
+
+DROP_EXPIRED_NONCES = "DELETE FROM sso_nonces WHERE expires_at < ?"
+CLAIM_NONCE = (
+    "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES (?, ?) "
+    "ON CONFLICT (nonce_hash) DO NOTHING"
+)
+
+_MESSAGE = (
+    "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, m.created_at "
+    "FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
+)
+RECENT_MESSAGES = _MESSAGE + "WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?"
+"""A conversation's newest messages, newest first, for :func:`rows.message`."""
+MESSAGE_BY_CLIENT_ID = (
+    _MESSAGE + "WHERE m.conversation_id = ? AND m.author_kind = ? AND m.client_msg_id = ?"
+)
+"""The message a retried send stored first, for :func:`rows.message`."""
+
+PUBLISH_RESULT = "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?"
+"""How many notifications the publish with a key stored (service token id, key)."""
+ASSIGN = "UPDATE conversations SET assignee_id = ? WHERE id = ?"

@@ -250,11 +250,7 @@ class SQLiteStore(Store):
         return await self._write(run)
 
     async def inbox_by_name(self, name: str) -> Inbox:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT id, public_id, name FROM inboxes WHERE name = ?", (name,)
-            ).fetchone()
-        )
+        row = await self._read(lambda c: c.execute(queries.INBOX_BY_NAME, (name,)).fetchone())
         if row is None:
             raise NotFound(f"there is no inbox named {name}")
         return Inbox(*row)
@@ -342,52 +338,24 @@ class SQLiteStore(Store):
     async def list_agents(self) -> list[Agent]:
         def run(conn: sqlite3.Connection) -> list[Agent]:
             inboxes: dict[int, list[str]] = {}
-            for agent_id, inbox in conn.execute(
-                "SELECT m.agent_id, i.name FROM inbox_members m "
-                "JOIN inboxes i ON i.id = m.inbox_id "
-                "ORDER BY i.name"
-            ):
+            for agent_id, inbox in conn.execute(queries.ALL_MEMBERSHIPS):
                 inboxes.setdefault(agent_id, []).append(inbox)
             return [
                 rows.agent(row, tuple(inboxes.get(row[0], ())), with_password=False)
-                for row in conn.execute(
-                    f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents ORDER BY email"  # noqa: S608
-                )
+                for row in conn.execute(queries.ALL_AGENTS)
             ]
 
         return await self._read(run)
 
-    async def _agent_where(self, clause: str, value: object) -> Agent | None:
+    async def _agent_where(self, column: str, value: object) -> Agent | None:
         def run(conn: sqlite3.Connection) -> Agent | None:
-            row = conn.execute(
-                f"SELECT {lifecycle.AGENT_COLUMNS} FROM agents WHERE {clause} = ?",  # noqa: S608
-                (value,),
-            ).fetchone()
+            row = conn.execute(queries.agent_where(column), (value,)).fetchone()
             if row is None:
                 return None
-            inboxes = tuple(
-                name
-                for (name,) in conn.execute(
-                    "SELECT i.name FROM inbox_members m JOIN inboxes i ON i.id = m.inbox_id "
-                    "WHERE m.agent_id = ? ORDER BY i.name",
-                    (row[0],),
-                )
-            )
+            inboxes = tuple(name for (name,) in conn.execute(queries.AGENT_INBOX_NAMES, (row[0],)))
             return rows.agent(row, inboxes)
 
         return await self._read(run)
-
-    async def agent(self, agent_id: int) -> Agent:
-        found = await self._agent_where("id", agent_id)
-        if found is None:
-            raise NotFound("no such agent")
-        return found
-
-    async def agent_by_email(self, email: str) -> Agent | None:
-        return await self._agent_where("email", email)
-
-    async def agent_by_public_id(self, public_id: str) -> Agent | None:
-        return await self._agent_where("public_id", public_id)
 
     async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
         def run(conn: sqlite3.Connection) -> frozenset[int] | None:
@@ -403,12 +371,7 @@ class SQLiteStore(Store):
 
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
         return await self._read(
-            lambda c: frozenset(
-                r[0]
-                for r in c.execute(
-                    "SELECT inbox_id FROM inbox_members WHERE agent_id = ?", (agent_id,)
-                )
-            )
+            lambda c: frozenset(r[0] for r in c.execute(queries.AGENT_INBOX_IDS, (agent_id,)))
         )
 
     # -- the operator's lifecycle commands ----------------------------------------------
@@ -525,8 +488,7 @@ class SQLiteStore(Store):
                     [(precise_now(), h) for h in replaced],
                 )
             conn.execute(
-                "INSERT INTO tokens (hash, kind, agent_id, name, device, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                queries.INSERT_TOKEN,
                 (token_hash, kind, agent_id, name, device, now_iso()),
             )
             return replaced
@@ -536,11 +498,7 @@ class SQLiteStore(Store):
     async def token(self, token_hash: str) -> Token | None:
         now = now_iso()
         row = await self._read(
-            lambda c: c.execute(
-                "SELECT id, hash, kind, agent_id, name FROM tokens WHERE hash = ? "
-                "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
-                (token_hash, now),
-            ).fetchone()
+            lambda c: c.execute(queries.LIVE_TOKEN, (token_hash, now)).fetchone()
         )
         return None if row is None else Token(*row)
 
@@ -556,10 +514,7 @@ class SQLiteStore(Store):
 
     async def revoked_since(self, since: str) -> tuple[list[str], str]:
         def run(conn: sqlite3.Connection) -> tuple[list[str], str]:
-            rows = conn.execute(
-                "SELECT hash, revoked_at FROM tokens WHERE revoked_at > ? ORDER BY revoked_at",
-                (since,),
-            ).fetchall()
+            rows = conn.execute(queries.REVOKED_SINCE, (since,)).fetchall()
             return [r[0] for r in rows], (rows[-1][1] if rows else since)
 
         return await self._read(run)
@@ -567,12 +522,8 @@ class SQLiteStore(Store):
     # -- single sign-on and client versions ---------------------------------------------
     async def claim_sso_nonce(self, nonce_hash: str, expires_at: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            conn.execute("DELETE FROM sso_nonces WHERE expires_at < ?", (now_iso(),))
-            cursor = conn.execute(
-                "INSERT INTO sso_nonces (nonce_hash, expires_at) VALUES (?, ?) "
-                "ON CONFLICT (nonce_hash) DO NOTHING",
-                (nonce_hash, expires_at),
-            )
+            conn.execute(queries.DROP_EXPIRED_NONCES, (now_iso(),))
+            cursor = conn.execute(queries.CLAIM_NONCE, (nonce_hash, expires_at))
             return cursor.rowcount > 0
 
         return await self._write(run)
@@ -596,37 +547,19 @@ class SQLiteStore(Store):
         return group_client_versions(rows)
 
     # -- conversations ---------------------------------------------------------------
-    async def conversation_facts(self, public_id: str) -> ConversationFacts:
-        facts = await self._read(lambda c: _facts(c, "c.public_id", public_id))
-        if facts is None:
-            raise NotFound("no such conversation")
-        return facts
-
-    async def conversation_by_visitor_token(self, token_hash: str) -> ConversationFacts | None:
-        return await self._read(lambda c: _facts(c, "c.visitor_token_hash", token_hash))
-
-    async def conversation_by_external_id(self, external_id: str) -> ConversationFacts | None:
-        return await self._read(lambda c: _facts(c, "c.external_id", external_id))
+    async def _conversation_where(self, column: str, value: object) -> ConversationFacts | None:
+        return await self._read(lambda c: _facts(c, column, value))
 
     async def messages(self, conversation_id: int, limit: int = 500) -> list[protocol.Message]:
         def run(conn: sqlite3.Connection) -> list[protocol.Message]:
-            rows = conn.execute(
-                "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
-                "m.created_at "
-                "FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
-                "WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?",
-                (conversation_id, limit),
-            ).fetchall()
+            rows = conn.execute(queries.RECENT_MESSAGES, (conversation_id, limit)).fetchall()
             return [message(row) for row in reversed(rows)]
 
         return await self._read(run)
 
     async def publish_result(self, service_token_id: int, key: str) -> int | None:
         row = await self._read(
-            lambda c: c.execute(
-                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
-                (service_token_id, key),
-            ).fetchone()
+            lambda c: c.execute(queries.PUBLISH_RESULT, (service_token_id, key)).fetchone()
         )
         return None if row is None else int(row[0])
 
@@ -638,10 +571,7 @@ class SQLiteStore(Store):
         writer = self._writer
         result = Committed()
         if change.publish_key is not None:
-            row = conn.execute(
-                "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?",
-                change.publish_key,
-            ).fetchone()
+            row = conn.execute(queries.PUBLISH_RESULT, change.publish_key).fetchone()
             if row is not None:
                 return Committed(notifications=row[0], duplicate=True)
         conversation_id: int | None = None
@@ -665,10 +595,7 @@ class SQLiteStore(Store):
             target = msg.conversation_id if msg.conversation_id is not None else conversation_id
             if msg.client_msg_id is not None:
                 row = conn.execute(
-                    "SELECT m.public_id, m.author_kind, a.public_id, m.author_name, m.body, "
-                    "m.created_at FROM messages m LEFT JOIN agents a ON a.id = m.author_agent_id "
-                    "WHERE m.conversation_id = ? AND m.author_kind = ? AND m.client_msg_id = ?",
-                    (target, msg.author_kind, msg.client_msg_id),
+                    queries.MESSAGE_BY_CLIENT_ID, (target, msg.author_kind, msg.client_msg_id)
                 ).fetchone()
                 if row is not None:
                     return Committed(message=message(row), duplicate=True)
@@ -696,10 +623,7 @@ class SQLiteStore(Store):
             )
             _wait_transition(conn, target, msg, result)
         if change.assign is not None:
-            conn.execute(
-                "UPDATE conversations SET assignee_id = ? WHERE id = ?",
-                (change.assign[1], change.assign[0]),
-            )
+            conn.execute(queries.ASSIGN, (change.assign[1], change.assign[0]))
         if change.claim is not None:
             _claim(conn, *change.claim)
         if change.resolve is not None:
