@@ -44,6 +44,8 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
@@ -89,6 +91,9 @@ T = TypeVar("T")
 DEFAULT_POOL_SIZE = 10
 _MAX_BATCH = 64
 """Changes committed in one transaction at most (bounds the locks one batch holds)."""
+MAX_COMMIT_WAIT = 2.0
+"""Seconds the oldest change in a writer's queue may have waited: beyond it a new
+commit for that writer is refused with ``unavailable`` rather than queued."""
 _MIGRATION_LOCK = 0x6465736B62656C6C  # "deskbell": one advisory lock id for migrations
 _CONNECT_TIMEOUT = 5.0
 _COMMAND_TIMEOUT = 30.0
@@ -180,6 +185,7 @@ class PostgresStore(Store):
         *,
         connect_timeout: float = _CONNECT_TIMEOUT,
         command_timeout: float = _COMMAND_TIMEOUT,
+        max_commit_wait: float = MAX_COMMIT_WAIT,
     ):
         try:
             self._dsn, self.pool_min_size, self.pool_size = split_pool_options(url)
@@ -188,8 +194,9 @@ class PostgresStore(Store):
         self.url = safe_url(self._dsn)
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
+        self._max_commit_wait = max_commit_wait
         self._pool: asyncpg.Pool | None = None
-        self._queues: list[asyncio.Queue[_Queued]] | None = None
+        self._queues: list[_CommitQueue] | None = None
         """One commit queue per writer task (see :meth:`commit`)."""
         self._writers: list[asyncio.Task[None]] = []
         self._public_ids: dict[int, str] = {}
@@ -220,7 +227,7 @@ class PostgresStore(Store):
         except BaseException:
             await self.close()
             raise
-        self._queues = [asyncio.Queue() for _ in range(max(1, self.pool_size // 2))]
+        self._queues = [_CommitQueue() for _ in range(max(1, self.pool_size // 2))]
         self._writers = [
             asyncio.create_task(self._writer(queue), name=f"deskbell-pg-writer-{n}")
             for n, queue in enumerate(self._queues)
@@ -715,15 +722,31 @@ class PostgresStore(Store):
         return None if value is None else int(value)
 
     # -- the write path --------------------------------------------------------------
+    @property
+    def queued_commits(self) -> int:
+        """Changes accepted by :meth:`commit` that no writer has taken up yet."""
+        return sum(queue.qsize() for queue in self._queues or ())
+
     async def commit(self, change: Change) -> Committed:
         queues = self._queues
         if queues is None:
             raise StoreUnavailable("the store is closed")
+        queue = _route(queues, change)
+        behind = queue.behind()
+        if behind > self._max_commit_wait:
+            # Refused at once: the writer is not keeping up (the oldest change it has
+            # queued has waited that long), and queueing more only makes every caller
+            # wait longer (docs/benchmarks.md, fix 11). A burst the writer drains fast
+            # never gets here.
+            raise StoreUnavailable(
+                f"the database is behind: commits like this one have waited {behind:.1f} s, "
+                "so nothing was stored. Try again in a few seconds"
+            )
         future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
-        _route(queues, change).put_nowait((change, future))
+        queue.put_nowait((change, future))
         return await future
 
-    async def _writer(self, commits: asyncio.Queue[_Queued]) -> None:
+    async def _writer(self, commits: _CommitQueue) -> None:
         while True:
             batch = [await commits.get()]
             while len(batch) < _MAX_BATCH and not commits.empty():
@@ -1003,7 +1026,24 @@ class PostgresStore(Store):
 _Queued = tuple[Change, asyncio.Future[Committed]]
 
 
-def _route(queues: list[asyncio.Queue[_Queued]], change: Change) -> asyncio.Queue[_Queued]:
+class _CommitQueue(asyncio.Queue[_Queued]):
+    """One writer's queue of changes, each with the time it was queued."""
+
+    def _init(self, maxsize: int) -> None:
+        self._queue: deque[tuple[float, _Queued]] = deque()
+
+    def _put(self, item: _Queued) -> None:
+        self._queue.append((time.monotonic(), item))
+
+    def _get(self) -> _Queued:
+        return self._queue.popleft()[1]
+
+    def behind(self) -> float:
+        """Seconds the oldest change still queued has waited (0 with none)."""
+        return time.monotonic() - self._queue[0][0] if self._queue else 0.0
+
+
+def _route(queues: list[_CommitQueue], change: Change) -> _CommitQueue:
     """The writer queue of ``change``: the one that owns its recipient set, if it has
     one (so the node's commits for one inbox never compete with each other, and they
     fill that writer's batches); else the shortest."""

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
-from backend.errors import DeskbellError
+from backend.errors import DeskbellError, StoreUnavailable
 from backend.store.base import Change, Committed
+from backend.store.pg_commit import recipient_set_key
 from backend.store.postgres import PostgresStore
+from tests.backend.bus.redis_server import wait_until
 from tests.backend.store.test_store_contract import event, seed
 
 
@@ -116,3 +119,46 @@ async def test_a_batch_of_keys_stores_the_new_and_answers_the_known(store: Postg
         (1, False),
     ]
     assert await stored_seqs(store, a) == [1, 2, 3, 4]
+
+
+async def someone_waits_for_an_advisory_lock(conn: asyncpg.Connection) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+    )
+
+
+async def test_a_commit_is_refused_at_once_while_its_writer_is_behind(pg_url: str) -> None:
+    # One writer; any wait in its queue is too long.
+    store = PostgresStore(pg_url + "?pool_size=2", max_commit_wait=0.0)
+    await store.open()
+    other_node = await asyncpg.connect(pg_url)
+    try:
+        world = await seed(store)
+        a = world.alice.id
+        # Another node holds the recipient set's lock: the writer's batch waits for it.
+        await other_node.execute("SELECT pg_advisory_lock($1)", recipient_set_key((a,)))
+        held = asyncio.create_task(store.commit(Change(event=event(a, title="held"))))
+        await wait_until(
+            lambda: someone_waits_for_an_advisory_lock(other_node),
+            what="the writer waiting for the lock",
+        )
+        queued = asyncio.create_task(store.commit(Change(event=event(a, title="queued"))))
+        await wait_until(lambda: store.queued_commits == 1, what="the second commit queued")
+        with pytest.raises(StoreUnavailable, match="behind"):
+            await store.commit(Change(event=event(a, title="refused")))
+        await other_node.execute("SELECT pg_advisory_unlock($1)", recipient_set_key((a,)))
+        assert [d.seq for r in await asyncio.gather(held, queued) for d in r.deliveries] == [
+            1,
+            2,
+        ]
+        # Caught up: accepted again.
+        again = await store.commit(Change(event=event(a, title="again")))
+        assert [d.seq for d in again.deliveries] == [3]
+        stored, _ = await store.notifications_after(world.alice, 0, 10)
+        assert [n.title for n in stored] == ["held", "queued", "again"]
+    finally:
+        await other_node.close()
+        await store.close()
