@@ -39,7 +39,7 @@ from backend.store import queries, waiting_sql
 from backend.store.base import Change, Committed, Delivered, NewEvent, NewMessage
 from backend.store.common import now_iso
 from backend.store.lifecycle import numbered
-from backend.store.rows import message
+from backend.store.rows import message, new_message
 
 counts_decoder = msgspec.json.Decoder(dict[str, int])
 """Decodes an ``agent_seq.unread`` (category to count) read as text."""
@@ -214,47 +214,19 @@ async def _apply(
     if change.new_conversation is not None:
         new = change.new_conversation
         conversation_id = await conn.fetchval(
-            "INSERT INTO conversations (public_id, inbox_id, visitor_name, visitor_token_hash, "
-            "external_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            new.public_id,
-            new.inbox_id,
-            new.visitor_name,
-            new.visitor_token_hash,
-            new.external_id,
-            now_iso(),
+            _INSERT_CONVERSATION, *queries.conversation_params(new)
         )
         result.conversation_id = conversation_id
     if change.message is not None:
         msg = change.message
         target = msg.conversation_id if msg.conversation_id is not None else conversation_id
-        inserted = await conn.fetchval(
-            "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
-            "author_name, body, client_msg_id, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (conversation_id, author_kind, client_msg_id) "
-            "WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING 1",
-            msg.public_id,
-            target,
-            msg.author_kind,
-            msg.author_agent_id,
-            msg.author_name,
-            msg.body,
-            msg.client_msg_id,
-            msg.created_at,
-        )
+        inserted = await conn.fetchval(_INSERT_MESSAGE, *queries.message_params(msg, target))
         if inserted is None:
             row = await conn.fetchrow(
                 numbered(queries.MESSAGE_BY_CLIENT_ID), target, msg.author_kind, msg.client_msg_id
             )
             raise Duplicate(Committed(message=message(row), duplicate=True))
-        result.message = protocol.Message(
-            id=msg.public_id,
-            author=protocol.Author(
-                kind=msg.author_kind, id=msg.author_agent_public_id, name=msg.author_name
-            ),
-            body=msg.body,
-            created_at=msg.created_at,
-        )
+        result.message = new_message(msg)
         await _wait_transition(conn, target, msg, result)
     if change.assign is not None:
         await conn.execute(numbered(queries.ASSIGN), change.assign[1], change.assign[0])
@@ -433,6 +405,13 @@ async def _fan_out(
         item.result.deliveries = deliveries
 
 
+_INSERT_CONVERSATION = numbered(queries.INSERT_CONVERSATION) + " RETURNING id"
+# A retried send (same client_msg_id) inserts nothing: the caller then reads the first.
+# Another node's concurrent retry waits for this transaction at the unique index.
+_INSERT_MESSAGE = (
+    numbered(queries.INSERT_MESSAGE) + " ON CONFLICT (conversation_id, author_kind, client_msg_id)"
+    " WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING 1"
+)
 # The conversation row is locked first: a visitor message and a reply (or two visitor
 # messages) on different nodes then move the wait one after the other.
 _WAIT_STATE = numbered(waiting_sql.WAIT_STATE) + " FOR UPDATE"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from backend.store.base import NewConversation, NewMessage
+from backend.store.common import now_iso
 from backend.store.lifecycle import AGENT_COLUMNS
 from backend.store.rows import NOTIFICATION_COLUMNS
 
@@ -110,3 +112,40 @@ MESSAGE_BY_CLIENT_ID = (
 PUBLISH_RESULT = "SELECT notifications FROM publish_keys WHERE token_id = ? AND key = ?"
 """How many notifications the publish with a key stored (service token id, key)."""
 ASSIGN = "UPDATE conversations SET assignee_id = ? WHERE id = ?"
+
+INSERT_CONVERSATION = (
+    "INSERT INTO conversations (public_id, inbox_id, visitor_name, visitor_token_hash, "
+    "external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def conversation_params(new: NewConversation) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_CONVERSATION`, stamped now."""
+    return (
+        new.public_id,
+        new.inbox_id,
+        new.visitor_name,
+        new.visitor_token_hash,
+        new.external_id,
+        now_iso(),
+    )
+
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
+    "author_name, body, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def message_params(msg: NewMessage, conversation_id: int | None) -> tuple[Any, ...]:
+    """The parameters of :data:`INSERT_MESSAGE`."""
+    return (
+        msg.public_id,
+        conversation_id,
+        msg.author_kind,
+        msg.author_agent_id,
+        msg.author_name,
+        msg.body,
+        msg.client_msg_id,
+        msg.created_at,
+    )

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from backend import ids, protocol
-from backend.store.base import Agent, ClientVersion, ConversationFacts, Inbox
+from backend.store.base import Agent, ClientVersion, ConversationFacts, Inbox, NewMessage
 
 _data_decoder = msgspec.json.Decoder(dict[str, Any])
 
@@ -90,4 +90,16 @@ def conversation_facts(row: Sequence[Any], inbox_members: frozenset[int]) -> Con
         assignee=assignee,
         inbox_members=inbox_members,
         waiting_since=row[11],
+    )
+
+
+def new_message(msg: NewMessage) -> protocol.Message:
+    """The message a commit just stored, as the wire shows it."""
+    return protocol.Message(
+        id=msg.public_id,
+        author=protocol.Author(
+            kind=msg.author_kind, id=msg.author_agent_public_id, name=msg.author_name
+        ),
+        body=msg.body,
+        created_at=msg.created_at,
     )

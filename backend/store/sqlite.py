@@ -60,7 +60,7 @@ from backend.store.base import (
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
-from backend.store.rows import group_client_versions, message, notification
+from backend.store.rows import group_client_versions, message, new_message, notification
 from backend.store.sqlite_failures import describe_failure, file_system_trouble, unavailable
 from backend.store.sqlite_writer import Writer, connect
 
@@ -578,16 +578,7 @@ class SQLiteStore(Store):
         if change.new_conversation is not None:
             new = change.new_conversation
             conversation_id = conn.execute(
-                "INSERT INTO conversations (public_id, inbox_id, visitor_name, visitor_token_hash, "
-                "external_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    new.public_id,
-                    new.inbox_id,
-                    new.visitor_name,
-                    new.visitor_token_hash,
-                    new.external_id,
-                    now_iso(),
-                ),
+                queries.INSERT_CONVERSATION, queries.conversation_params(new)
             ).lastrowid
             result.conversation_id = conversation_id
         if change.message is not None:
@@ -599,28 +590,8 @@ class SQLiteStore(Store):
                 ).fetchone()
                 if row is not None:
                     return Committed(message=message(row), duplicate=True)
-            conn.execute(
-                "INSERT INTO messages (public_id, conversation_id, author_kind, author_agent_id, "
-                "author_name, body, client_msg_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    msg.public_id,
-                    target,
-                    msg.author_kind,
-                    msg.author_agent_id,
-                    msg.author_name,
-                    msg.body,
-                    msg.client_msg_id,
-                    msg.created_at,
-                ),
-            )
-            result.message = protocol.Message(
-                id=msg.public_id,
-                author=protocol.Author(
-                    kind=msg.author_kind, id=msg.author_agent_public_id, name=msg.author_name
-                ),
-                body=msg.body,
-                created_at=msg.created_at,
-            )
+            conn.execute(queries.INSERT_MESSAGE, queries.message_params(msg, target))
+            result.message = new_message(msg)
             _wait_transition(conn, target, msg, result)
         if change.assign is not None:
             conn.execute(queries.ASSIGN, (change.assign[1], change.assign[0]))
