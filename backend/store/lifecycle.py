@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
-from backend.errors import Conflict
+from backend.errors import Conflict, NotFound
 from backend.store.base import AgentRemoved
 
 AGENT_COLUMNS = "id, public_id, email, name, password_hash, disabled_at IS NOT NULL"
@@ -123,6 +123,13 @@ def numbered(sql: str) -> str:
     Cached: the PostgreSQL store numbers a shared query where it runs it."""
     counter = iter(range(1, sql.count("?") + 1))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+def unknown_inbox(name: str) -> NotFound:
+    """The refusal of an agent's inbox that does not exist, with what to do about it."""
+    return NotFound(
+        f"there is no inbox named {name}; create it first with `deskbell-server inbox add {name}`"
+    )
 
 
 def inbox_in_use(name: str, conversations: int, messages: int) -> Conflict:

@@ -339,15 +339,7 @@ class PostgresStore(Store):
         async def run(conn: asyncpg.Connection) -> Agent:
             if await conn.fetchval("SELECT 1 FROM agents WHERE email = $1", email):
                 raise Conflict(f"agent {email} already exists")
-            known = dict(
-                await conn.fetch("SELECT name, id FROM inboxes WHERE name = ANY($1)", inboxes)
-            )
-            for inbox in inboxes:
-                if inbox not in known:
-                    raise NotFound(
-                        f"there is no inbox named {inbox}; create it first with "
-                        f"`deskbell-server inbox add {inbox}`"
-                    )
+            known = await _inbox_ids(conn, inboxes)
             public_id = ids.new_id("a")
             agent_id = await conn.fetchval(
                 "INSERT INTO agents (public_id, email, name, password_hash, created_at) "
@@ -579,15 +571,7 @@ class PostgresStore(Store):
             if name is not None:
                 await conn.execute(numbered(lifecycle.RENAME), name, agent_id)
             if inboxes is not None:
-                known = dict(
-                    await conn.fetch("SELECT name, id FROM inboxes WHERE name = ANY($1)", inboxes)
-                )
-                for inbox in inboxes:
-                    if inbox not in known:
-                        raise NotFound(
-                            f"there is no inbox named {inbox}; create it first with "
-                            f"`deskbell-server inbox add {inbox}`"
-                        )
+                known = await _inbox_ids(conn, inboxes)
                 await conn.execute(numbered(lifecycle.DROP_AGENT_MEMBERSHIPS), agent_id)
                 await conn.executemany(
                     numbered(lifecycle.ADD_MEMBERSHIP),
@@ -1098,6 +1082,15 @@ async def _insert_inbox(conn: asyncpg.Connection, name: str) -> Inbox | None:
 
 
 _MEMBERS = numbered(lifecycle.MEMBERS)
+
+
+async def _inbox_ids(conn: asyncpg.Connection, names: list[str]) -> dict[str, int]:
+    """The ids of the inboxes ``names``, by name; NotFound for one that does not exist."""
+    known = dict(await conn.fetch("SELECT name, id FROM inboxes WHERE name = ANY($1)", names))
+    for name in names:
+        if name not in known:
+            raise lifecycle.unknown_inbox(name)
+    return known
 
 
 async def _members(conn: asyncpg.Connection, inbox_id: int) -> frozenset[int]:

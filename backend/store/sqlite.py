@@ -261,15 +261,7 @@ class SQLiteStore(Store):
         def run(conn: sqlite3.Connection) -> Agent:
             if conn.execute("SELECT 1 FROM agents WHERE email = ?", (email,)).fetchone():
                 raise Conflict(f"agent {email} already exists")
-            inbox_ids = []
-            for inbox in inboxes:
-                row = conn.execute("SELECT id FROM inboxes WHERE name = ?", (inbox,)).fetchone()
-                if row is None:
-                    raise NotFound(
-                        f"there is no inbox named {inbox}; create it first with "
-                        f"`deskbell-server inbox add {inbox}`"
-                    )
-                inbox_ids.append(row[0])
+            inbox_ids = _inbox_ids(conn, inboxes)
             public_id = ids.new_id("a")
             agent_id = conn.execute(
                 "INSERT INTO agents (public_id, email, name, password_hash, created_at) "
@@ -1033,10 +1025,7 @@ def _inbox_ids(conn: sqlite3.Connection, names: list[str]) -> list[int]:
     for name in names:
         row = conn.execute(lifecycle.INBOX_ID, (name,)).fetchone()
         if row is None:
-            raise NotFound(
-                f"there is no inbox named {name}; create it first with "
-                f"`deskbell-server inbox add {name}`"
-            )
+            raise lifecycle.unknown_inbox(name)
         found.append(row[0])
     return found
 
