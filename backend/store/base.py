@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 
 from backend import protocol
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +347,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def inbox_member_ids(self, inbox_name: str) -> frozenset[int]:
         """Raises NotFound for an unknown inbox."""
+
+    @abc.abstractmethod
+    async def membership_version(self) -> int:
+        """A number that moves whenever any inbox's routed members may have changed (a
+        membership added or removed, an agent disabled or enabled, an inbox removed), by
+        whichever process: while it stands, :meth:`inbox_member_ids` would answer the same."""
 
     @abc.abstractmethod
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]: ...

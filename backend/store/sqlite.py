@@ -401,6 +401,12 @@ class SQLiteStore(Store):
             raise NotFound(f"there is no inbox named {inbox_name}")
         return members
 
+    async def membership_version(self) -> int:
+        version: int = await self._read(
+            lambda c: c.execute(queries.MEMBERSHIP_VERSION).fetchone()[0]
+        )
+        return version
+
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
         return await self._read(
             lambda c: frozenset(
@@ -1112,11 +1118,16 @@ def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
 
 
 def _statements(sql: str) -> Iterable[str]:
-    """Split a migration file into statements (no semicolons inside our literals)."""
+    """Split a migration file into statements (no semicolons inside our literals; a
+    trigger's body, which has its own, stays whole)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            yield statement
+    pending = ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
