@@ -43,7 +43,6 @@ from backend.store.base import (
     ClientVersion,
     Committed,
     ConversationFacts,
-    Delivered,
     DueStep,
     ImportResult,
     ImportRow,
@@ -57,6 +56,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    delivered,
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
@@ -787,7 +787,7 @@ class SQLiteStore(Store):
                 counts[category] = counts.get(category, 0) + 1
                 wire = {"total": 0, "chat": 0, **counts}
                 wire["total"] = sum(counts.values())
-                deliveries.append(Delivered(agent_id, public_ids[agent_id], seq, wire))
+                deliveries.append(delivered((agent_id, public_ids[agent_id], seq, wire)))
         return result
 
     # -- notifications ---------------------------------------------------------------
