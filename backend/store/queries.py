@@ -149,3 +149,7 @@ def message_params(msg: NewMessage, conversation_id: int | None) -> tuple[Any, .
         msg.client_msg_id,
         msg.created_at,
     )
+
+
+MEMBERSHIP_VERSION = "SELECT version FROM membership_version"
+"""Moves whenever an inbox's routed members may have changed (schema v6's triggers)."""

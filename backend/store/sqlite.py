@@ -43,7 +43,6 @@ from backend.store.base import (
     ClientVersion,
     Committed,
     ConversationFacts,
-    Delivered,
     DueStep,
     ImportResult,
     ImportRow,
@@ -57,6 +56,7 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    delivered,
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
@@ -360,6 +360,12 @@ class SQLiteStore(Store):
         if members is None:
             raise NotFound(f"there is no inbox named {inbox_name}")
         return members
+
+    async def membership_version(self) -> int:
+        version: int = await self._read(
+            lambda c: c.execute(queries.MEMBERSHIP_VERSION).fetchone()[0]
+        )
+        return version
 
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
         return await self._read(
@@ -668,7 +674,7 @@ class SQLiteStore(Store):
                 counts[category] = counts.get(category, 0) + 1
                 wire = {"total": 0, "chat": 0, **counts}
                 wire["total"] = sum(counts.values())
-                deliveries.append(Delivered(agent_id, public_ids[agent_id], seq, wire))
+                deliveries.append(delivered((agent_id, public_ids[agent_id], seq, wire)))
         return result
 
     # -- notifications ---------------------------------------------------------------
@@ -830,6 +836,10 @@ class SQLiteStore(Store):
         writer = self._writer
 
         def run(conn: sqlite3.Connection) -> None:
+            # Moving the fan-out rows into place costs per agent page, so it is not done
+            # for a report that has no check to mark (the usual case).
+            if conn.execute(waiting_sql.ANY_UNSEEN_CHECK).fetchone() is None:
+                return
             writer.index_pending(conn)
             conn.executemany(waiting_sql.MARK_SEEN, [(agent_id, seq) for seq in seqs])
 
@@ -841,11 +851,11 @@ class SQLiteStore(Store):
         writer = self._writer
 
         def run(conn: sqlite3.Connection) -> int:
-            writer.index_pending(conn)
+            due = conn.execute(waiting_sql.DUE_CHECKS, (now_ms, limit)).fetchall()
+            if due:  # their recipients are read from notifications: move what is pending
+                writer.index_pending(conn)
             moved = 0
-            for event_id, conversation_id, since, seen in conn.execute(
-                waiting_sql.DUE_CHECKS, (now_ms, limit)
-            ).fetchall():
+            for event_id, conversation_id, since, seen in due:
                 conn.execute(waiting_sql.DELETE_CHECK, (event_id,))
                 if not conn.execute(
                     waiting_sql.STILL_UNCLAIMED, (conversation_id, since)
@@ -999,11 +1009,16 @@ def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
 
 
 def _statements(sql: str) -> Iterable[str]:
-    """Split a migration file into statements (no semicolons inside our literals)."""
+    """Split a migration file into statements (no semicolons inside our literals; a
+    trigger's body, which has its own, stays whole)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            yield statement
+    pending = ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:
