@@ -36,7 +36,7 @@ import msgspec
 from backend import protocol
 from backend.errors import Conflict, NotFound
 from backend.store import queries, waiting_sql
-from backend.store.base import Change, Committed, Delivered, NewEvent, NewMessage
+from backend.store.base import Change, Committed, NewEvent, NewMessage, delivered
 from backend.store.common import now_iso
 from backend.store.lifecycle import numbered
 from backend.store.rows import message, new_message
@@ -393,11 +393,13 @@ async def _fan_out(
         for agent_id in item.recipients:
             agent_counts = counts[agent_id]
             deliveries.append(
-                Delivered(
-                    agent_id,
-                    public_ids[agent_id],
-                    seqs[agent_id],
-                    protocol.unread_object(agent_counts),
+                delivered(
+                    (
+                        agent_id,
+                        public_ids[agent_id],
+                        seqs[agent_id],
+                        protocol.unread_object(agent_counts),
+                    )
                 )
             )
             seqs[agent_id] -= 1
