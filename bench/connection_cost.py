@@ -33,16 +33,20 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import cProfile
 import gc
 import glob
+import io
 import json
 import os
+import pstats
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +73,9 @@ class _Control:
 
     def __init__(self, trace: bool):
         self.trace = trace
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The server's event loop, once it is serving (for ``profile``)."""
+        self.profile = cProfile.Profile()
         self.base_rss = 0
         self.base_types: collections.Counter[str] = collections.Counter()
         self.base_snap: tracemalloc.Snapshot | None = None
@@ -84,6 +91,27 @@ class _Control:
                 print(json.dumps({"ok": True}), flush=True)
             elif command == "report":
                 print(json.dumps(self.report(int(rest[0]))), flush=True)
+            elif command == "profile":
+                # cProfile sees only the thread that enables it: the loop's.
+                self.on_loop(self.profile.enable if rest[0] == "on" else self.profile.disable)
+                if rest[0] == "off":
+                    text = io.StringIO()
+                    stats = pstats.Stats(self.profile, stream=text)
+                    stats.sort_stats("tottime").print_stats(30)
+                    stats.sort_stats("cumulative").print_stats(60)
+                    Path(rest[1]).write_text(text.getvalue())
+                print(json.dumps({"ok": True}), flush=True)
+
+    def on_loop(self, call: Callable[[], object]) -> None:
+        assert self.loop is not None, "the server is not serving yet"
+        done = threading.Event()
+
+        def run() -> None:
+            call()
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        done.wait(60)
 
     def report(self, n: int) -> dict[str, Any]:
         types = _types()
@@ -124,15 +152,24 @@ def _child(target: str, port: int, db: str, trace: bool) -> int:
     control = _Control(trace)
     threading.Thread(target=control.serve, daemon=True).start()
     if target == "deskbell":
-        from backend import cli
+        from backend import app, cli
 
+        tune_gc = app._tune_gc
+
+        def serving() -> None:  # called on the loop once the server listens
+            control.loop = asyncio.get_running_loop()
+            tune_gc()
+
+        app._tune_gc = serving
         return cli.main(["serve", "--db", db, "--port", str(port)])
-    asyncio.run(_bare(port))
+    asyncio.run(_bare(port, control))
     return 0
 
 
-async def _bare(port: int) -> None:
+async def _bare(port: int, control: _Control) -> None:
     from websockets.asyncio.server import ServerConnection, serve
+
+    control.loop = asyncio.get_running_loop()
 
     welcome = json.dumps({"type": "welcome", "last_seq": 0})
     ok = json.dumps({"type": "ok", "id": "r", "last_seq": 0})
@@ -312,6 +349,23 @@ def instructions(args: argparse.Namespace, folder: Path, db: Path, tokens: list[
         print(f"  ratio deskbell/bare: {counts['deskbell'] / counts['bare']:.2f}")
 
 
+def profile(args: argparse.Namespace, folder: Path, db: Path, tokens: list[str]) -> None:
+    for target in args.targets:
+        server = Server(target, folder, db, False)
+        out = folder / f"{target}.profile.txt"
+        try:
+            settle(Loop(), 0.5)
+            server.ask("profile on")
+            loop = connect(server.port, tokens)
+            settle(loop)
+            server.ask(f"profile off {out}")
+            loop.close()
+        finally:
+            server.stop()
+        print(f"{target}: cProfile of the server's loop while {len(tokens)} agents set up")
+        print(out.read_text())
+
+
 def _totals(path: Path) -> int:
     for line in path.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -327,6 +381,8 @@ def run(args: argparse.Namespace, folder: Path) -> int:
     print(f"$ python bench/connection_cost.py {' '.join(sys.argv[1:])}")
     if args.callgrind:
         instructions(args, folder, Path(seeded.db), tokens)
+    elif args.profile:
+        profile(args, folder, Path(seeded.db), tokens)
     else:
         memory(args, folder, Path(seeded.db), tokens)
     return 0
@@ -337,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", type=int, default=1000)
     p.add_argument("--targets", default="bare,deskbell", type=lambda s: s.split(","))
     p.add_argument("--callgrind", action="store_true", help="count set-up instructions")
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile the server's loop during set-up"
+    )
     p.add_argument("--lines", type=int, default=25, help="source lines to show")
     p.add_argument("--keep", type=Path, help="keep the database, logs and callgrind output")
     p.add_argument("--child", choices=TARGETS, help=argparse.SUPPRESS)

@@ -60,6 +60,7 @@ from backend.store.base import (
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
+from backend.store.read_batches import ReadBatches
 from backend.store.rows import group_client_versions, message, notification
 from backend.store.sqlite_failures import describe_failure, file_system_trouble, unavailable
 from backend.store.sqlite_writer import Writer, connect
@@ -101,6 +102,9 @@ class SQLiteStore(Store):
         self._durable = durable
         self._writer = Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
+        self._read_batches = ReadBatches(
+            self._readers, lambda: StoreUnavailable("the store is closed")
+        )
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -222,7 +226,7 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise unavailable(exc, self.path) from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        return await self._read_batches.read(run)
 
     async def _index_pending(self) -> None:
         """Before reading notifications: move committed fan-out rows into place, so a
