@@ -9,6 +9,7 @@ and answers; a bad frame gets an ``error`` frame and the connection stays open.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import math
@@ -454,10 +455,14 @@ class DeskbellServer:
             welcome, handshake.welcome = handshake.welcome, None
             sock.send(protocol.encode(welcome))
 
-            async def handle(frame: protocol.AgentRequest) -> bytes | None:
-                return await self._agent_request(sock, frame)
-
-            async for data in connection:
+            # A partial, not a closure, and recv() in a loop, not ``async for`` (an
+            # async generator): held for the connection's life, they are smaller.
+            handle = functools.partial(self._agent_request, sock)
+            while True:
+                try:
+                    data = await connection.recv()
+                except ConnectionClosedOK:
+                    break
                 if not sock.open:
                     break  # closed by the server (revoked, shutting down): serve nothing more
                 reply = await self._answer(protocol.agent_decoder, data, handle)
