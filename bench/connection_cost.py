@@ -24,7 +24,10 @@ on only while the N agents connect and resume (64 handshakes under way at once, 
 ``bench/backend_fanout.py`` connects them): the instructions of set-up per connection,
 everything the server did in that window (accept, HTTP, token check, ``welcome``,
 ``resume``, logging). ``--keep DIR`` keeps the callgrind output
-(``callgrind_annotate DIR/deskbell.callgrind``) and the server's log.
+(``callgrind_annotate DIR/deskbell.callgrind.1``) and the server's log.
+
+``--profile``: each server natively, with cProfile on its event loop's thread during
+the same window; prints the functions by own and by cumulative time.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ import os
 import pstats
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tracemalloc
@@ -51,7 +53,9 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
+from fanout_instructions import callgrind, totals
 from loadgen import BenchError, Loop, Recorder
+from processes import BACKEND_ENV, free_port, seed, workdir
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TARGETS = ("bare", "deskbell")
@@ -192,8 +196,6 @@ class Server:
     def __init__(
         self, target: str, folder: Path, db: Path, trace: bool, callgrind: Path | None = None
     ):
-        from processes import BACKEND_ENV, free_port
-
         self.port = free_port()
         self.callgrind = callgrind
         cmd = [sys.executable, __file__, "--child", target, "--port", str(self.port)]
@@ -238,10 +240,7 @@ class Server:
         return dict(json.loads(line))
 
     def instrument(self, on: bool) -> None:
-        action = "--instr=on" if on else "--dump"
-        subprocess.run(
-            ["callgrind_control", action, str(self.proc.pid)], check=True, capture_output=True
-        )
+        callgrind(self.proc.pid, "--instr=on" if on else "--dump")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -340,7 +339,7 @@ def instructions(args: argparse.Namespace, folder: Path, db: Path, tokens: list[
         finally:
             server.stop()
         dumps = sorted(glob.glob(f"{out}.*"), key=lambda p: Path(p).stat().st_mtime)
-        counts[target] = _totals(Path(dumps[0]) if dumps else out)
+        counts[target] = totals(Path(dumps[0]) if dumps else out)
     n = len(tokens)
     print(f"instructions per connection set up (handshake, welcome, resume), {n} agents")
     for target, total in counts.items():
@@ -366,16 +365,7 @@ def profile(args: argparse.Namespace, folder: Path, db: Path, tokens: list[str])
         print(out.read_text())
 
 
-def _totals(path: Path) -> int:
-    for line in path.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1])
-    raise BenchError(f"no totals in {path}")
-
-
 def run(args: argparse.Namespace, folder: Path) -> int:
-    from processes import seed
-
     seeded = seed(folder, args.agents)
     tokens = seeded.tokens
     print(f"$ python bench/connection_cost.py {' '.join(sys.argv[1:])}")
@@ -406,11 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args.child, args.port, args.db, args.trace)
     try:
-        if args.keep:
-            args.keep.mkdir(parents=True, exist_ok=True)
-            return run(args, args.keep)
-        with tempfile.TemporaryDirectory(prefix="deskbell-conn-") as tmp:
-            return run(args, Path(tmp))
+        with workdir(args.keep) as folder:
+            return run(args, Path(folder))
     except BenchError as exc:
         print(f"connection_cost: {exc}", file=sys.stderr)
         return 1
