@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -716,7 +717,7 @@ class SQLiteStore(Store):
             conn.execute(waiting_sql.DROP_STEPS, (change.resolve,))
             conn.execute(waiting_sql.DROP_CHECKS, (change.resolve,))
             result.wait_ended = state[0]
-        pending_counts: list[tuple[int, int]] = []
+        pending: tuple[tuple[int, ...], list[int], list[dict[str, int]]] | None = None
         if change.event is not None and change.event.recipients:
             event = change.event
             event_conversation = (
@@ -738,17 +739,24 @@ class SQLiteStore(Store):
             ).lastrowid
             # `fanout` has no foreign keys (checking one per row is a B-tree search):
             # recipients are checked here, against the cache of known agents.
-            writer.public_id_of(conn, event.recipients)
-            unknown = [a for a in event.recipients if a not in writer.public_ids]
-            if unknown:
-                raise Conflict(f"no agent with id {unknown[0]}: nothing was stored")
-            rows = []
-            seq_of, unread_of = writer.seq_of, writer.unread_of
-            for agent_id in event.recipients:
-                seq = seq_of(conn, agent_id) + 1
-                unread_of(conn, agent_id)  # loaded now; moved below once all succeeded
-                rows.append((event_id, agent_id, seq))
-                pending_counts.append((agent_id, seq))
+            recipients = event.recipients
+            public_ids = writer.public_ids
+            missing = [a for a in recipients if a not in public_ids]
+            if missing:
+                writer.public_id_of(conn, missing)
+                unknown = [a for a in missing if a not in public_ids]
+                if unknown:
+                    raise Conflict(f"no agent with id {unknown[0]}: nothing was stored")
+            # Each recipient's next seq and its counts, loaded now and moved below once
+            # every statement succeeded; straight from the caches when all are there.
+            try:
+                seqs = [writer.last_seq[a] + 1 for a in recipients]
+                counts_of = [writer.unread[a] for a in recipients]
+            except KeyError:
+                seqs = [writer.seq_of(conn, a) + 1 for a in recipients]
+                counts_of = [writer.unread_of(conn, a) for a in recipients]
+            pending = (recipients, seqs, counts_of)
+            rows = list(zip(repeat(event_id), recipients, seqs))
             if len(rows) <= DIRECT_ROWS:
                 # A few rows touch a few pages wherever they go: straight into place.
                 conn.executemany(
@@ -777,17 +785,16 @@ class SQLiteStore(Store):
             )
         # Every statement succeeded: only now move the cached counters. This loop runs
         # once per recipient of every fan-out, so it builds each wire object directly.
-        if pending_counts:
+        if pending is not None:
             category = change.event.category  # type: ignore[union-attr]
-            last_seq, unread, public_ids = writer.last_seq, writer.unread, writer.public_ids
-            deliveries = result.deliveries
-            for agent_id, seq in pending_counts:
+            last_seq, public_ids = writer.last_seq, writer.public_ids
+            append = result.deliveries.append
+            for agent_id, seq, counts in zip(*pending, strict=True):
                 last_seq[agent_id] = seq
-                counts = unread[agent_id]
                 counts[category] = counts.get(category, 0) + 1
                 wire = {"total": 0, "chat": 0, **counts}
                 wire["total"] = sum(counts.values())
-                deliveries.append(delivered((agent_id, public_ids[agent_id], seq, wire)))
+                append(delivered((agent_id, public_ids[agent_id], seq, wire)))
         return result
 
     # -- notifications ---------------------------------------------------------------
