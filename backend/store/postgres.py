@@ -24,10 +24,12 @@ several processes write at once:
   every change that queued up while it was busy in one transaction, as the SQLite
   writer does: under load one bump and one WAL flush serve many events. Across nodes,
   a batch first takes an advisory lock per recipient set, so the writers of every node
-  queue on one lock per inbox. Should a batch fail for anything but a lost database (a
-  constraint, a deadlock the lock order does not rule out), its changes are retried
-  one transaction each, so one bad change fails alone. Agents' public ids are cached
-  (they never change).
+  queue on one lock per inbox. While the oldest change in a writer's queue has waited
+  more than ``max_commit_wait`` (2 s), a new commit for it is refused at once
+  (``unavailable``, try again) instead of joining a queue that is not draining. Should
+  a batch fail for anything but a lost database (a constraint, a deadlock the lock
+  order does not rule out), its changes are retried one transaction each, so one bad
+  change fails alone. Agents' public ids are cached (they never change).
 
 Schema: the shared migrations in ``backend/store/migrations`` (SQLite's dialect) are
 translated by :func:`pg_dialect`, then the PostgreSQL-only files of the same version in
