@@ -43,6 +43,10 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+_NO_CONVERSATIONS: frozenset[str] = frozenset()
+_NO_INBOXES: frozenset[int] = frozenset()
+"""Shared by the sockets that watch none (since 3.10 every ``frozenset()`` is new)."""
+
 PACE_ABOVE = 64 * 1024
 """Replies larger than this go out at the peer's pace (see :meth:`Socket.reply`)."""
 TICK_SECONDS = 1.0
@@ -61,13 +65,31 @@ class Socket:
     transport.
     """
 
+    # Thousands of these live as long as their connections: no __dict__ each.
+    __slots__ = (
+        "_corked",
+        "_outbox",
+        "_pacer",
+        "_plain",
+        "_queued_live",
+        "_turn",
+        "buffer_limit",
+        "closing",
+        "connection",
+        "conversations",
+        "metrics",
+    )
+
     def __init__(self, connection: ServerConnection, buffer_limit: int, metrics: Metrics):
         self.connection = connection
         self.buffer_limit = buffer_limit
         self.metrics = metrics
         self.closing = False
-        self.conversations: set[str] = set()
-        self._outbox: collections.deque[tuple[bytes, bool]] = collections.deque()
+        self.conversations: frozenset[str] = _NO_CONVERSATIONS
+        """Conversations whose pushes this socket gets (replaced, not changed: most
+        sockets watch none, and the empty frozenset is shared)."""
+        self._outbox: collections.deque[tuple[bytes, bool]] | None = None
+        """Frames waiting for the pacer: there while it runs (a deque is 600 bytes)."""
         self._queued_live = 0
         """Bytes of live frames waiting in ``_outbox``."""
         self._pacer: asyncio.Task[None] | None = None
@@ -89,6 +111,7 @@ class Socket:
         if not self.open:
             return False
         if self._pacer is not None:
+            assert self._outbox is not None
             self._outbox.append((frame, True))
             self._queued_live += len(frame)
             if self._queued_live > self.buffer_limit:
@@ -170,12 +193,15 @@ class Socket:
         if not self.open:
             return
         self.flush()
-        self._outbox.extend((frame, False) for frame in frames)
-        if self._pacer is None and self._outbox:
-            self._pacer = asyncio.get_running_loop().create_task(self._pace())
-
-    async def _pace(self) -> None:
         outbox = self._outbox
+        if outbox is None:
+            outbox = collections.deque()
+        outbox.extend((frame, False) for frame in frames)
+        if self._pacer is None and outbox:
+            self._outbox = outbox
+            self._pacer = asyncio.get_running_loop().create_task(self._pace(outbox))
+
+    async def _pace(self, outbox: collections.deque[tuple[bytes, bool]]) -> None:
         try:
             while outbox:
                 frame, live = outbox.popleft()
@@ -189,6 +215,7 @@ class Socket:
             log.debug("paced write failed: %s", exc)
         finally:
             outbox.clear()
+            self._outbox = None
             self._queued_live = 0
             self._pacer = None
 
@@ -276,6 +303,8 @@ get_running_loop = asyncio.get_running_loop
 class AgentSocket(Socket):
     """An agent's connection on ``/agent`` and its notification stream."""
 
+    __slots__ = ("agent", "id_prefix", "presence", "queue_inboxes", "stream", "token_hash")
+
     def __init__(
         self,
         connection: ServerConnection,
@@ -291,7 +320,7 @@ class AgentSocket(Socket):
         self.stream = stream.Stream(held_limit)
         self.id_prefix = push.id_prefix(agent.public_id)
         """The start of this agent's notification ids in JSON (see :mod:`backend.push`)."""
-        self.queue_inboxes: frozenset[int] = frozenset()
+        self.queue_inboxes: frozenset[int] = _NO_INBOXES
         """v1.1: inboxes whose ``queue_changed`` this session asked for (``queue``)."""
         self.presence: protocol.PresenceStatus = "online"
 
@@ -307,9 +336,11 @@ class Gateway:
         """``store``: where streams read a resume's replay and fill gaps."""
         self.metrics = metrics
         self._store = store
-        self._agents: dict[int, set[AgentSocket]] = {}
+        # One socket per agent (or token) is the rule: a list of one is a quarter of
+        # the memory of a set of one.
+        self._agents: dict[int, list[AgentSocket]] = {}
         self._conversations: dict[str, set[Socket]] = {}
-        self._by_token: dict[str, set[Socket]] = {}
+        self._by_token: dict[str, list[Socket]] = {}
         """Agent and service connections by the hash of the token they opened with."""
         self._token_of: dict[Socket, str] = {}
         self._reads: set[asyncio.Task[None]] = set()
@@ -322,12 +353,12 @@ class Gateway:
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
-        self._agents.setdefault(sock.agent.id, set()).add(sock)
+        _add(self._agents, sock.agent.id, sock)
         self.add_token(sock, sock.token_hash)
 
     def add_token(self, sock: Socket, token_hash: str) -> None:
         """Close ``sock`` when this token is revoked (agent and service tokens)."""
-        self._by_token.setdefault(token_hash, set()).add(sock)
+        _add(self._by_token, token_hash, sock)
         self._token_of[sock] = token_hash
 
     def remove(self, sock: Socket) -> None:
@@ -338,13 +369,13 @@ class Gateway:
             _discard(self._agents, sock.agent.id, sock)
             sock.stream.close()
             self._stalled.discard(sock)
-            self.watch_queue(sock, frozenset())
+            self.watch_queue(sock, _NO_INBOXES)
         for conversation in sock.conversations:
             _discard(self._conversations, conversation, sock)
-        sock.conversations.clear()
+        sock.conversations = _NO_CONVERSATIONS
 
     def watch_conversation(self, sock: Socket, conversation_id: str) -> None:
-        sock.conversations.add(conversation_id)
+        sock.conversations = sock.conversations | {conversation_id}
         self._conversations.setdefault(conversation_id, set()).add(sock)
 
     def agent_sockets(self) -> Iterable[AgentSocket]:
@@ -505,7 +536,7 @@ class Gateway:
                         sock.send(frame)
                     else:
                         _discard(self._conversations, conversation_id, sock)
-                        sock.conversations.discard(conversation_id)
+                        sock.conversations = sock.conversations - {conversation_id}
         finally:
             self._checking = None
 
@@ -685,9 +716,21 @@ class Gateway:
                 sock.close_with(protocol.CLOSE_TOKEN_REVOKED, reason)
 
 
-def _discard(index: dict[K, set[V]], key: K, item: V) -> None:
+def _add(index: dict[K, list[V]], key: K, item: V) -> None:
+    members = index.get(key)
+    if members is None:
+        index[key] = [item]
+    elif item not in members:
+        members.append(item)
+
+
+def _discard(index: dict[K, set[V]] | dict[K, list[V]], key: K, item: V) -> None:
     members = index.get(key)
     if members is not None:
-        members.discard(item)
+        if isinstance(members, list):
+            if item in members:
+                members.remove(item)
+        else:
+            members.discard(item)
         if not members:
             del index[key]

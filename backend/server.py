@@ -9,6 +9,7 @@ and answers; a bad frame gets an ``error`` frame and the connection stays open.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import math
@@ -27,7 +28,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
-from backend import ids, protocol
+from backend import ids, keepalive, protocol
 from backend.client_address import TrustedProxies, limit_key
 from backend.connection_budget import ConnectionBudget, Refusal
 from backend.errors import DeskbellError, StoreUnavailable, Unauthorized
@@ -77,7 +78,7 @@ class ServerOptions:
     anonymous_connections: int = 10_000
 
 
-@dataclass
+@dataclass(slots=True)
 class _Handshake:
     channel: str
     agent: Agent | None = None
@@ -89,7 +90,8 @@ class _Handshake:
     """What limits count this client under (:func:`backend.client_address.limit_key`)."""
     client: tuple[str, str] | None = None
     """(app version, OS) from the /agent handshake headers, when the app sent them."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    welcome: protocol.Welcome | None = None
+    """/agent: the ``welcome`` frame, read before the upgrade; dropped once sent."""
 
 
 class DeskbellServer:
@@ -108,6 +110,7 @@ class DeskbellServer:
         )
         self._widget = resources.files("backend") / "widget"
         self._background: set[asyncio.Task[None]] = set()
+        self._keepalive: asyncio.Task[None] | None = None
         self.port = options.port
         self.anonymous = ConnectionBudget(
             options.anonymous_connections_per_address, options.anonymous_connections
@@ -127,8 +130,9 @@ class DeskbellServer:
             process_request=self._process_request,
             subprotocols=[protocol.SUBPROTOCOL],  # type: ignore[list-item]
             max_size=self.options.max_message_bytes,
-            ping_interval=self.options.ping_interval,
-            ping_timeout=self.options.ping_interval,
+            # One sweep pings every connection (backend/keepalive.py), not a task each.
+            ping_interval=None,
+            ping_timeout=None,
             ssl=ssl_context,
             server_header=f"deskbell/{self.options.version}",
             # Frames are written directly to transports (gateway.Socket.send), so
@@ -138,13 +142,24 @@ class DeskbellServer:
             # agents reconnect at once after a restart; their retries then wait 1-15 s.
             backlog=4096,
             compression="deflate" if self.options.compression else None,
-            # A peer that does not answer the close frame must not hold up a stop.
-            close_timeout=min(5.0, max(1.0, self.options.drain_seconds / 4)),
+            close_timeout=self._close_timeout,
             create_connection=DeskbellConnection.behind(self.options.trusted_proxies),
         )
         sockets = self._ws.sockets
         if sockets:
             self.port = sockets[0].getsockname()[1]
+        if self.options.ping_interval > 0:
+            ws = self._ws
+            self._keepalive = asyncio.create_task(
+                keepalive.run(
+                    lambda: ws.all_connections, self.options.ping_interval, self._close_timeout
+                )
+            )
+
+    @property
+    def _close_timeout(self) -> float:
+        """How long a peer may take to answer a close frame: it must not hold up a stop."""
+        return min(5.0, max(1.0, self.options.drain_seconds / 4))
 
     async def stop(self) -> None:
         """Stop accepting, close every connection with 1001, wait for handlers (the
@@ -153,6 +168,8 @@ class DeskbellServer:
         after it (a few seconds at most), fits in ``drain_seconds``."""
         if self._ws is None:
             return
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         # One call does both: websockets stops listening and closes every open
         # connection with 1001 (a second close() would be ignored).
         self._ws.close(close_connections=True)
@@ -210,7 +227,7 @@ class DeskbellServer:
                     )
                     # Read before the upgrade: a store that cannot answer gets an HTTP 503
                     # with the reason, not an upgrade and then a 1011 close.
-                    handshake.extra["welcome"] = await self.service.welcome(
+                    handshake.welcome = await self.service.welcome(
                         handshake.agent, self.options.node, self.options.version
                     )
                 else:
@@ -330,17 +347,23 @@ class DeskbellServer:
 
     # -- channels ---------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
-        handshake = self._handshakes.get(connection)
+        handshake = self._handshakes.pop(connection, None)
         if handshake is None:  # cannot happen: process_request ran first
             await connection.close(1011, "no handshake state")
             return
+        # What the handshake needed is in ``handshake``: the HTTP headers (most of an
+        # idle connection's memory) can go. The request itself stays: websockets reads
+        # it to know that the handshake is done, and its parser's frame holds it.
+        if connection.request is not None:
+            connection.request.headers.clear()
+        connection.response = None
         channel = handshake.channel.lstrip("/")
         gauge = self.metrics.connections.labels(channel)
         gauge.inc()
         who = handshake.agent.public_id if handshake.agent else "-"
         if handshake.service is not None:
             who = f"{handshake.service.name}#{handshake.service.id}"
-        log.info("event=open channel=%s who=%s remote=%s", channel, who, handshake.address)
+        _log_open(channel, who, handshake.address)
         try:
             if handshake.channel == "/agent":
                 await self._agent_channel(connection, handshake)
@@ -429,12 +452,17 @@ class DeskbellServer:
             self._background.add(note)
             note.add_done_callback(self._background.discard)
         try:
-            sock.send(protocol.encode(handshake.extra["welcome"]))
+            welcome, handshake.welcome = handshake.welcome, None
+            sock.send(protocol.encode(welcome))
 
-            async def handle(frame: protocol.AgentRequest) -> bytes | None:
-                return await self._agent_request(sock, frame)
-
-            async for data in connection:
+            # A partial, not a closure, and recv() in a loop, not ``async for`` (an
+            # async generator): held for the connection's life, they are smaller.
+            handle = functools.partial(self._agent_request, sock)
+            while True:
+                try:
+                    data = await connection.recv()
+                except ConnectionClosedOK:
+                    break
                 if not sock.open:
                     break  # closed by the server (revoked, shutting down): serve nothing more
                 reply = await self._answer(protocol.agent_decoder, data, handle)
@@ -641,6 +669,13 @@ class DeskbellServer:
             )
         finally:
             self.gateway.remove(sock)
+
+
+def _log_open(channel: str, who: str, address: str) -> None:
+    # Logged from here, not from the handler: logging walks its caller's frames
+    # (findCaller), which gives a coroutine's frame an object of its own for as long
+    # as the coroutine lives (256 bytes per open connection).
+    log.info("event=open channel=%s who=%s remote=%s", channel, who, address)
 
 
 def _refuse_request(connection: ServerConnection, request: Request, path: str) -> Response | None:

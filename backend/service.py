@@ -49,6 +49,9 @@ from backend.waiting_desk import WaitingDesk
 
 log = logging.getLogger(__name__)
 
+_MEMBER_CACHE_INBOXES = 1024
+"""Inboxes whose members a node remembers (all of them, in any real help desk)."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -121,6 +124,8 @@ class Service:
         self.sso = sso
         self.password_sign_in = password_sign_in
         self._clients_noted: dict[tuple[int, str, str], float] = {}
+        self._members: dict[str, tuple[int, frozenset[int]]] = {}
+        """Inbox name -> (the store's membership version before reading, its members)."""
         self.bus = bus
         self.metrics = metrics
         self.limits = limits or Limits()
@@ -128,6 +133,22 @@ class Service:
         self.passwords = passwords or PasswordPool()
         self._rules = self.limits.rules()
         self.waiting = WaitingDesk(store, bus, metrics)
+
+    async def inbox_members(self, inbox_name: str) -> frozenset[int]:
+        """An inbox's routed members: read from the store only when membership changed.
+
+        The version is read before the members, so a change between the two reads leaves
+        an older version beside newer members, which the next call reads again; never the
+        reverse. Raises NotFound for an unknown inbox (not remembered)."""
+        version = await self.store.membership_version()
+        known = self._members.get(inbox_name)
+        if known is not None and known[0] == version:
+            return known[1]
+        members = await self.store.inbox_member_ids(inbox_name)
+        if len(self._members) >= _MEMBER_CACHE_INBOXES:
+            self._members.clear()
+        self._members[inbox_name] = (version, members)
+        return members
 
     async def _reserve(self, rule: Rule, key: str, refusal: str) -> None:
         """Count one attempt; raise :class:`RateLimited` (``refusal``, with the wait
@@ -578,7 +599,7 @@ class Service:
         except NotFound:
             raise NotFound(f"this help desk ({inbox_name}) does not exist") from None
         token = ids.new_token(protocol.VISITOR_TOKEN_PREFIX)
-        members = await self.store.inbox_member_ids(inbox_name)
+        members = await self.inbox_members(inbox_name)
         public_id = ids.new_id("c")
         message, event = self._visitor_message_parts(
             None,
@@ -722,7 +743,7 @@ class Service:
         if await self.store.conversation_by_external_id(external_id) is not None:
             raise BadRequest(f"conversation {external_id} was already created")
         inbox = await self.store.inbox_by_name(event.inbox)
-        members = await self.store.inbox_member_ids(event.inbox)
+        members = await self.inbox_members(event.inbox)
         public_id = ids.new_id("c")
         name = event.conversation.visitor_name
         message, stored_event = self._visitor_message_parts(
@@ -770,7 +791,7 @@ class Service:
         recipients: set[int] = set()
         for entry in event.recipients:
             if entry.startswith("inbox:"):
-                recipients |= await self.store.inbox_member_ids(entry.removeprefix("inbox:"))
+                recipients |= await self.inbox_members(entry.removeprefix("inbox:"))
                 continue
             agent = (
                 await self.store.agent_by_public_id(entry)

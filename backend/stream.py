@@ -100,6 +100,17 @@ class ReadResult:
 class Stream:
     """The notification stream of one agent connection (see the module doc)."""
 
+    __slots__ = (
+        "_generation",
+        "_news",
+        "_reading",
+        "_reread",
+        "cursor",
+        "held",
+        "held_limit",
+        "phase",
+    )
+
     def __init__(self, held_limit: int = HELD_LIMIT) -> None:
         self.held_limit = held_limit
         self.phase = Phase.WAITING

@@ -33,7 +33,8 @@ def parse_step(text: str) -> protocol.EscalationStep:
         PolicyError: not a positive whole number of seconds, or an unknown target form.
     """
     seconds, colon, target = text.partition(":")
-    if not seconds.isdigit() or int(seconds) < 1:
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "٣".
+    if not (seconds.isascii() and seconds.isdigit()) or int(seconds) < 1:
         raise PolicyError(
             f"--escalate {text}: start with a whole number of seconds above 0, "
             "e.g. --escalate 120 or --escalate 300:inbox:Leads"

@@ -39,6 +39,7 @@ import json
 import os
 import resource
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ import loadgen
 from fanout_report import ROWS, SCALE_ROWS, TPUT_ROWS, Result, summarize, table
 from loadgen import BenchError, Loop, Recorder
 from processes import (
+    BACKEND_ENV,
     INBOX,
     NICE,
     TPUT_INBOX,
@@ -65,6 +67,7 @@ from processes import (
     broker_pid,
     deskbell_nodes,
     deskbell_server,
+    free_port,
     loadavg,
     own_cpu,
     pinned,
@@ -570,6 +573,45 @@ def run_nats(args: argparse.Namespace, pad: int, report: Callable[[Result], None
     return [res]
 
 
+def run_broadcast(
+    args: argparse.Namespace, pad: int, report: Callable[[Result], None]
+) -> list[Result]:
+    """The same workload on bench/ws_broadcast.py: websockets' ``broadcast()`` alone."""
+    port = free_port()
+    cmd = [
+        "nice",
+        "-n",
+        str(NICE[0]),
+        sys.executable,
+        str(Path(__file__).with_name("ws_broadcast.py")),
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)], stdout=subprocess.PIPE, text=True, env=BACKEND_ENV
+    )
+    try:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "listening":
+            raise BenchError("bench/ws_broadcast.py did not start")
+        events = int(args.rate * args.seconds)
+        with pinned(proc.pid, args.server_core):
+            res = fanout(
+                "ws-bcast",
+                args.agents,
+                args.rate,
+                events,
+                int(args.rate * args.warmup),
+                lambda i, rec, state: loadgen.BroadcastSubscriber(i, "127.0.0.1", port, rec, state),
+                lambda: loadgen.BroadcastPublisher("127.0.0.1", port, events, pad),
+                Meter(proc.pid),
+                args.window,
+            )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    report(res)
+    return [res]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--agents", type=int, default=1000)
@@ -583,8 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--targets",
-        default="deskbell,mqtt0,mqtt1,nats",
-        help="comma-separated: deskbell, mqtt0, mqtt1, nats (with --db postgresql the "
+        default="deskbell,mqtt0,mqtt1,nats,ws",
+        help="comma-separated: deskbell, mqtt0, mqtt1, nats, ws (websockets broadcast(), "
+        "bench/ws_broadcast.py) (with --db postgresql the "
         "scaled-out run comes after deskbell; --targets scaled runs it alone)",
     )
     p.add_argument(
@@ -779,6 +822,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 results += run_mqtt(args, 1, pad, report)
             if "nats" in targets:
                 results += run_nats(args, pad, report)
+            if "ws" in targets:
+                results += run_broadcast(args, pad, report)
         except BenchError as exc:
             print(f"error: {exc}", file=sys.stderr)
             for log in [Path(tmp) / "server.log", *sorted(Path(tmp).glob("node*.log"))]:

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace, folder: Path) -> int:
     port = free_port()
     out = folder / "callgrind.out"
     measure = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+    measure += ["--separate-threads=yes"] if args.threads else []
     cmd = [
         *([] if args.py_spy else measure),
         sys.executable,
@@ -166,10 +167,20 @@ def run(args: argparse.Namespace, folder: Path) -> int:
             proc.wait()
     if args.py_spy:
         return 0
-    dumps = sorted(glob.glob(f"{out}*"), key=lambda p: Path(p).stat().st_mtime)
-    dumped = [Path(p) for p in dumps if Path(p).name != out.name] or [out]
-    instructions = totals(dumped[0])
     deliveries = args.events * args.agents
+    if args.threads:
+        # One file per thread of the dump: <out>.1-01 (the event loop's), -02, ...
+        parts = sorted(Path(p) for p in glob.glob(f"{out}.1-*"))
+        counts = [totals(part) for part in parts]
+        for part, count in zip(parts, counts, strict=True):
+            if count:
+                thread = part.name.rsplit("-", 1)[1]
+                print(f"thread {thread}: {count / deliveries:,.0f} instructions per delivery")
+        instructions = sum(counts)
+    else:
+        dumps = sorted(glob.glob(f"{out}*"), key=lambda p: Path(p).stat().st_mtime)
+        dumped = [Path(p) for p in dumps if Path(p).name != out.name] or [out]
+        instructions = totals(dumped[0])
     print(
         f"agents {args.agents}, events {args.events}, window {args.window}: "
         f"{instructions:,} instructions, {instructions / deliveries:,.0f} per delivery, "
@@ -185,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=1, help="publishes awaiting their ok")
     p.add_argument("--pad", type=int, default=330, help="body bytes per event")
     p.add_argument("--keep", type=Path, help="keep the database, log and callgrind output")
+    p.add_argument(
+        "--threads",
+        action="store_true",
+        help="also print the instructions of each thread (event loop, SQLite writer, readers)",
+    )
     p.add_argument("--backend-path", type=Path, help="run the server's backend from DIR")
     p.add_argument(
         "--py-spy",

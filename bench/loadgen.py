@@ -440,6 +440,44 @@ class DeskbellPublisher(WsClient, Publisher):
             self.first_error = self.first_error or payload.decode()
 
 
+class BroadcastSubscriber(WsClient):
+    """A subscriber of bench/ws_broadcast.py (the bare websockets reference)."""
+
+    def __init__(self, index: int, host: str, port: int, rec: Recorder, state: dict[str, int]):
+        super().__init__(host, port, "/sub", "-", deflate=False)
+        self.index = index
+        self.rec = rec
+        self.state = state
+
+    def on_message(self, payload: bytes, now: int) -> None:
+        if payload == b"hi":
+            self.state["live"] += 1
+            return
+        k, stamp = parse_stamp(payload, 0)
+        self.rec.record(self.index, k, stamp, now, self.read_ns)
+        self.rec.frame_bytes += len(payload)
+
+    def on_close(self) -> None:
+        self.state["closed"] += 1
+
+
+class BroadcastPublisher(WsClient, Publisher):
+    """The publisher of bench/ws_broadcast.py: its ``ok`` answers come in publish order."""
+
+    def __init__(self, host: str, port: int, events: int, pad: int):
+        Publisher.__init__(self, events)
+        WsClient.__init__(self, host, port, "/pub", "-", deflate=False)
+        self.pad = pad
+
+    def publish(self, k: int) -> None:
+        self.send_ns[k] = time_ns()
+        self.send(ws_frame(stamp_text(k, self.pad)))
+        self.sent += 1
+
+    def on_message(self, payload: bytes, now: int) -> None:
+        self.acknowledged(self.acked + self.errors, now)
+
+
 class SpreadPublisher:
     """One publisher over several connections (one per node of a scaled-out run): each
     event goes to a node picked at random (seeded, so runs are comparable) or in turn.

@@ -520,6 +520,10 @@ class PostgresStore(Store):
             raise NotFound(f"there is no inbox named {inbox_name}")
         return members
 
+    async def membership_version(self) -> int:
+        version: int = await self._read(lambda c: c.fetchval(queries.MEMBERSHIP_VERSION))
+        return version
+
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
         rows = await self._read(
             lambda c: c.fetch("SELECT inbox_id FROM inbox_members WHERE agent_id = $1", agent_id)

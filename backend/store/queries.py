@@ -54,3 +54,6 @@ CLIENT_VERSIONS_SINCE = (
     "WHERE seen_at >= ? ORDER BY agent_id, seen_at DESC, version, os"
 )
 """The app versions seen since a time, for :func:`rows.group_client_versions`."""
+
+MEMBERSHIP_VERSION = "SELECT version FROM membership_version"
+"""Moves whenever an inbox's routed members may have changed (schema v6's triggers)."""

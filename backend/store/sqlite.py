@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -43,7 +44,6 @@ from backend.store.base import (
     ClientVersion,
     Committed,
     ConversationFacts,
-    Delivered,
     DueStep,
     ImportResult,
     ImportRow,
@@ -57,9 +57,11 @@ from backend.store.base import (
     ReadResult,
     Store,
     Token,
+    delivered,
     service_name_taken,
 )
 from backend.store.common import migration_files, migrations, now_iso, precise_now
+from backend.store.read_batches import ReadBatches
 from backend.store.rows import group_client_versions, message, notification
 from backend.store.sqlite_failures import describe_failure, file_system_trouble, unavailable
 from backend.store.sqlite_writer import Writer, connect
@@ -101,6 +103,9 @@ class SQLiteStore(Store):
         self._durable = durable
         self._writer = Writer(self.path, durable)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="deskbell-sqlite-read")
+        self._read_batches = ReadBatches(
+            self._readers, lambda: StoreUnavailable("the store is closed")
+        )
         self._local = threading.local()
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -222,7 +227,7 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise unavailable(exc, self.path) from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        return await self._read_batches.read(run)
 
     async def _index_pending(self) -> None:
         """Before reading notifications: move committed fan-out rows into place, so a
@@ -400,6 +405,12 @@ class SQLiteStore(Store):
         if members is None:
             raise NotFound(f"there is no inbox named {inbox_name}")
         return members
+
+    async def membership_version(self) -> int:
+        version: int = await self._read(
+            lambda c: c.execute(queries.MEMBERSHIP_VERSION).fetchone()[0]
+        )
+        return version
 
     async def agent_inbox_ids(self, agent_id: int) -> frozenset[int]:
         return await self._read(
@@ -710,7 +721,7 @@ class SQLiteStore(Store):
             conn.execute(waiting_sql.DROP_STEPS, (change.resolve,))
             conn.execute(waiting_sql.DROP_CHECKS, (change.resolve,))
             result.wait_ended = state[0]
-        pending_counts: list[tuple[int, int]] = []
+        pending: tuple[tuple[int, ...], list[int], list[dict[str, int]]] | None = None
         if change.event is not None and change.event.recipients:
             event = change.event
             event_conversation = (
@@ -732,17 +743,24 @@ class SQLiteStore(Store):
             ).lastrowid
             # `fanout` has no foreign keys (checking one per row is a B-tree search):
             # recipients are checked here, against the cache of known agents.
-            writer.public_id_of(conn, event.recipients)
-            unknown = [a for a in event.recipients if a not in writer.public_ids]
-            if unknown:
-                raise Conflict(f"no agent with id {unknown[0]}: nothing was stored")
-            rows = []
-            seq_of, unread_of = writer.seq_of, writer.unread_of
-            for agent_id in event.recipients:
-                seq = seq_of(conn, agent_id) + 1
-                unread_of(conn, agent_id)  # loaded now; moved below once all succeeded
-                rows.append((event_id, agent_id, seq))
-                pending_counts.append((agent_id, seq))
+            recipients = event.recipients
+            public_ids = writer.public_ids
+            missing = [a for a in recipients if a not in public_ids]
+            if missing:
+                writer.public_id_of(conn, missing)
+                unknown = [a for a in missing if a not in public_ids]
+                if unknown:
+                    raise Conflict(f"no agent with id {unknown[0]}: nothing was stored")
+            # Each recipient's next seq and its counts, loaded now and moved below once
+            # every statement succeeded; straight from the caches when all are there.
+            try:
+                seqs = [writer.last_seq[a] + 1 for a in recipients]
+                counts_of = [writer.unread[a] for a in recipients]
+            except KeyError:
+                seqs = [writer.seq_of(conn, a) + 1 for a in recipients]
+                counts_of = [writer.unread_of(conn, a) for a in recipients]
+            pending = (recipients, seqs, counts_of)
+            rows = list(zip(repeat(event_id), recipients, seqs))
             if len(rows) <= DIRECT_ROWS:
                 # A few rows touch a few pages wherever they go: straight into place.
                 conn.executemany(
@@ -771,17 +789,16 @@ class SQLiteStore(Store):
             )
         # Every statement succeeded: only now move the cached counters. This loop runs
         # once per recipient of every fan-out, so it builds each wire object directly.
-        if pending_counts:
+        if pending is not None:
             category = change.event.category  # type: ignore[union-attr]
-            last_seq, unread, public_ids = writer.last_seq, writer.unread, writer.public_ids
-            deliveries = result.deliveries
-            for agent_id, seq in pending_counts:
+            last_seq, public_ids = writer.last_seq, writer.public_ids
+            append = result.deliveries.append
+            for agent_id, seq, counts in zip(*pending, strict=True):
                 last_seq[agent_id] = seq
-                counts = unread[agent_id]
                 counts[category] = counts.get(category, 0) + 1
                 wire = {"total": 0, "chat": 0, **counts}
                 wire["total"] = sum(counts.values())
-                deliveries.append(Delivered(agent_id, public_ids[agent_id], seq, wire))
+                append(delivered((agent_id, public_ids[agent_id], seq, wire)))
         return result
 
     # -- notifications ---------------------------------------------------------------
@@ -943,6 +960,10 @@ class SQLiteStore(Store):
         writer = self._writer
 
         def run(conn: sqlite3.Connection) -> None:
+            # Moving the fan-out rows into place costs per agent page, so it is not done
+            # for a report that has no check to mark (the usual case).
+            if conn.execute(waiting_sql.ANY_UNSEEN_CHECK).fetchone() is None:
+                return
             writer.index_pending(conn)
             conn.executemany(waiting_sql.MARK_SEEN, [(agent_id, seq) for seq in seqs])
 
@@ -954,11 +975,11 @@ class SQLiteStore(Store):
         writer = self._writer
 
         def run(conn: sqlite3.Connection) -> int:
-            writer.index_pending(conn)
+            due = conn.execute(waiting_sql.DUE_CHECKS, (now_ms, limit)).fetchall()
+            if due:  # their recipients are read from notifications: move what is pending
+                writer.index_pending(conn)
             moved = 0
-            for event_id, conversation_id, since, seen in conn.execute(
-                waiting_sql.DUE_CHECKS, (now_ms, limit)
-            ).fetchall():
+            for event_id, conversation_id, since, seen in due:
                 conn.execute(waiting_sql.DELETE_CHECK, (event_id,))
                 if not conn.execute(
                     waiting_sql.STILL_UNCLAIMED, (conversation_id, since)
@@ -1112,11 +1133,16 @@ def _revoke_all(conn: sqlite3.Connection, agent_id: int) -> list[str]:
 
 
 def _statements(sql: str) -> Iterable[str]:
-    """Split a migration file into statements (no semicolons inside our literals)."""
+    """Split a migration file into statements (no semicolons inside our literals; a
+    trigger's body, which has its own, stays whole)."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            yield statement
+    pending = ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def _insert_inbox(conn: sqlite3.Connection, name: str) -> Inbox:

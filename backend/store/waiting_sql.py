@@ -34,6 +34,7 @@ MARK_SEEN = (
     "UPDATE seen_checks SET seen = 1 WHERE seen = 0 AND event_id IN "
     "(SELECT event_id FROM notifications WHERE agent_id = ? AND seq = ?)"
 )
+ANY_UNSEEN_CHECK = "SELECT 1 FROM seen_checks WHERE seen = 0 LIMIT 1"
 DUE_CHECKS = (
     "SELECT s.event_id, s.conversation_id, s.waiting_since, s.seen FROM seen_checks s "
     "WHERE s.due_ms <= ? ORDER BY s.due_ms, s.event_id LIMIT ?"

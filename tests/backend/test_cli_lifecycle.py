@@ -121,6 +121,36 @@ async def test_disable_closes_sessions_refuses_sign_in_and_tokens_and_enable_und
     assert again["type"] == "ok" and again["agent"]["email"] == "ann@x.org"
 
 
+async def test_a_running_server_routes_by_what_the_cli_changed_since_its_last_publish(
+    db: str, server: ServerProcess
+) -> None:
+    """The server remembers an inbox's members between publishes; every change the
+    operator makes from another process is seen by the next publish."""
+    await seed(db)
+    crm_token = (await ok("service-token", "issue", "crm", "--db", db))["token"]
+    server.start()
+    crm = await BackendHarness(None, server.port, server.db).channel("/service", crm_token)
+
+    async def recipients() -> int:
+        event = {"kind": "ticket.assigned", "recipients": ["inbox:Support"], "title": "T"}
+        reply = await crm.request({"type": "publish", "event": event})
+        assert reply["type"] == "ok", reply
+        return int(reply["notifications"])
+
+    assert await recipients() == 2
+    assert await recipients() == 2  # remembered, unchanged
+    await ok("agent", "update", "bo@x.org", "--inbox", "Billing", "--db", db)
+    assert await recipients() == 1
+    await ok("agent", "add", "cy@x.org", "--name", "Cy", "--inbox", "Support", "--db", db)
+    assert await recipients() == 2
+    await ok("agent", "disable", "ann@x.org", "--db", db)
+    assert await recipients() == 1
+    await ok("agent", "enable", "ann@x.org", "--db", db)
+    assert await recipients() == 2
+    await ok("agent", "remove", "cy@x.org", "--db", db)
+    assert await recipients() == 1
+
+
 async def test_disable_and_enable_say_what_they_did(db: str) -> None:
     await seed(db)
     text = await cli("agent", "disable", "ann@x.org", "--db", db)

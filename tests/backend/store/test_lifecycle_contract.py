@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from backend.errors import Conflict, NotFound
-from backend.store.base import Change, Store
+from backend.store.base import Change, ImportRow, Store
+from tests.backend.store.conftest import make_store
 from tests.backend.store.test_store_contract import (
     all_seqs,
     event,
@@ -178,3 +179,48 @@ async def test_an_empty_inbox_is_removed_and_an_unknown_one_is_not_found(store: 
     assert (removed.conversations, removed.memberships) == (0, 0)
     with pytest.raises(NotFound):
         await store.remove_inbox("Billing", force=False)
+
+
+async def test_the_membership_version_moves_with_every_routing_change_from_any_process(
+    store: Store, store_url: str
+) -> None:
+    """Nodes remember an inbox's members while this number stands, so every change that
+    routing sees must move it, made by this store or by another process (the CLI)."""
+    world = await seed(store)
+    operator = make_store(store_url)
+    await operator.open()
+    try:
+        seen = [await store.membership_version()]
+
+        async def moved() -> bool:
+            now = await store.membership_version()
+            changed = now != seen[-1]
+            seen.append(now)
+            return changed
+
+        # What routing does not see leaves it alone.
+        await notify(store, world.alice.id, world.bob.id)
+        await operator.update_agent(world.bob.id, name="Robert")
+        await operator.set_password(world.bob.id, "scrypt$new")
+        await operator.add_token("h1", "agent", agent_id=world.alice.id)
+        await operator.add_inbox("billing")
+        assert not await moved()
+
+        await operator.add_agent("dora@x.org", "Dora", ["billing"], None)
+        assert await moved()
+        await operator.update_agent(world.bob.id, inboxes=["billing"])
+        assert await moved()
+        await operator.set_agent_disabled(world.alice.id, True)
+        assert await moved()
+        assert await store.inbox_member_ids("support") == frozenset()
+        await operator.set_agent_disabled(world.alice.id, False)
+        assert await moved()
+        await operator.import_agents([ImportRow("erin@x.org", "Erin", ("support",))])
+        assert await moved()
+        await operator.remove_agent(world.carol.id)
+        assert await moved()
+        await operator.add_inbox("empty")
+        await operator.remove_inbox("empty", force=False)
+        assert await moved()  # an inbox gone is an inbox with no members to route to
+    finally:
+        await operator.close()

@@ -3,8 +3,12 @@ read exactly like rows already in place, before and after they move."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
+
+from backend.store import sqlite_writer
 from backend.store.base import Change, ImportRow, NewEvent
 from backend.store.common import now_iso
 from backend.store.sqlite import DIRECT_ROWS, SQLiteStore
@@ -59,3 +63,34 @@ async def test_fanout_and_direct_rows_read_as_one_stream(tmp_path: Path) -> None
         assert await again.agent_state(ann.id) == (3, {"ticket": 1})
     finally:
         await again.close()
+
+
+async def test_polls_and_seen_reports_with_nothing_to_do_leave_the_rows_to_move_in_bulk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving rows costs per agent page touched, so the writer moves many events at once;
+    the escalation poll (4 times a second) and agents' seen reports must not force a move
+    when they have nothing to check or mark."""
+    monkeypatch.setattr(sqlite_writer, "INDEX_DELAY", 3600.0)
+    path = tmp_path / "f.sqlite3"
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        result = await store.import_agents(
+            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + 8)]
+        )
+        everyone = tuple(sorted(a.id for a in result.agents))
+        ann = result.agents[0]
+        await store.commit(Change(event=event(everyone, "to all")))
+        await store.notifications_after(ann, 0, 10)  # a read moves everything pending
+        await store.commit(Change(event=event(everyone, "to all again")))
+
+        assert await store.check_unseen(2**62, 100, lambda _agents: False) == 0
+        await store.mark_seen(ann.id, [2])
+
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM fanout").fetchone()[0] == len(everyone)
+        items, _ = await store.notifications_after(ann, 0, 10)
+        assert [n.title for n in items] == ["to all", "to all again"]
+    finally:
+        await store.close()
