@@ -53,6 +53,17 @@ def connect(path: str, *, durable: bool, readonly: bool = False) -> sqlite3.Conn
     return conn
 
 
+_ALL_AGENTS = (
+    "SELECT a.id, a.public_id, "
+    "(SELECT COALESCE(MAX(n.seq), 0) FROM notifications n WHERE n.agent_id = a.id) "
+    "FROM agents a"
+)
+_ALL_UNREAD = (
+    "SELECT agent_id, category, COUNT(*) FROM notifications WHERE read = 0 "
+    "GROUP BY agent_id, category"
+)
+
+
 class Writer:
     """The thread that owns the write connection and batches commits."""
 
@@ -73,6 +84,8 @@ class Writer:
         self.last_seq: dict[int, int] = {}
         self.unread: dict[int, dict[str, int]] = {}
         self.public_ids: dict[int, str] = {}
+        self.warmed = False
+        """The caches were loaded for every agent since they were last emptied."""
         self._data_version = -1
         self.batches = 0
         # Rows in `fanout` not yet moved into `notifications` (see migrations_sqlite).
@@ -166,6 +179,7 @@ class Writer:
                 self.last_seq.clear()
                 self.unread.clear()
                 self.public_ids.clear()
+                self.warmed = False
                 self._data_version = version
             for fn, _ in batch:
                 conn.execute("SAVEPOINT change")
@@ -196,6 +210,7 @@ class Writer:
     def _forget_caches(self) -> None:
         self.last_seq.clear()
         self.unread.clear()
+        self.warmed = False
         # A rolled-back change may have moved or added fan-out rows: look again.
         self.pending = max(self.pending, 1)
         if self.pending_since is None:
@@ -240,8 +255,26 @@ class Writer:
             self.problem = None
 
     # -- cached counters, used only on the writer thread ------------------------------
+    def _warm(self, conn: sqlite3.Connection) -> None:
+        """Load every agent's last seq, unread counts and public id in two statements, in
+        the caller's transaction, at the first miss since the caches were emptied. After
+        a restart every agent reconnects at once, and each welcome would otherwise read
+        its own counters here; a CLI command that fans nothing out loads nothing."""
+        self.warmed = True
+        self.index_pending(conn)
+        unread: dict[int, dict[str, int]] = {}
+        for agent_id, category, count in conn.execute(_ALL_UNREAD):
+            unread.setdefault(agent_id, {})[category] = count
+        for agent_id, public_id, last_seq in conn.execute(_ALL_AGENTS):
+            self.public_ids[agent_id] = public_id
+            self.last_seq.setdefault(agent_id, last_seq)
+            self.unread.setdefault(agent_id, unread.get(agent_id, {}))
+
     def seq_of(self, conn: sqlite3.Connection, agent_id: int) -> int:
         value = self.last_seq.get(agent_id)
+        if value is None and not self.warmed:
+            self._warm(conn)
+            value = self.last_seq.get(agent_id)
         if value is None:
             self.index_pending(conn)
             value = conn.execute(
@@ -252,6 +285,9 @@ class Writer:
 
     def unread_of(self, conn: sqlite3.Connection, agent_id: int) -> dict[str, int]:
         counts = self.unread.get(agent_id)
+        if counts is None and not self.warmed:
+            self._warm(conn)
+            counts = self.unread.get(agent_id)
         if counts is None:
             self.index_pending(conn)
             counts = dict(

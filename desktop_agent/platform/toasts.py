@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from desktop_agent.platform.dbus_toasts import DBusBackendAdapter
 from desktop_agent.platform.notification_server import (
     NotificationServerUnavailable,
     ServerInfo,
@@ -192,7 +193,7 @@ class DesktopNotifierToaster:
         # it) arrives here, with only the toast's identifier to go on.
         notifier.on_clicked = self._clicked_from_earlier_run
         self._notifier = notifier
-        self._desktop_entry = desktop_entry
+        self._dbus = DBusBackendAdapter(notifier, desktop_entry)
         if server_query is None and sys.platform.startswith("linux"):
             server_query = query_server
         self._server_query = server_query
@@ -246,11 +247,14 @@ class DesktopNotifierToaster:
             thread=key,
             identifier=identifier,
         )
-        await self._add_desktop_entry_hint()
-        await self._notifier.send_notification(notification)
-        if dispatched:
-            self._shown[key] = _Shown(key, conversation_id, identifier)
-            return True
+        await self._dbus.prepare()
+        # A click that came in during the send is handed on when this block ends, once
+        # the toast is recorded here too (so the click forgets it again).
+        with self._dbus.sending():
+            await self._notifier.send_notification(notification)
+            if dispatched:
+                self._shown[key] = _Shown(key, conversation_id, identifier)
+                return True
         # desktop-notifier logs the cause and never raises; forget the server so the
         # next toast (or available()) asks again.
         self._server = None
@@ -288,44 +292,6 @@ class DesktopNotifierToaster:
             self._on_activated("", conversation_of(identifier))
         except Exception:
             logger.exception("toast click from an earlier run failed")
-
-    async def _add_desktop_entry_hint(self) -> None:
-        """Add the ``desktop-entry`` hint to every Notify call on D-Bus.
-
-        desktop-notifier (6.x) sends no such hint and has no way to add one, so its
-        D-Bus proxy's ``call_notify`` is wrapped once. Elsewhere (Windows, macOS, a
-        test's notifier) there is no such proxy and nothing changes.
-        """
-        backend: Any = getattr(self._notifier, "_backend", None)
-        if self._desktop_entry is None or not hasattr(backend, "_init_dbus"):
-            return
-        interface = getattr(backend, "interface", None)
-        if interface is None:
-            try:
-                interface = backend.interface = await backend._init_dbus()
-            except Exception:
-                return  # no server: desktop-notifier logs and drops the toast itself
-        if getattr(interface, "_deskbell_hinted", False):
-            return
-        entry = self._desktop_entry
-        notify = interface.call_notify
-
-        async def call_notify(*args: Any, **kwargs: Any) -> Any:
-            args_list = list(args)
-            if len(args_list) >= 7 and isinstance(args_list[6], dict):
-                hints = dict(args_list[6])
-                typed = any(hasattr(value, "signature") for value in hints.values())
-                if typed:
-                    from dbus_fast import Variant
-
-                    hints["desktop-entry"] = Variant("s", entry)
-                else:
-                    hints["desktop-entry"] = entry
-                args_list[6] = hints
-            return await notify(*args_list, **kwargs)
-
-        interface.call_notify = call_notify
-        interface._deskbell_hinted = True
 
     def shown_keys(self) -> frozenset[str]:
         """Keys of the toasts this toaster believes are still on screen."""

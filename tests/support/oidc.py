@@ -190,7 +190,9 @@ class BrowserStep:
                 where = f"{self.driver.current_url}: {self.driver.page_source[:2000]}"
             except Exception as inner:
                 where = f"(the page could not be read: {inner})"
-            self._error = AssertionError(f"the browser step failed ({exc!r}) at {where}")
+            # str(): a WebDriverException's repr leaves out chromedriver's message.
+            failure = f"{type(exc).__name__}: {str(exc).strip()}"
+            self._error = AssertionError(f"the browser step failed ({failure}) at {where}")
 
     async def run_with(self, step: Awaitable[T]) -> T:
         """Await the app's ``step``; when it fails, say first what the browser saw."""
@@ -240,9 +242,14 @@ def sign_in_at_provider(driver: Any, url: str, login: str) -> None:
         if state == "login":
             driver.find_element(By.NAME, "login").send_keys(login)
             driver.find_element(By.NAME, "password").send_keys("any password")
-        button = driver.find_element(By.CSS_SELECTOR, "button[type=submit]")
-        button.click()
-        wait.until(expected_conditions.staleness_of(button))
+        page = driver.current_url
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        # Each step of the flow has an address of its own (a new interaction id, then the
+        # callback): wait for the next one. Not for the button to go stale: the click only
+        # schedules the form's navigation, and asking about the button while its document
+        # is being replaced fails with an "unhandled inspector error" (a plain
+        # WebDriverException), not with a stale element reference.
+        wait.until(expected_conditions.url_changes(page))
     wait.until(lambda d: on_callback())
 
 

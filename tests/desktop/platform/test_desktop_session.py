@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.support.bus_monitor import BusMonitor
 from tests.support.desktop_session import DesktopSession, desktop_session, require_binaries
 
 pytestmark = pytest.mark.desktop
@@ -24,6 +25,31 @@ def dbus_call(
         text=True,
         timeout=10,
     )
+
+
+@pytest.mark.skipif(shutil.which("dbus-monitor") is None, reason="needs dbus-monitor (dbus-bin)")
+def test_the_bus_monitor_hands_out_a_message_only_with_all_its_lines(
+    bus_session: DesktopSession,
+) -> None:
+    # dbus-monitor prints a line at a time: a long message is read in many pieces.
+    words = [f"word{i}" for i in range(3000)]
+    with BusMonitor(bus_session.dbus_address, "interface='org.example.Test'") as monitor:
+        subprocess.run(
+            [
+                "dbus-send",
+                f"--bus={bus_session.dbus_address}",
+                "--type=signal",
+                "/org/example/Test",
+                "org.example.Test.Long",
+                "array:string:" + ",".join(words),
+            ],
+            check=True,
+            timeout=10,
+        )
+        long = monitor.wait_for(lambda m: m.member == "Long")
+        assert long.strings == words
+        # The markers that complete a message are not messages of the bus.
+        assert "Marker" not in [m.member for m in monitor.messages]
 
 
 @pytest.mark.skipif(shutil.which("dbus-send") is None, reason="needs dbus-send (dbus-bin)")

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from desktop_agent.platform.toasts import (
 )
 from tests.support.bus_monitor import BusMonitor, Captured
 from tests.support.desktop_session import DesktopSession
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.desktop
 
@@ -147,6 +149,30 @@ async def test_clicking_the_toast_activates_its_conversation(
 ) -> None:
     await toaster.show(chat())
     await asyncio.to_thread(dunst.dunstctl, "action", "0")
+    assert await clicks.next() == ("activated", "conv:c_123", "c_123")
+    assert toaster.shown_keys() == frozenset()
+
+
+async def test_a_click_read_together_with_the_reply_to_notify_still_activates(
+    dunst: DesktopSession, toaster: DesktopNotifierToaster, clicks: Clicks
+) -> None:
+    # A person clicks the toast while the app's loop is busy (here: blocked on purpose
+    # between sending Notify and reading its reply), so the reply and ActionInvoked
+    # reach the app in one read of the bus socket.
+    await toaster.show(chat(key="warm-up"))  # connects to the bus and adapts the proxy
+    await toaster.withdraw("warm-up")
+    interface = toaster._notifier._backend.interface
+    notify = interface.call_notify
+
+    async def notify_then_click_before_the_reply_is_read(*args: Any) -> Any:
+        reply = asyncio.ensure_future(notify(*args))
+        await asyncio.sleep(0)  # the task has sent Notify; this step runs before any read
+        wait_until(lambda: dunst.dunst_displayed() == 1, what="the toast on screen")
+        dunst.dunstctl("action", "0")  # dunst signals the click before it answers us
+        return await reply
+
+    interface.call_notify = notify_then_click_before_the_reply_is_read
+    await toaster.show(chat())
     assert await clicks.next() == ("activated", "conv:c_123", "c_123")
     assert toaster.shown_keys() == frozenset()
 
