@@ -27,6 +27,7 @@ that meeting cheap:
 from __future__ import annotations
 
 import hashlib
+import sys
 from array import array
 from typing import Any, NamedTuple
 
@@ -59,7 +60,10 @@ def recipient_set_key(recipients: tuple[int, ...] | list[int]) -> int:
     A signed 64-bit hash of the sorted, distinct agent ids (``pg_advisory_xact_lock``
     takes a ``bigint``). Two sets that collide only queue on one lock needlessly.
     """
-    packed = array("q", sorted(set(recipients))).tobytes()
+    ids = array("q", sorted(set(recipients)))
+    if sys.byteorder == "big":  # the same bytes on every machine: little-endian
+        ids.byteswap()
+    packed = ids.tobytes()
     return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "big", signed=True)
 
 
