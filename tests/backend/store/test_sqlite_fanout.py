@@ -3,8 +3,11 @@ read exactly like rows already in place, before and after they move."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -12,6 +15,8 @@ from backend.store import sqlite_writer
 from backend.store.base import Change, ImportRow, NewEvent
 from backend.store.common import now_iso
 from backend.store.sqlite import DIRECT_ROWS, SQLiteStore
+
+T = TypeVar("T")
 
 
 def event(recipients: tuple[int, ...], title: str) -> NewEvent:
@@ -94,3 +99,52 @@ async def test_polls_and_seen_reports_with_nothing_to_do_leave_the_rows_to_move_
         assert [n.title for n in items] == ["to all", "to all again"]
     finally:
         await store.close()
+
+
+async def test_a_move_in_steps_between_commits_puts_every_row_in_place_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background move goes by ranges of agents with commits between its steps;
+    rows committed during a move for agents it already passed wait for the next one."""
+    monkeypatch.setattr(sqlite_writer, "INDEX_DELAY", 0.0)
+    monkeypatch.setattr(sqlite_writer, "INDEX_SLICE_ROWS", 25)
+    path = tmp_path / "f.sqlite3"
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        result = await store.import_agents(
+            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + 24)]
+        )
+        everyone = tuple(sorted(a.id for a in result.agents))
+        events = 30
+        await asyncio.gather(  # one batch, then a move of many steps ...
+            *(store.commit(Change(event=event(everyone, f"event {k}"))) for k in range(15))
+        )
+        for k in range(15, events):  # ... with each of these committed between two steps
+            await store.commit(Change(event=event(everyone, f"event {k}")))
+
+        def placed() -> list[tuple[int, int, int]]:
+            with sqlite3.connect(path) as conn:
+                if conn.execute("SELECT count(*) FROM fanout").fetchone()[0]:
+                    return []
+                return conn.execute(
+                    "SELECT agent_id, seq, event_id FROM notifications ORDER BY agent_id, seq"
+                ).fetchall()
+
+        rows = await wait_for(placed)
+        assert len(rows) == events * len(everyone)
+        for agent in everyone:
+            mine = [(seq, event_id) for a, seq, event_id in rows if a == agent]
+            assert [seq for seq, _ in mine] == list(range(1, events + 1))
+            assert [e for _, e in mine] == sorted(e for _, e in mine)
+    finally:
+        await store.close()
+
+
+async def wait_for(condition: Callable[[], list[T]], seconds: float = 20.0) -> list[T]:
+    """Poll ``condition`` until it returns something, at most ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not (found := condition()):
+        assert asyncio.get_running_loop().time() < deadline, "the writer never moved the rows"
+        await asyncio.sleep(0.02)
+    return found
