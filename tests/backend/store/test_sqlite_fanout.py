@@ -4,15 +4,16 @@ read exactly like rows already in place, before and after they move."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from backend.store import sqlite_writer
-from backend.store.base import Change, ImportRow, NewEvent
+from backend.store.base import Agent, Change, ImportRow, NewEvent
 from backend.store.common import now_iso
 from backend.store.sqlite import DIRECT_ROWS, SQLiteStore
 
@@ -30,6 +31,23 @@ def event(recipients: tuple[int, ...], title: str) -> NewEvent:
         created_at=now_iso(),
         recipients=recipients,
     )
+
+
+@contextlib.asynccontextmanager
+async def store_with_agents(
+    path: Path, extra: int
+) -> AsyncIterator[tuple[SQLiteStore, list[Agent]]]:
+    """An opened store with enough agents of one inbox (DIRECT_ROWS + ``extra``) that a
+    fan-out to all of them goes through ``fanout``; closed on exit."""
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        result = await store.import_agents(
+            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + extra)]
+        )
+        yield store, sorted(result.agents, key=lambda agent: agent.id)
+    finally:
+        await store.close()
 
 
 async def test_fanout_and_direct_rows_read_as_one_stream(tmp_path: Path) -> None:
@@ -78,14 +96,9 @@ async def test_polls_and_seen_reports_with_nothing_to_do_leave_the_rows_to_move_
     when they have nothing to check or mark."""
     monkeypatch.setattr(sqlite_writer, "INDEX_DELAY", 3600.0)
     path = tmp_path / "f.sqlite3"
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        result = await store.import_agents(
-            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + 8)]
-        )
-        everyone = tuple(sorted(a.id for a in result.agents))
-        ann = result.agents[0]
+    async with store_with_agents(path, 8) as (store, agents):
+        everyone = tuple(a.id for a in agents)
+        ann = agents[0]
         await store.commit(Change(event=event(everyone, "to all")))
         await store.notifications_after(ann, 0, 10)  # a read moves everything pending
         await store.commit(Change(event=event(everyone, "to all again")))
@@ -97,8 +110,6 @@ async def test_polls_and_seen_reports_with_nothing_to_do_leave_the_rows_to_move_
             assert conn.execute("SELECT count(*) FROM fanout").fetchone()[0] == len(everyone)
         items, _ = await store.notifications_after(ann, 0, 10)
         assert [n.title for n in items] == ["to all", "to all again"]
-    finally:
-        await store.close()
 
 
 async def test_a_move_in_steps_between_commits_puts_every_row_in_place_in_order(
@@ -109,13 +120,8 @@ async def test_a_move_in_steps_between_commits_puts_every_row_in_place_in_order(
     monkeypatch.setattr(sqlite_writer, "INDEX_DELAY", 0.0)
     monkeypatch.setattr(sqlite_writer, "INDEX_SLICE_ROWS", 25)
     path = tmp_path / "f.sqlite3"
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        result = await store.import_agents(
-            [ImportRow(f"a{n}@x.org", f"A{n}", ("Support",)) for n in range(DIRECT_ROWS + 24)]
-        )
-        everyone = tuple(sorted(a.id for a in result.agents))
+    async with store_with_agents(path, 24) as (store, agents):
+        everyone = tuple(a.id for a in agents)
         events = 30
         await asyncio.gather(  # one batch, then a move of many steps ...
             *(store.commit(Change(event=event(everyone, f"event {k}"))) for k in range(15))
@@ -137,8 +143,6 @@ async def test_a_move_in_steps_between_commits_puts_every_row_in_place_in_order(
             mine = [(seq, event_id) for a, seq, event_id in rows if a == agent]
             assert [seq for seq, _ in mine] == list(range(1, events + 1))
             assert [e for _, e in mine] == sorted(e for _, e in mine)
-    finally:
-        await store.close()
 
 
 async def wait_for(condition: Callable[[], list[T]], seconds: float = 20.0) -> list[T]:
