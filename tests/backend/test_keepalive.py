@@ -96,3 +96,25 @@ async def test_agent_that_stops_answering_is_closed_with_1011(tmp_path: Path) ->
                 break
         silent.close()
         lively.close()
+
+
+async def test_pings_are_spread_over_the_interval_not_sent_all_at_once(tmp_path: Path) -> None:
+    """With thousands of connections, pinging all of them in one loop turn would hold
+    every delivery back; each connection is still pinged once an interval."""
+    async with in_process_backend(tmp_path, ping_interval=1.0) as server:
+        emails = [f"agent{n}@x.org" for n in range(20)]
+        tokens = await server.seed({email: ["Support"] for email in emails})
+        agents = [await RawAgent.connect(server.port, tokens[email]) for email in emails]
+        loop = asyncio.get_running_loop()
+
+        async def first_ping(agent: RawAgent) -> float:
+            while True:
+                opcode, payload = await asyncio.wait_for(agent.frame(), 10)
+                if opcode == PING:
+                    agent.pong(payload)
+                    return loop.time()
+
+        times = await asyncio.gather(*(first_ping(agent) for agent in agents))
+        assert max(times) - min(times) >= 0.3, "every connection was pinged in one go"
+        for agent in agents:
+            agent.close()
