@@ -423,7 +423,7 @@ class Gateway:
                 # What every recipient's frame shares, encoded once per event.
                 template = push.PushTemplate(
                     protocol.Notification(
-                        id="",
+                        id="",  # per recipient, like seq
                         seq=0,
                         kind=event.kind,
                         category=event.category,

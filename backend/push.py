@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import struct
 
+import msgspec
+
 from backend import ids, protocol
 
 _encode = protocol.encode
@@ -33,23 +35,8 @@ class PushTemplate:
     def __init__(self, notification: protocol.Notification) -> None:
         """``notification``: the event's content (its ``id``, ``seq`` and ``read`` are
         replaced per recipient: ``read`` is always false in a push)."""
-        sample = protocol.encode(
-            protocol.NotificationPush(
-                notification=protocol.Notification(
-                    id="",
-                    seq=0,
-                    kind=notification.kind,
-                    category=notification.category,
-                    title=notification.title,
-                    body=notification.body,
-                    conversation_id=notification.conversation_id,
-                    url=notification.url,
-                    created_at=notification.created_at,
-                    read=False,
-                    data=notification.data,
-                )
-            )
-        )
+        shared = msgspec.structs.replace(notification, id="", seq=0, read=False)
+        sample = protocol.encode(protocol.NotificationPush(notification=shared))
         # The id and seq come first in the notification, before any content, so the
         # first match is theirs; the push ends with its unread counts.
         at = sample.index(_MARK)
