@@ -133,31 +133,29 @@ async def cluster(
         nodes.stop()
 
 
-class Follower:
-    """One agent session that follows the stream across node failures."""
+class Roaming:
+    """An agent session that keeps one ``/agent`` connection, resuming after the last
+    seq it holds, and moves to another live node when its node goes away. What it does
+    with each notification (:meth:`_take`) and where it goes next (:meth:`_next_node`)
+    are its subclass's."""
 
-    def __init__(self, cluster: Cluster, token: str, home: Node):
-        self.cluster = cluster
+    connect_errors: tuple[type[BaseException], ...] = CONNECT_ERRORS
+
+    def __init__(self, token: str, home: Any, seed: str):
         self.token = token
         self.home = home
-        self.seqs: list[int] = []
-        self.titles: list[str] = []
-        self.nodes: list[str] = []
+        self.visited: list[str] = []
         """The node of each session, in order (reconnects add one)."""
         self.close_codes: list[int | None] = []
-        self.gaps: list[tuple[int, int]] = []
-        """(last seq seen, seq that arrived) for each gap the server left to the client."""
-        self.repeats: list[int] = []
-        """Seqs that arrived again although the client never asked twice."""
-        self._reasking: asyncio.Task[dict[str, Any]] | None = None
         self.client: WsClient | None = None
         self.connected = asyncio.Event()
+        self._rotation = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     @property
     def last_seq(self) -> int:
-        return self.seqs[-1] if self.seqs else 0
+        raise NotImplementedError
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -173,29 +171,27 @@ class Follower:
             await self.client.close()
 
     async def _run(self) -> None:
-        rotation = random.Random(self.token)
         node = self.home
         while not self._stopping:
             try:
                 client = await node.harness.agent(self.token, after_seq=self.last_seq)
-            except CONNECT_ERRORS:
-                # That node is gone or going: try another live one (a real client waits
-                # a backoff delay first; here the next node answers at once).
-                live = [n for n in self.cluster.live() if n is not node] or self.cluster.live()
-                if not live:
-                    raise
-                node = rotation.choice(live)
+            except self.connect_errors:
+                node = await self._next_node(node, refused=True)
                 continue
             self.client = client
-            self.nodes.append(node.name)
+            self.visited.append(node.name)
             self.connected.set()
             await self._consume(client)
             self.close_codes.append(client.ws.close_code)
-            live = [n for n in self.cluster.live() if n is not node]
-            node = rotation.choice(live or self.cluster.live() or [node])
+            node = await self._next_node(node, refused=False)
+
+    async def _next_node(self, gone: Any, *, refused: bool) -> Any:
+        """The node to connect to after ``gone`` closed (or ``refused`` to connect)."""
+        raise NotImplementedError
 
     async def _consume(self, client: WsClient) -> None:
-        """Record pushes until the connection closes (and its queue is drained)."""
+        """Hand every push on to :meth:`_take` until the connection closes (and its
+        queue is drained)."""
         closed = asyncio.create_task(client.closed.wait())
         try:
             while True:
@@ -214,10 +210,51 @@ class Follower:
                     self._take(client, frame["notification"])
         finally:
             closed.cancel()
-            reasking, self._reasking = self._reasking, None
-            if reasking is not None and not reasking.done():
-                reasking.cancel()
-                reasking.add_done_callback(_retrieve)
+            self._session_ended()
+
+    def _take(self, client: WsClient, notification: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _session_ended(self) -> None:
+        """After a connection's last push: what the subclass must let go of."""
+
+
+class Follower(Roaming):
+    """One agent session that follows the stream across node failures, filling gaps as
+    the desktop client does."""
+
+    def __init__(self, cluster: Cluster, token: str, home: Node):
+        super().__init__(token, home, seed=token)
+        self.cluster = cluster
+        self.seqs: list[int] = []
+        self.titles: list[str] = []
+        self.gaps: list[tuple[int, int]] = []
+        """(last seq seen, seq that arrived) for each gap the server left to the client."""
+        self.repeats: list[int] = []
+        """Seqs that arrived again although the client never asked twice."""
+        self._reasking: asyncio.Task[dict[str, Any]] | None = None
+
+    @property
+    def nodes(self) -> list[str]:
+        """The node of each session, in order (reconnects add one)."""
+        return self.visited
+
+    @property
+    def last_seq(self) -> int:
+        return self.seqs[-1] if self.seqs else 0
+
+    async def _next_node(self, gone: Any, *, refused: bool) -> Any:
+        # A real client waits a backoff delay first; here the next node answers at once.
+        live = [n for n in self.cluster.live() if n is not gone] or self.cluster.live()
+        if refused and not live:
+            raise ConnectionError("no live node to reconnect to")
+        return self._rotation.choice(live or [gone])
+
+    def _session_ended(self) -> None:
+        reasking, self._reasking = self._reasking, None
+        if reasking is not None and not reasking.done():
+            reasking.cancel()
+            reasking.add_done_callback(_retrieve)
 
     def _take(self, client: WsClient, notification: dict[str, Any]) -> None:
         """Keep the stream in order as the desktop client does: the next seq is taken,

@@ -13,12 +13,10 @@ Nothing sleeps: waits are for a frame, a closed socket or a node coming up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from tests.backend.scale.cluster import CONNECT_ERRORS
+from tests.backend.scale.cluster import CONNECT_ERRORS, Roaming
 from tests.support.backend import BackendHarness, WsClient
 
 
@@ -45,87 +43,36 @@ class Nodes:
         self.changed = asyncio.Event()
 
 
-class Session:
+class Session(Roaming):
     """One agent session that records its stream strictly (see the module doc)."""
 
+    connect_errors = (*CONNECT_ERRORS, AssertionError)
+
     def __init__(self, nodes: Nodes, token: str, home: Reachable, label: str):
+        super().__init__(token, home, seed=label)
         self.nodes = nodes
-        self.token = token
-        self.home = home
         self.label = label
         self.received: list[int] = []
         """Every notification seq in arrival order, over all connections."""
-        self.visited: list[str] = []
-        self.close_codes: list[int | None] = []
-        self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._client: WsClient | None = None
 
     @property
     def last_seq(self) -> int:
         return self.received[-1] if self.received else 0
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.connected.wait(), 20)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._client is not None:
-            await self._client.close()
-
-    async def _run(self) -> None:
-        rotation = random.Random(self.label)
-        node: Reachable = self.home
-        while not self._stopping:
-            try:
-                client = await node.harness.agent(self.token, after_seq=self.last_seq)
-            except (*CONNECT_ERRORS, AssertionError):
-                node = await self._another(node, rotation)
-                continue
-            self._client = client
-            self.visited.append(node.name)
-            self.connected.set()
-            await self._consume(client)
-            self.close_codes.append(client.ws.close_code)
-            node = await self._another(node, rotation)
-
-    async def _another(self, gone: Reachable, rotation: random.Random) -> Reachable:
+    async def _next_node(self, gone: Any, *, refused: bool) -> Any:
         """A live node, preferring one other than ``gone``; waits for one to come up."""
         while True:
             changed = self.nodes.changed
             live = self.nodes.live()
             others = [n for n in live if n is not gone]
             if others:
-                return rotation.choice(others)
+                return self._rotation.choice(others)
             if live:
                 return live[0]
             await changed.wait()
 
-    async def _consume(self, client: WsClient) -> None:
-        closed = asyncio.create_task(client.closed.wait())
-        try:
-            while True:
-                if client.pushes.empty():
-                    if closed.done():
-                        return
-                    getter = asyncio.create_task(client.pushes.get())
-                    await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                    if not getter.done():
-                        getter.cancel()
-                        continue
-                    frame = getter.result()
-                else:
-                    frame = client.pushes.get_nowait()
-                if frame["type"] == "notification":
-                    self.received.append(frame["notification"]["seq"])
-        finally:
-            closed.cancel()
+    def _take(self, client: WsClient, notification: dict[str, Any]) -> None:
+        self.received.append(notification["seq"])
 
     def problems(self, last_seq: int) -> str | None:
         """None when the stream is exactly 1..last_seq; else what is wrong with it."""
