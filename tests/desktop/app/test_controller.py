@@ -149,13 +149,15 @@ def test_a_summary_toast_opens_the_notification_window(rig: Rig, qtbot: QtBot) -
 
 def test_clicking_a_row_opens_the_conversation_and_marks_it_read(rig: Rig, qtbot: QtBot) -> None:
     rig.connection.notificationReceived.emit(chat(1, "c_1"))
+    qtbot.waitUntil(lambda: "conversation:c_1" in rig.toaster.visible, timeout=WAIT_MS)
     rig.window.show()
     rig.window.conversationRequested.emit("c_1")
 
     window = rig.controller.conversations["c_1"]
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: ("mark_read", "c_1") in rig.connection.calls, timeout=WAIT_MS)
-    assert rig.toaster.visible == {}  # its toast went with the read
+    # Its toast goes with the read (withdrawn by the toast worker, after the reply).
+    qtbot.waitUntil(lambda: rig.toaster.visible == {}, timeout=WAIT_MS)
 
 
 def test_message_pushes_reach_the_open_conversation_window(rig: Rig, qtbot: QtBot) -> None:
