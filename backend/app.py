@@ -28,10 +28,11 @@ from backend.errors import CannotListen, ConfigError, DeskbellError
 from backend.gateway import Gateway
 from backend.metrics import Metrics
 from backend.password_pool import PasswordPool
+from backend.presence import ClusterPresence, PresenceReporter
 from backend.rate_limits import RateLimiter
 from backend.redact import redact_url
 from backend.server import DeskbellServer, ServerOptions
-from backend.service import Limits, Service
+from backend.service import Limits, Service, SomeoneOnline
 from backend.sso import IdTokenVerifier, SsoSettings
 from backend.store import Store, open_store
 
@@ -187,6 +188,14 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
     watcher: asyncio.Task[None] | None = None
     escalator: asyncio.Task[None] | None = None
     sweeper: asyncio.Task[None] | None = None
+    reporter: PresenceReporter | None = None
+    if config.bus not in ("", "local"):
+        # Other nodes hold sessions too: tell them who is online here, hear theirs.
+        reporter = PresenceReporter(gateway.online_agents, bus.publish)
+        gateway.cluster = ClusterPresence(reporter.node)
+        metrics.presence_nodes.set_function(gateway.cluster.nodes)
+        gateway.presence_changed = reporter.changed
+    service.someone_online = _someone_online(gateway, bus)
     try:
         await bus.start(gateway.deliver, gateway.resync)
         try:
@@ -194,8 +203,10 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         except OSError as exc:
             raise cannot_listen(config.host, config.port, exc) from exc
         watcher = asyncio.create_task(_watch_revocations(store, gateway))
+        if reporter is not None:
+            reporter.start()
         escalator = asyncio.create_task(
-            escalation.run(service, available=_availability(gateway, config.bus))
+            escalation.run(service, available=_availability(gateway, bus))
         )
         if config.bus not in ("", "local") and config.stream_sweep_seconds > 0:
             # In-process delivery cannot lose an event; a bus between nodes can.
@@ -208,25 +219,35 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await server.stop()
+        if reporter is not None:
+            await reporter.stop()
         await bus.close()
         await store.close()
         passwords.close()
 
 
-def _availability(gateway: Gateway, bus_url: str) -> escalation.Available:
-    """Who can see a toast, as early escalation asks (PROTOCOL.md v1.1, seen receipts).
+def _someone_online(gateway: Gateway, bus: Bus) -> SomeoneOnline:
+    """Whether any of some agents has an online session: on this node, or, as their
+    last presence reports say, on another (:mod:`backend.presence`). None when the
+    other nodes' sessions cannot be known (the bus is down, or was just (re)joined)."""
+    cluster = gateway.cluster
 
-    Presence lives in each node's sessions. One node knows all of them; with several
-    nodes a recipient connected elsewhere would look closed here, so only seen
-    receipts decide there (docs/protocol.md says so).
-    """
-    if bus_url not in ("", "local"):
-        return escalation.always_available
+    def someone_online(agent_ids: frozenset[int]) -> bool | None:
+        if any("online" in gateway.presence_of(agent_id) for agent_id in agent_ids):
+            return True
+        if cluster is None:
+            return False  # one node: it holds every session
+        return cluster.online(agent_ids) if bus.healthy else None
 
-    def available(agent_ids: frozenset[int]) -> bool:
-        return any("online" in gateway.presence_of(agent_id) for agent_id in agent_ids)
+    return someone_online
 
-    return available
+
+def _availability(gateway: Gateway, bus: Bus) -> escalation.Available:
+    """Who can see a toast, as early escalation asks (PROTOCOL.md v1.1, seen receipts):
+    any agent with an online session. When that cannot be known, the agents count as
+    able to see, so that only seen receipts decide."""
+    someone_online = _someone_online(gateway, bus)
+    return lambda agent_ids: someone_online(agent_ids) is not False
 
 
 def cannot_listen(host: str, port: int, exc: OSError) -> CannotListen:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from backend import protocol
+from backend.presence import PresenceReport
 
 
 class NotificationsStored(msgspec.Struct, tag="notifications"):
@@ -89,6 +90,7 @@ BusEvent = (
     | QueueChanged
     | Withdrawn
     | VisitorStatus
+    | PresenceReport
 )
 Deliver = Callable[[BusEvent], None]
 Resync = Callable[[], None]

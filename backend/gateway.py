@@ -13,7 +13,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from websockets.asyncio.server import ServerConnection
@@ -32,6 +32,7 @@ from backend.bus import (
     Withdrawn,
 )
 from backend.metrics import Metrics
+from backend.presence import ClusterPresence, PresenceReport
 from backend.store.base import Agent, Store
 
 log = logging.getLogger(__name__)
@@ -350,11 +351,16 @@ class Gateway:
         self._stalled: set[AgentSocket] = set()
         self._ticking: asyncio.TimerHandle | None = None
         self._queue_watchers: dict[int, set[AgentSocket]] = {}
+        self.cluster: ClusterPresence | None = None
+        """With a bus to other nodes: their agents' presence (see :mod:`backend.presence`)."""
+        self.presence_changed: Callable[[], None] = _nothing
+        """Called when this node's online agents may have changed (the reporter)."""
 
     # -- membership -----------------------------------------------------------------
     def add_agent(self, sock: AgentSocket) -> None:
         _add(self._agents, sock.agent.id, sock)
         self.add_token(sock, sock.token_hash)
+        self.presence_changed()
 
     def add_token(self, sock: Socket, token_hash: str) -> None:
         """Close ``sock`` when this token is revoked (agent and service tokens)."""
@@ -370,6 +376,7 @@ class Gateway:
             sock.stream.close()
             self._stalled.discard(sock)
             self.watch_queue(sock, _NO_INBOXES)
+            self.presence_changed()
         for conversation in sock.conversations:
             _discard(self._conversations, conversation, sock)
         sock.conversations = _NO_CONVERSATIONS
@@ -408,6 +415,9 @@ class Gateway:
                     self._withdrawn(event)
                 case VisitorStatus():
                     self._visitor_status(event)
+                case PresenceReport():
+                    if self.cluster is not None:
+                        self.cluster.heard(event)
         except Exception:
             log.exception("delivering a %s event failed", type(event).__name__)
 
@@ -549,9 +559,23 @@ class Gateway:
             self._queue_watchers.setdefault(inbox_id, set()).add(sock)
         sock.queue_inboxes = inbox_ids
 
+    def set_presence(self, sock: AgentSocket, status: protocol.PresenceStatus) -> None:
+        """The session said it is online, away or dnd (``presence``)."""
+        if status != sock.presence:
+            sock.presence = status
+            self.presence_changed()
+
     def presence_of(self, agent_id: int) -> list[protocol.PresenceStatus]:
         """The presence of each of the agent's sessions on this node."""
         return [sock.presence for sock in self._agents.get(agent_id, ())]
+
+    def online_agents(self) -> list[int]:
+        """This node's agents with at least one online session."""
+        return [
+            agent_id
+            for agent_id, socks in self._agents.items()
+            if any(sock.presence == "online" for sock in socks)
+        ]
 
     def _queue_changed(self, event: QueueChanged) -> None:
         socks = self._queue_watchers.get(event.inbox_id)
@@ -592,6 +616,8 @@ class Gateway:
     def resync(self) -> None:
         """Catch every agent socket up from the store: the bus may have lost events
         (see :data:`backend.bus.Resync`)."""
+        if self.cluster is not None:
+            self.cluster.resubscribed()  # presence reports may have been lost too
         for sock in list(self.agent_sockets()):
             self._carry_out(sock, sock.stream.resync())
 
@@ -714,6 +740,10 @@ class Gateway:
                 else:
                     reason = "token revoked"
                 sock.close_with(protocol.CLOSE_TOKEN_REVOKED, reason)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _add(index: dict[K, list[V]], key: K, item: V) -> None:

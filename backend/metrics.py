@@ -16,6 +16,11 @@ class Metrics:
             ["channel"],
             registry=self.registry,
         )
+        self.presence_nodes = Gauge(
+            "deskbell_presence_nodes",
+            "Other nodes whose presence reports this node holds (-1: cannot know yet)",
+            registry=self.registry,
+        )
         self.notifications_stored = Counter(
             "deskbell_notifications_stored",
             "Notifications committed to the store",

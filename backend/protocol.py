@@ -539,6 +539,9 @@ class VisitorConversation(msgspec.Struct):
     inbox: str
     status: ConversationStatus
     messages: list[Message]
+    busy: bool = False
+    """v1.1: the visitor waits and no agent who could answer is online (the widget
+    shows its honest line, as for ``team_status`` ``busy``)."""
 
 
 # ---------------------------------------------------------------- server frames

@@ -506,7 +506,7 @@ class DeskbellServer:
                 return encode(protocol.Ok(id=rid))
             case protocol.Presence(id=rid, status=status):
                 log.debug("event=presence agent=%s status=%s", agent.public_id, status)
-                sock.presence = status
+                self.gateway.set_presence(sock, status)
                 return encode(protocol.Ok(id=rid)) if rid is not None else None
             case protocol.Queue() | protocol.Claim() | protocol.Resolve() | protocol.Seen():
                 return await self._waiting_request(sock, frame)

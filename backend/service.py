@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from backend import ids, protocol, routing
-from backend.bus import Bus, MessageAdded, NotificationsStored, ReadChanged, TokensRevoked
+from backend.bus import (
+    Bus,
+    MessageAdded,
+    NotificationsStored,
+    ReadChanged,
+    TokensRevoked,
+    VisitorStatus,
+)
 from backend.errors import (
     BadRequest,
     Conflict,
@@ -88,11 +95,22 @@ class _Rules:
     token_check: Rule
 
 
+SomeoneOnline = Callable[[frozenset[int]], bool | None]
+"""Whether any of these agents has an online session, on any node; None: cannot be
+known now (see :mod:`backend.presence`)."""
+
+
+def _unknown(_: frozenset[int]) -> bool | None:
+    return None
+
+
 @dataclass(frozen=True)
 class VisitorSession:
     token: str | None
     facts: ConversationFacts
     messages: list[protocol.Message]
+    busy: bool = False
+    """The visitor waits and nobody who could answer is online."""
 
     def view(self) -> protocol.VisitorConversation:
         return protocol.VisitorConversation(
@@ -100,6 +118,7 @@ class VisitorSession:
             inbox=self.facts.inbox.name,
             status=self.facts.status,
             messages=self.messages,
+            busy=self.busy,
         )
 
 
@@ -133,6 +152,8 @@ class Service:
         self.passwords = passwords or PasswordPool()
         self._rules = self.limits.rules()
         self.waiting = WaitingDesk(store, bus, metrics)
+        self.someone_online: SomeoneOnline = _unknown
+        """Set by the composition root from the gateway and the other nodes' presence."""
 
     async def inbox_members(self, inbox_name: str) -> frozenset[int]:
         """An inbox's routed members: read from the store only when membership changed.
@@ -622,7 +643,7 @@ class Service:
         )
         facts = await self.store.conversation_facts(public_id)
         assert committed.message is not None
-        return VisitorSession(token, facts, [committed.message])
+        return VisitorSession(token, facts, [committed.message], self._nobody_online(facts))
 
     async def visitor_attach(
         self,
@@ -645,7 +666,9 @@ class Service:
         if facts is None:
             raise NotFound("this conversation is no longer available; start a new one")
         before_reading(facts)
-        return VisitorSession(None, facts, await self.store.messages(facts.id))
+        messages = await self.store.messages(facts.id)
+        waits = facts.waiting_since is not None and facts.status == "open"
+        return VisitorSession(None, facts, messages, waits and self._nobody_online(facts))
 
     async def visitor_send(
         self, facts: ConversationFacts, text: str, client_msg_id: str | None
@@ -669,7 +692,18 @@ class Service:
         )
         committed = await self._commit_and_publish(Change(message=message, event=event))
         assert committed.message is not None
+        if committed.wait_started is not None and self._nobody_online(fresh):
+            # A new wait with nobody to answer it: the visitor is told so at once.
+            await self.bus.publish(VisitorStatus(fresh.public_id, busy=True))
         return committed.message
+
+    def _nobody_online(self, facts: ConversationFacts) -> bool:
+        """No agent who could answer the conversation (its inbox's agents, its assignee)
+        has an online session, for sure (unknown is not "nobody")."""
+        agents = facts.inbox_members
+        if facts.assignee is not None:
+            agents = agents | {facts.assignee.id}
+        return self.someone_online(agents) is False
 
     def _visitor_message_parts(
         self,

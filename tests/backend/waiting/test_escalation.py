@@ -164,7 +164,7 @@ async def test_a_notification_nobody_saw_brings_the_next_step_forward(
     )
     # A frame sent after `seen` on the same connection is answered after it was handled.
     assert (await ann.request({"type": "history", "limit": 1}))["type"] == "ok"
-    available = _availability(server.backend.gateway, "local")  # type: ignore[union-attr]
+    available = _availability(server.backend.gateway, server.backend.bus)  # type: ignore[union-attr]
 
     service = server.service
     assert await escalation.fire_due(service, since_ms + 599_000, available) == 0
@@ -191,7 +191,7 @@ async def test_a_seen_notification_still_escalates_early_when_everyone_is_away(
     for client, status in ((ann, "away"), (bob, "dnd")):
         reply = await client.request({"type": "presence", "status": status})
         assert reply["type"] == "ok"
-    available = _availability(server.backend.gateway, "local")  # type: ignore[union-attr]
+    available = _availability(server.backend.gateway, server.backend.bus)  # type: ignore[union-attr]
     assert await escalation.fire_due(server.service, since_ms + 601_000, available) == 1
     (waiting,) = await _waiting_notes(server, "ann@x.org")
     assert waiting.data["early"] is True and waiting.conversation_id == conversation_id

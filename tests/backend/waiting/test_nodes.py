@@ -1,14 +1,16 @@
-"""Claims and escalation across real ``deskbell-server serve`` processes: three nodes on
-PostgreSQL and Redis, and one SQLite node started after a step fell due."""
+"""Claims, escalation and presence across real ``deskbell-server serve`` processes:
+nodes on PostgreSQL and Redis, and one SQLite node started after a step fell due."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from backend import protocol
@@ -16,19 +18,81 @@ from backend.app import open_service
 from backend.config import Config
 from backend.store.waiting_sql import epoch_ms
 from tests.backend.bus.redis_server import wait_until
-from tests.backend.scale.cluster import INBOX, cluster, seed_agents
+from tests.backend.scale.cluster import INBOX, Node, cluster, seed_agents
 from tests.backend.scale.conftest import bus_url, pg_url
-from tests.support.backend import BackendHarness, ServerProcess, seed_db
+from tests.support.backend import BackendHarness, ServerProcess, WsClient, seed_db
 
 pytestmark = pytest.mark.slow
 __all__ = ["bus_url", "pg_url"]
 
 
-async def _set_policy(db: str, *steps: str) -> None:
+async def _set_policy(db: str, *steps: str, unseen: int = protocol.MAX_STEP_SECONDS) -> None:
     async with open_service(Config(db=db)) as service:
         await service.waiting.set_policy(
-            INBOX, escalate=list(steps), unseen_after_s=protocol.MAX_STEP_SECONDS, clear=False
+            INBOX, escalate=list(steps), unseen_after_s=unseen, clear=False
         )
+
+
+async def _presence_known(nodes: list[Node], others: int) -> None:
+    """Until every node holds the other nodes' presence reports (its metric says so)."""
+
+    async def known() -> bool:
+        texts = await asyncio.gather(
+            *(asyncio.to_thread(_text, f"http://127.0.0.1:{node.port}/metrics") for node in nodes)
+        )
+        return all(f"deskbell_presence_nodes {float(others)}" in text for text in texts)
+
+    await wait_until(known, what=f"every node to hold {others} other nodes' presence")
+
+
+async def _shown(ann: WsClient, conversation_id: str) -> None:
+    """Ann's tray app showed the chat's toast (reported `seen` `shown`)."""
+    (note,) = await ann.notifications(1)
+    assert note["conversation_id"] == conversation_id
+    await ann.send_raw(json.dumps({"type": "seen", "ids": [note["id"]], "how": "shown"}))
+
+
+async def test_a_shown_chat_escalates_early_when_its_only_agent_is_away_on_another_node(
+    pg_url: str, bus_url: str, tmp_path: Path
+) -> None:
+    # Whichever node checks the unseen notification, it must know that Ann's one
+    # session, held by n2, is away: a toast shown to nobody at the desk is not seen.
+    tokens = await seed_agents(pg_url, 1)
+    await _set_policy(pg_url, "3600", unseen=2)
+    async with cluster(pg_url, bus_url, tmp_path, 2) as nodes:
+        n1, n2 = nodes.nodes
+        ann = await n2.harness.agent(tokens["agent0@x.org"])
+        assert (await ann.request({"type": "presence", "status": "away"}))["type"] == "ok"
+        await _presence_known(nodes.nodes, 1)
+        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
+        assert started["conversation"]["busy"] is True  # n1 knows nobody can answer soon
+        conversation_id = started["conversation"]["id"]
+        await _shown(ann, conversation_id)
+        (waiting,) = await ann.notifications(1, timeout=10)
+        assert waiting["kind"] == "chat.conversation.waiting"
+        assert waiting["conversation_id"] == conversation_id
+        assert waiting["data"]["early"] is True and waiting["data"]["step"] == 1
+
+
+async def test_a_shown_chat_does_not_escalate_early_while_its_agent_is_online_on_another_node(
+    pg_url: str, bus_url: str, tmp_path: Path
+) -> None:
+    tokens = await seed_agents(pg_url, 1)
+    await _set_policy(pg_url, "3600", unseen=2)
+    async with cluster(pg_url, bus_url, tmp_path, 2) as nodes:
+        n1, n2 = nodes.nodes
+        ann = await n2.harness.agent(tokens["agent0@x.org"])
+        await _presence_known(nodes.nodes, 1)
+        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
+        assert started["conversation"]["busy"] is False  # Ann, on n2, is at her desk
+        conversation_id = started["conversation"]["id"]
+        await _shown(ann, conversation_id)
+        # The check is gone once a node has decided on it; then nothing may have fired.
+        await wait_until(
+            lambda: _checks_left(pg_url), what="a node to decide on the seen check", timeout=20
+        )
+        history = await ann.request({"type": "history", "limit": 50})
+        assert [n["kind"] for n in history["items"]] == ["chat.conversation.created"]
 
 
 async def test_of_two_claims_on_different_nodes_exactly_one_wins_ten_times(
@@ -110,6 +174,19 @@ async def test_a_step_that_fell_due_while_no_node_ran_fires_within_2_s_of_health
         await ann.close()
     finally:
         server.terminate()
+
+
+async def _checks_left(db: str) -> bool:
+    conn = await asyncpg.connect(db)
+    try:
+        return int(await conn.fetchval("SELECT COUNT(*) FROM seen_checks")) == 0
+    finally:
+        await conn.close()
+
+
+def _text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
 
 
 def _status(url: str) -> int:

@@ -97,3 +97,21 @@ def test_a_busy_push_for_another_conversation_is_ignored(make_backend: Any, brow
         "the status push",
     )
     assert visible_text(browser, "busy-line") == ""
+
+
+def test_a_visitor_who_starts_while_nobody_is_online_sees_the_line_at_once(
+    make_backend: Any, browser: Any
+) -> None:
+    live: LiveBackend = make_backend()
+    token = add_agent(live)  # the inbox has an agent, who is not signed in
+    open_widget(browser, live)
+    start_chat(browser, "Dana Smith", "Is anyone there?")
+    wait_until(browser, lambda: visible_text(browser, "busy-line") == BUSY, "the busy line")
+    assert browser.find_element(By.ID, "composer").is_displayed()
+
+    agent = AgentClient(live.ws_url, token)  # she signs in, sees the chat, answers
+    cid = agent.request({"type": "history", "limit": 1})["items"][0]["conversation_id"]
+    agent.request({"type": "conversation", "conversation_id": cid})
+    agent.reply(cid, "Here now, Dana!", "r1")
+    wait_until(browser, lambda: settled(browser, "Here now, Dana!"), "the reply")
+    assert visible_text(browser, "busy-line") == ""
