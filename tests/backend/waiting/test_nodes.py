@@ -4,9 +4,11 @@ nodes on PostgreSQL and Redis, and one SQLite node started after a step fell due
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +47,26 @@ async def _presence_known(nodes: list[Node], others: int) -> None:
     await wait_until(known, what=f"every node to hold {others} other nodes' presence")
 
 
-async def _shown(ann: WsClient, conversation_id: str) -> None:
-    """Ann's tray app showed the chat's toast (reported `seen` `shown`)."""
-    (note,) = await ann.notifications(1)
-    assert note["conversation_id"] == conversation_id
-    await ann.send_raw(json.dumps({"type": "seen", "ids": [note["id"]], "how": "shown"}))
+@contextlib.asynccontextmanager
+async def _chat_shown_to_ann_on_n2(
+    pg_url: str, bus_url: str, tmp_path: Path, presence: str
+) -> AsyncIterator[tuple[WsClient, dict[str, Any]]]:
+    """Two nodes; Ann's one session on n2 says ``presence``; once both nodes know, Dana
+    starts a chat on n1 and Ann's tray app reports its toast shown. Yields Ann and the
+    visitor's ``conversation`` (policy: a step in an hour, unseen after 2 s)."""
+    tokens = await seed_agents(pg_url, 1)
+    await _set_policy(pg_url, "3600", unseen=2)
+    async with cluster(pg_url, bus_url, tmp_path, 2) as nodes:
+        n1, n2 = nodes.nodes
+        ann = await n2.harness.agent(tokens["agent0@x.org"])
+        assert (await ann.request({"type": "presence", "status": presence}))["type"] == "ok"
+        await _presence_known(nodes.nodes, 1)
+        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
+        conversation = started["conversation"]
+        (note,) = await ann.notifications(1)
+        assert note["conversation_id"] == conversation["id"]
+        await ann.send_raw(json.dumps({"type": "seen", "ids": [note["id"]], "how": "shown"}))
+        yield ann, conversation
 
 
 async def test_a_shown_chat_escalates_early_when_its_only_agent_is_away_on_another_node(
@@ -57,36 +74,19 @@ async def test_a_shown_chat_escalates_early_when_its_only_agent_is_away_on_anoth
 ) -> None:
     # Whichever node checks the unseen notification, it must know that Ann's one
     # session, held by n2, is away: a toast shown to nobody at the desk is not seen.
-    tokens = await seed_agents(pg_url, 1)
-    await _set_policy(pg_url, "3600", unseen=2)
-    async with cluster(pg_url, bus_url, tmp_path, 2) as nodes:
-        n1, n2 = nodes.nodes
-        ann = await n2.harness.agent(tokens["agent0@x.org"])
-        assert (await ann.request({"type": "presence", "status": "away"}))["type"] == "ok"
-        await _presence_known(nodes.nodes, 1)
-        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
-        assert started["conversation"]["busy"] is True  # n1 knows nobody can answer soon
-        conversation_id = started["conversation"]["id"]
-        await _shown(ann, conversation_id)
+    async with _chat_shown_to_ann_on_n2(pg_url, bus_url, tmp_path, "away") as (ann, chat):
+        assert chat["busy"] is True  # n1 knew nobody could answer soon
         (waiting,) = await ann.notifications(1, timeout=10)
         assert waiting["kind"] == "chat.conversation.waiting"
-        assert waiting["conversation_id"] == conversation_id
+        assert waiting["conversation_id"] == chat["id"]
         assert waiting["data"]["early"] is True and waiting["data"]["step"] == 1
 
 
 async def test_a_shown_chat_does_not_escalate_early_while_its_agent_is_online_on_another_node(
     pg_url: str, bus_url: str, tmp_path: Path
 ) -> None:
-    tokens = await seed_agents(pg_url, 1)
-    await _set_policy(pg_url, "3600", unseen=2)
-    async with cluster(pg_url, bus_url, tmp_path, 2) as nodes:
-        n1, n2 = nodes.nodes
-        ann = await n2.harness.agent(tokens["agent0@x.org"])
-        await _presence_known(nodes.nodes, 1)
-        _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
-        assert started["conversation"]["busy"] is False  # Ann, on n2, is at her desk
-        conversation_id = started["conversation"]["id"]
-        await _shown(ann, conversation_id)
+    async with _chat_shown_to_ann_on_n2(pg_url, bus_url, tmp_path, "online") as (ann, chat):
+        assert chat["busy"] is False  # Ann, on n2, is at her desk
         # The check is gone once a node has decided on it; then nothing may have fired.
         await wait_until(
             lambda: _checks_left(pg_url), what="a node to decide on the seen check", timeout=20

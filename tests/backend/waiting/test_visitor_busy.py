@@ -18,6 +18,13 @@ async def _attach(server: BackendHarness, token: str) -> dict[str, object]:
     return dict(reply["conversation"])
 
 
+async def _answer(agent: WsClient, conversation_id: str) -> None:
+    reply = await agent.request(
+        {"type": "reply", "conversation_id": conversation_id, "body": "Hi!", "client_msg_id": "1"}
+    )
+    assert reply["type"] == "ok", reply
+
+
 async def _say(client: WsClient, text: str, msg_id: str) -> None:
     sent = await client.request({"type": "send", "text": text, "client_msg_id": msg_id})
     assert sent["type"] == "ok", sent
@@ -51,38 +58,33 @@ async def test_an_agent_who_is_away_or_in_dnd_cannot_answer_soon(server: Backend
     await ann.close()
 
 
-async def test_an_answered_or_resolved_conversation_is_not_busy_whoever_is_online(
-    server: BackendHarness,
-) -> None:
-    tokens = await server.seed(AGENTS)
-    ann = await server.agent(tokens["ann@x.org"])
-    _, started = await server.visitor_start("Support", "Dana", "Hello?")
-    conversation_id = started["conversation"]["id"]
-    reply = await ann.request(
-        {"type": "reply", "conversation_id": conversation_id, "body": "Hi!", "client_msg_id": "1"}
-    )
-    assert reply["type"] == "ok"
-    await ann.close()
-    # Nobody online now, but nobody waits either: the last word was the agent's.
-    assert (await _attach(server, started["token"]))["busy"] is False
-
-
-async def test_a_new_wait_while_nobody_is_online_pushes_team_status_busy(
-    server: BackendHarness,
-) -> None:
+async def _answered_then_nobody_online(server: BackendHarness) -> tuple[WsClient, str, str]:
+    """Dana starts a chat, Ann answers it and signs out. Returns Dana's client, her
+    visitor token and the conversation id."""
     tokens = await server.seed(AGENTS)
     ann = await server.agent(tokens["ann@x.org"])
     visitor, started = await server.visitor_start("Support", "Dana", "Hello?")
     conversation_id = started["conversation"]["id"]
     assert started["conversation"]["busy"] is False
-    reply = await ann.request(
-        {"type": "reply", "conversation_id": conversation_id, "body": "Hi!", "client_msg_id": "1"}
-    )
-    assert reply["type"] == "ok"
+    await _answer(ann, conversation_id)
     await ann.close()
     gateway = server.backend.gateway  # type: ignore[union-attr]
     await wait_until(lambda: gateway.agent_count == 0, what="Ann's session to close")
+    return visitor, started["token"], conversation_id
 
+
+async def test_an_answered_conversation_is_not_busy_while_nobody_is_online(
+    server: BackendHarness,
+) -> None:
+    _, token, _ = await _answered_then_nobody_online(server)
+    # Nobody online, but nobody waits either: the last word was the agent's.
+    assert (await _attach(server, token))["busy"] is False
+
+
+async def test_a_new_wait_while_nobody_is_online_pushes_team_status_busy(
+    server: BackendHarness,
+) -> None:
+    visitor, _, conversation_id = await _answered_then_nobody_online(server)
     # The `send` ok comes after the pushes its message caused.
     await _say(visitor, "One more thing", "v2")
     assert {"type": "team_status", "conversation_id": conversation_id, "busy": True} in _drain(
