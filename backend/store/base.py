@@ -228,6 +228,9 @@ class Committed:
     """The message started a wait (its created_at)."""
     wait_ended: str | None = None
     """The change ended a wait that had started then (an agent reply, a resolve)."""
+    withdrawn: list[tuple[int, ReadResult]] = field(default_factory=list)
+    """A claim: (agent id, what was marked read) for every other agent whose unread
+    notifications of the conversation it marked read, in its own transaction."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,15 +29,16 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
 
-from backend import protocol
+from backend import ids, protocol
 from backend.errors import Conflict, NotFound
 from backend.store import queries, waiting_sql
-from backend.store.base import Change, Committed, NewEvent, NewMessage, delivered
+from backend.store.base import Change, Committed, NewEvent, NewMessage, ReadResult, delivered
 from backend.store.common import now_iso
 from backend.store.lifecycle import numbered
 from backend.store.rows import message, new_message
@@ -235,7 +236,7 @@ async def _apply(
     if change.assign is not None:
         await conn.execute(numbered(queries.ASSIGN), change.assign[1], change.assign[0])
     if change.claim is not None:
-        await _claim(conn, *change.claim)
+        result.withdrawn = await _claim(conn, *change.claim)
     if change.resolve is not None:
         state = await conn.fetchrow(_WAIT_STATE, change.resolve)
         if state is None:
@@ -450,15 +451,63 @@ async def _wait_transition(
         result.wait_ended = waiting_since
 
 
-async def _claim(conn: asyncpg.Connection, conversation_id: int, agent_id: int) -> None:
+async def _claim(
+    conn: asyncpg.Connection, conversation_id: int, agent_id: int
+) -> list[tuple[int, ReadResult]]:
+    """Assign unless another agent has it; then, in the same transaction, mark every
+    other agent's unread notifications of the conversation read (the withdraw), their
+    counters locked in agent-id order."""
     # READ COMMITTED: a claim that waited for another's row lock re-checks the WHERE
     # against the committed row, so it matches nothing once the other one won.
-    if await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
-        return
-    holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
-    if holder is None:
-        raise NotFound("no such conversation")
-    raise Conflict(f"{holder[0]} has taken this conversation already")
+    if not await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
+        holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
+        if holder is None:
+            raise NotFound("no such conversation")
+        raise Conflict(f"{holder[0]} has taken this conversation already")
+    others = await conn.fetch(_OTHER_UNREAD_HOLDERS, conversation_id, agent_id)
+    return [
+        (
+            other,
+            await mark_read(conn, other, public_id, " AND conversation_id = $2", conversation_id),
+        )
+        for other, public_id in others
+    ]
 
 
-__all__ = ["Duplicate", "apply_batch", "counts_decoder", "recipient_set_key"]
+async def mark_read(
+    conn: asyncpg.Connection, agent_id: int, public_id: str, where: str | None, *params: Any
+) -> ReadResult:
+    """Mark the agent's unread notifications that match ``where`` (conditions on $2…;
+    None: none) read, in the caller's transaction, and move its unread counts.
+
+    The agent's ``agent_seq`` row is locked first: that orders this against commits for
+    the same agent, so the counters move in the same order as the rows they count.
+    """
+    unread_text = await conn.fetchval(
+        "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent_id
+    )
+    counts = {} if unread_text is None else counts_decoder.decode(unread_text)
+    changed: Sequence[asyncpg.Record] = []
+    if where is not None:
+        changed = await conn.fetch(
+            f"{_MARK_READ}{where} RETURNING seq, category", agent_id, *params
+        )
+    if changed:
+        counts = queries.unread_after_read(counts, (row[1] for row in changed))
+        await conn.execute(
+            "UPDATE agent_seq SET unread = $2::text::jsonb WHERE agent_id = $1",
+            agent_id,
+            _counts_encoder.encode(counts).decode(),
+        )
+    return ReadResult(
+        [ids.notification_id(public_id, seq) for seq in sorted(row[0] for row in changed)],
+        protocol.unread_object(counts),
+    )
+
+
+_MARK_READ = numbered(queries.MARK_READ)
+_OTHER_UNREAD_HOLDERS = numbered(waiting_sql.OTHER_UNREAD_HOLDERS)
+_counts_encoder = msgspec.json.Encoder()
+
+
+__all__ = ["Duplicate", "apply_batch", "counts_decoder", "mark_read", "recipient_set_key"]

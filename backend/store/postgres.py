@@ -48,13 +48,12 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-import msgspec
 
 from backend import ids, protocol
 from backend.errors import ConfigError, Conflict, DeskbellError, NotFound, StoreUnavailable
@@ -84,7 +83,13 @@ from backend.store.base import (
 )
 from backend.store.common import migration_files, migrations, now_iso
 from backend.store.lifecycle import numbered
-from backend.store.pg_commit import Duplicate, apply_batch, counts_decoder, recipient_set_key
+from backend.store.pg_commit import (
+    Duplicate,
+    apply_batch,
+    counts_decoder,
+    mark_read,
+    recipient_set_key,
+)
 from backend.store.rows import group_client_versions, message, notification
 
 log = logging.getLogger(__name__)
@@ -104,8 +109,6 @@ _POOL_OPTIONS = ("pool_size", "pool_min_size")
 # revoked_at comes from the database's clock so that every node stamps revocations
 # on one time line (node clocks drift); same text form as now_iso(), to the microsecond.
 _DB_NOW = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-
-_counts_encoder = msgspec.json.Encoder()
 
 
 def pg_dialect(sql: str) -> str:
@@ -721,6 +724,11 @@ class PostgresStore(Store):
         queues = self._queues
         if queues is None:
             raise StoreUnavailable("the store is closed")
+        if change.claim is not None:
+            # Alone, not in a writer's batch: its withdraw locks other agents' counters
+            # after the conversation's row, and a later change of a batch could want
+            # another conversation's row while holding them (a deadlock).
+            return (await self._transact([change]))[0]
         queue = _route(queues, change)
         behind = queue.behind()
         if behind > self._max_commit_wait:
@@ -847,45 +855,19 @@ class PostgresStore(Store):
         category: str | None = None,
         everything: bool = False,
     ) -> ReadResult:
-        async def run(conn: asyncpg.Connection) -> ReadResult:
-            # The agent_seq row lock orders this against commits for the same agent, so
-            # the counters move in the same order as the rows they count.
-            unread_text = await conn.fetchval(
-                "SELECT unread::text FROM agent_seq WHERE agent_id = $1 FOR UPDATE", agent.id
-            )
-            counts = {} if unread_text is None else counts_decoder.decode(unread_text)
-            base = _MARK_READ
-            changed: Sequence[asyncpg.Record] = []
-            if seqs is not None:
-                changed = await conn.fetch(
-                    f"{base} AND seq = ANY($2::bigint[]) RETURNING seq, category", agent.id, seqs
-                )
-            elif conversation_id is not None:
-                changed = await conn.fetch(
-                    f"{base} AND conversation_id = $2 RETURNING seq, category",
-                    agent.id,
-                    conversation_id,
-                )
-            elif everything and category is not None:
-                changed = await conn.fetch(
-                    f"{base} AND category = $2 RETURNING seq, category", agent.id, category
-                )
-            elif everything:
-                changed = await conn.fetch(f"{base} RETURNING seq, category", agent.id)
-            if changed:
-                counts = queries.unread_after_read(counts, (row[1] for row in changed))
-                await conn.execute(
-                    "UPDATE agent_seq SET unread = $2::text::jsonb WHERE agent_id = $1",
-                    agent.id,
-                    _counts_encoder.encode(counts).decode(),
-                )
-            read_seqs = sorted(row[0] for row in changed)
-            return ReadResult(
-                [ids.notification_id(agent.public_id, seq) for seq in read_seqs],
-                protocol.unread_object(counts),
-            )
-
-        return await self._write(run)
+        where: str | None = None  # None: nothing to mark
+        params: tuple[Any, ...] = ()
+        if seqs is not None:
+            where, params = " AND seq = ANY($2::bigint[])", (seqs,)
+        elif conversation_id is not None:
+            where, params = " AND conversation_id = $2", (conversation_id,)
+        elif everything and category is not None:
+            where, params = " AND category = $2", (category,)
+        elif everything:
+            where = ""
+        return await self._write(
+            lambda conn: mark_read(conn, agent.id, agent.public_id, where, *params)
+        )
 
     # -- v1.1: waiting visitors -------------------------------------------------------
     async def queue_rows(
@@ -1112,7 +1094,6 @@ async def _agent_exists(conn: asyncpg.Connection, agent_id: int) -> None:
 
 _NOTIFICATIONS_AFTER = numbered(queries.NOTIFICATIONS_AFTER)
 _CLIENT_VERSIONS_SINCE = numbered(queries.CLIENT_VERSIONS_SINCE)
-_MARK_READ = numbered(queries.MARK_READ)
 _REVOKE_ALL = numbered(lifecycle.revoke_agent_tokens(_DB_NOW))
 
 

@@ -599,7 +599,7 @@ class SQLiteStore(Store):
         if change.assign is not None:
             conn.execute(queries.ASSIGN, (change.assign[1], change.assign[0]))
         if change.claim is not None:
-            _claim(conn, *change.claim)
+            result.withdrawn = _claim(conn, writer, *change.claim)
         if change.resolve is not None:
             state = conn.execute(waiting_sql.WAIT_STATE, (change.resolve,)).fetchone()
             if state is None:
@@ -738,36 +738,24 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> ReadResult:
             writer.index_pending(conn)
-            changed: list[tuple[int, str]] = []
-            base = queries.MARK_READ
             if seqs is not None:
+                changed: list[tuple[int, str]] = []
                 for start in range(0, len(seqs), 500):
                     chunk = seqs[start : start + 500]
                     marks = ",".join("?" * len(chunk))
-                    changed += conn.execute(
-                        f"{base} AND seq IN ({marks}) RETURNING seq, category",
-                        (agent.id, *chunk),
-                    ).fetchall()
-            elif conversation_id is not None:
-                changed = conn.execute(
-                    f"{base} AND conversation_id = ? RETURNING seq, category",
-                    (agent.id, conversation_id),
-                ).fetchall()
+                    changed += _mark(conn, agent.id, f" AND seq IN ({marks})", chunk)
+                return _read_result(conn, writer, agent.id, agent.public_id, changed)
+            params: list[Any]
+            if conversation_id is not None:
+                where, params = " AND conversation_id = ?", [conversation_id]
             elif everything and category is not None:
-                changed = conn.execute(
-                    f"{base} AND category = ? RETURNING seq, category", (agent.id, category)
-                ).fetchall()
+                where, params = " AND category = ?", [category]
             elif everything:
-                changed = conn.execute(f"{base} RETURNING seq, category", (agent.id,)).fetchall()
-            counts = queries.unread_after_read(
-                writer.unread_of(conn, agent.id), (cat for _, cat in changed)
-            )
-            writer.unread[agent.id] = counts
-            changed.sort()
-            return ReadResult(
-                [ids.notification_id(agent.public_id, seq) for seq, _ in changed],
-                protocol.unread_object(counts),
-            )
+                where, params = "", []
+            else:
+                return _read_result(conn, writer, agent.id, agent.public_id, [])
+            changed = _mark(conn, agent.id, where, params)
+            return _read_result(conn, writer, agent.id, agent.public_id, changed)
 
         return await self._write(run)
 
@@ -907,13 +895,59 @@ def _wait_transition(
         result.wait_ended = waiting_since
 
 
-def _claim(conn: sqlite3.Connection, conversation_id: int, agent_id: int) -> None:
-    if conn.execute(waiting_sql.CLAIM, (agent_id, conversation_id, agent_id)).fetchone():
-        return
-    holder = conn.execute(waiting_sql.HOLDER, (conversation_id,)).fetchone()
-    if holder is None:
-        raise NotFound("no such conversation")
-    raise Conflict(f"{holder[0]} has taken this conversation already")
+def _mark(
+    conn: sqlite3.Connection, agent_id: int, where: str, params: list[Any]
+) -> list[tuple[int, str]]:
+    """Mark the agent's unread notifications that match ``where`` read: (seq, category)
+    of each."""
+    sql = f"{queries.MARK_READ}{where} RETURNING seq, category"
+    rows: list[tuple[int, str]] = conn.execute(sql, (agent_id, *params)).fetchall()
+    return rows
+
+
+def _read_result(
+    conn: sqlite3.Connection,
+    writer: Writer,
+    agent_id: int,
+    public_id: str,
+    changed: list[tuple[int, str]],
+) -> ReadResult:
+    """Move the agent's cached unread counts past ``changed``; what was marked read."""
+    counts = queries.unread_after_read(writer.unread_of(conn, agent_id), (c for _, c in changed))
+    writer.unread[agent_id] = counts
+    changed.sort()
+    return ReadResult(
+        [ids.notification_id(public_id, seq) for seq, _ in changed],
+        protocol.unread_object(counts),
+    )
+
+
+def _claim(
+    conn: sqlite3.Connection, writer: Writer, conversation_id: int, agent_id: int
+) -> list[tuple[int, ReadResult]]:
+    """Assign unless another agent has it; then, in the same transaction, mark every
+    other agent's unread notifications of the conversation read (the withdraw)."""
+    if not conn.execute(waiting_sql.CLAIM, (agent_id, conversation_id, agent_id)).fetchone():
+        holder = conn.execute(waiting_sql.HOLDER, (conversation_id,)).fetchone()
+        if holder is None:
+            raise NotFound("no such conversation")
+        raise Conflict(f"{holder[0]} has taken this conversation already")
+    writer.index_pending(conn)
+    return [
+        (
+            other,
+            _read_result(
+                conn,
+                writer,
+                other,
+                public_id,
+                _mark(conn, other, " AND conversation_id = ?", [conversation_id]),
+            ),
+        )
+        for other, public_id in conn.execute(
+            waiting_sql.OTHER_UNREAD_HOLDERS, (conversation_id, agent_id)
+        ).fetchall()
+    ]
 
 
 def _policy(conn: sqlite3.Connection, inbox_id: int) -> PolicyRow:

@@ -58,6 +58,13 @@ UNREAD_HOLDERS = (
     "SELECT DISTINCT agent_id FROM notifications WHERE conversation_id = ? AND read = 0 "
     "ORDER BY agent_id"
 )
+OTHER_UNREAD_HOLDERS = (
+    "SELECT a.id, a.public_id FROM agents a WHERE a.id IN ("
+    "SELECT agent_id FROM notifications WHERE conversation_id = ? AND read = 0) "
+    "AND a.id <> ? ORDER BY a.id"
+)
+"""The agents but one (the claimer) with unread notifications of a conversation, with
+their public ids, in id order (the order their counters are locked in)."""
 QUEUE_SELECT = """
     SELECT c.id, c.inbox_id, c.public_id, i.public_id, i.name, c.visitor_name,
         a.public_id, a.name, c.waiting_since,

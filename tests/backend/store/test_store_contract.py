@@ -7,6 +7,7 @@ A behaviour that one store has and the other lacks fails here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,85 @@ async def test_assign_sets_the_assignee(store: Store) -> None:
         world.bob.public_id,
         "Bob",
     )
+
+
+async def test_a_claim_marks_the_others_notifications_of_its_conversation_read_in_one_commit(
+    store: Store,
+) -> None:
+    # The withdraw is part of the claim's transaction: when commit() returns, the store
+    # already holds it, whatever happens to the node before it pushes `withdraw`.
+    world = await seed(store)
+    cid, public_id = await start_conversation(
+        store, world.support, (world.alice.id, world.bob.id, world.carol.id)
+    )
+    other, _ = await start_conversation(store, world.sales, (world.bob.id,))
+    await store.commit(
+        Change(event=event(world.bob.id, world.carol.id, conversation_id=cid, title="Again"))
+    )
+    await store.mark_read(world.carol, conversation_id=cid)  # read by Carol before the claim
+
+    committed = await store.commit(Change(claim=(cid, world.alice.id)))
+
+    bob_ids = [ids.notification_id(world.bob.public_id, seq) for seq in (1, 3)]
+    assert [(agent, r.ids) for agent, r in committed.withdrawn] == [(world.bob.id, bob_ids)]
+    assert committed.withdrawn[0][1].unread == {"total": 1, "chat": 1}  # the sales chat
+    assert await store.agent_state(world.bob.id) == (3, {"chat": 1})
+    items, _ = await store.notifications_after(world.bob, 0, 10)
+    assert [(n.seq, n.read) for n in items] == [(1, True), (2, False), (3, True)]
+    assert items[1].conversation_id != public_id and other != cid
+    # The claimer's own notification stays as it was: she opens it herself.
+    assert await store.agent_state(world.alice.id) == (1, {"chat": 1})
+    assert (await store.conversation_facts(public_id)).assignee.id == world.alice.id  # type: ignore[union-attr]
+
+
+async def test_a_claim_that_loses_marks_nothing_read(store: Store) -> None:
+    world = await seed(store)
+    cid, _ = await start_conversation(store, world.support, (world.alice.id, world.bob.id))
+    await store.commit(Change(claim=(cid, world.bob.id)))  # Bob's: Alice's is withdrawn
+    await notify(store, world.bob.id)  # unrelated
+    cid2, _ = await start_conversation(store, world.support, (world.alice.id, world.bob.id))
+    await store.commit(Change(claim=(cid2, world.bob.id)))
+    await store.commit(Change(event=event(world.alice.id, conversation_id=cid2)))
+
+    with pytest.raises(Conflict, match="Bob"):
+        await store.commit(Change(claim=(cid2, world.alice.id)))
+
+    # Alice's notification of the lost chat, and Bob's, are as they were.
+    assert (await store.agent_state(world.alice.id))[1] == {"chat": 1}
+    assert (await store.agent_state(world.bob.id))[1] == {"chat": 3}
+
+
+async def test_claims_fan_outs_and_reads_at_once_all_commit_and_leave_counts_right(
+    store: Store,
+) -> None:
+    # A claim locks its conversation, then the others' counters; fan-outs lock theirs at
+    # the end of a batch; reads lock one agent's. Together, at once, none may deadlock.
+    world = await seed(store)
+    agents = [world.alice, world.bob]
+    everyone = tuple(a.id for a in agents)
+    chats = [(await start_conversation(store, world.support, everyone))[0] for _ in range(12)]
+
+    async def claim(k: int) -> None:
+        with contextlib.suppress(Conflict):
+            await store.commit(Change(claim=(chats[k], agents[k % 2].id)))
+
+    async def visitor_writes(k: int) -> None:
+        await store.commit(
+            Change(message=message(chats[k]), event=event(*everyone, conversation_id=chats[k]))
+        )
+
+    async def reads(k: int) -> None:
+        await store.mark_read(agents[k % 2], conversation_id=chats[(k + 5) % 12])
+
+    work = [job(k) for k in range(12) for job in (claim, visitor_writes, reads)]
+    await asyncio.gather(*work)
+
+    for agent in agents:
+        last_seq, counts = await store.agent_state(agent.id)
+        items, _ = await store.notifications_after(agent, 0, 1000)
+        assert [n.seq for n in items] == list(range(1, last_seq + 1))
+        unread = sum(not n.read for n in items)
+        assert counts == ({"chat": unread} if unread else {})
 
 
 async def test_a_message_to_an_unknown_conversation_is_refused(store: Store) -> None:
