@@ -91,8 +91,13 @@ class ClusterPresence:
             return  # late: a newer report of that node is already here
         # A leaving node is kept (with nobody) rather than dropped, so that a late
         # report cannot revive it; it goes once silent for NODE_TTL like any other.
+        now = self._clock()
         online = frozenset() if report.leaving else frozenset(report.online)
-        self._nodes[report.node] = _Heard(report.serial, self._clock(), online, report.leaving)
+        nodes = {node: heard for node, heard in self._nodes.items() if now - heard.at <= NODE_TTL}
+        nodes[report.node] = _Heard(report.serial, now, online, report.leaving)
+        # A new dict, never one changed in place: the SQLite store asks from its writer
+        # thread, and reads whichever dict it finds whole.
+        self._nodes = nodes
 
     def resubscribed(self) -> None:
         """The bus delivers again after a gap (reports were missed): wait for every
@@ -115,11 +120,9 @@ class ClusterPresence:
         return sum(not heard.leaving for heard in self._live())
 
     def _live(self) -> list[_Heard]:
-        """The reports of nodes heard from within :data:`NODE_TTL`; older ones are dropped."""
+        """The reports of nodes heard from within :data:`NODE_TTL`."""
         now = self._clock()
-        for node in [n for n, heard in self._nodes.items() if now - heard.at > NODE_TTL]:
-            del self._nodes[node]
-        return list(self._nodes.values())
+        return [heard for heard in self._nodes.values() if now - heard.at <= NODE_TTL]
 
 
 class PresenceReporter:
