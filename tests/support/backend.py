@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
 import signal
 import socket
@@ -32,9 +33,30 @@ DEFAULT_TIMEOUT = 10.0
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, for a server a test starts next.
+
+    Drawn below the kernel's ephemeral range: ``bind(0)`` would hand out a port from
+    that range, and any process's next outgoing connection (a test's client, say) may
+    take it before the server binds it.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ranges:
+            return int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 class WsClient:
@@ -209,6 +231,7 @@ class ServerProcess:
         """(soft, hard) RLIMIT_NOFILE for the server process; None: inherited."""
         self.proc: subprocess.Popen[str] | None = None
         self.url = f"ws://127.0.0.1:{self.port}"
+        self.http_url = f"http://127.0.0.1:{self.port}"
         self.log: list[str] = []
         self._drainer: threading.Thread | None = None
 

@@ -13,8 +13,9 @@ import pytest
 from backend.bus import ReadChanged, open_bus
 from backend.redis_bus import DEFAULT_CHANNEL, RedisBus, backoff
 from tests.backend.bus.conftest import Node, fast_delays
-from tests.backend.bus.redis_server import RedisServer, free_port, wait_until
+from tests.backend.bus.redis_server import RedisServer, wait_until
 from tests.backend.store.tcp_proxy import TcpProxy
+from tests.support.backend import free_port
 
 Start = Callable[[str], Awaitable[Node]]
 

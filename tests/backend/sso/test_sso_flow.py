@@ -20,7 +20,8 @@ from desktop_agent.connection import sign_in, sign_in_options, sso_sign_in
 from desktop_agent.errors import AuthRejected, RequestFailed, SsoFailed
 from desktop_agent.shell.sso import SsoFlow
 from tests.backend.sso.conftest import AGENT_EMAIL, INBOX
-from tests.backend.widget.harness import LiveBackend, free_port
+from tests.backend.widget.harness import LiveBackend
+from tests.support.backend import free_port
 from tests.support.oidc import OTHER_CLIENT_ID, BrowserStep, Provider
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -201,13 +198,6 @@ def browser_paths() -> tuple[str, str] | None:
     return (chromium, driver) if chromium and driver else None
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def seed_inbox(db: Path) -> None:
     """Create the inbox ``Support`` in the database at ``db`` (no server needed)."""
 
@@ -216,52 +206,3 @@ def seed_inbox(db: Path) -> None:
             await service.store.add_inbox(INBOX)
 
     asyncio.run(seed())
-
-
-class ServerProcess:
-    """``deskbell-server serve`` as a child process, so that it can really be killed."""
-
-    def __init__(self, db: Path, port: int):
-        self.db = db
-        self.port = port
-        self.process: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        root = Path(__file__).resolve().parents[3]
-        env = {**os.environ, "PYTHONPATH": str(root)}
-        command = [sys.executable, "-m", "backend", "serve"]
-        self.process = subprocess.Popen(
-            [*command, "--db", str(self.db), "--port", str(self.port)],
-            cwd=root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        listening = threading.Event()
-
-        def drain(stream: Any) -> None:
-            # Keep reading so the child never blocks on a full pipe.
-            for line in stream:
-                self.output.append(line)
-                if "listening on" in line:
-                    listening.set()
-            listening.set()  # it exited: do not wait out the timeout
-
-        threading.Thread(target=drain, args=(self.process.stderr,), daemon=True).start()
-        if not listening.wait(WAIT_SECONDS) or self.process.poll() is not None:
-            self.kill()
-            raise RuntimeError("deskbell-server did not start:\n" + "".join(self.output))
-
-    def kill(self) -> None:
-        """SIGKILL: no close frames, no goodbye."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(WAIT_SECONDS)
-            self.process = None

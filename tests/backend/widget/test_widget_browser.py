@@ -20,11 +20,10 @@ from tests.backend.widget.harness import (
     WAIT_SECONDS,
     AgentClient,
     LiveBackend,
-    ServerProcess,
     add_agent,
-    free_port,
     seed_inbox,
 )
+from tests.support.backend import ServerProcess
 
 SCRIPT_TAG = "<script>window.__pwned=1</script>"
 IMG_ONERROR = '<img src=x onerror="window.__pwned=1">'
@@ -321,7 +320,7 @@ def test_a_conversation_that_is_gone_offers_a_new_one(make_backend: Any, browser
 def test_widget_survives_a_killed_server(tmp_path: Path, browser: Any) -> None:
     db = tmp_path / "killed.sqlite3"
     seed_inbox(db)
-    server = ServerProcess(db, free_port())
+    server = ServerProcess(str(db))
     server.start()
     try:
         open_widget(browser, server)
@@ -337,4 +336,4 @@ def test_widget_survives_a_killed_server(tmp_path: Path, browser: Any) -> None:
         wait_until(browser, lambda: settled(browser, "Hello after the crash"), "re-attached send")
         assert bodies(browser) == ["Hello before the crash", "Hello after the crash"]
     finally:
-        server.kill()
+        server.stop()
