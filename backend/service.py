@@ -603,8 +603,14 @@ class Service:
             created_at=now_iso(),
             recipients=tuple(recipients),
         )
-        await self._commit_and_publish(Change(assign=(facts.id, assignee.id), event=event))
-        await self.waiting.withdraw(facts, assignee, "assigned")
+        committed = await self._commit_and_publish(
+            Change(
+                assign=(facts.id, assignee.id),
+                event=event,
+                withdraw=(facts.id, assignee.id),
+            )
+        )
+        await self.waiting.tell_withdrawn(committed, assignee, "assigned")
 
     # -- visitors ------------------------------------------------------------------------
     async def visitor_start(

@@ -18,7 +18,6 @@ from backend.store.base import (
     Change,
     Committed,
     ConversationFacts,
-    ReadResult,
     Store,
 )
 from backend.store.waiting_sql import epoch_ms
@@ -84,32 +83,22 @@ class WaitingDesk:
                 )
             )
 
-    async def withdraw(
-        self,
-        facts: ConversationFacts,
-        by: Agent,
-        reason: protocol.WithdrawReason,
+    async def tell_withdrawn(
+        self, committed: Committed, by: Agent, reason: protocol.WithdrawReason
     ) -> None:
-        """Every agent but ``by`` who holds unread notifications of the conversation
-        has them marked read, then gets ``withdraw`` (``read`` and ``unread`` follow).
-        After an ``assign``'s commit; a claim does the marking in its own transaction."""
-        for agent_id in await self.store.unread_holders(facts.id):
-            if agent_id == by.id:
+        """What a change's withdraw marked read (:attr:`Change.withdraw`, done in its
+        transaction), told to each agent it concerned: ``withdraw``, then ``read`` (and
+        its counts). A node that dies before this leaves the store right; only these
+        pushes are lost (the badges are right again at the next connection)."""
+        for agent_id, result in committed.withdrawn:
+            if not result.ids:
                 continue
-            holder = await self.store.agent(agent_id)
-            result = await self.store.mark_read(holder, conversation_id=facts.id)
-            await self._tell_withdrawn(agent_id, result, by, reason)
-
-    async def _tell_withdrawn(
-        self, agent_id: int, result: ReadResult, by: Agent, reason: protocol.WithdrawReason
-    ) -> None:
-        """``withdraw``, then ``read`` (and its counts), to the agent's sessions."""
-        if not result.ids:
-            return  # read meanwhile by the agent
-        await self.bus.publish(
-            Withdrawn(agent_id=agent_id, ids=result.ids, reason=reason, by=by.ref())
-        )
-        await self.bus.publish(ReadChanged(agent_id=agent_id, ids=result.ids, unread=result.unread))
+            await self.bus.publish(
+                Withdrawn(agent_id=agent_id, ids=result.ids, reason=reason, by=by.ref())
+            )
+            await self.bus.publish(
+                ReadChanged(agent_id=agent_id, ids=result.ids, unread=result.unread)
+            )
 
     async def claim(self, agent: Agent, facts: ConversationFacts) -> None:
         """Assign ``facts`` to ``agent`` unless another agent has it.
@@ -117,12 +106,9 @@ class WaitingDesk:
         Raises:
             Conflict: another agent has it (the message names them).
         """
-        change = Change(claim=(facts.id, agent.id))
+        change = Change(claim=(facts.id, agent.id), withdraw=(facts.id, agent.id))
         committed = await self.store.commit(change)
-        # The others' notifications were marked read in the claim's own transaction: a
-        # node that dies now leaves only these pushes undone, never the store half done.
-        for agent_id, result in committed.withdrawn:
-            await self._tell_withdrawn(agent_id, result, agent, "claimed")
+        await self.tell_withdrawn(committed, agent, "claimed")
         await self.after_commit(change, committed)
 
     async def resolve(self, facts: ConversationFacts) -> None:

@@ -187,6 +187,10 @@ class Change:
     """(conversation id, agent id): assign unless another agent has it (else Conflict)."""
     resolve: int | None = None
     """A conversation id: its status becomes resolved and its wait ends."""
+    withdraw: tuple[int, int] | None = None
+    """(conversation id, agent id): after the rest, mark every other agent's unread
+    notifications of the conversation read (a claim's or an assignment's withdraw);
+    :attr:`Committed.withdrawn` says what for whom."""
 
 
 class Delivered(NamedTuple):
@@ -229,8 +233,8 @@ class Committed:
     wait_ended: str | None = None
     """The change ended a wait that had started then (an agent reply, a resolve)."""
     withdrawn: list[tuple[int, ReadResult]] = field(default_factory=list)
-    """A claim: (agent id, what was marked read) for every other agent whose unread
-    notifications of the conversation it marked read, in its own transaction."""
+    """:attr:`Change.withdraw`: (agent id, what was marked read) for every agent whose
+    notifications it marked read, in agent-id order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,10 +550,6 @@ class Store(abc.ABC):
     ) -> list[QueueRow]:
         """Waiting conversations of ``inbox_ids``, longest wait first; or the one
         ``conversation_id`` whether it waits or not (empty when it does not exist)."""
-
-    @abc.abstractmethod
-    async def unread_holders(self, conversation_id: int) -> list[int]:
-        """Agents with unread notifications of this conversation, by id."""
 
     @abc.abstractmethod
     async def set_policy(

@@ -236,7 +236,7 @@ async def _apply(
     if change.assign is not None:
         await conn.execute(numbered(queries.ASSIGN), change.assign[1], change.assign[0])
     if change.claim is not None:
-        result.withdrawn = await _claim(conn, *change.claim)
+        await _claim(conn, *change.claim)
     if change.resolve is not None:
         state = await conn.fetchrow(_WAIT_STATE, change.resolve)
         if state is None:
@@ -245,6 +245,9 @@ async def _apply(
         await conn.execute(numbered(waiting_sql.DROP_STEPS), change.resolve)
         await conn.execute(numbered(waiting_sql.DROP_CHECKS), change.resolve)
         result.wait_ended = state[0]
+    if change.withdraw is not None:
+        recipients = change.event.recipients if change.event is not None else ()
+        result.withdrawn = await _withdraw(conn, *change.withdraw, recipients)
     if change.event is not None and change.event.recipients:
         event = change.event
         event_conversation = (
@@ -451,20 +454,31 @@ async def _wait_transition(
         result.wait_ended = waiting_since
 
 
-async def _claim(
-    conn: asyncpg.Connection, conversation_id: int, agent_id: int
-) -> list[tuple[int, ReadResult]]:
-    """Assign unless another agent has it; then, in the same transaction, mark every
-    other agent's unread notifications of the conversation read (the withdraw), their
-    counters locked in agent-id order."""
+async def _claim(conn: asyncpg.Connection, conversation_id: int, agent_id: int) -> None:
     # READ COMMITTED: a claim that waited for another's row lock re-checks the WHERE
     # against the committed row, so it matches nothing once the other one won.
-    if not await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
-        holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
-        if holder is None:
-            raise NotFound("no such conversation")
-        raise Conflict(f"{holder[0]} has taken this conversation already")
+    if await conn.fetchval(numbered(waiting_sql.CLAIM), agent_id, conversation_id, agent_id):
+        return
+    holder = await conn.fetchrow(numbered(waiting_sql.HOLDER), conversation_id)
+    if holder is None:
+        raise NotFound("no such conversation")
+    raise Conflict(f"{holder[0]} has taken this conversation already")
+
+
+async def _withdraw(
+    conn: asyncpg.Connection, conversation_id: int, agent_id: int, recipients: tuple[int, ...]
+) -> list[tuple[int, ReadResult]]:
+    """Mark every agent but ``agent_id``'s unread notifications of the conversation read.
+
+    Every counter row this transaction will touch (those agents', and the change's
+    event ``recipients``', bumped later by :func:`_fan_out`) is locked first, in one pass
+    in agent-id order, as every other statement takes them: two passes could deadlock
+    with a fan-out holding a row between them. The caller commits the change alone.
+    """
     others = await conn.fetch(_OTHER_UNREAD_HOLDERS, conversation_id, agent_id)
+    if not others:
+        return []
+    await conn.execute(_LOCK_COUNTERS, sorted({*(row[0] for row in others), *recipients}))
     return [
         (
             other,
@@ -506,6 +520,9 @@ async def mark_read(
 
 
 _MARK_READ = numbered(queries.MARK_READ)
+_LOCK_COUNTERS = (
+    "SELECT 1 FROM agent_seq WHERE agent_id = ANY($1::bigint[]) ORDER BY agent_id FOR UPDATE"
+)
 _OTHER_UNREAD_HOLDERS = numbered(waiting_sql.OTHER_UNREAD_HOLDERS)
 _counts_encoder = msgspec.json.Encoder()
 

@@ -724,7 +724,7 @@ class PostgresStore(Store):
         queues = self._queues
         if queues is None:
             raise StoreUnavailable("the store is closed")
-        if change.claim is not None:
+        if change.withdraw is not None:
             # Alone, not in a writer's batch: its withdraw locks other agents' counters
             # after the conversation's row, and a later change of a batch could want
             # another conversation's row while holding them (a deadlock).
@@ -887,12 +887,6 @@ class PostgresStore(Store):
             value = sorted(inbox_ids)
         rows = await self._read(lambda c: c.fetch(sql, value))
         return [waiting_sql.queue_row(row) for row in rows]
-
-    async def unread_holders(self, conversation_id: int) -> list[int]:
-        rows = await self._read(
-            lambda c: c.fetch(numbered(waiting_sql.UNREAD_HOLDERS), conversation_id)
-        )
-        return [r[0] for r in rows]
 
     async def set_policy(
         self, inbox_id: int, steps: list[tuple[int, str]] | None, unseen_after_s: int | None

@@ -599,7 +599,7 @@ class SQLiteStore(Store):
         if change.assign is not None:
             conn.execute(queries.ASSIGN, (change.assign[1], change.assign[0]))
         if change.claim is not None:
-            result.withdrawn = _claim(conn, writer, *change.claim)
+            _claim(conn, *change.claim)
         if change.resolve is not None:
             state = conn.execute(waiting_sql.WAIT_STATE, (change.resolve,)).fetchone()
             if state is None:
@@ -608,6 +608,8 @@ class SQLiteStore(Store):
             conn.execute(waiting_sql.DROP_STEPS, (change.resolve,))
             conn.execute(waiting_sql.DROP_CHECKS, (change.resolve,))
             result.wait_ended = state[0]
+        if change.withdraw is not None:
+            result.withdrawn = _withdraw(conn, writer, *change.withdraw)
         pending: tuple[tuple[int, ...], list[int], list[dict[str, int]]] | None = None
         if change.event is not None and change.event.recipients:
             event = change.event
@@ -779,15 +781,6 @@ class SQLiteStore(Store):
         rows = await self._read(lambda c: c.execute(sql, params).fetchall())
         return [waiting_sql.queue_row(row) for row in rows]
 
-    async def unread_holders(self, conversation_id: int) -> list[int]:
-        writer = self._writer
-
-        def run(conn: sqlite3.Connection) -> list[int]:
-            writer.index_pending(conn)
-            return [r[0] for r in conn.execute(waiting_sql.UNREAD_HOLDERS, (conversation_id,))]
-
-        return await self._write(run)
-
     async def set_policy(
         self, inbox_id: int, steps: list[tuple[int, str]] | None, unseen_after_s: int | None
     ) -> PolicyRow:
@@ -922,17 +915,21 @@ def _read_result(
     )
 
 
-def _claim(
+def _claim(conn: sqlite3.Connection, conversation_id: int, agent_id: int) -> None:
+    if conn.execute(waiting_sql.CLAIM, (agent_id, conversation_id, agent_id)).fetchone():
+        return
+    holder = conn.execute(waiting_sql.HOLDER, (conversation_id,)).fetchone()
+    if holder is None:
+        raise NotFound("no such conversation")
+    raise Conflict(f"{holder[0]} has taken this conversation already")
+
+
+def _withdraw(
     conn: sqlite3.Connection, writer: Writer, conversation_id: int, agent_id: int
 ) -> list[tuple[int, ReadResult]]:
-    """Assign unless another agent has it; then, in the same transaction, mark every
-    other agent's unread notifications of the conversation read (the withdraw)."""
-    if not conn.execute(waiting_sql.CLAIM, (agent_id, conversation_id, agent_id)).fetchone():
-        holder = conn.execute(waiting_sql.HOLDER, (conversation_id,)).fetchone()
-        if holder is None:
-            raise NotFound("no such conversation")
-        raise Conflict(f"{holder[0]} has taken this conversation already")
+    """Mark every agent but ``agent_id``'s unread notifications of the conversation read."""
     writer.index_pending(conn)
+    others = conn.execute(waiting_sql.OTHER_UNREAD_HOLDERS, (conversation_id, agent_id))
     return [
         (
             other,
@@ -944,9 +941,7 @@ def _claim(
                 _mark(conn, other, " AND conversation_id = ?", [conversation_id]),
             ),
         )
-        for other, public_id in conn.execute(
-            waiting_sql.OTHER_UNREAD_HOLDERS, (conversation_id, agent_id)
-        ).fetchall()
+        for other, public_id in others.fetchall()
     ]
 
 

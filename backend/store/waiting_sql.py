@@ -54,10 +54,6 @@ CLAIM = (
 HOLDER = (
     "SELECT a.name FROM conversations c LEFT JOIN agents a ON a.id = c.assignee_id WHERE c.id = ?"
 )
-UNREAD_HOLDERS = (
-    "SELECT DISTINCT agent_id FROM notifications WHERE conversation_id = ? AND read = 0 "
-    "ORDER BY agent_id"
-)
 OTHER_UNREAD_HOLDERS = (
     "SELECT a.id, a.public_id FROM agents a WHERE a.id IN ("
     "SELECT agent_id FROM notifications WHERE conversation_id = ? AND read = 0) "

@@ -476,7 +476,9 @@ async def test_a_claim_marks_the_others_notifications_of_its_conversation_read_i
     )
     await store.mark_read(world.carol, conversation_id=cid)  # read by Carol before the claim
 
-    committed = await store.commit(Change(claim=(cid, world.alice.id)))
+    committed = await store.commit(
+        Change(claim=(cid, world.alice.id), withdraw=(cid, world.alice.id))
+    )
 
     bob_ids = [ids.notification_id(world.bob.public_id, seq) for seq in (1, 3)]
     assert [(agent, r.ids) for agent, r in committed.withdrawn] == [(world.bob.id, bob_ids)]
@@ -490,36 +492,62 @@ async def test_a_claim_marks_the_others_notifications_of_its_conversation_read_i
     assert (await store.conversation_facts(public_id)).assignee.id == world.alice.id  # type: ignore[union-attr]
 
 
+async def test_an_assignment_withdraws_the_others_notifications_and_notifies_the_assignee(
+    store: Store,
+) -> None:
+    world = await seed(store)
+    cid, _ = await start_conversation(store, world.support, (world.alice.id, world.bob.id))
+    assigned = event(world.bob.id, kind="chat.conversation.assigned", conversation_id=cid)
+    committed = await store.commit(
+        Change(assign=(cid, world.bob.id), event=assigned, withdraw=(cid, world.bob.id))
+    )
+    alice_ids = [ids.notification_id(world.alice.public_id, 1)]
+    assert [(agent, r.ids, r.unread) for agent, r in committed.withdrawn] == [
+        (world.alice.id, alice_ids, {"total": 0, "chat": 0})
+    ]
+    assert [(d.agent_id, d.seq) for d in committed.deliveries] == [(world.bob.id, 2)]
+    assert await store.agent_state(world.alice.id) == (1, {})
+    assert await store.agent_state(world.bob.id) == (2, {"chat": 2})
+
+
 async def test_a_claim_that_loses_marks_nothing_read(store: Store) -> None:
     world = await seed(store)
     cid, _ = await start_conversation(store, world.support, (world.alice.id, world.bob.id))
-    await store.commit(Change(claim=(cid, world.bob.id)))  # Bob's: Alice's is withdrawn
+    await store.commit(Change(claim=(cid, world.bob.id), withdraw=(cid, world.bob.id)))
     await notify(store, world.bob.id)  # unrelated
     cid2, _ = await start_conversation(store, world.support, (world.alice.id, world.bob.id))
-    await store.commit(Change(claim=(cid2, world.bob.id)))
+    await store.commit(Change(claim=(cid2, world.bob.id), withdraw=(cid2, world.bob.id)))
     await store.commit(Change(event=event(world.alice.id, conversation_id=cid2)))
 
     with pytest.raises(Conflict, match="Bob"):
-        await store.commit(Change(claim=(cid2, world.alice.id)))
+        await store.commit(Change(claim=(cid2, world.alice.id), withdraw=(cid2, world.alice.id)))
 
     # Alice's notification of the lost chat, and Bob's, are as they were.
     assert (await store.agent_state(world.alice.id))[1] == {"chat": 1}
     assert (await store.agent_state(world.bob.id))[1] == {"chat": 3}
 
 
-async def test_claims_fan_outs_and_reads_at_once_all_commit_and_leave_counts_right(
+async def test_withdraws_fan_outs_and_reads_at_once_all_commit_and_leave_counts_right(
     store: Store,
 ) -> None:
-    # A claim locks its conversation, then the others' counters; fan-outs lock theirs at
-    # the end of a batch; reads lock one agent's. Together, at once, none may deadlock.
+    # A claim or an assignment locks its conversation, then the others' counters;
+    # fan-outs lock theirs at the end of a batch; reads lock one agent's. Together, at
+    # once, none may deadlock, and every count must match the rows.
     world = await seed(store)
     agents = [world.alice, world.bob]
     everyone = tuple(a.id for a in agents)
     chats = [(await start_conversation(store, world.support, everyone))[0] for _ in range(12)]
 
-    async def claim(k: int) -> None:
-        with contextlib.suppress(Conflict):
-            await store.commit(Change(claim=(chats[k], agents[k % 2].id)))
+    async def claim_or_assign(k: int) -> None:
+        chat, agent = chats[k], agents[k % 2]
+        if k % 3:
+            with contextlib.suppress(Conflict):
+                await store.commit(Change(claim=(chat, agent.id), withdraw=(chat, agent.id)))
+        else:
+            assigned = event(agent.id, kind="chat.conversation.assigned", conversation_id=chat)
+            await store.commit(
+                Change(assign=(chat, agent.id), event=assigned, withdraw=(chat, agent.id))
+            )
 
     async def visitor_writes(k: int) -> None:
         await store.commit(
@@ -529,7 +557,7 @@ async def test_claims_fan_outs_and_reads_at_once_all_commit_and_leave_counts_rig
     async def reads(k: int) -> None:
         await store.mark_read(agents[k % 2], conversation_id=chats[(k + 5) % 12])
 
-    work = [job(k) for k in range(12) for job in (claim, visitor_writes, reads)]
+    work = [job(k) for k in range(12) for job in (claim_or_assign, visitor_writes, reads)]
     await asyncio.gather(*work)
 
     for agent in agents:
