@@ -37,18 +37,26 @@ def free_port() -> int:
 
     Drawn below the kernel's ephemeral range: ``bind(0)`` would hand out a port from
     that range, and any process's next outgoing connection (a test's client, say) may
-    take it before the server binds it.
+    take it before the server binds it. Never the same port twice in one test run:
+    a cluster asks for its nodes' ports before any of them listens.
     """
     low = _ephemeral_low()
     for _ in range(200):
-        port = random.randrange(10_000, low)
+        port = _ports.randrange(10_000, low)
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError(f"no free port found between 10000 and {low}")
+
+
+_ports = random.SystemRandom()  # its own entropy: no test's seeding can repeat it
+_handed_out: set[int] = set()
 
 
 def _ephemeral_low() -> int:
