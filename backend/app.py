@@ -194,6 +194,7 @@ async def running_backend(config: Config) -> AsyncIterator[Backend]:
         reporter = PresenceReporter(gateway.online_agents, bus.publish)
         gateway.cluster = ClusterPresence(reporter.node)
         metrics.presence_nodes.set_function(gateway.cluster.nodes)
+        metrics.presence_agents_online.set_function(gateway.cluster.agents_online)
         gateway.presence_changed = reporter.changed
     service.someone_online = _someone_online(gateway, bus)
     try:

@@ -21,6 +21,11 @@ class Metrics:
             "Other nodes whose presence reports this node holds (-1: cannot know yet)",
             registry=self.registry,
         )
+        self.presence_agents_online = Gauge(
+            "deskbell_presence_agents_online",
+            "Agents online on the other nodes, as their reports say (-1: cannot know yet)",
+            registry=self.registry,
+        )
         self.notifications_stored = Counter(
             "deskbell_notifications_stored",
             "Notifications committed to the store",

@@ -119,6 +119,13 @@ class ClusterPresence:
             return -1
         return sum(not heard.leaving for heard in self._live())
 
+    def agents_online(self) -> int:
+        """How many agents have an online session on another live node; -1 while that
+        cannot be known (the ``deskbell_presence_agents_online`` metric)."""
+        if self._clock() < self._trusted_from:
+            return -1
+        return len(frozenset().union(*(heard.online for heard in self._live())))
+
     def _live(self) -> list[_Heard]:
         """The reports of nodes heard from within :data:`NODE_TTL`."""
         now = self._clock()

@@ -137,15 +137,17 @@ async def test_the_reporter_reports_a_change_soon_and_says_goodbye_on_stop() -> 
     assert len(sent) == 3
 
 
-def test_the_node_count_says_when_it_cannot_know_and_leaves_out_leaving_nodes() -> None:
+def test_the_counts_say_when_they_cannot_know_and_leave_out_leaving_nodes() -> None:
     clock = Clock()
     presence = ClusterPresence("here", clock)
     presence.heard(PresenceReport("n2", 1, [7]))
     presence.heard(PresenceReport("n3", 1, []))
-    assert presence.nodes() == -1
+    presence.heard(PresenceReport("n4", 1, [7, 8]))
+    assert (presence.nodes(), presence.agents_online()) == (-1, -1)
     clock.now += WARM_UP
-    assert presence.nodes() == 2
+    assert (presence.nodes(), presence.agents_online()) == (3, 2)
     presence.heard(PresenceReport("n3", 2, [], leaving=True))
-    assert presence.nodes() == 1
+    presence.heard(PresenceReport("n4", 2, [9]))
+    assert (presence.nodes(), presence.agents_online()) == (2, 2)
     clock.now += NODE_TTL + 1
-    assert presence.nodes() == 0
+    assert (presence.nodes(), presence.agents_online()) == (0, 0)

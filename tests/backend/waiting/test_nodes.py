@@ -35,14 +35,19 @@ async def _set_policy(db: str, *steps: str, unseen: int = protocol.MAX_STEP_SECO
         )
 
 
-async def _presence_known(nodes: list[Node], others: int) -> None:
-    """Until every node holds the other nodes' presence reports (its metric says so)."""
+async def _presence_known(nodes: list[Node], others: int, online_elsewhere: list[int]) -> None:
+    """Until every node holds the other nodes' presence reports, and each node's count of
+    agents online elsewhere is as given (its metrics say so)."""
 
     async def known() -> bool:
         texts = await asyncio.gather(
             *(asyncio.to_thread(_text, f"http://127.0.0.1:{node.port}/metrics") for node in nodes)
         )
-        return all(f"deskbell_presence_nodes {float(others)}" in text for text in texts)
+        return all(
+            f"deskbell_presence_nodes {float(others)}" in text
+            and f"deskbell_presence_agents_online {float(online)}" in text
+            for text, online in zip(texts, online_elsewhere, strict=True)
+        )
 
     await wait_until(known, what=f"every node to hold {others} other nodes' presence")
 
@@ -60,7 +65,9 @@ async def _chat_shown_to_ann_on_n2(
         n1, n2 = nodes.nodes
         ann = await n2.harness.agent(tokens["agent0@x.org"])
         assert (await ann.request({"type": "presence", "status": presence}))["type"] == "ok"
-        await _presence_known(nodes.nodes, 1)
+        # n1 has n2's report from after Ann's presence (a report from before could say
+        # otherwise); n2 sees nobody online on n1.
+        await _presence_known(nodes.nodes, 1, [int(presence == "online"), 0])
         _, started = await n1.harness.visitor_start(INBOX, "Dana", "Hello?")
         conversation = started["conversation"]
         (note,) = await ann.notifications(1)
