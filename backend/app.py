@@ -234,7 +234,7 @@ def _someone_online(gateway: Gateway, bus: Bus) -> SomeoneOnline:
     cluster = gateway.cluster
 
     def someone_online(agent_ids: frozenset[int]) -> bool | None:
-        if any("online" in gateway.presence_of(agent_id) for agent_id in agent_ids):
+        if gateway.any_online(agent_ids):
             return True
         if cluster is None:
             return False  # one node: it holds every session

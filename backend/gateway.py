@@ -565,17 +565,17 @@ class Gateway:
             sock.presence = status
             self.presence_changed()
 
-    def presence_of(self, agent_id: int) -> list[protocol.PresenceStatus]:
-        """The presence of each of the agent's sessions on this node."""
-        return [sock.presence for sock in self._agents.get(agent_id, ())]
+    def any_online(self, agent_ids: frozenset[int]) -> bool:
+        """True when one of these agents has an online session on this node. Walks the
+        smaller side: an inbox of 5,000 against a few connected agents, or the reverse."""
+        agents = self._agents
+        if len(agent_ids) <= len(agents):
+            return any(_online(agents.get(agent_id, ())) for agent_id in agent_ids)
+        return any(a in agent_ids and _online(socks) for a, socks in agents.items())
 
     def online_agents(self) -> list[int]:
         """This node's agents with at least one online session."""
-        return [
-            agent_id
-            for agent_id, socks in self._agents.items()
-            if any(sock.presence == "online" for sock in socks)
-        ]
+        return [agent_id for agent_id, socks in self._agents.items() if _online(socks)]
 
     def _queue_changed(self, event: QueueChanged) -> None:
         socks = self._queue_watchers.get(event.inbox_id)
@@ -744,6 +744,10 @@ class Gateway:
 
 def _nothing() -> None:
     pass
+
+
+def _online(socks: Iterable[AgentSocket]) -> bool:
+    return any(sock.presence == "online" for sock in socks)
 
 
 def _add(index: dict[K, list[V]], key: K, item: V) -> None:
