@@ -479,13 +479,11 @@ async def _withdraw(
     if not others:
         return []
     await conn.execute(_LOCK_COUNTERS, sorted({*(row[0] for row in others), *recipients}))
-    return [
-        (
-            other,
-            await mark_read(conn, other, public_id, " AND conversation_id = $2", conversation_id),
-        )
-        for other, public_id in others
-    ]
+    withdrawn = []
+    for other, public_id in others:
+        read = await mark_read(conn, other, public_id, " AND conversation_id = $2", conversation_id)
+        withdrawn.append((other, read))
+    return withdrawn
 
 
 async def mark_read(

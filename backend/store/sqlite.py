@@ -740,23 +740,18 @@ class SQLiteStore(Store):
 
         def run(conn: sqlite3.Connection) -> ReadResult:
             writer.index_pending(conn)
+            changed: list[tuple[int, str]] = []
             if seqs is not None:
-                changed: list[tuple[int, str]] = []
                 for start in range(0, len(seqs), 500):
                     chunk = seqs[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     changed += _mark(conn, agent.id, f" AND seq IN ({marks})", chunk)
-                return _read_result(conn, writer, agent.id, agent.public_id, changed)
-            params: list[Any]
-            if conversation_id is not None:
-                where, params = " AND conversation_id = ?", [conversation_id]
+            elif conversation_id is not None:
+                changed = _mark(conn, agent.id, " AND conversation_id = ?", [conversation_id])
             elif everything and category is not None:
-                where, params = " AND category = ?", [category]
+                changed = _mark(conn, agent.id, " AND category = ?", [category])
             elif everything:
-                where, params = "", []
-            else:
-                return _read_result(conn, writer, agent.id, agent.public_id, [])
-            changed = _mark(conn, agent.id, where, params)
+                changed = _mark(conn, agent.id, "", [])
             return _read_result(conn, writer, agent.id, agent.public_id, changed)
 
         return await self._write(run)
@@ -930,19 +925,11 @@ def _withdraw(
     """Mark every agent but ``agent_id``'s unread notifications of the conversation read."""
     writer.index_pending(conn)
     others = conn.execute(waiting_sql.OTHER_UNREAD_HOLDERS, (conversation_id, agent_id))
-    return [
-        (
-            other,
-            _read_result(
-                conn,
-                writer,
-                other,
-                public_id,
-                _mark(conn, other, " AND conversation_id = ?", [conversation_id]),
-            ),
-        )
-        for other, public_id in others.fetchall()
-    ]
+    withdrawn = []
+    for other, public_id in others.fetchall():
+        changed = _mark(conn, other, " AND conversation_id = ?", [conversation_id])
+        withdrawn.append((other, _read_result(conn, writer, other, public_id, changed)))
+    return withdrawn
 
 
 def _policy(conn: sqlite3.Connection, inbox_id: int) -> PolicyRow:
